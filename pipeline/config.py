@@ -1,0 +1,134 @@
+"""The one place where Hydra configs become objects, and the resolvers the configs use."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.errors import PipelineError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# One id per invocation, inherited by launcher worker processes through the environment,
+# so a multirun's jobs agree on their sweep folder.
+RUN_ID_ENV = "PIPELINE_RUN_ID"
+os.environ.setdefault(RUN_ID_ENV, f"{os.getpid():x}{secrets.token_hex(2)}")
+
+for _name, _fn in {
+    "project_root": lambda: str(PROJECT_ROOT),
+    "run_id": lambda: os.environ[RUN_ID_ENV],
+}.items():
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
+
+
+def instantiate(cfg: DictConfig, key: str) -> Any:
+    """Build the object described by `cfg` (a `_target_` config) found at `key`."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        obj = hydra_instantiate(cfg, _convert_="all")
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, PipelineError):
+            raise exc.__cause__ from None
+        raise PipelineError(f"config {key}: {_first_line(exc.__cause__ or exc)}") from None
+    except Exception as exc:  # interpolation errors and the like
+        raise PipelineError(f"config {key}: {_first_line(exc)}") from None
+    _lists_to_tuples(obj)
+    return obj
+
+
+def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig):
+    """The whole inference path: Pipeline([("features", ...), ("clf", ...)])."""
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [("features", instantiate(features_cfg, "features")), ("clf", instantiate(model_cfg, "model"))]
+    )
+
+
+def check_params(estimator) -> None:
+    """Validate every parameter before fitting, naming the config key of a bad value."""
+    import re
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    for path, obj in estimator.get_params(deep=True).items():
+        if path.endswith("ngram_range") and isinstance(obj, tuple):
+            low, high = (obj + (None, None))[:2]
+            if len(obj) != 2 or not all(isinstance(n, int) for n in obj) or not 1 <= low <= high:
+                raise PipelineError(
+                    f"config {config_key(path)}: must be [min, max] with 1 <= min <= max, got {list(obj)}"
+                )
+        elif hasattr(obj, "_parameter_constraints") and not isinstance(obj, type):
+            try:
+                obj._validate_params()
+            except InvalidParameterError as exc:
+                found = re.search(r"The '(\w+)' parameter", str(exc))
+                key = config_key(path + ("__" + found.group(1) if found else ""))
+                raise PipelineError(f"config {key}: {_first_line(exc)}") from None
+
+
+def config_key(param_path: str) -> str:
+    """features__word__ngram_range -> features.word.ngram_range; clf__C -> model.C."""
+    head, *rest = param_path.split("__")
+    return ".".join([{"clf": "model"}.get(head, head), *rest])
+
+
+def to_container(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _lists_to_tuples(obj: Any) -> None:
+    """YAML has no tuples; scikit-learn wants ngram_range as one."""
+    if not hasattr(obj, "get_params"):
+        return
+    fixes = {
+        name: tuple(value)
+        for name, value in obj.get_params(deep=True).items()
+        if name.endswith("ngram_range") and isinstance(value, list)
+    }
+    if fixes:
+        obj.set_params(**fixes)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+def preflight(config_name: str, argv: list[str]) -> None:
+    """Compose the config with the command line's overrides before Hydra runs the job.
+
+    Hydra reports a typo over several lines; this turns it into one line and exit code 2.
+    Multirun and Hydra's own flags are left to Hydra.
+    """
+    if any(arg.startswith("-") for arg in argv):
+        return
+    overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
+    from hydra import compose, initialize_config_dir
+
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=overrides)
+            OmegaConf.to_container(cfg, resolve=True)
+    except Exception as exc:
+        raise PipelineError(f"config: {hydra_message(exc)}") from None
+
+
+def hydra_message(exc: BaseException) -> str:
+    """Hydra's multi-line error as one line: the problem, its cause, the options to choose from."""
+    text = str(exc).split("Config search path:")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "hydra.cc/docs" not in line]
+    if exc.__cause__ is not None:
+        lines.append(str(exc.__cause__).splitlines()[0])
+    message = " ".join(lines).replace("Available options in", "available options in")
+    return message or type(exc).__name__

@@ -1,0 +1,60 @@
+"""Evaluation stage: a saved model on any labeled file.
+
+    python -m pipeline.evaluate model_dir=models/latest data.path=FILE
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from pipeline import config as config_module
+from pipeline.errors import PipelineError, reports_errors
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
+    """Score every sentence of `data.path` with the model and write the evaluation files."""
+    from pipeline.metrics import compute_metrics, print_table, write_reports
+    from pipeline.model import load_model
+
+    model = load_model(model_dir)
+    corpus = data.load_train()
+    unknown = sorted(set(corpus.labels) - set(model.labels))
+    if unknown:
+        raise PipelineError(
+            f"data.path: labels {unknown} are not among the model's labels {model.labels}"
+        )
+    predicted = list(model.estimator.predict(corpus.texts))
+    labels = [label for label in data.labels if label in model.labels]
+    metrics = compute_metrics(corpus.labels, predicted, labels, corpus.groups)
+    metrics["protocol"] = f"model {model.path} on {', '.join(corpus.files)}"
+    metrics["model"] = {"path": str(model.path), "name": model.card.get("name"), "sha256": model.card.get("sha256")}
+    metrics["data_fingerprint"] = corpus.fingerprint()
+    write_reports(metrics, out_dir, f"Evaluation of {model.card.get('name', model.path)}")
+    print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
+    log.info("evaluation files in %s", out_dir)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+@reports_errors
+def main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    metrics = evaluate(
+        model_dir=cfg.model_dir,
+        data=config_module.instantiate(cfg.data, "data"),
+        out_dir=HydraConfig.get().runtime.output_dir,
+    )
+    return metrics["macro_f1"]
+
+
+if __name__ == "__main__":
+    reports_errors(config_module.preflight)("evaluate", sys.argv[1:])
+    main()

@@ -1,0 +1,61 @@
+"""Split article text into sentences, cutting them out of the original text by offset.
+
+syntok segments each line on its own: a line break always ends a sentence, so a
+heading such as "Via the Daily Mail:" never joins the next line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# syntok ends a sentence after these titles ("Gov. Smith"); a title never ends one.
+_TITLE_AT_END = re.compile(
+    r"\b(?:Gov|Lt|Gen|Sen|Rep|Col|Maj|Capt|Sgt|Cpl|Adm|Cmdr|Brig|Insp|Supt|Rev|Prof|Dr|Mr|Mrs|Ms|St)\.$"
+)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    index: int  # position in the article, from 0
+    paragraph: int  # which non-empty line of the article it sits on, from 0
+    start: int  # character offsets in the article
+    end: int
+
+
+def split_article(text: str) -> list[Sentence]:
+    """Sentences of one article, in order, with their offsets."""
+    from syntok import segmenter
+
+    sentences: list[Sentence] = []
+    offset = 0
+    paragraph = -1
+    for line in text.splitlines(keepends=True):
+        if line.strip():
+            paragraph += 1
+            for start, end in _line_spans(line, segmenter):
+                sentences.append(
+                    Sentence(line[start:end], len(sentences), paragraph, offset + start, offset + end)
+                )
+        offset += len(line)
+    return sentences
+
+
+def split_sentences(text: str) -> list[str]:
+    """Just the sentence strings of an article."""
+    return [s.text for s in split_article(text)]
+
+
+def _line_spans(line: str, segmenter) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for para in segmenter.analyze(line):
+        for tokens in para:
+            start = tokens[0].offset
+            end = tokens[-1].offset + len(tokens[-1].value)
+            end = start + len(line[start:end].rstrip())
+            if spans and _TITLE_AT_END.search(line[spans[-1][0] : spans[-1][1]]):
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((start, end))
+    return spans

@@ -1,0 +1,71 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "configs"
+SEED_DATA = ROOT / "data" / "seed_sentences.jsonl"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_caches(tmp_path_factory):
+    """Keep Hugging Face caches out of $HOME and never reach the network."""
+    cache = tmp_path_factory.mktemp("hf")
+    os.environ["HF_HOME"] = str(cache)
+    os.environ["HF_DATASETS_CACHE"] = str(cache / "datasets")
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["MPLBACKEND"] = "Agg"
+
+
+def compose(config_name: str = "train", overrides=()):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import pipeline.config  # noqa: F401  (registers the resolvers)
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def train_with(tmp_path: Path, overrides=(), run_name="run", run_dir=None) -> dict:
+    """Run the training core on a composed config; models go under tmp_path/models."""
+    from pipeline import config
+    from pipeline.train import train
+
+    cfg = compose("train", [f"paths.models_dir={tmp_path / 'models'}", *overrides])
+    return train(
+        estimator=config.build_estimator(cfg.features, cfg.model),
+        data=config.instantiate(cfg.data, "data"),
+        splitter=config.instantiate(cfg.split, "split"),
+        models_dir=cfg.paths.models_dir,
+        run_dir=run_dir or tmp_path / "run",
+        run_name=run_name,
+        config=config.to_container(cfg),
+    )
+
+
+def run_cli(module: str, *args, cwd=ROOT, input=None, env=None):
+    """Run `python -m pipeline.<module> args...` and return the CompletedProcess."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", f"pipeline.{module}", *map(str, args)],
+        cwd=cwd, input=input, capture_output=True, text=True, env=full_env, timeout=300,
+    )
+
+
+def write_jsonl(path: Path, records) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """One small model trained on the seed corpus, shared by scoring tests."""
+    tmp = tmp_path_factory.mktemp("trained")
+    train_with(tmp, ["data=seed"], run_name="seed-model")
+    return tmp / "models" / "seed-model"

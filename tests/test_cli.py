@@ -1,0 +1,101 @@
+"""The commands as a user runs them: subprocesses, real exit codes, real files."""
+
+import json
+
+import pytest
+
+from conftest import SEED_DATA, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_with_overrides_writes_evaluation_files_and_model(tmp_path):
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    result = run_cli(
+        "train", "model=linear_svc", "model.C=0.5", "features=char_tfidf", "features.ngram_range=[2,5]",
+        "seed=7", f"hydra.run.dir={run_dir}", f"paths.models_dir={models}", "run_name=svc",
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("metrics.json", "report.md", "confusion_matrix.png"):
+        assert (run_dir / name).is_file()
+    assert "macro F1" in result.stdout and "editorial_framing" in result.stdout
+    card = json.loads((models / "svc" / "model.json").read_text())
+    assert card["config"]["model"]["C"] == 0.5
+    assert card["config"]["features"]["ngram_range"] == [2, 5]
+    assert card["config"]["seed"] == 7
+    assert (models / "latest").resolve() == (models / "svc").resolve()
+
+
+def test_evaluate_writes_its_files_into_its_run_dir(tmp_path, trained_model):
+    out = tmp_path / "eval"
+    result = run_cli("evaluate", f"model_dir={trained_model}", f"data.path={SEED_DATA}", f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_sentences"] == 55
+    assert set(metrics["per_label"]) == {"threat", "reporting", "editorial_framing", "background_fact"}
+    assert (out / "report.md").is_file() and (out / "confusion_matrix.png").is_file()
+
+
+def test_score_text_and_stdin(trained_model):
+    result = run_cli("score", "--model", trained_model, "--text", "We will find you. The vote was held on Sunday.")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["doc_id"], r["sentence_index"]) for r in records] == [("text", 0), ("text", 1)]
+    assert records[1]["text"] == "The vote was held on Sunday."
+
+    article = (SEED_DATA.parent.parent / "seeds" / "001_34ed1d8fc32fd563.txt").read_text(encoding="utf-8")
+    piped = run_cli("score", "--model", trained_model, "-", input=article)
+    assert piped.returncode == 0, piped.stderr
+    assert len(piped.stdout.splitlines()) == 27
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["data.path=/no/such/file.jsonl"], "data.path: file not found: /no/such/file.jsonl"),
+        (["model.Cx=1"], "Key 'Cx' is not in struct"),
+        (["model=forest"], "Could not find 'model/forest'"),
+        (["model.C=-1"], "config model.C:"),
+        (["data.labels=[threat]"], "data.labels: needs at least 2 labels"),
+    ],
+)
+def test_train_bad_input_is_one_line_exit_2_and_no_model(tmp_path, args, message):
+    models = tmp_path / "models"
+    result = run_cli("train", *args, f"hydra.run.dir={tmp_path / 'run'}", f"paths.models_dir={models}")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not models.exists() or not any(models.iterdir())
+
+
+@pytest.mark.parametrize("line, message", [('{"text": "x", "label"', "line 2: not valid JSON"),
+                                           ('{"text": "", "label": "threat", "doc_id": "d"}', "row 2: empty text"),
+                                           ('{"text": "x", "label": "rumour", "doc_id": "d"}', "unknown label 'rumour'")])
+def test_bad_training_file_names_the_line(tmp_path, line, message):
+    data = tmp_path / "bad.jsonl"
+    good = '{"text": "We will strike.", "label": "threat", "doc_id": "a"}'
+    data.write_text(good + "\n" + line + "\n", encoding="utf-8")
+    models = tmp_path / "models"
+    result = run_cli("train", f"data.path={data}", f"hydra.run.dir={tmp_path / 'run'}", f"paths.models_dir={models}")
+    assert result.returncode == 2
+    assert str(data) in result.stderr and message in result.stderr, result.stderr
+    assert not models.exists()
+
+
+@pytest.mark.parametrize("make_folder", ["missing", "empty", "no_card"])
+def test_score_refuses_a_broken_model_folder(tmp_path, trained_model, make_folder):
+    folder = tmp_path / "model"
+    if make_folder != "missing":
+        folder.mkdir()
+    if make_folder == "no_card":
+        (folder / "model.joblib").write_bytes((trained_model / "model.joblib").read_bytes())
+    result = run_cli("score", "--model", folder, "--text", "Hello.")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert str(folder) in result.stderr
+
+
+def test_evaluate_refuses_a_missing_model(tmp_path):
+    result = run_cli("evaluate", f"model_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'out'}")
+    assert result.returncode == 2
+    assert f"model folder not found: {tmp_path / 'none'}" in result.stderr

@@ -1,0 +1,75 @@
+import pytest
+
+from conftest import SEED_DATA, write_jsonl
+from pipeline.data import DataSource
+from pipeline.errors import PipelineError
+
+ROWS = [
+    {"sentence": "They vowed to burn the city.", "tag": "T", "article": "a", "extra": 1},
+    {"sentence": "The meeting was held on Monday.", "tag": "R", "article": "b", "extra": 2},
+]
+
+
+def test_seed_corpus_loads_with_every_label():
+    corpus = DataSource(str(SEED_DATA)).load_train()
+    assert len(corpus) == 55
+    assert corpus.n_documents == 2
+    assert set(corpus.labels) == {"threat", "reporting", "editorial_framing", "background_fact"}
+
+
+def test_columns_and_label_map_are_configurable(tmp_path):
+    path = write_jsonl(tmp_path / "other.jsonl", ROWS)
+    source = DataSource(str(path), text_column="sentence", label_column="tag",
+                        group_column="article", label_map={"T": "threat", "R": "reporting"})
+    corpus = source.load_train()
+    assert corpus.texts == [r["sentence"] for r in ROWS]
+    assert corpus.labels == ["threat", "reporting"]
+    assert corpus.groups == ["a", "b"]
+
+
+def test_csv_and_parquet_load_the_same_sentences(tmp_path):
+    import pandas as pd
+
+    frame = pd.read_json(SEED_DATA, lines=True)
+    frame.to_csv(tmp_path / "seed.csv", index=False)
+    frame.to_parquet(tmp_path / "seed.parquet")
+    expected = DataSource(str(SEED_DATA)).load_train()
+    for name in ("seed.csv", "seed.parquet"):
+        corpus = DataSource(str(tmp_path / name)).load_train()
+        assert corpus.fingerprint() == expected.fingerprint()
+
+
+def test_a_folder_loads_all_its_files(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": "One.", "label": "threat", "doc_id": "a"}])
+    write_jsonl(tmp_path / "b.jsonl", [{"text": "Two.", "label": "reporting", "doc_id": "b"}])
+    assert DataSource(str(tmp_path)).load_train().texts == ["One.", "Two."]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": "a", "label": "threat", "doc_id": "x"}\n{"text": "b", "label"\n', "line 2: not valid JSON"),
+        ('{"text": "a", "label": "threat", "doc_id": "x"}\n[1, 2]\n', "line 2: expected one JSON object"),
+        ('{"text": "a", "doc_id": "x"}\n', "missing column 'label'"),
+        ('{"text": "  ", "label": "threat", "doc_id": "x"}\n', "row 1: empty text"),
+        ('{"text": null, "label": "threat", "doc_id": "x"}\n', "row 1: empty text"),
+        ('{"text": "a", "label": "threat", "doc_id": "x"}\n{"text": "b", "label": "rant", "doc_id": "x"}\n',
+         "row 2: unknown label 'rant'"),
+    ],
+)
+def test_bad_files_name_file_and_place(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(PipelineError, match=message) as caught:
+        DataSource(str(path)).load_train()
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(PipelineError, match="data.path: file not found: .*nope.jsonl"):
+        DataSource(str(tmp_path / "nope.jsonl")).load_train()
+
+
+def test_a_label_set_needs_two_labels():
+    with pytest.raises(PipelineError, match="data.labels: needs at least 2 labels"):
+        DataSource(str(SEED_DATA), labels=["threat"])

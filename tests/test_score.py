@@ -1,0 +1,61 @@
+import csv
+import io
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, run_cli, write_jsonl
+from pipeline import load_model
+from pipeline.score import main
+
+
+def test_scoring_one_sentence_imports_neither_hydra_nor_datasets(trained_model):
+    code = (
+        "import sys; from pipeline.score import main; "
+        f"main(['--model', {str(trained_model)!r}, '--text', 'We will come.']); "
+        "heavy = [m for m in ('hydra', 'datasets', 'matplotlib', 'omegaconf') if m in sys.modules]; "
+        "print('HEAVY', heavy, file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stderr
+
+
+def test_jsonl_sentences_keep_their_ids(tmp_path, trained_model, capsys):
+    path = write_jsonl(tmp_path / "s.jsonl", [
+        {"text": "We will burn it down.", "doc_id": "art7", "sentence_index": 4},
+        {"text": "The minister resigned.", "doc_id": "art7", "sentence_index": 5},
+    ])
+    main(["--model", str(trained_model), str(path), "--format", "jsonl"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["doc_id"], r["sentence_index"], r["text"]) for r in records] == [
+        ("art7", 4, "We will burn it down."), ("art7", 5, "The minister resigned."),
+    ]
+
+
+def test_folder_of_articles_gives_one_record_per_sentence(trained_model, capsys):
+    main(["--model", str(trained_model), str(ROOT / "seeds"), "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 55
+    assert {r["doc_id"] for r in rows} == {p.stem for p in (ROOT / "seeds").glob("*.txt")}
+    assert set(rows[0]) == {"doc_id", "sentence_index", "text", "label", "score_background_fact",
+                            "score_editorial_framing", "score_reporting", "score_threat"}
+
+
+def test_output_file_matches_python_api(tmp_path, trained_model):
+    out = tmp_path / "scores.jsonl"
+    text = "Our patience has limits. The summit opened on Monday."
+    result = run_cli("score", "--model", trained_model, "--text", text, "-o", out)
+    assert result.returncode == 0, result.stderr
+    from_cli = [json.loads(line) for line in out.read_text().splitlines()]
+    assert from_cli == load_model(trained_model).score_text(text)
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.jsonl"]
+
+
+def test_invalid_utf8_is_replaced_and_reported(tmp_path, trained_model, capsys):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Le ministre a menacé la ville.".encode("latin-1"))
+    main(["--model", str(trained_model), str(path), "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert "were replaced" in captured.err and str(path) in captured.err
+    assert len(captured.out.splitlines()) == 1

@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from conftest import train_with
+from pipeline import load_model
+from pipeline.errors import PipelineError
+
+
+def test_train_save_load_score_round_trip(tmp_path):
+    metrics = train_with(tmp_path, ["data=seed"], run_name="first")
+    folder = tmp_path / "models" / "first"
+    card = json.loads((folder / "model.json").read_text())
+    assert card["metrics"]["macro_f1"] == metrics["macro_f1"]
+    assert card["labels"] == sorted(["threat", "reporting", "editorial_framing", "background_fact"])
+    assert len(card["training_data"]["fingerprint"]) == 64
+    assert card["config"]["model"]["_target_"] == "sklearn.linear_model.LogisticRegression"
+    assert {"scikit-learn", "numpy", "joblib", "python"} <= set(card["versions"])
+    assert (tmp_path / "models" / "latest").resolve() == folder.resolve()
+
+    model = load_model(tmp_path / "models" / "latest")
+    records = model.score_text("We will burn your city. The talks ended on Monday.", doc_id="new")
+    assert [r["sentence_index"] for r in records] == [0, 1]
+    assert records[0]["doc_id"] == "new"
+    for record in records:
+        assert record["label"] in model.labels
+        assert abs(sum(record["scores"].values()) - 1) < 1e-5
+    assert [r["label"] for r in model.predict_sentences(["We will burn your city."])] == [records[0]["label"]]
+
+
+def test_seed_corpus_cross_validates_article_against_article(tmp_path):
+    metrics = train_with(tmp_path, ["data=seed"])
+    assert len(metrics["folds"]) == 2
+    assert sorted(f["n_documents"] for f in metrics["folds"]) == [1, 1]
+    assert sum(f["n_sentences"] for f in metrics["folds"]) == metrics["n_sentences"] == 55
+    for name in ("metrics.json", "report.md", "confusion_matrix.png"):
+        assert (tmp_path / "run" / name).is_file()
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    overrides = ["data=seed", "model=sgd", "seed=3"]
+    train_with(tmp_path, overrides, run_name="a", run_dir=tmp_path / "a")
+    train_with(tmp_path, overrides, run_name="b", run_dir=tmp_path / "b")
+    assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
+
+
+def test_explicit_test_file_is_used_instead_of_cross_validation(tmp_path):
+    from conftest import SEED_DATA
+
+    lines = SEED_DATA.read_text(encoding="utf-8").splitlines()
+    train_file, test_file = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    train_file.write_text("\n".join(l for l in lines if '"000_' in l) + "\n", encoding="utf-8")
+    test_file.write_text("\n".join(l for l in lines if '"001_' in l) + "\n", encoding="utf-8")
+    metrics = train_with(tmp_path, ["data=seed", f"data.path={train_file}", f"data.test_path={test_file}"])
+    assert metrics["n_sentences"] == 27
+    assert "tested on" in metrics["protocol"]
+
+
+def test_models_without_predict_proba_get_softmax_scores(tmp_path):
+    train_with(tmp_path, ["data=seed", "model=linear_svc"], run_name="svc")
+    model = load_model(tmp_path / "models" / "svc")
+    assert model.card["score_method"] == "softmax(decision_function)"
+    probabilities = model.predict_proba(["We will come for you.", "It rained."])
+    assert probabilities.shape == (2, 4)
+    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-9
+
+
+def test_bad_config_values_fail_before_anything_is_saved(tmp_path):
+    with pytest.raises(PipelineError, match="config model.C"):
+        train_with(tmp_path, ["data=seed", "model.C=-1"])
+    with pytest.raises(PipelineError, match=r"config features.ngram_range: .*\[3, 1\]"):
+        train_with(tmp_path, ["data=seed", "features=char_tfidf", "features.ngram_range=[3,1]"])
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_an_existing_model_folder_is_never_overwritten(tmp_path):
+    train_with(tmp_path, ["data=seed"], run_name="same")
+    before = (tmp_path / "models" / "same" / "model.json").read_text()
+    with pytest.raises(PipelineError, match="already exists"):
+        train_with(tmp_path, ["data=seed", "seed=5"], run_name="same")
+    assert (tmp_path / "models" / "same" / "model.json").read_text() == before

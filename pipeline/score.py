@@ -1,6 +1,6 @@
 """Scoring stage: label every sentence of new articles with a saved model.
 
-    python -m pipeline.score [--model DIR] [FILE|DIR|-]... [--text "..."] [--format jsonl|csv|table]
+    python -m pipeline.score [--model DIR] [FILE|DIR|-]... [--text "..."] [--format jsonl|csv|table|html]
 
 Plain-text files are articles, split into sentences here; `.jsonl` files hold one sentence
 per line in a `text` field (with optional `doc_id` and `sentence_index`); `.csv` files hold
@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 from pipeline.errors import PipelineError, reports_errors
 
-FORMATS = ("jsonl", "csv", "table")
+FORMATS = ("jsonl", "csv", "table", "html")
 SENTENCE_FILES = {".jsonl", ".csv"}
 TEXT_FILES = {".txt", ".text", ".md", ""}
 DEFAULT_MODEL = Path("models") / "latest"
@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=None,
                         help="model folder (default: models/latest)")
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: table on a terminal, jsonl otherwise)")
+                        help="output format (default: from the -o suffix, else table on a terminal, "
+                        "jsonl otherwise); html is one self-contained page of highlighted articles")
     parser.add_argument("-o", "--output", default=None, help="write here instead of stdout")
     parser.add_argument("--batch-size", type=int, default=2000, help="sentences scored at once")
     args = parser.parse_args(argv)
@@ -208,7 +209,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _score_into(stream, fmt: str, model, inputs: list[str], args) -> None:
-    writer = Writer(stream, fmt, model.labels)
+    if fmt == "html":
+        from pipeline.html_report import HtmlWriter
+
+        writer = HtmlWriter(stream, model)
+    else:
+        writer = Writer(stream, fmt, model.labels)
     for batch in batches(iter_items(inputs, args.text), args.batch_size):
         writer.write(model.records(batch))
     writer.close()
@@ -216,7 +222,8 @@ def _score_into(stream, fmt: str, model, inputs: list[str], args) -> None:
 
 def _format_for(output: str | None) -> str:
     if output:
-        return "csv" if output.lower().endswith(".csv") else "jsonl"
+        suffix = Path(output).suffix.lower()
+        return {".csv": "csv", ".html": "html", ".htm": "html"}.get(suffix, "jsonl")
     return "table" if sys.stdout.isatty() else "jsonl"
 
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
     """Score every sentence of `data.path` with the model and write the evaluation files."""
-    from pipeline.metrics import compute_metrics, print_table, write_reports
+    from pipeline.metrics import Predictions, compute_metrics, print_table, write_reports
     from pipeline.model import load_model
 
     model = load_model(model_dir)
@@ -36,7 +36,11 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
     metrics["protocol"] = f"model {model.path} on {', '.join(corpus.files)}"
     metrics["model"] = {"path": str(model.path), "name": model.card.get("name"), "sha256": model.card.get("sha256")}
     metrics["data_fingerprint"] = corpus.fingerprint()
-    write_reports(metrics, out_dir, f"Evaluation of {model.card.get('name', model.path)}")
+    scores = model.predict_proba(corpus.texts)[:, [model.labels.index(label) for label in labels]]
+    predictions = Predictions(corpus.texts, corpus.groups, corpus.labels, predicted, scores, labels,
+                              model.card.get("score_method") == "predict_proba")
+    write_reports(metrics, out_dir, f"Evaluation of {model.card.get('name', model.path)}",
+                  predictions=predictions, estimator=model.estimator)
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("evaluation files in %s", out_dir)
     return metrics

@@ -1,14 +1,29 @@
-"""Per-label metrics and the three evaluation files: metrics.json, report.md, confusion_matrix.png."""
+"""Per-label metrics and the evaluation files: metrics.json, report.md, report.html, confusion_matrix.png."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
+HTML_REPORT_FILE = "report.html"
 CONFUSION_FILE = "confusion_matrix.png"
+
+
+@dataclass
+class Predictions:
+    """The per-sentence predictions behind a metrics dict (out-of-fold in cross-validation)."""
+
+    texts: list[str]
+    groups: list[str]
+    y_true: list[str]
+    y_pred: list[str]
+    scores: Any  # array (n_sentences, n_labels), columns in `labels` order
+    labels: list[str]
+    probabilistic: bool  # scores are predict_proba, so their calibration can be judged
 
 
 def compute_metrics(
@@ -49,13 +64,22 @@ def compute_metrics(
     }
 
 
-def write_reports(metrics: dict, out_dir: str | Path, title: str) -> None:
-    """Write metrics.json, report.md and confusion_matrix.png into `out_dir`."""
+def write_reports(
+    metrics: dict, out_dir: str | Path, title: str, *, predictions: Predictions | None = None, estimator=None
+) -> None:
+    """Write metrics.json, report.md, report.html and confusion_matrix.png into `out_dir`.
+
+    With `predictions` the HTML report adds calibration and the worst mistakes; with the
+    fitted `estimator`, the top features per label.
+    """
+    from pipeline.training_report import write_training_report
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (out / REPORT_FILE).write_text(render_markdown(metrics, title), encoding="utf-8")
     plot_confusion(metrics, out / CONFUSION_FILE)
+    write_training_report(out / HTML_REPORT_FILE, metrics, title, predictions=predictions, estimator=estimator)
 
 
 def render_markdown(metrics: dict, title: str) -> str:

@@ -45,15 +45,15 @@ def train(
     test = data.load_test()
     started = time.perf_counter()
     if test is None:
-        metrics = cross_validate(estimator, corpus, splitter, data.labels)
+        metrics, predictions = cross_validate(estimator, corpus, splitter, data.labels)
     else:
-        metrics = holdout(estimator, corpus, test, data.labels)
+        metrics, predictions = holdout(estimator, corpus, test, data.labels)
     evaluated = time.perf_counter()
     fitted = fit(clone(estimator), corpus)
     fit_seconds = time.perf_counter() - evaluated
 
     title = f"Training run {run_name}"
-    write_reports(metrics, run_dir, title)
+    write_reports(metrics, run_dir, title, predictions=predictions, estimator=fitted)
     card = {
         "labels": [str(label) for label in fitted.classes_],
         "score_method": score_method(fitted),
@@ -78,15 +78,19 @@ def train(
     return metrics
 
 
-def cross_validate(estimator, corpus, splitter, labels) -> dict:
-    """Out-of-fold predictions with folds grouped by document; pooled and per-fold metrics."""
+def cross_validate(estimator, corpus, splitter, labels):
+    """Out-of-fold predictions with folds grouped by document.
+
+    Returns the pooled and per-fold metrics, and the out-of-fold predictions with their scores.
+    """
     import copy
     import warnings
 
     import numpy as np
     from sklearn.base import clone
 
-    from pipeline.metrics import compute_metrics
+    from pipeline.metrics import Predictions, compute_metrics
+    from pipeline.model import predict_scores, score_method
 
     n_documents = corpus.n_documents
     if n_documents < 2:
@@ -101,6 +105,7 @@ def cross_validate(estimator, corpus, splitter, labels) -> dict:
     y = np.asarray(corpus.labels, dtype=object)
     groups = np.asarray(corpus.groups, dtype=object)
     predicted = np.empty(len(y), dtype=object)
+    scores = np.zeros((len(y), len(labels)))
     folds = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
@@ -108,6 +113,9 @@ def cross_validate(estimator, corpus, splitter, labels) -> dict:
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
         predicted[test_index] = model.predict(list(texts[test_index]))
+        # A fold's model knows only the labels its training part holds.
+        columns = [list(labels).index(str(c)) for c in model.classes_]
+        scores[np.ix_(test_index, columns)] = predict_scores(model, list(texts[test_index]))
         fold = compute_metrics(y[test_index], predicted[test_index], labels, groups[test_index])
         folds.append({k: fold[k] for k in ("n_documents", "n_sentences", "macro_f1", "accuracy")})
     metrics = compute_metrics(list(y), list(predicted), labels, list(groups))
@@ -118,14 +126,17 @@ def cross_validate(estimator, corpus, splitter, labels) -> dict:
         macro_f1_fold_mean=float(fold_f1.mean()),
         macro_f1_fold_std=float(fold_f1.std()),
     )
-    return metrics
+    probabilistic = score_method(estimator) == "predict_proba"
+    return metrics, Predictions(corpus.texts, corpus.groups, list(y), list(predicted), scores, list(labels), probabilistic)
 
 
-def holdout(estimator, corpus, test, labels) -> dict:
-    """Train on the training files, test on the explicit test file."""
+def holdout(estimator, corpus, test, labels):
+    """Train on the training files, test on the explicit test file; metrics and predictions."""
+    import numpy as np
     from sklearn.base import clone
 
-    from pipeline.metrics import compute_metrics
+    from pipeline.metrics import Predictions, compute_metrics
+    from pipeline.model import predict_scores, score_method
 
     shared = set(corpus.groups) & set(test.groups)
     if shared:
@@ -133,9 +144,13 @@ def holdout(estimator, corpus, test, labels) -> dict:
             f"data.test_path: {len(shared)} documents also in the training data (e.g. {sorted(shared)[0]!r})"
         )
     model = fit(clone(estimator), corpus)
-    metrics = compute_metrics(test.labels, list(model.predict(test.texts)), labels, test.groups)
+    predicted = list(model.predict(test.texts))
+    metrics = compute_metrics(test.labels, predicted, labels, test.groups)
     metrics["protocol"] = f"trained on {', '.join(corpus.files)}; tested on {', '.join(test.files)}"
-    return metrics
+    scores = np.zeros((len(test), len(labels)))
+    scores[:, [list(labels).index(str(c)) for c in model.classes_]] = predict_scores(model, test.texts)
+    probabilistic = score_method(model) == "predict_proba"
+    return metrics, Predictions(test.texts, test.groups, test.labels, predicted, scores, list(labels), probabilistic)
 
 
 def fit(estimator, corpus, index=None):

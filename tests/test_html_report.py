@@ -1,0 +1,138 @@
+"""The HTML pages as files: self-contained, escaped, and holding the same records as JSONL."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, SEED_DATA
+from pipeline.score import main
+
+INJECTION = 'Officials said <script>window.__pwned = 1</script> was posted. We will burn your city. <img src=x onerror="window.__pwned = 2">'
+
+
+def embedded_data(page: str) -> dict:
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert found, "no report data in the page"
+    return json.loads(found.group(1))
+
+
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("articles")
+    for path in (ROOT / "seeds").glob("*.txt"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "zz_injected.txt").write_text(INJECTION + "\n", encoding="utf-8")
+    return folder
+
+
+def test_html_report_holds_the_jsonl_records_with_explanations(tmp_path, trained_model, articles, capsys):
+    out = tmp_path / "report.html"
+    main(["--model", str(trained_model), str(articles), "--format", "html", "-o", str(out)])
+    main(["--model", str(trained_model), str(articles), "--format", "jsonl"])
+    jsonl = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    data = embedded_data(out.read_text(encoding="utf-8"))
+    assert [{k: v for k, v in r.items() if k != "explanation"} for r in data["records"]] == jsonl
+    assert all(r["explanation"] and r["explanation"][0]["weight"] > 0 for r in data["records"] if r["label"] == "threat")
+    assert data["meta"]["labels"] == ["threat", "reporting", "editorial_framing", "background_fact"]
+    assert set(data["meta"]["colors"]) == set(data["meta"]["labels"])
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_html_report_is_self_contained_and_escapes_text(tmp_path, trained_model, articles):
+    out = tmp_path / "report.html"
+    main(["--model", str(trained_model), str(articles), "-o", str(out)])  # format from the suffix
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>")
+    assert "window.__pwned" in page  # the sentence is there ...
+    assert "<script>window.__pwned" not in page and "<img src=x" not in page  # ... but never as markup
+    assert len(re.findall(r"<script\b", page)) == 3  # the data block and the two page scripts
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page.replace("&#x27;", "'")
+    texts = [r["text"] for r in embedded_data(page)["records"] if r["doc_id"] == "zz_injected"]
+    assert texts[0].startswith("Officials said <script>window.__pwned = 1</script>")
+
+
+def test_empty_input_still_gives_a_valid_page(tmp_path, trained_model):
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n", encoding="utf-8")
+    out = tmp_path / "report.html"
+    main(["--model", str(trained_model), str(blank), "--format", "html", "-o", str(out)])
+    assert embedded_data(out.read_text(encoding="utf-8"))["records"] == []
+
+
+def test_training_writes_report_html_with_every_section(tmp_path):
+    from conftest import train_with
+
+    train_with(tmp_path, ["data=seed"], run_name="seed")
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    for section in ("metrics", "folds", "confusion", "calibration", "features", "mistakes"):
+        assert f'<section id="{section}">' in page
+    assert 'src="data:image/png;base64,' in page  # the calibration diagram, inline
+    assert "Not available" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    # The worst mistakes are out-of-fold and wrong: true and predicted differ on every row.
+    rows = re.findall(r"<tr><td class=\"text\">.*?</tr>", page.split('id="mistakes"')[1], re.S)
+    assert rows
+    for row in rows:
+        true, predicted = re.findall(r'<td class="label"><span class="swatch"[^>]*></span> ([^<]+)</td>', row)
+        assert true != predicted
+
+
+def test_cross_validation_keeps_out_of_fold_scores():
+    from conftest import compose
+    from pipeline import config
+    from pipeline.train import cross_validate
+
+    cfg = compose("train", ["data=seed"])
+    data = config.instantiate(cfg.data, "data")
+    metrics, predictions = cross_validate(
+        config.build_estimator(cfg.features, cfg.model), data.load_train(), config.instantiate(cfg.split, "split"),
+        data.labels,
+    )
+    assert predictions.scores.shape == (55, 4) and predictions.probabilistic
+    assert np.allclose(predictions.scores.sum(axis=1), 1)
+    best = [predictions.labels[k] for k in predictions.scores.argmax(axis=1)]
+    assert best == predictions.y_pred
+    accuracy = np.mean([t == p for t, p in zip(predictions.y_true, predictions.y_pred)])
+    assert accuracy == pytest.approx(metrics["accuracy"])
+
+
+def test_worst_mistakes_are_the_most_confident_wrong_predictions():
+    from pipeline.metrics import Predictions, compute_metrics
+    from pipeline.training_report import render_training_report
+
+    labels = ["threat", "reporting"]
+    texts = ["right and sure", "wrong but unsure", "wrong and sure <b>bold</b>", "right"]
+    y_true = ["threat", "threat", "reporting", "reporting"]
+    y_pred = ["threat", "reporting", "threat", "reporting"]
+    scores = np.array([[0.99, 0.01], [0.4, 0.6], [0.95, 0.05], [0.2, 0.8]])
+    metrics = compute_metrics(y_true, y_pred, labels, ["a", "a", "b", "b"])
+    page = render_training_report(metrics, "t", Predictions(texts, ["a", "a", "b", "b"], y_true, y_pred, scores, labels, True))
+    mistakes = page.split('id="mistakes"')[1]
+    assert mistakes.index("wrong and sure") < mistakes.index("wrong but unsure")
+    assert "right and sure" not in mistakes
+    assert "&lt;b&gt;bold&lt;/b&gt;" in mistakes and "<b>bold</b>" not in page
+    assert "0.950" in mistakes and "0.050" in mistakes
+
+
+def test_calibration_is_not_drawn_for_softmax_scores(tmp_path):
+    from conftest import train_with
+
+    train_with(tmp_path, ["data=seed", "model=linear_svc"], run_name="svc")
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    calibration = page.split('id="calibration"')[1].split("</section>")[0]
+    assert "no predict_proba" in calibration and "<img" not in calibration
+    assert '<section id="features">' in page and "has no per-feature weights" not in page
+
+
+def test_evaluation_report_html_has_mistakes_and_features(tmp_path, trained_model):
+    from pipeline.data import DataSource
+    from pipeline.evaluate import evaluate
+
+    evaluate(model_dir=trained_model, data=DataSource(str(SEED_DATA)), out_dir=tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Not available" not in page
+    assert "Evaluation of seed-model" in page

@@ -7,7 +7,10 @@ it at the end. Each concurrency level sends at most --requests requests for at m
 seconds over keep-alive connections. The baseline is raw scikit-learn in this process:
 `predict_proba([sentence])` on the same Pipeline, one call per sentence, measured in the
 same run; the ratio says what HTTP, JSON and the service cost on top of it. Client and
-server share the machine's cores, so treat the figures as a floor.
+server share the machine's cores, and on a busy machine a process's share of them grows
+with its thread count, so wall-clock rates are a floor. When the script starts the server it
+also reports CPU-time rates (requests per server CPU-second against predict_proba calls per
+CPU-second), which other load does not distort.
 """
 
 from __future__ import annotations
@@ -140,19 +143,25 @@ def load(parts: urllib.parse.SplitResult, concurrency: int, max_requests: int, s
     }
 
 
-def raw_baseline(model_dir: str, max_calls: int, seconds: float) -> float:
-    """predict_proba calls per second on one sentence each, with the same fitted Pipeline."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raw_baseline(model_dir: str, max_calls: int, seconds: float) -> tuple[float, float]:
+    """predict_proba calls per wall-clock second and per CPU second, one sentence per call."""
     import joblib
 
     estimator = joblib.load(Path(model_dir) / "model.joblib")
     estimator.predict_proba([SENTENCES[0]])  # warm up
     calls = 0
     deadline = time.monotonic() + seconds
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     while calls < max_calls and time.monotonic() < deadline:
         estimator.predict_proba([SENTENCES[calls % len(SENTENCES)]])
         calls += 1
-    return calls / (time.perf_counter() - started)
+    return calls / (time.perf_counter() - started), calls / (time.process_time() - cpu_started)
 
 
 def main() -> None:
@@ -168,17 +177,23 @@ def main() -> None:
     parts = loopback_url(url)
     try:
         print(f"server {url}; model {os.path.realpath(args.model)}; {os.cpu_count()} cores shared by client and server")
-        baseline = raw_baseline(args.model, args.requests, args.seconds)
-        print(f"raw scikit-learn predict_proba, one sentence per call: {baseline:,.0f} calls/s")
+        baseline, baseline_cpu = raw_baseline(args.model, args.requests, args.seconds)
+        print(f"raw scikit-learn predict_proba, one sentence per call: {baseline:,.0f} calls/s, "
+              f"{baseline_cpu:,.0f} calls per CPU-second")
         for concurrency in levels:
             load(parts, concurrency, min(50, args.requests), 5)  # warm up connections and the thread pool
+            cpu_before = cpu_seconds(server.pid) if server else None
             result = load(parts, concurrency, args.requests, args.seconds)
-            print(
+            line = (
                 f"POST /score, 1 sentence, {concurrency} connection{'s' if concurrency > 1 else ''}: "
                 f"{result['per_second']:,.0f} requests/s ({result['requests']} in {result['seconds']:.1f} s, "
                 f"{result['errors']} errors), p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
                 f"ratio to raw scikit-learn {result['per_second'] / baseline:.2f}"
             )
+            if server:
+                per_cpu = (result["requests"] - result["errors"]) / max(cpu_seconds(server.pid) - cpu_before, 1e-9)
+                line += f"; {per_cpu:,.0f} requests per server CPU-second, ratio {per_cpu / baseline_cpu:.2f}"
+            print(line)
     finally:
         if server is not None:
             server.terminate()

@@ -47,20 +47,26 @@ class Model:
         items = list(items)
         if not items:
             return []
-        probabilities = self.predict_proba([text for _, _, text in items])
-        out = []
-        for (doc_id, index, text), row in zip(items, probabilities):
-            best = int(row.argmax())
-            out.append(
-                {
-                    "doc_id": doc_id,
-                    "sentence_index": index,
-                    "text": text,
-                    "label": self.labels[best],
-                    "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row)},
-                }
-            )
-        return out
+        return build_records(items, self.predict_proba([text for _, _, text in items]), self.labels)
+
+
+def build_records(items: Sequence[tuple[str, int, str]], probabilities, labels: Sequence[str]) -> list[dict]:
+    """One dict per sentence: doc_id, sentence_index, text, label, scores rounded to 6 places."""
+    import numpy as np
+
+    probabilities = np.asarray(probabilities)
+    best = probabilities.argmax(axis=1).tolist()
+    rounded = probabilities.round(6).tolist()
+    return [
+        {
+            "doc_id": doc_id,
+            "sentence_index": index,
+            "text": text,
+            "label": labels[top],
+            "scores": dict(zip(labels, row)),
+        }
+        for (doc_id, index, text), top, row in zip(items, best, rounded)
+    ]
 
 
 def predict_scores(estimator, texts: list[str]):
@@ -119,10 +125,8 @@ def save_model(estimator, card: dict, models_dir: str | Path, name: str) -> Path
     return final
 
 
-def load_model(path: str | Path = "models/latest") -> Model:
-    """Load a model folder (or `models/latest`), checking its file against the card's sha256."""
-    import joblib
-
+def read_card(path: str | Path) -> dict:
+    """Check a model folder (files present, sha256 matching the card) and return its card."""
     folder = Path(path)
     if not folder.is_dir():
         raise PipelineError(f"model folder not found: {folder}")
@@ -140,6 +144,16 @@ def load_model(path: str | Path = "models/latest") -> Model:
         raise PipelineError(f"{card_file}: the card has no sha256 of {MODEL_FILE}")
     if sha256_file(model_file) != expected:
         raise PipelineError(f"{model_file}: sha256 does not match {CARD_FILE}; refusing to load it")
+    return card
+
+
+def load_model(path: str | Path = "models/latest") -> Model:
+    """Load a model folder (or `models/latest`), checking its file against the card's sha256."""
+    import joblib
+
+    folder = Path(path)
+    card = read_card(folder)
+    model_file = folder / MODEL_FILE
     try:
         estimator = joblib.load(model_file)
     except Exception as exc:

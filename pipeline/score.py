@@ -1,30 +1,32 @@
 """Scoring stage: label every sentence of new articles with a saved model.
 
-    python -m pipeline.score [--model DIR] [FILE|DIR|-]... [--text "..."] [--format jsonl|csv|table|html]
+    python -m pipeline.score [--model DIR] [FILE|DIR|-]... [--text "..."] [--format jsonl|csv|parquet|table|html]
+    python -m pipeline.score big.parquet -o scores.parquet --jobs 2 [--resume]
+    python -m pipeline.score big.parquet -o scores.parquet --engine dask [--scheduler tcp://HOST:8786]
 
 Plain-text files are articles, split into sentences here; `.jsonl` files hold one sentence
-per line in a `text` field (with optional `doc_id` and `sentence_index`); `.csv` files hold
-sentences in a `text` column. Imports neither Hydra nor `datasets`, so one sentence scores fast.
+per line in a `text` field (with optional `doc_id` and `sentence_index`); `.csv` and `.parquet`
+files hold sentences in a `text` column. Inputs are read lazily and scored in batches, and
+results are written as they come, so memory stays flat whatever the input size. Imports neither
+Hydra, `datasets`, matplotlib nor (for --text) pyarrow or dask, so one sentence scores fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
+import hashlib
 import os
 import sys
+from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from pipeline.errors import PipelineError, reports_errors
+from pipeline.inputs import Item, count_items, iter_items, resolve_inputs
+from pipeline.outputs import FORMATS, FileOutput, StdoutOutput
 
-FORMATS = ("jsonl", "csv", "table", "html")
-SENTENCE_FILES = {".jsonl", ".csv"}
-TEXT_FILES = {".txt", ".text", ".md", ""}
 DEFAULT_MODEL = Path("models") / "latest"
-
-Item = tuple[str, int, str]  # doc_id, sentence_index, text
+ENGINES = ("local", "dask")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,142 +36,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "text, label and a score per label.",
     )
     parser.add_argument("inputs", nargs="*", metavar="FILE|DIR|-",
-                        help="articles (.txt), sentences (.jsonl/.csv), folders of them, or - for stdin")
+                        help="articles (.txt), sentences (.jsonl/.csv/.parquet), folders of them, or - for stdin")
     parser.add_argument("--text", action="append", default=[], help="score this text (repeatable)")
     parser.add_argument("--model", default=None,
                         help="model folder (default: models/latest)")
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: from the -o suffix, else table on a terminal, "
-                        "jsonl otherwise); html is one self-contained page of highlighted articles")
-    parser.add_argument("-o", "--output", default=None, help="write here instead of stdout")
-    parser.add_argument("--batch-size", type=int, default=2000, help="sentences scored at once")
+                        help="output format (default: from the -o suffix; table on a terminal, jsonl otherwise); "
+                        "html is one self-contained page of highlighted articles")
+    parser.add_argument("-o", "--output", default=None,
+                        help="write here (complete files only: renamed into place when done)")
+    parser.add_argument("--batch-size", type=int, default=2000,
+                        help="sentences scored at once (and per task with --jobs or dask)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run writing the same -o file")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes scoring at once (local engine), or LocalCluster workers (dask)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local processes, or a Dask cluster (needs the [dask] extra)")
+    parser.add_argument("--scheduler", default=None,
+                        help="Dask scheduler address; without it a LocalCluster of 2 workers is started")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.scheduler and args.engine != "dask":
+        parser.error("--scheduler needs --engine dask")
     return args
 
 
-def iter_items(inputs: Iterable[str], texts: Iterable[str]) -> Iterator[Item]:
-    """Sentences to score, in input order, read lazily file by file."""
-    from pipeline.sentences import split_sentences
-
-    for number, text in enumerate(texts):
-        doc_id = "text" if number == 0 else f"text{number}"
-        for index, sentence in enumerate(split_sentences(text)):
-            yield doc_id, index, sentence
-    for name in inputs:
-        if name == "-":
-            for index, sentence in enumerate(split_sentences(sys.stdin.read())):
-                yield "stdin", index, sentence
-            continue
-        path = Path(name)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and _readable_kind(p))
-            if not files:
-                raise PipelineError(f"{path}: no .txt, .jsonl or .csv files in the folder")
-        elif path.is_file():
-            files = [path]
-        else:
-            raise PipelineError(f"{path}: file not found")
-        for file in files:
-            yield from read_file(file)
-
-
-def read_file(path: Path) -> Iterator[Item]:
-    from pipeline.sentences import split_sentences
-
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        yield from _read_jsonl(path)
-    elif suffix == ".csv":
-        yield from _read_csv(path)
-    else:
-        for index, sentence in enumerate(split_sentences(read_text(path))):
-            yield path.stem, index, sentence
-
-
-def read_text(path: Path) -> str:
-    """A text file as str; undecodable bytes are replaced and reported, not fatal."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-    text = raw.decode("utf-8-sig", errors="replace")
-    if "\ufffd" in text and b"\xef\xbf\xbd" not in raw:
-        print(f"warning: {path}: bytes that are not UTF-8 were replaced with \ufffd", file=sys.stderr)
-    return text.replace("\x00", " ")
-
-
-def _read_jsonl(path: Path) -> Iterator[Item]:
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PipelineError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise PipelineError(f"{path}: line {number}: expected an object with a 'text' string")
-        index = record.get("sentence_index", number - 1)
-        yield str(record.get("doc_id", path.stem)), index, record["text"]
-
-
-def _read_csv(path: Path) -> Iterator[Item]:
-    rows = csv.DictReader(read_text(path).splitlines())
-    if not rows.fieldnames or "text" not in rows.fieldnames:
-        raise PipelineError(f"{path}: no 'text' column")
-    for number, row in enumerate(rows):
-        yield row.get("doc_id") or path.stem, int(row.get("sentence_index") or number), row["text"] or ""
-
-
-def _readable_kind(path: Path) -> bool:
-    return path.suffix.lower() in SENTENCE_FILES | TEXT_FILES and not path.name.startswith(".")
-
-
 def batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    batch: list[Item] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(islice(items, size)):
         yield batch
-
-
-class Writer:
-    """Writes records as JSONL, CSV or a terminal table."""
-
-    def __init__(self, stream, fmt: str, labels: list[str]):
-        self.stream, self.fmt, self.labels = stream, fmt, labels
-        self.rows: list[dict] = []
-        if fmt == "csv":
-            self.csv = csv.writer(stream)
-            self.csv.writerow(["doc_id", "sentence_index", "text", "label"] + [f"score_{l}" for l in labels])
-
-    def write(self, records: list[dict]) -> None:
-        if self.fmt == "jsonl":
-            for record in records:
-                self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        elif self.fmt == "csv":
-            for r in records:
-                self.csv.writerow([r["doc_id"], r["sentence_index"], r["text"], r["label"]]
-                                  + [r["scores"][l] for l in self.labels])
-        else:
-            self.rows += records
-
-    def close(self) -> None:
-        if self.fmt == "table":
-            from rich.console import Console
-            from rich.table import Table
-
-            table = Table()
-            for column in ("doc", "#", "label", "score", "text"):
-                table.add_column(column, overflow="fold")
-            for r in self.rows:
-                table.add_row(str(r["doc_id"]), str(r["sentence_index"]), r["label"],
-                              f"{r['scores'][r['label']]:.2f}", r["text"])
-            Console(file=self.stream).print(table)
 
 
 def default_model_dir() -> Path:
@@ -178,9 +76,19 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parents[1] / DEFAULT_MODEL
 
 
+def skip_pandas() -> None:
+    """Make `import pandas` fail in this process, unless it is already imported.
+
+    scikit-learn imports pandas (and with it pyarrow) whenever it is installed, about a second
+    that a text model never uses; only call this in a process of its own that reads no Parquet.
+    """
+    sys.modules.setdefault("pandas", None)
+
+
 @reports_errors
-def main(argv: list[str] | None = None) -> None:
-    from pipeline.model import load_model
+def main(argv: list[str] | None = None, lean: bool = False) -> None:
+    """The command; `lean` (set by `python -m pipeline.score`) skips importing pandas when it can."""
+    from pipeline.model import load_model, read_card
 
     args = parse_args(argv)
     inputs = list(args.inputs)
@@ -188,44 +96,130 @@ def main(argv: list[str] | None = None) -> None:
         if sys.stdin.isatty():
             raise PipelineError("nothing to score: give files, folders, - for stdin, or --text")
         inputs = ["-"]
+    files = resolve_inputs(inputs)
     fmt = args.format or _format_for(args.output)
-    if args.output:
-        out = Path(args.output)
-        if not out.parent.is_dir():
-            raise PipelineError(f"--output: folder does not exist: {out.parent}")
-        if out.is_dir():
-            raise PipelineError(f"--output: {out} is a folder, not a file")
-    model = load_model(args.model or default_model_dir())
-    if args.output:
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as stream:
-                _score_into(stream, fmt, model, inputs, args)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+    out = _check_output(args.output, args.resume)
+    if args.resume and "-" in files:
+        raise PipelineError("--resume cannot replay stdin; give the input as a file")
+    if args.engine == "dask":
+        from pipeline.parallel import check_dask
+
+        check_dask()
+        if args.text:
+            raise PipelineError("--engine dask reads files; score --text with the local engine")
+    model_dir = Path(args.model or default_model_dir())
+    model = None
+    if args.resume and fmt == "html":
+        raise PipelineError("--resume works with jsonl, csv and parquet output, not html")
+    if args.engine == "local" or fmt == "html":  # the html report explains with the model itself
+        if lean and fmt != "parquet" and not any(f.lower().endswith(".parquet") for f in files):
+            skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
+        model = load_model(model_dir)
+        labels = model.labels
     else:
-        _score_into(sys.stdout, fmt, model, inputs, args)
+        labels = [str(label) for label in read_card(model_dir)["labels"]]
+    card = model.card if model else read_card(model_dir)
+
+    output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card), args.resume, model)
+              if out else StdoutOutput(fmt, labels, model))
+    skip = output.committed_items
+    try:
+        scored = _scored_batches(args, files, model, model_dir, labels, skip)
+        done = _write_all(scored, output, skip, files, args)
+        output.finish(done)
+    except PipelineError:
+        output.abandon()
+        raise
+    except BaseException:
+        output.close_for_resume()
+        raise
 
 
-def _score_into(stream, fmt: str, model, inputs: list[str], args) -> None:
-    if fmt == "html":
-        from pipeline.html_report import HtmlWriter
+def _scored_batches(args, files, model, model_dir, labels, skip):
+    """(items, probabilities) in input order, the first `skip` sentences left out."""
+    if args.engine == "dask":
+        from pipeline.parallel import LOCAL_CLUSTER_WORKERS, score_with_dask
 
-        writer = HtmlWriter(stream, model)
-    else:
-        writer = Writer(stream, fmt, model.labels)
-    for batch in batches(iter_items(inputs, args.text), args.batch_size):
-        writer.write(model.records(batch))
-    writer.close()
+        workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
+        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers)
+        return _drop_first(scored, skip)
+    items = islice(iter_items(files, args.text, args.batch_size), skip, None)
+    chunks = batches(items, args.batch_size)
+    if args.jobs > 1:
+        from pipeline.parallel import score_in_processes
+
+        return score_in_processes(chunks, model, model_dir, args.jobs)
+    return ((batch, model.predict_proba([text for _, _, text in batch])) for batch in chunks)
+
+
+def _write_all(scored, output, skip: int, files, args) -> int:
+    done = skip
+    with _progress(files, args.text, skip) as bar:
+        for items, probabilities in scored:
+            output.write(items, probabilities)
+            done += len(items)
+            output.commit(done)
+            if bar is not None:
+                bar.update(len(items))
+    return done
+
+
+def _progress(files, texts, skip: int):
+    """A progress bar (sentences, sentences/s, ETA) on a terminal; nothing in pipes."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    return tqdm(total=count_items(files, texts), initial=skip, unit=" sentences", unit_scale=True,
+                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def _drop_first(scored, skip: int):
+    for items, probabilities in scored:
+        if skip >= len(items):
+            skip -= len(items)
+            continue
+        yield items[skip:], probabilities[skip:]
+        skip = 0
+
+
+def _check_output(output: str | None, resume: bool) -> Path | None:
+    if not output:
+        if resume:
+            raise PipelineError("--resume continues a run writing -o FILE; give the same -o")
+        return None
+    out = Path(output)
+    if not out.parent.is_dir():
+        raise PipelineError(f"--output: folder does not exist: {out.parent}")
+    if out.is_dir():
+        raise PipelineError(f"--output: {out} is a folder, not a file")
+    return out
+
+
+def _signature(files: list[str], texts: list[str], fmt: str, card: dict) -> dict:
+    """What a resumed run must share with the interrupted one."""
+    def describe(name: str):
+        if name == "-":
+            return name
+        stat = os.stat(name)
+        return [str(Path(name).resolve()), stat.st_size, stat.st_mtime_ns]
+
+    return {
+        "inputs": [describe(name) for name in files],
+        "texts": hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest(),
+        "format": fmt,
+        "model": card.get("sha256"),
+    }
 
 
 def _format_for(output: str | None) -> str:
     if output:
         suffix = Path(output).suffix.lower()
-        return {".csv": "csv", ".html": "html", ".htm": "html"}.get(suffix, "jsonl")
+        return {".csv": "csv", ".parquet": "parquet", ".html": "html", ".htm": "html"}.get(suffix, "jsonl")
     return "table" if sys.stdout.isatty() else "jsonl"
 
 
 if __name__ == "__main__":
-    main()
+    main(lean=True)

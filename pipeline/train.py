@@ -46,11 +46,13 @@ def train(
     started = time.perf_counter()
     if test is None:
         metrics, predictions = cross_validate(estimator, corpus, splitter, data.labels)
+        evaluated = time.perf_counter()
+        fitted = fit(clone(estimator), corpus)
+        fit_seconds = time.perf_counter() - evaluated
     else:
-        metrics, predictions = holdout(estimator, corpus, test, data.labels)
-    evaluated = time.perf_counter()
-    fitted = fit(clone(estimator), corpus)
-    fit_seconds = time.perf_counter() - evaluated
+        # The held-out model was fitted on exactly the training files: it is the final model.
+        metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, data.labels)
+        evaluated = time.perf_counter()
 
     title = f"Training run {run_name}"
     write_reports(metrics, run_dir, title, predictions=predictions, estimator=fitted)
@@ -131,7 +133,7 @@ def cross_validate(estimator, corpus, splitter, labels):
 
 
 def holdout(estimator, corpus, test, labels):
-    """Train on the training files, test on the explicit test file; metrics and predictions."""
+    """Train on the training files, test on the explicit test file; metrics, predictions, model, fit seconds."""
     import numpy as np
     from sklearn.base import clone
 
@@ -143,14 +145,17 @@ def holdout(estimator, corpus, test, labels):
         raise PipelineError(
             f"data.test_path: {len(shared)} documents also in the training data (e.g. {sorted(shared)[0]!r})"
         )
+    started = time.perf_counter()
     model = fit(clone(estimator), corpus)
+    fit_seconds = time.perf_counter() - started
     predicted = list(model.predict(test.texts))
     metrics = compute_metrics(test.labels, predicted, labels, test.groups)
     metrics["protocol"] = f"trained on {', '.join(corpus.files)}; tested on {', '.join(test.files)}"
     scores = np.zeros((len(test), len(labels)))
     scores[:, [list(labels).index(str(c)) for c in model.classes_]] = predict_scores(model, test.texts)
     probabilistic = score_method(model) == "predict_proba"
-    return metrics, Predictions(test.texts, test.groups, test.labels, predicted, scores, list(labels), probabilistic)
+    predictions = Predictions(test.texts, test.groups, test.labels, predicted, scores, list(labels), probabilistic)
+    return metrics, predictions, model, fit_seconds
 
 
 def fit(estimator, corpus, index=None):

@@ -1,0 +1,309 @@
+"""Scored sentences written as they come: JSONL, CSV, Parquet or a terminal table.
+
+With `-o FILE` the output goes into a hidden `.FILE.partial/` folder next to FILE, with a
+`progress.json` sidecar recording how many input sentences are fully written (and the byte
+offset, or Parquet part, where they end). FILE appears only when the run is complete, by rename.
+`--resume` truncates the partial output to the last committed point and skips that many
+sentences, so an interrupted run continues with no sentence lost or written twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.errors import PipelineError
+
+FORMATS = ("jsonl", "csv", "parquet", "table", "html")
+PROGRESS_FILE = "progress.json"
+DATA_FILE = "data"
+PARQUET_PART_ROWS = 65_536  # rows per Parquet part (and row group): bounds memory and redo on resume
+
+
+class JsonlWriter:
+    def __init__(self, stream, labels: Sequence[str]):
+        self.stream, self.labels = stream, list(labels)
+
+    def write(self, items, probabilities) -> None:
+        from pipeline.model import build_records
+
+        records = build_records(items, probabilities, self.labels)
+        self.stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+    def close(self) -> None:
+        pass
+
+
+class CsvWriter:
+    def __init__(self, stream, labels: Sequence[str], header: bool = True):
+        self.labels = list(labels)
+        self.csv = csv.writer(stream)
+        if header:
+            self.csv.writerow(["doc_id", "sentence_index", "text", "label"] + [f"score_{l}" for l in self.labels])
+
+    def write(self, items, probabilities) -> None:
+        import numpy as np
+
+        probabilities = np.asarray(probabilities)
+        best = probabilities.argmax(axis=1).tolist()
+        rounded = probabilities.round(6).tolist()
+        self.csv.writerows(
+            [doc_id, index, text, self.labels[top], *row]
+            for (doc_id, index, text), top, row in zip(items, best, rounded)
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class TableWriter:
+    """A rich table on the terminal; it needs every row, so it is for small inputs."""
+
+    def __init__(self, stream, labels: Sequence[str]):
+        self.stream, self.labels = stream, list(labels)
+        self.rows: list[dict] = []
+
+    def write(self, items, probabilities) -> None:
+        from pipeline.model import build_records
+
+        self.rows += build_records(items, probabilities, self.labels)
+
+    def close(self) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table()
+        for column in ("doc", "#", "label", "score", "text"):
+            table.add_column(column, overflow="fold")
+        for r in self.rows:
+            table.add_row(str(r["doc_id"]), str(r["sentence_index"]), r["label"],
+                          f"{r['scores'][r['label']]:.2f}", r["text"])
+        Console(file=self.stream).print(table)
+
+
+def arrow_table(items, probabilities, labels: Sequence[str]):
+    """A batch as an Arrow table with the same columns as the CSV output."""
+    import numpy as np
+    import pyarrow as pa
+
+    probabilities = np.asarray(probabilities)
+    doc_ids, indices, texts = (list(column) for column in zip(*items)) if items else ([], [], [])
+    labels = list(labels)
+    try:
+        index_array = pa.array(indices, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise PipelineError("--format parquet: every sentence_index must be a whole number") from None
+    columns = {
+        "doc_id": pa.array([str(d) for d in doc_ids], pa.string()),
+        "sentence_index": index_array,
+        "text": pa.array(texts, pa.string()),
+        "label": pa.array(np.asarray(labels, dtype=object)[probabilities.argmax(axis=1)] if len(texts) else [],
+                          pa.string()),
+    }
+    rounded = probabilities.round(6)
+    for j, label in enumerate(labels):
+        columns[f"score_{label}"] = pa.array(rounded[:, j] if len(texts) else [], pa.float64())
+    return pa.table(columns)
+
+
+class StdoutOutput:
+    """Scores to stdout: nothing to commit or resume."""
+
+    committed_items = 0
+
+    def __init__(self, fmt: str, labels: Sequence[str], model=None):
+        if fmt == "parquet":
+            raise PipelineError("--format parquet writes a file: give -o FILE.parquet")
+        self.writer = make_text_writer(sys.stdout, fmt, labels, header=True, model=model)
+
+    def write(self, items, probabilities) -> None:
+        self.writer.write(items, probabilities)
+
+    def commit(self, items_done: int) -> None:
+        sys.stdout.flush()
+
+    def finish(self, items_done: int) -> None:
+        self.writer.close()
+
+    def abandon(self) -> None:
+        pass
+
+    def close_for_resume(self) -> None:
+        pass
+
+
+class FileOutput:
+    """Scores to `-o FILE` through a partial folder with a progress sidecar; see the module doc."""
+
+    def __init__(self, out: Path, fmt: str, labels: Sequence[str], signature: dict, resume: bool, model=None):
+        if fmt == "table":
+            raise PipelineError("--format table is for the terminal; use jsonl, csv or parquet with -o")
+        self.out, self.fmt, self.labels, self.model = out, fmt, list(labels), model
+        self.resumable = fmt != "html"  # the page's head and tail wrap everything
+        self.partial = out.parent / f".{out.name}.partial"
+        self.progress = self.partial / PROGRESS_FILE
+        state = {"signature": signature, "items": 0, "bytes": 0, "parts": 0}
+        if self.partial.exists():
+            if not resume:
+                raise PipelineError(
+                    f"{out}: an interrupted run left {self.partial}; pass --resume to continue it "
+                    "or delete that folder to start over"
+                )
+            state = self._read_state(signature)
+        else:
+            self.partial.mkdir()
+            self._write_state(state)
+        self.state = state
+        self.committed_items = state["items"]
+        if fmt == "parquet":
+            self._open_parquet_parts()
+        else:
+            self._open_text_data()
+
+    # --- text formats: one data file, truncated to the committed byte offset on resume
+    def _open_text_data(self) -> None:
+        path = self.partial / DATA_FILE
+        self.raw = open(path, "r+b" if path.exists() else "w+b")
+        self.raw.truncate(self.state["bytes"])
+        self.raw.seek(self.state["bytes"])
+        self.stream = io.TextIOWrapper(self.raw, encoding="utf-8", newline="", write_through=True)
+        self.writer = make_text_writer(self.stream, self.fmt, self.labels, header=self.state["bytes"] == 0,
+                                       model=self.model)
+
+    # --- Parquet: numbered part files, each written whole; merged into one file at the end
+    def _open_parquet_parts(self) -> None:
+        for part in self.partial.glob("part-*.parquet"):
+            if _part_number(part) >= self.state["parts"]:
+                part.unlink()  # written after the last commit
+        self.buffer: list = []
+        self.buffered_rows = 0
+
+    def write(self, items, probabilities) -> None:
+        if self.fmt == "parquet":
+            self.buffer.append(arrow_table(items, probabilities, self.labels))
+            self.buffered_rows += len(items)
+        else:
+            self.writer.write(items, probabilities)
+
+    def commit(self, items_done: int, final: bool = False) -> None:
+        """Record that the first `items_done` input sentences are fully written."""
+        if self.fmt == "parquet":
+            if self.buffered_rows < PARQUET_PART_ROWS and not (final and self.buffer):
+                return
+            self._write_part()
+        else:
+            self.stream.flush()
+            self.state["bytes"] = self.raw.tell()
+        self.state["items"] = items_done
+        self._write_state(self.state)
+
+    def _write_part(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self.buffer)
+        number = self.state["parts"]
+        tmp = self.partial / f"part-{number:05d}.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, self.partial / f"part-{number:05d}.parquet")
+        self.state["parts"] = number + 1
+        self.buffer, self.buffered_rows = [], 0
+
+    def finish(self, items_done: int) -> None:
+        """Commit the rest, then put the complete file in place and remove the partial folder."""
+        self.commit(items_done, final=True)
+        if self.fmt == "parquet":
+            done = self.partial / "merged.parquet"
+            self._merge_parts(done)
+        else:
+            self.writer.close()
+            self.stream.close()
+            done = self.partial / DATA_FILE
+        os.replace(done, self.out)
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+    def _merge_parts(self, target: Path) -> None:
+        import pyarrow.parquet as pq
+
+        parts = sorted(self.partial.glob("part-*.parquet"), key=_part_number)
+        schema = pq.read_schema(parts[0]) if parts else arrow_table([], _empty(self.labels), self.labels).schema
+        with pq.ParquetWriter(target, schema) as writer:
+            for part in parts:
+                writer.write_table(pq.read_table(part))  # one part in memory at a time
+
+    def abandon(self) -> None:
+        """Bad input mid-run: leave nothing half-written behind."""
+        if self.fmt != "parquet":
+            self.stream.close()
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+    def close_for_resume(self) -> None:
+        """Interrupted: keep the partial folder for --resume."""
+        if not self.resumable:
+            self.abandon()
+        elif self.fmt != "parquet":
+            try:
+                self.stream.close()
+            except OSError:
+                pass
+
+    def _read_state(self, signature: dict) -> dict:
+        try:
+            state = json.loads(self.progress.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise PipelineError(f"{self.progress}: missing or unreadable; delete {self.partial} to start over") from None
+        if state.get("signature") != signature:
+            changed = sorted(k for k in signature if state.get("signature", {}).get(k) != signature[k])
+            raise PipelineError(
+                f"--resume: the {', '.join(changed)} differ from the interrupted run in {self.partial}; "
+                "delete that folder to start over"
+            )
+        return state
+
+    def _write_state(self, state: dict) -> None:
+        tmp = self.progress.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.progress)
+
+
+class RecordsWriter:
+    """Adapts a writer of score records (the html report) to (items, probabilities) batches."""
+
+    def __init__(self, inner, labels: Sequence[str]):
+        self.inner, self.labels = inner, list(labels)
+
+    def write(self, items, probabilities) -> None:
+        from pipeline.model import build_records
+
+        self.inner.write(build_records(items, probabilities, self.labels))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_text_writer(stream, fmt: str, labels: Sequence[str], header: bool, model=None):
+    if fmt == "html":
+        from pipeline.html_report import HtmlWriter
+
+        return RecordsWriter(HtmlWriter(stream, model), labels)
+    if fmt == "jsonl":
+        return JsonlWriter(stream, labels)
+    if fmt == "csv":
+        return CsvWriter(stream, labels, header=header)
+    return TableWriter(stream, labels)
+
+
+def _part_number(path: Path) -> int:
+    return int(path.name.split("-")[1].split(".")[0])
+
+
+def _empty(labels):
+    import numpy as np
+
+    return np.zeros((0, len(labels)))

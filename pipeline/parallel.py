@@ -1,0 +1,231 @@
+"""Scoring on several processes (`--jobs N`) or on a Dask cluster (`--engine dask`).
+
+Both yield (items, probabilities) in input order, so the output is the same as one process
+writes. Workers hold the model once per process and return numpy arrays, never lists of floats.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from pipeline.errors import PipelineError
+from pipeline.inputs import STDIN, Item
+
+DASK_INSTALL = "--engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'"
+LOCAL_CLUSTER_WORKERS = 2
+
+_worker_model = None  # the model of this worker process (--jobs)
+_models_by_path: dict[str, object] = {}  # models loaded in this Dask worker, by folder
+
+
+# ---------------------------------------------------------------- processes on one machine
+def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jobs: int
+                       ) -> Iterator[tuple[list[Item], object]]:
+    """Score batches on `jobs` processes, a few batches in flight, results in input order.
+
+    With fork (Linux) the workers inherit the model loaded here; elsewhere each loads it once
+    from `model_dir` in its initializer.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    source = model if method == "fork" else str(model_dir)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_init_worker, initargs=(source,)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(_score_texts, [text for _, _, text in batch])))
+            if len(pending) > 2 * jobs:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def _init_worker(model_or_dir) -> None:
+    global _worker_model
+    if isinstance(model_or_dir, str):
+        from pipeline.model import load_model
+
+        model_or_dir = load_model(model_or_dir)
+    _worker_model = model_or_dir
+
+
+def _score_texts(texts: list[str]):
+    return _worker_model.predict_proba(texts)
+
+
+# ---------------------------------------------------------------- Dask
+def check_dask() -> None:
+    try:
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise PipelineError(DASK_INSTALL) from None
+
+
+def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_per_partition: int,
+                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS
+                    ) -> Iterator[tuple[list[Item], object]]:
+    """Score files as a dask.dataframe of partitions read on the workers, results in order.
+
+    Without `scheduler` a LocalCluster of `workers` single-threaded processes is started and
+    closed. Each worker loads the model once from `model_dir` (a path every worker can read).
+    """
+    check_dask()
+    import dask
+
+    # Keep ids as Python objects: dask would turn them into strings ("7" for 7).
+    with dask.config.set({"dataframe.convert-string": False}):
+        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers)
+
+
+def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers):
+    import logging
+
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+
+    if STDIN in files:
+        raise PipelineError("--engine dask reads files; score stdin with the local engine")
+    parts = plan_partitions(files, rows_per_partition)
+    if not parts:
+        return
+    frame = dd.from_map(read_partition, parts, meta=_meta([]), enforce_metadata=False)
+    scored = frame.map_partitions(score_partition, str(model_dir), meta=_meta(labels), enforce_metadata=False)
+    tasks = scored.to_delayed()
+    columns = [f"score_{label}" for label in labels]
+    if scheduler:
+        cluster, client = None, Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        client.run(_load_on_worker, str(model_dir))  # every worker loads it now, in parallel
+        in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(client.compute(task))
+            if len(pending) > in_flight:
+                yield _from_frame(pending.popleft().result(), columns)
+        while pending:
+            yield _from_frame(pending.popleft().result(), columns)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def plan_partitions(files: list[str], rows: int) -> list[tuple]:
+    """(kind, path, ...) descriptions of partitions of about `rows` sentences, in input order.
+
+    Parquet splits at row groups, JSONL at line offsets (found by one pass over the bytes);
+    a CSV file or an article is one partition.
+    """
+    parts: list[tuple] = []
+    for name in files:
+        path = Path(name)
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            from pipeline.inputs import open_parquet
+
+            metadata = open_parquet(path).metadata
+            groups, first_row, size, row = [], 0, 0, 0
+            for group in range(metadata.num_row_groups):
+                groups.append(group)
+                size += metadata.row_group(group).num_rows
+                if size >= rows:
+                    parts.append(("parquet", name, tuple(groups), first_row))
+                    row += size
+                    groups, first_row, size = [], row, 0
+            if groups:
+                parts.append(("parquet", name, tuple(groups), first_row))
+        elif suffix == ".jsonl":
+            parts += _jsonl_partitions(path, rows)
+        else:
+            parts.append(("file", name))
+    return parts
+
+
+def _jsonl_partitions(path: Path, rows: int) -> list[tuple]:
+    parts, offset, start, first_line, count = [], 0, 0, 1, 0
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if count == 0:
+                start, first_line = offset, number
+            offset += len(line)
+            if line.strip():
+                count += 1
+                if count == rows:
+                    parts.append(("jsonl", str(path), start, first_line, count))
+                    count = 0
+    if count:
+        parts.append(("jsonl", str(path), start, first_line, count))
+    return parts
+
+
+def read_partition(part: tuple):
+    """The sentences of one partition as a DataFrame (run on a worker)."""
+    from pipeline import inputs
+
+    kind, name = part[0], Path(part[1])
+    if kind == "parquet":
+        items = list(inputs.read_parquet(name, 65_536, row_groups=list(part[2]), first_row=part[3]))
+    elif kind == "jsonl":
+        items = list(inputs.read_jsonl(name, start_byte=part[2], first_line=part[3], max_items=part[4]))
+    else:
+        items = list(inputs.read_file(name))
+    return _frame(items)
+
+
+def score_partition(frame, model_dir: str):
+    """Add a score column per label (run on a worker, with the worker's copy of the model)."""
+    model = _load_on_worker(model_dir)
+    if len(frame):
+        probabilities = model.predict_proba(frame["text"].tolist())
+        for j, label in enumerate(model.labels):
+            frame[f"score_{label}"] = probabilities[:, j]
+    return frame
+
+
+def _load_on_worker(model_dir: str):
+    if model_dir not in _models_by_path:
+        from pipeline.model import load_model
+
+        _models_by_path[model_dir] = load_model(model_dir)
+    return _models_by_path[model_dir]
+
+
+def _from_frame(frame, columns: list[str]):
+    items = list(zip(frame["doc_id"].tolist(), frame["sentence_index"].tolist(), frame["text"].tolist()))
+    return items, frame[columns].to_numpy(dtype=float) if len(frame) else _empty(len(columns))
+
+
+def _frame(items: list[Item]):
+    import pandas as pd
+
+    doc_ids, indices, texts = (list(c) for c in zip(*items)) if items else ([], [], [])
+    return pd.DataFrame({"doc_id": pd.Series(doc_ids, dtype=object),
+                         "sentence_index": pd.Series(indices, dtype=object),
+                         "text": pd.Series(texts, dtype=object)})
+
+
+def _meta(labels: list[str]):
+    import pandas as pd
+
+    frame = _frame([])
+    for label in labels:
+        frame[f"score_{label}"] = pd.Series([], dtype=float)
+    return frame
+
+
+def _empty(n_labels: int):
+    import numpy as np
+
+    return np.zeros((0, n_labels))

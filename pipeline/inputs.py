@@ -186,13 +186,15 @@ def count_items(files: Iterable[str], texts: Iterable[str] = ()) -> int | None:
         if suffix == ".parquet":
             total += open_parquet(Path(name)).metadata.num_rows
         else:
-            total += _count_lines(Path(name)) - (suffix == ".csv")
+            total += _count_lines(Path(name), non_blank=suffix == ".jsonl") - (suffix == ".csv")
     return total
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(path: Path, non_blank: bool) -> int:
     lines, last = 0, b"\n"
     with _open_binary(path) as handle:
+        if non_blank:
+            return sum(1 for line in handle if line.strip())
         for block in iter(lambda: handle.read(1 << 22), b""):
             lines += block.count(b"\n")
             last = block[-1:]

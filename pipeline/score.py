@@ -172,8 +172,8 @@ def _progress(files, texts, skip: int):
         return contextlib.nullcontext()
     from tqdm import tqdm
 
-    return tqdm(total=count_items(files, texts), initial=skip, unit=" sentences", unit_scale=True,
-                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    return tqdm(total=count_items(files, texts), initial=skip, unit=" sentences",
+                file=sys.stderr, smoothing=0.1)
 
 
 def _drop_first(scored, skip: int):

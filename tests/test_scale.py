@@ -1,0 +1,292 @@
+"""Scoring large inputs: batches, resume, processes, Dask, Parquet; training out of core."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, SEED_DATA, run_cli, write_jsonl
+from pipeline import outputs
+from pipeline.score import main
+
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory):
+    """A JSONL of 600 sentences with blank lines and no ids, so ids come from line numbers."""
+    texts = [json.loads(line)["text"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    path = tmp_path_factory.mktemp("input") / "many.jsonl"
+    lines = []
+    for i in range(600):
+        lines.append(json.dumps({"text": f"{texts[i % len(texts)]} ({i})"}))
+        if i % 97 == 0:
+            lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def score_to(tmp_path, name, *args):
+    out = tmp_path / name
+    main([*map(str, args), "-o", str(out)])
+    return out
+
+
+def test_tiny_batches_give_the_same_output_as_one_batch(tmp_path, trained_model, sentences):
+    one = score_to(tmp_path, "one.csv", "--model", trained_model, SEEDS, sentences, "--batch-size", 100000)
+    tiny = score_to(tmp_path, "tiny.csv", "--model", trained_model, SEEDS, sentences, "--batch-size", 3)
+    assert tiny.read_bytes() == one.read_bytes()
+    assert len(one.read_text(encoding="utf-8").splitlines()) == 1 + 55 + 600
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_resume_after_an_interruption_gives_exactly_the_full_output(tmp_path, trained_model, sentences,
+                                                                   monkeypatch, fmt):
+    full = score_to(tmp_path, f"full.{fmt}", "--model", trained_model, sentences)
+    monkeypatch.setattr(outputs, "PARQUET_PART_ROWS", 40)
+    out = tmp_path / f"resumed.{fmt}"
+    args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--batch-size", "25"]
+
+    real_write, calls = outputs.FileOutput.write, []
+
+    def write_then_die(self, items, probabilities):
+        real_write(self, items, probabilities)  # written, but never committed
+        calls.append(len(items))
+        if len(calls) == 9:
+            if fmt != "parquet":
+                self.stream.flush()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.FileOutput, "write", write_then_die)
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 130 and not out.exists()
+    progress = json.loads((tmp_path / f".{out.name}.partial" / "progress.json").read_text())
+    assert 0 < progress["items"] < 9 * 25
+
+    monkeypatch.setattr(outputs.FileOutput, "write", real_write)
+    main([*args, "--resume"])
+    assert read_rows(out, fmt) == read_rows(full, fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([full.name, out.name])
+
+
+def read_rows(path, fmt):
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.slow
+def test_resume_after_the_process_is_killed(tmp_path, trained_model):
+    big = write_jsonl(tmp_path / "big.jsonl", ({"text": f"The minister spoke on day {i}."} for i in range(30000)))
+    out = tmp_path / "scores.jsonl"
+    args = ["score", "--model", trained_model, big, "-o", out, "--batch-size", "50"]
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.score", *map(str, args[1:])], cwd=ROOT,
+                               stderr=subprocess.PIPE)
+    progress = tmp_path / f".{out.name}.partial" / "progress.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if progress.exists() and json.loads(progress.read_text())["items"] >= 500:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["sentence_index"] for r in records] == list(range(30000))
+    assert records[12345]["text"] == "The minister spoke on day 12345."
+
+
+def test_resume_refuses_changed_inputs_and_a_partial_run_is_never_overwritten(tmp_path, trained_model, sentences,
+                                                                               monkeypatch):
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(sentences.read_bytes())
+    out = tmp_path / "scores.jsonl"
+
+    def die(self, items_done, final=False):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.FileOutput, "commit", die)
+    with pytest.raises(SystemExit):
+        main(["--model", str(trained_model), str(source), "-o", str(out)])
+    partial = tmp_path / f".{out.name}.partial"
+    assert partial.is_dir() and not out.exists()
+
+    again = run_cli("score", "--model", trained_model, source, "-o", out)
+    assert again.returncode == 2 and "pass --resume" in again.stderr and again.stderr.count("\n") == 1
+    with open(source, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"text": "One more."}) + "\n")
+    changed = run_cli("score", "--model", trained_model, source, "-o", out, "--resume")
+    assert changed.returncode == 2, changed.stderr
+    assert changed.stderr.startswith("error: --resume: the inputs differ from the interrupted run")
+    assert partial.is_dir() and not out.exists()
+
+
+def test_bad_line_mid_run_leaves_nothing_behind(tmp_path, trained_model):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps({"text": f"Line {i}."}) + "\n" for i in range(50)) + "{oops\n")
+    out = tmp_path / "scores.csv"
+    result = run_cli("score", "--model", trained_model, bad, "-o", out, "--batch-size", "10")
+    assert result.returncode == 2 and f"{bad}: line 51: not valid JSON" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]
+
+
+def test_two_processes_give_the_same_output_as_one(tmp_path, trained_model, sentences):
+    one = score_to(tmp_path, "one.jsonl", "--model", trained_model, SEEDS, sentences, "--batch-size", 40)
+    two = score_to(tmp_path, "two.jsonl", "--model", trained_model, SEEDS, sentences, "--batch-size", 40,
+                   "--jobs", 2)
+    assert two.read_bytes() == one.read_bytes()
+
+
+def test_parquet_in_and_out(tmp_path, trained_model):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["We will crush them.", "The talks ended on Monday.", "A shameful betrayal."]
+    with_ids = tmp_path / "with_ids.parquet"
+    pq.write_table(pa.table({"text": texts, "doc_id": ["a", "a", "b"], "sentence_index": [4, 5, 0]}),
+                   with_ids, row_group_size=2)
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pa.table({"text": texts}), bare)
+    out = score_to(tmp_path, "scores.parquet", "--model", trained_model, with_ids, bare, "--batch-size", 2)
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["doc_id"], r["sentence_index"]) for r in rows] == [("a", 4), ("a", 5), ("b", 0),
+                                                                  ("bare", 0), ("bare", 1), ("bare", 2)]
+    as_jsonl = score_to(tmp_path, "scores.jsonl", "--model", trained_model, with_ids, bare)
+    for row, record in zip(rows, map(json.loads, as_jsonl.read_text().splitlines())):
+        assert row["text"] == record["text"] and row["label"] == record["label"]
+        assert {k[6:]: v for k, v in row.items() if k.startswith("score_")} == record["scores"]
+
+
+def test_parquet_without_text_column_is_one_line_error(tmp_path, trained_model):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"sentence": ["x"]}), path)
+    result = run_cli("score", "--model", trained_model, path)
+    assert result.returncode == 2 and result.stderr == f"error: {path}: no 'text' column\n"
+
+
+@pytest.mark.slow
+def test_dask_gives_the_same_output_as_local(tmp_path, trained_model, sentences):
+    pytest.importorskip("distributed", reason="dask is an optional extra: pip install '.[dask]'")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": [f"Officials said {i} people left." for i in range(90)]})
+    parquet = tmp_path / "many.parquet"
+    pq.write_table(table, parquet, row_group_size=20)
+    inputs = [sentences, parquet, SEEDS / "000_5e3df5cfc0837a4b.txt"]
+    local = run_cli("score", "--model", trained_model, *inputs, "--format", "csv")
+    dask = run_cli("score", "--model", trained_model, *inputs, "--format", "csv", "--engine", "dask",
+                   "--batch-size", "45")
+    assert dask.returncode == 0, dask.stderr
+    assert dask.stdout == local.stdout
+    assert len(dask.stdout.splitlines()) == 1 + 600 + 90 + 28
+
+
+def test_dask_missing_is_one_line_saying_what_to_install(trained_model):
+    code = ("import sys; sys.modules['distributed'] = None; from pipeline.score import main; "
+            f"main(['--model', {str(trained_model)!r}, {str(SEED_DATA)!r}, '--engine', 'dask'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr == "error: --engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'\n"
+
+
+def test_progress_bar_on_a_terminal_and_not_in_pipes(tmp_path, trained_model, sentences):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    args = [sys.executable, "-m", "pipeline.score", "--model", str(trained_model), str(sentences),
+            "-o", str(tmp_path / "s.jsonl")]
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    with subprocess.Popen(args, cwd=ROOT, stderr=follower, stdout=subprocess.DEVNULL) as process:
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"600/600" in shown and b"sentences/s" in shown
+    piped = run_cli("score", "--model", trained_model, sentences, "-o", tmp_path / "p.jsonl")
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_one_sentence_imports_no_heavy_reader(trained_model):
+    heavy = ("hydra", "datasets", "matplotlib", "pyarrow", "dask", "distributed", "pandas", "tqdm")
+    code = (
+        "import runpy, sys; "
+        f"sys.argv = ['score', '--model', {str(trained_model)!r}, '--text', 'We will come.']; "
+        "runpy.run_module('pipeline.score', run_name='__main__', alter_sys=True); "
+        f"print('LOADED', [m for m in {heavy!r} if sys.modules.get(m)], file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and json.loads(result.stdout)["label"], result.stderr
+    assert "LOADED []" in result.stderr
+
+
+def test_batched_sgd_is_a_well_behaved_estimator():
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from pipeline.streaming import BatchedSGDClassifier
+
+    texts = [json.loads(line)["text"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    labels = [json.loads(line)["label"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    X = HashingVectorizer(alternate_sign=False).transform(texts)
+    model = BatchedSGDClassifier(batch_size=7, n_epochs=3, class_weight="balanced", random_state=0)
+    assert clone(model).get_params() == model.get_params()
+    first = model.fit(X, labels).predict_proba(X)
+    again = clone(model).fit(X, labels).predict_proba(X)
+    assert np.array_equal(first, again) and first.shape == (55, 4)
+    assert list(model.classes_) == sorted(set(labels))
+    assert not hasattr(BatchedSGDClassifier(loss="hinge").fit(X, labels), "predict_proba")
+
+
+@pytest.mark.slow
+def test_sgd_streaming_trains_through_the_cli_and_writes_the_evaluation_files(tmp_path):
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    result = run_cli("train", "experiment=out_of_core", "data=seed", "model.batch_size=8",
+                     f"hydra.run.dir={run_dir}", f"paths.models_dir={models}", "run_name=stream")
+    assert result.returncode == 0, result.stderr
+    for name in ("metrics.json", "report.md", "confusion_matrix.png"):
+        assert (run_dir / name).is_file()
+    card = json.loads((models / "stream" / "model.json").read_text())
+    assert card["config"]["model"]["_target_"] == "pipeline.streaming.BatchedSGDClassifier"
+    assert card["config"]["features"]["_target_"].endswith("HashingVectorizer")
+    assert card["score_method"] == "predict_proba" and card["metrics"]["n_sentences"] == 55
+    scored = run_cli("score", "--model", models / "stream", "--text", "We will burn the city.")
+    assert scored.returncode == 0 and json.loads(scored.stdout)["label"] in card["labels"]
+
+
+@pytest.mark.slow
+def test_sweep_on_submitit_local_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the [slurm] extra")
+    models = tmp_path / "models"
+    result = run_cli("train", "-m", "hydra/launcher=submitit_local", "data=seed", "features=word_tfidf",
+                     "seed=1,2", f"paths.models_dir={models}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode == 0, result.stderr
+    assert len([p for p in models.iterdir() if p.name != "latest"]) == 2
+    for job in ("0", "1"):
+        assert (tmp_path / "sweep" / job / "metrics.json").is_file()

@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/rhetoric-bench"))
     parser.add_argument("--skip-dask", action="store_true")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     work = args.dir / f"size-{args.size}"
     work.mkdir(parents=True, exist_ok=True)
 
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
          statistics.median(load_walls), statistics.median(text_walls) / statistics.median(load_walls), "<= 1.2"),
         (f"training {args.train_size:,} sentences vs raw fit (s)", fit, raw_fit, fit / raw_fit, "<= 1.15"),
     ]
-    print(f"\n{n:,} sentences scored, model trained on {args.train_size:,}; raw scoring peak {raw_rss:.0f} MB\n")
+    print(f"\n{n:,} sentences scored, model trained on {args.train_size:,}; raw scoring peak {raw_rss:.0f} MB; "
+          f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 cores)\n")
     print("| measure | pipeline | baseline | ratio | aim |")
     print("|---|---:|---:|---:|---|")
     for name, ours, base, ratio, aim in rows:

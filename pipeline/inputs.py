@@ -47,8 +47,10 @@ def resolve_inputs(inputs: Iterable[str]) -> list[str]:
 
 
 def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000) -> Iterator[Item]:
-    """Sentences of the --text values, then of each file, read lazily file by file."""
+    """Sentences of the --text values, then of each file (or folder), read lazily file by file."""
     from pipeline.sentences import split_sentences
+
+    files = resolve_inputs(files)
 
     for number, text in enumerate(texts):
         doc_id = "text" if number == 0 else f"text{number}"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from pipeline.errors import PipelineError, reports_errors
-from pipeline.inputs import Item, count_items, iter_items, resolve_inputs
+from pipeline.inputs import Item, count_items, iter_items, read_file, read_text, resolve_inputs  # noqa: F401
 from pipeline.outputs import FORMATS, FileOutput, StdoutOutput
 
 DEFAULT_MODEL = Path("models") / "latest"
@@ -108,17 +108,17 @@ def main(argv: list[str] | None = None, lean: bool = False) -> None:
         if args.text:
             raise PipelineError("--engine dask reads files; score --text with the local engine")
     model_dir = Path(args.model or default_model_dir())
-    model = None
+    model = card = None
     if args.resume and fmt == "html":
         raise PipelineError("--resume works with jsonl, csv and parquet output, not html")
     if args.engine == "local" or fmt == "html":  # the html report explains with the model itself
         if lean and fmt != "parquet" and not any(f.lower().endswith(".parquet") for f in files):
             skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
         model = load_model(model_dir)
-        labels = model.labels
+        labels, card = model.labels, model.card
     else:
-        labels = [str(label) for label in read_card(model_dir)["labels"]]
-    card = model.card if model else read_card(model_dir)
+        card = read_card(model_dir)
+        labels = [str(label) for label in card["labels"]]
 
     output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card), args.resume, model)
               if out else StdoutOutput(fmt, labels, model))

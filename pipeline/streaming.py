@@ -4,6 +4,12 @@
 which learns nothing) no vocabulary is built or stored, so memory grows with the hashed
 sentences only, never with a vocabulary or a solver's copies of the data. It is an ordinary
 scikit-learn estimator: the train stage cross-validates, evaluates and saves it like any other.
+
+Why an estimator and not a separate streaming train path: it keeps one train stage (grouped
+cross-validation, holdout, reports, model card, scoring) for every model. The cost: the stage
+still reads the corpus into lists through `datasets`, and the pipeline hashes it in one go, so
+the sentences and their sparse hashed rows must fit in memory (no vocabulary, no solver copies);
+text larger than memory would need a data source that yields file batches into `partial_fit`.
 """
 
 from __future__ import annotations

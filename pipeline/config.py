@@ -113,7 +113,15 @@ def preflight(config_name: str, argv: list[str]) -> None:
     """
     if any(arg.startswith("-") for arg in argv):
         return
-    overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
+    compose_config(config_name, argv)
+
+
+def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
+    """A config composed like the Hydra entry points would, for commands that are not Hydra apps.
+
+    `hydra.*` overrides are dropped; a bad override is one PipelineError line.
+    """
+    overrides = [a for a in overrides if not a.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
     from hydra import compose, initialize_config_dir
 
     try:
@@ -122,6 +130,7 @@ def preflight(config_name: str, argv: list[str]) -> None:
             OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:
         raise PipelineError(f"config: {hydra_message(exc)}") from None
+    return cfg
 
 
 def hydra_message(exc: BaseException) -> str:

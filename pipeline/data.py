@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence, TextIO
 
 from pipeline.errors import PipelineError
 from pipeline.labels import LABELS
@@ -152,24 +153,69 @@ def read_table(file: Path):
 
 def check_json_lines(file: Path) -> None:
     """Every non-blank line must be one JSON object; name the first line that is not."""
+    for _ in iter_json_lines(file):
+        pass
+
+
+def iter_json_lines(file: Path, problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines file.
+
+    A bad line raises PipelineError naming it; with a `problems` list, its message is
+    appended there instead and reading goes on, so a checker can report every bad line.
+    """
+
+    def bad(message: str) -> None:
+        if problems is None:
+            raise PipelineError(message)
+        problems.append(message)
+
     try:
-        with open(file, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+        with open(file, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    bad(f"{file}: line {number}: not UTF-8 text (byte {exc.start})")
+                    continue
                 if not line.strip():
                     continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise PipelineError(f"{file}: line {number}: not valid JSON ({exc.msg})") from None
+                    bad(f"{file}: line {number}: not valid JSON ({exc.msg})")
+                    continue
                 if not isinstance(record, dict):
-                    raise PipelineError(
-                        f"{file}: line {number}: expected one JSON object per line, got {type(record).__name__}"
-                    )
-    except UnicodeDecodeError as exc:
-        raise PipelineError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+                    bad(f"{file}: line {number}: expected one JSON object per line, got {type(record).__name__}")
+                    continue
+                yield number, record
     except OSError as exc:
         raise PipelineError(f"{file}: cannot read: {exc.strerror}") from None
 
 
 def _is_saved_dataset(path: Path) -> bool:
     return path.is_dir() and any((path / name).exists() for name in ("dataset_info.json", "dataset_dict.json"))
+
+
+def check_output(path: str | Path, force: bool = False) -> Path:
+    """An output file we may write: its folder exists, and it exists only if `force`."""
+    out = Path(path)
+    if out.is_dir():
+        raise PipelineError(f"--output: {out} is a folder, not a file")
+    if not out.parent.is_dir():
+        raise PipelineError(f"--output: folder does not exist: {out.parent}")
+    if out.exists() and not force:
+        raise PipelineError(f"--output: {out} already exists (pass --force to replace it)")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, force: bool = False) -> Iterator[TextIO]:
+    """A text stream whose content replaces `path` only once fully written."""
+    out = check_output(path, force)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,214 @@
+"""Pick the unlabeled sentences worth labeling next: those the model is least sure of.
+
+    python -m pipeline.suggest --model DIR FILE|DIR|- ... [-n 50] [--exclude LABELED] [-o FILE]
+
+Inputs are articles (.txt, split here), sentence files (.jsonl with a `text` field; records
+that already carry a label are skipped; .csv with a `text` column), folders of them, or - for
+an article on stdin. Sentences come out smallest margin first (top score minus second score),
+as JSONL records with an empty `label`, ready to be labeled and checked with pipeline.validate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from pipeline.errors import PipelineError, reports_errors
+
+FORMATS = ("jsonl", "table")
+
+
+def iter_unlabeled(inputs: Iterable[str]) -> Iterator[tuple[str, int, str]]:
+    """(doc_id, sentence_index, text) of every sentence that has no label yet."""
+    from pipeline.score import SENTENCE_FILES, TEXT_FILES, iter_items, read_file
+
+    for name in inputs:
+        if name == "-":
+            yield from iter_items(["-"], [])
+            continue
+        path = Path(name)
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SENTENCE_FILES | TEXT_FILES and not p.name.startswith(".")
+            )
+            if not files:
+                raise PipelineError(f"{path}: no .txt, .jsonl or .csv files in the folder")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise PipelineError(f"{path}: file not found")
+        for file in files:
+            if file.suffix.lower() == ".jsonl":
+                yield from _unlabeled_jsonl(file)
+            else:
+                yield from read_file(file)
+
+
+def _unlabeled_jsonl(file: Path) -> Iterator[tuple[str, int, str]]:
+    from pipeline.data import iter_json_lines
+
+    for number, record in iter_json_lines(file):
+        text = record.get("text")
+        if not isinstance(text, str):
+            raise PipelineError(f"{file}: line {number}: expected an object with a 'text' string")
+        if record.get("label"):
+            continue
+        yield str(record.get("doc_id", file.stem)), record.get("sentence_index", number - 1), text
+
+
+def labeled_keys(inputs: Iterable[str]) -> set[str]:
+    """Sentence keys of already labeled files, to leave out of the suggestions."""
+    from pipeline.validate import data_files, read_records, sentence_key
+
+    keys: set[str] = set()
+    for file in data_files(inputs):
+        errors: list[str] = []
+        for record in read_records(file, None, errors, allow_unlabeled=True, required=("text",)):
+            keys.add(sentence_key(record.text))
+        if errors:
+            raise PipelineError(f"--exclude: {errors[0]}")
+    return keys
+
+
+def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[str] = frozenset(),
+            batch_size: int = 2000) -> tuple[list[dict], dict]:
+    """The `n` sentences with the smallest margin between the model's two highest scores.
+
+    Repeated sentences (same text up to case and spacing) and those in `exclude` are skipped.
+    """
+    import numpy as np
+
+    from pipeline.score import batches
+    from pipeline.validate import sentence_key
+
+    seen = set(exclude)
+    best: list[tuple[float, int, tuple, list[float]]] = []  # max-heap of the n smallest, by -margin
+    counts = {"n_sentences": 0, "n_scored": 0, "n_skipped_known": 0, "n_skipped_repeats": 0}
+    order = 0
+
+    def fresh(items):
+        for doc_id, index, text in items:
+            counts["n_sentences"] += 1
+            if not text.strip():
+                continue
+            key = sentence_key(text)
+            if key in seen:
+                counts["n_skipped_known" if key in exclude else "n_skipped_repeats"] += 1
+                continue
+            seen.add(key)
+            yield doc_id, index, text
+
+    for batch in batches(fresh(items), batch_size):
+        scores = np.asarray(model.predict_proba([text for _, _, text in batch]))
+        top2 = np.sort(scores, axis=1)[:, -2:]  # a model has at least two labels
+        margins = top2[:, 1] - top2[:, 0]
+        counts["n_scored"] += len(batch)
+        for item, margin, row in zip(batch, margins, scores):
+            entry = (-float(margin), -order, item, row.tolist())
+            order += 1
+            if len(best) < n:
+                heapq.heappush(best, entry)
+            elif entry > best[0]:
+                heapq.heappushpop(best, entry)
+    chosen = sorted(best, key=lambda e: (-e[0], -e[1]))
+    records = []
+    for rank, (neg_margin, _, (doc_id, index, text), row) in enumerate(chosen, start=1):
+        top = max(range(len(row)), key=row.__getitem__)
+        records.append(
+            {
+                "doc_id": doc_id,
+                "sentence_index": index,
+                "text": text,
+                "label": "",
+                "rank": rank,
+                "margin": round(-neg_margin, 6),
+                "predicted": model.labels[top],
+                "scores": {label: round(float(p), 6) for label, p in zip(model.labels, row)},
+            }
+        )
+    return records, counts
+
+
+def render_table(records: list[dict], stream) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for column in ("#", "margin", "predicted", "doc", "i", "text"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(str(r["rank"]), f"{r['margin']:.3f}", r["predicted"], str(r["doc_id"]),
+                      str(r["sentence_index"]), r["text"])
+    Console(file=stream, width=None if stream.isatty() else 160).print(table)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.suggest",
+        description="List the unlabeled sentences the model is least sure of (smallest margin between "
+        "its two top scores), to label next.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
+                        help="articles (.txt), sentences (.jsonl/.csv), folders of them, or - for stdin")
+    parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
+    parser.add_argument("-n", "--top", type=int, default=50, help="how many sentences (default: 50)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="FILE|DIR",
+                        help="labeled .jsonl files or folders whose sentences are left out (repeatable)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="output format (default: table on a terminal, jsonl otherwise)")
+    parser.add_argument("-o", "--output", default=None, help="write JSONL here instead of stdout")
+    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
+    parser.add_argument("--batch-size", type=int, default=2000, help="sentences scored at once")
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error("-n/--top must be at least 1")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    return args
+
+
+@reports_errors
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.data import atomic_output, check_output
+    from pipeline.model import load_model
+    from pipeline.score import default_model_dir
+
+    args = parse_args(argv)
+    if args.inputs.count("-") > 1:
+        raise PipelineError("stdin (-) can be read only once")
+    if args.output:
+        check_output(args.output, args.force)
+    fmt = args.format or ("jsonl" if args.output or not sys.stdout.isatty() else "table")
+    exclude = labeled_keys(args.exclude) if args.exclude else set()
+    model = load_model(args.model or default_model_dir())
+    records, counts = suggest(model, iter_unlabeled(args.inputs), args.top, exclude, args.batch_size)
+    if not records:
+        raise PipelineError("no unlabeled sentences in the input (records with a label, repeats and --exclude sentences are skipped)")
+    print(
+        f"scored {counts['n_scored']} of {counts['n_sentences']} unlabeled sentences "
+        f"({counts['n_skipped_known']} already labeled in --exclude, {counts['n_skipped_repeats']} repeats skipped); "
+        f"{len(records)} with the smallest margin listed",
+        file=sys.stderr,
+    )
+    if args.output:
+        with atomic_output(args.output, args.force) as stream:
+            _write(records, fmt, stream)
+    else:
+        _write(records, fmt, sys.stdout)
+
+
+def _write(records: list[dict], fmt: str, stream) -> None:
+    if fmt == "table":
+        render_table(records, stream)
+    else:
+        for r in records:
+            stream.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -130,10 +130,10 @@ def agreement(a: Sequence, b: Sequence, by: str = "auto") -> dict:
         }
         for label in labels
     }
-    result["confusion_matrix"] = {
-        "labels": labels,
-        "matrix": confusion_matrix(y_a, y_b, labels=labels).tolist(),
-    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one label in all: a 1x1 matrix is the right answer
+        matrix = confusion_matrix(y_a, y_b, labels=labels).tolist()
+    result["confusion_matrix"] = {"labels": labels, "matrix": matrix}
     result["disagreements"] = [
         {
             "doc_id": ra.doc_id,

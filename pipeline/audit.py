@@ -150,10 +150,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     from pipeline import config
     from pipeline.data import atomic_output, check_output
 
-    args = parse_args(argv)
     if args.output:
         check_output(args.output, args.force)
     fmt = args.format or _format_for(args.output)

@@ -26,9 +26,8 @@ def template_records(articles: Iterable[tuple[str, str]], extra: dict[str, str] 
     records = []
     for doc_id, text in articles:
         for sentence in split_article(text):
-            records.append(
-                {"doc_id": doc_id, "sentence_index": sentence.index, "text": sentence.text, "label": "", **(extra or {})}
-            )
+            record = {"doc_id": doc_id, "sentence_index": sentence.index, "text": sentence.text, "label": ""}
+            records.append({**record, **(extra or {})})
     return records
 
 

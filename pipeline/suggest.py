@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.model or default_model_dir())
     records, counts = suggest(model, iter_unlabeled(args.inputs), args.top, exclude, args.batch_size)
     if not records:
-        raise PipelineError("no unlabeled sentences in the input (records with a label, repeats and --exclude sentences are skipped)")
+        raise PipelineError(
+            "no unlabeled sentences in the input (labeled records, repeats and --exclude sentences are skipped)"
+        )
     print(
         f"scored {counts['n_scored']} of {counts['n_sentences']} unlabeled sentences "
         f"({counts['n_skipped_known']} already labeled in --exclude, {counts['n_skipped_repeats']} repeats skipped); "

@@ -26,7 +26,7 @@ REQUIRED = ("text", "label", "doc_id", "sentence_index")
 DESCRIPTIVE = ("origin", "genre", "topic")
 UNLABELED = "(unlabeled)"
 NONE = "(none)"
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"'})
+_QUOTES = str.maketrans({**dict.fromkeys("‘’‚‛", "'"), **dict.fromkeys("“”„‟", '"')})
 
 
 def sentence_key(text: str) -> str:

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+
+from conftest import ROOT, SEED_DATA, run_cli, write_jsonl
+from pipeline import load_model
+from pipeline.suggest import iter_unlabeled, suggest
+from pipeline.validate import sentence_key
+
+SENTENCES = [
+    "We will burn your city to the ground.",
+    "The talks ended on Monday without a deal.",
+    "The dam was completed in 1974.",
+    "This is a disgraceful surrender dressed up as diplomacy.",
+    "Officials said the border stayed open.",
+    "Nobody should be surprised if the rebels strike again.",
+    "Their patience, the minister warned, is not endless.",
+    "Prices rose sharply.",
+]
+
+
+def test_suggestions_are_the_smallest_margins_in_order(trained_model):
+    model = load_model(trained_model)
+    items = [("doc", i, text) for i, text in enumerate(SENTENCES)]
+    records, counts = suggest(model, items, n=3, batch_size=3)  # several batches
+    top2 = np.sort(model.predict_proba(SENTENCES), axis=1)[:, -2:]
+    margins = top2[:, 1] - top2[:, 0]
+    expected = list(np.argsort(margins, kind="stable")[:3])
+    assert [r["sentence_index"] for r in records] == expected
+    assert [r["margin"] for r in records] == sorted(r["margin"] for r in records)
+    assert np.allclose([r["margin"] for r in records], margins[expected], atol=1e-6)
+    assert all(r["label"] == "" and r["predicted"] in model.labels for r in records)
+    assert counts["n_scored"] == len(SENTENCES)
+
+
+def test_labeled_repeated_and_excluded_sentences_are_skipped(tmp_path, trained_model):
+    model = load_model(trained_model)
+    path = write_jsonl(tmp_path / "pool.jsonl", [
+        {"text": SENTENCES[0], "label": "threat"},  # already labeled
+        {"text": SENTENCES[1], "label": ""},
+        {"text": SENTENCES[1].upper()},  # a repeat
+        {"text": SENTENCES[2]},
+    ])
+    items = list(iter_unlabeled([str(path)]))
+    assert [text for _, _, text in items] == [SENTENCES[1], SENTENCES[1].upper(), SENTENCES[2]]
+    records, counts = suggest(model, items, n=10, exclude={sentence_key(SENTENCES[2])})
+    assert [r["text"] for r in records] == [SENTENCES[1]]
+    assert (counts["n_skipped_repeats"], counts["n_skipped_known"]) == (1, 1)
+
+
+def test_cli_on_raw_articles_gives_a_labeling_template(tmp_path, trained_model):
+    out = tmp_path / "next.jsonl"
+    result = run_cli("suggest", "--model", trained_model, ROOT / "seeds", "-n", "5", "-o", out)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["rank"] for r in records] == [1, 2, 3, 4, 5]
+    assert {r["doc_id"] for r in records} <= {p.stem for p in (ROOT / "seeds").glob("*.txt")}
+    valid = run_cli("validate", out, "--allow-unlabeled")
+    assert valid.returncode == 0, valid.stderr
+
+    excluded = run_cli("suggest", "--model", trained_model, ROOT / "seeds", "--exclude", SEED_DATA)
+    assert excluded.returncode == 2
+    assert "no unlabeled sentences" in excluded.stderr
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, trained_model):
+    cases = [
+        (["--model", tmp_path / "none", ROOT / "seeds"], f"model folder not found: {tmp_path / 'none'}"),
+        (["--model", trained_model, tmp_path / "missing.txt"], "missing.txt: file not found"),
+        (["--model", trained_model, SEED_DATA], "no unlabeled sentences"),
+    ]
+    for args, message in cases:
+        result = run_cli("suggest", *args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr

@@ -1,0 +1,137 @@
+import json
+
+import pytest
+
+from conftest import run_cli, write_jsonl
+from pipeline.validate import main, sentence_key, validate
+
+
+def rec(text, label="threat", doc_id="d1", index=0, **extra):
+    return {"text": text, "label": label, "doc_id": doc_id, "sentence_index": index, **extra}
+
+
+GOOD = [
+    rec("We will burn the city.", "threat", "d1", 0, origin="written"),
+    rec("The talks ended on Monday.", "reporting", "d1", 1, origin="written"),
+    rec("This is a shameful betrayal.", "editorial_framing", "d2", 0, origin="real"),
+]
+
+
+def run_main(capsys, *args):
+    """Run the command in-process; returns (exit code, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_repository_data_passes():
+    result = run_cli("validate", "data/")
+    assert result.returncode == 0, result.stderr
+    assert "OK: no problems found" in result.stdout
+    assert result.stderr == ""
+
+
+def test_summary_counts_per_label_and_origin(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "a.jsonl", GOOD)
+    code, out, err = run_main(capsys, path)
+    assert code == 0, err
+    assert "1 files, 3 sentences, 2 documents" in out
+    lines = out.splitlines()
+    assert any(line.split() == ["threat", "1", "33.3%"] for line in lines)
+    assert any(line.split() == ["background_fact", "0", "0.0%"] for line in lines)
+    # origin, sentences, documents, then one column per label
+    assert any(line.split() == ["written", "2", "1", "1", "1", "0", "0"] for line in lines)
+    assert any(line.split() == ["real", "1", "1", "0", "0", "1", "0"] for line in lines)
+
+
+BAD_LINES = [
+    ('{"text": "x", "label"', "line 2: not valid JSON"),
+    ("[1, 2]", "line 2: expected one JSON object per line, got list"),
+    ('{"label": "threat", "doc_id": "d9", "sentence_index": 0}', "line 2: missing field 'text'"),
+    ('{"text": "New one.", "doc_id": "d9", "sentence_index": 0}', "line 2: missing field 'label'"),
+    ('{"text": "New one.", "label": "threat", "sentence_index": 0}', "line 2: missing field 'doc_id'"),
+    ('{"text": "New one.", "label": "threat", "doc_id": "d9"}', "line 2: missing field 'sentence_index'"),
+    (json.dumps(rec("New one.", "rumour", "d9")), "line 2: unknown label 'rumour'"),
+    (json.dumps(rec("New one.", "", "d9")), "line 2: missing label"),
+    (json.dumps(rec("   ", "threat", "d9")), "line 2: empty sentence"),
+    (json.dumps(rec("New one.", "threat", "d9", "3")), "line 2: 'sentence_index' must be a whole number"),
+    (json.dumps(rec("New one.", "threat", "d1", 0)), "line 2: doc_id 'd1' sentence_index 0 repeats"),
+    (json.dumps(rec("we  WILL burn the city.", "threat", "d9")), "line 2: duplicate sentence (first at line 1)"),
+    (json.dumps(rec("We will burn the city.", "reporting", "d9")), "line 2: conflicting labels: 'reporting' here"),
+]
+
+
+@pytest.mark.parametrize("line, message", BAD_LINES, ids=[m.split(": ", 1)[1][:30] for _, m in BAD_LINES])
+def test_each_problem_is_named_with_file_and_line(tmp_path, capsys, line, message):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps(GOOD[0]) + "\n" + line + "\n", encoding="utf-8")
+    code, out, err = run_main(capsys, path)
+    assert code == 2
+    assert f"{path}: {message}" in err, err
+    assert err.splitlines()[-1].startswith("error: validation failed: 1 problems in 1 files")
+    assert "Traceback" not in err
+
+
+def test_sentences_and_documents_shared_between_files_are_leakage(tmp_path, capsys):
+    a = write_jsonl(tmp_path / "a.jsonl", GOOD)
+    b = write_jsonl(tmp_path / "b.jsonl", [
+        rec("The talks ended on Monday.", "reporting", "d7", 0),  # same sentence as a.jsonl line 2
+        rec("Prices rose by a third in 2019.", "background_fact", "d2", 5),  # doc d2 lives in a.jsonl
+    ])
+    code, out, err = run_main(capsys, tmp_path)
+    assert code == 2
+    assert f"{b}: line 1: sentence also in {a}: line 2 (leakage between files)" in err
+    assert f"{b}: line 2: doc_id 'd2' is also in {a}: line 3" in err
+
+
+def test_conflicting_labels_across_files_are_reported_as_conflicts(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", GOOD)
+    write_jsonl(tmp_path / "b.jsonl", [rec("THE talks ended on Monday.", "background_fact", "d7")])
+    report = validate([tmp_path])
+    assert len(report.errors) == 1 and "conflicting labels: 'background_fact' here, 'reporting'" in report.errors[0]
+
+
+def test_every_bad_line_is_reported_not_just_the_first(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text("nope\n" + json.dumps(GOOD[0]) + "\n{}\n" + json.dumps(rec("Other.", "rant", "d3")) + "\n")
+    errors = validate([path]).errors
+    assert [e.split(": ")[1] for e in errors] == ["line 1", "line 3", "line 3", "line 3", "line 3", "line 4"]
+
+
+def test_unlabeled_templates_pass_only_when_allowed(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "t.jsonl", [rec("One.", ""), rec("Two.", "threat", index=1)])
+    assert run_main(capsys, path)[0] == 2
+    code, out, _ = run_main(capsys, path, "--allow-unlabeled")
+    assert code == 0
+    assert any(line.split() == ["(unlabeled)", "1", "50.0%"] for line in out.splitlines())
+
+
+def test_other_label_sets_and_count_fields(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "t.jsonl", [rec("One.", "pos", genre="blog"), rec("Two.", "neg", index=1)])
+    code, out, err = run_main(capsys, path, "--labels", "pos,neg", "--by", "genre")
+    assert code == 0, err
+    assert any(line.split() == ["blog", "1", "1", "1", "0"] for line in out.splitlines())
+    assert any(line.split() == ["(none)", "1", "1", "0", "1"] for line in out.splitlines())
+
+
+@pytest.mark.parametrize("target, message", [
+    ("missing.jsonl", "missing.jsonl: file not found"),
+    ("labels.csv", "labels.csv: not a .jsonl file"),
+    ("empty_dir", "empty_dir: no .jsonl files in the folder"),
+])
+def test_bad_arguments_are_one_line(tmp_path, target, message):
+    (tmp_path / "labels.csv").write_text("text,label\n")
+    (tmp_path / "empty_dir").mkdir()
+    result = run_cli("validate", tmp_path / target)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_same_sentence_key_ignores_case_spacing_and_quote_style():
+    assert sentence_key("“We  will come,” he SAID.") == sentence_key('"we will come," he said.')
+    assert sentence_key("We will come.") != sentence_key("We will come!")
+

@@ -23,6 +23,7 @@ from pipeline.errors import PipelineError, reports_errors
 from pipeline.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
+MIN_WORDS = 5  # shorter repeats are formulaic lines, not duplicates or leakage
 DESCRIPTIVE = ("origin", "genre", "topic")
 UNLABELED = "(unlabeled)"
 NONE = "(none)"
@@ -57,6 +58,7 @@ class Report:
     records: list[Record]
     errors: list[str]
     labels: list[str]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,19 +149,28 @@ def validate(
     inputs: Iterable[str | Path],
     labels: Sequence[str] = LABELS,
     allow_unlabeled: bool = False,
+    min_words: int = MIN_WORDS,
 ) -> Report:
-    """Read every file and check each record and the records against each other."""
+    """Read every file and check each record and the records against each other.
+
+    Repeats of sentences shorter than `min_words` words are notes, not errors.
+    """
     files = data_files(inputs)
     errors: list[str] = []
     records: list[Record] = []
     for file in files:
         records += read_records(file, labels, errors, allow_unlabeled)
-    errors += cross_check(records)
-    return Report([str(f) for f in files], records, errors, list(labels))
+    notes: list[str] = []
+    errors += cross_check(records, notes, min_words)
+    return Report([str(f) for f in files], records, errors, list(labels), notes)
 
 
-def cross_check(records: Sequence[Record]) -> list[str]:
-    """Repeated keys, duplicates, conflicting labels and leakage between files."""
+def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_words: int = MIN_WORDS) -> list[str]:
+    """Repeated keys, duplicates, conflicting labels and leakage between files.
+
+    Formulaic lines ("Via the Daily Mail:", "You have been warned.") recur across real articles;
+    a repeat shorter than `min_words` words goes to `notes` unless its labels conflict.
+    """
     errors = []
     first_key: dict[tuple[str, int], Record] = {}
     first_text: dict[str, Record] = {}
@@ -189,6 +200,9 @@ def cross_check(records: Sequence[Record]) -> list[str]:
                 f"{r.where}: conflicting labels: {r.label!r} here, {other.label!r} for the same sentence at "
                 f"{other.where}"
             )
+        elif len(text.split()) < min_words:
+            if notes is not None:
+                notes.append(f"{r.where}: short sentence also at {other.where} (under {min_words} words: allowed)")
         elif other.file != r.file:
             errors.append(f"{r.where}: sentence also in {other.where} (leakage between files)")
         else:
@@ -218,6 +232,8 @@ def render(report: Report, by: Sequence[str] = ("origin",)) -> str:
             for value, c in table.items()
         ]
         lines += text_table([name, "sentences", "documents", *labels], rows) + [""]
+    if report.notes:
+        lines.append(f"{len(report.notes)} short sentences repeat (under the word minimum; listed on stderr)")
     if report.ok:
         lines.append("OK: no problems found")
     else:
@@ -245,6 +261,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated label set (default: %(default)s)")
     parser.add_argument("--allow-unlabeled", action="store_true",
                         help="accept empty labels (a template being filled in); they are counted")
+    parser.add_argument("--min-words", type=int, default=MIN_WORDS,
+                        help="repeats of shorter sentences are notes, not duplicates or leakage (default: %(default)s)")
     parser.add_argument("--by", action="append", default=None, metavar="FIELD",
                         help="count sentences per value of this field (repeatable; default: origin)")
     args = parser.parse_args(argv)
@@ -257,7 +275,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    report = validate(args.inputs, args.labels, args.allow_unlabeled)
+    report = validate(args.inputs, args.labels, args.allow_unlabeled, args.min_words)
+    for message in report.notes:
+        print(f"note: {message}", file=sys.stderr)
     for message in report.errors:
         print(message, file=sys.stderr)
     sys.stdout.write(render(report, args.by or ["origin"]))

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import reports_errors
 
 FORMATS = ("table", "jsonl")
 
@@ -36,53 +36,16 @@ def load_rows(data):
     return corpus, places
 
 
-def out_of_fold_scores(estimator, corpus, splitter, labels):
-    """Scores (rows: sentences, columns: `labels`) from models that never saw the sentence's document."""
-    import copy
-    import warnings
-
-    import numpy as np
-    from sklearn.base import clone
-
-    from pipeline.model import predict_scores
-    from pipeline.train import fit
-
-    if corpus.n_documents < 2:
-        raise PipelineError(
-            f"data.path: out-of-fold scores need at least 2 documents, found {corpus.n_documents}"
-        )
-    splitter = copy.deepcopy(splitter)
-    if getattr(splitter, "n_splits", 0) > corpus.n_documents:
-        splitter.n_splits = corpus.n_documents
-    texts = np.asarray(corpus.texts, dtype=object)
-    y = np.asarray(corpus.labels, dtype=object)
-    groups = np.asarray(corpus.groups, dtype=object)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class")
-        splits = list(splitter.split(texts, y, groups))
-    column = {label: i for i, label in enumerate(labels)}
-    scores = np.zeros((len(y), len(labels)))
-    seen = np.zeros(len(y), dtype=bool)
-    for train_index, test_index in splits:
-        model = fit(clone(estimator), corpus, train_index)
-        fold = predict_scores(model, list(texts[test_index]))
-        # A label missing from a training fold keeps probability 0 for that fold.
-        for j, label in enumerate(model.classes_):
-            scores[test_index, column[str(label)]] = fold[:, j]
-        seen[test_index] = True
-    if not seen.all():
-        raise PipelineError(f"config split: the folds left {int((~seen).sum())} sentences out of every test set")
-    return scores, len(splits), type(splitter).__name__
-
-
 def audit(*, estimator, data, splitter) -> tuple[list[dict], dict]:
     """Every sentence with its out-of-fold score for the given label, most suspicious first."""
     from pipeline.config import check_params
+    from pipeline.train import cross_validate
 
     check_params(estimator)
     corpus, places = load_rows(data)
     labels = list(data.labels)
-    scores, n_folds, splitter_name = out_of_fold_scores(estimator, corpus, splitter, labels)
+    metrics, predictions = cross_validate(estimator, corpus, splitter, labels)
+    scores = predictions.scores  # out of fold; a label missing from a fold's training part scores 0
     rows = []
     for i, (text, label, doc_id, (file, row)) in enumerate(zip(corpus.texts, corpus.labels, corpus.groups, places)):
         best = int(scores[i].argmax())
@@ -101,7 +64,7 @@ def audit(*, estimator, data, splitter) -> tuple[list[dict], dict]:
     rows.sort(key=lambda r: r["p_label"])  # stable: ties keep file order
     agree = sum(r["label"] == r["predicted"] for r in rows)
     summary = {
-        "protocol": f"{n_folds}-fold {splitter_name} grouped by document",
+        "protocol": metrics["protocol"],
         "n_sentences": len(rows),
         "n_documents": corpus.n_documents,
         "accuracy": agree / len(rows),

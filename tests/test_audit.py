@@ -47,7 +47,8 @@ def test_cli_lists_n_sentences_as_jsonl(tmp_path):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["rank"] for r in records] == [1, 2, 3]
     assert {"file", "row", "doc_id", "text", "label", "p_label", "predicted", "p_predicted"} <= set(records[0])
-    assert "2-fold StratifiedGroupKFold grouped by document: 55 sentences in 2 documents" in result.stderr
+    assert "2-fold cross-validation grouped by document" in result.stderr
+    assert "55 sentences in 2 documents" in result.stderr
 
     out = tmp_path / "review.jsonl"
     out.write_text("keep me\n")

@@ -33,7 +33,7 @@ def template_records(articles: Iterable[tuple[str, str]], extra: dict[str, str] 
 
 def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
     """(doc_id, text) for each article named, found in a named folder, or read from stdin."""
-    from pipeline.score import TEXT_FILES, read_text
+    from pipeline.inputs import TEXT_FILES, read_text
 
     articles: list[tuple[str, str]] = []
     seen: dict[str, str] = {}

@@ -2,9 +2,9 @@
 
     python -m pipeline.suggest --model DIR FILE|DIR|- ... [-n 50] [--exclude LABELED] [-o FILE]
 
-Inputs are articles (.txt, split here), sentence files (.jsonl with a `text` field; records
-that already carry a label are skipped; .csv with a `text` column), folders of them, or - for
-an article on stdin. Sentences come out smallest margin first (top score minus second score),
+Inputs are articles (.txt, split here), sentence files (.jsonl with a `text` field, where
+records that already carry a label are skipped; .csv or .parquet with a `text` column),
+folders of them, or - for an article on stdin. Sentences come out smallest margin first (top score minus second score),
 as JSONL records with an empty `label`, ready to be labeled and checked with pipeline.validate.
 """
 
@@ -24,29 +24,15 @@ FORMATS = ("jsonl", "table")
 
 def iter_unlabeled(inputs: Iterable[str]) -> Iterator[tuple[str, int, str]]:
     """(doc_id, sentence_index, text) of every sentence that has no label yet."""
-    from pipeline.score import SENTENCE_FILES, TEXT_FILES, iter_items, read_file
+    from pipeline.inputs import STDIN, iter_items, read_file, resolve_inputs
 
-    for name in inputs:
-        if name == "-":
-            yield from iter_items(["-"], [])
-            continue
-        path = Path(name)
-        if path.is_dir():
-            files = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SENTENCE_FILES | TEXT_FILES and not p.name.startswith(".")
-            )
-            if not files:
-                raise PipelineError(f"{path}: no .txt, .jsonl or .csv files in the folder")
-        elif path.is_file():
-            files = [path]
+    for name in resolve_inputs(inputs):  # every input checked before any is read
+        if name == STDIN:
+            yield from iter_items([STDIN])
+        elif name.lower().endswith(".jsonl"):
+            yield from _unlabeled_jsonl(Path(name))
         else:
-            raise PipelineError(f"{path}: file not found")
-        for file in files:
-            if file.suffix.lower() == ".jsonl":
-                yield from _unlabeled_jsonl(file)
-            else:
-                yield from read_file(file)
+            yield from read_file(Path(name))
 
 
 def _unlabeled_jsonl(file: Path) -> Iterator[tuple[str, int, str]]:

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         results = {}
         for name, make in models.items():
             started = time.perf_counter()
-            results[name], _ = evaluate(make())  # (metrics, predictions)
+            results[name] = evaluate(make())[0]  # metrics first, then predictions and more
             seconds[name] += time.perf_counter() - started
         rows.append((protocol, n, docs, results))
         print(f"  done: {protocol} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)

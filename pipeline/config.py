@@ -43,13 +43,21 @@ def instantiate(cfg: DictConfig, key: str) -> Any:
     return obj
 
 
-def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig):
-    """The whole inference path: Pipeline([("features", ...), ("clf", ...)])."""
+def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig, calibration_cfg: DictConfig | None = None):
+    """The whole inference path: Pipeline([("features", ...), ("clf", ...)]).
+
+    With a calibration config the classifier step is wrapped in it (CalibratedClassifierCV).
+    """
     from sklearn.pipeline import Pipeline
 
-    return Pipeline(
+    estimator = Pipeline(
         [("features", instantiate(features_cfg, "features")), ("clf", instantiate(model_cfg, "model"))]
     )
+    if calibration_cfg:
+        from pipeline.calibration import with_calibration
+
+        estimator = with_calibration(estimator, instantiate(calibration_cfg, "calibration"))
+    return estimator
 
 
 def check_params(estimator) -> None:
@@ -58,25 +66,32 @@ def check_params(estimator) -> None:
 
     from sklearn.utils._param_validation import InvalidParameterError
 
-    for path, obj in estimator.get_params(deep=True).items():
+    params = estimator.get_params(deep=True)
+    calibrated = "clf__estimator" in params
+    for path, obj in params.items():
         if path.endswith("ngram_range") and isinstance(obj, tuple):
             low, high = (obj + (None, None))[:2]
             if len(obj) != 2 or not all(isinstance(n, int) for n in obj) or not 1 <= low <= high:
                 raise PipelineError(
-                    f"config {config_key(path)}: must be [min, max] with 1 <= min <= max, got {list(obj)}"
+                    f"config {config_key(path, calibrated)}: must be [min, max] with 1 <= min <= max, got {list(obj)}"
                 )
         elif hasattr(obj, "_parameter_constraints") and not isinstance(obj, type):
             try:
                 obj._validate_params()
             except InvalidParameterError as exc:
                 found = re.search(r"The '(\w+)' parameter", str(exc))
-                key = config_key(path + ("__" + found.group(1) if found else ""))
+                key = config_key(path + ("__" + found.group(1) if found else ""), calibrated)
                 raise PipelineError(f"config {key}: {_first_line(exc)}") from None
 
 
-def config_key(param_path: str) -> str:
-    """features__word__ngram_range -> features.word.ngram_range; clf__C -> model.C."""
+def config_key(param_path: str, calibrated: bool = False) -> str:
+    """features__word__ngram_range -> features.word.ngram_range; clf__C -> model.C.
+
+    Calibrated: clf__estimator__C -> model.C, clf__method -> calibration.method.
+    """
     head, *rest = param_path.split("__")
+    if head == "clf" and calibrated:
+        return ".".join(["model", *rest[1:]] if rest[:1] == ["estimator"] else ["calibration", *rest])
     return ".".join([{"clf": "model"}.get(head, head), *rest])
 
 

@@ -19,9 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
-    """Score every sentence of `data.path` with the model and write the evaluation files."""
-    from pipeline.metrics import Predictions, compute_metrics, print_table, write_reports
+    """Score every sentence of `data.path` with the model and write the evaluation files.
+
+    Baselines are fitted to the model's training label counts (from its card); the bootstrap
+    and the random baseline use the seed the model was trained with.
+    """
+    from pipeline.baselines import fitted_from_counts
+    from pipeline.metrics import Predictions, baseline_summary, describe_predictions, print_table, write_reports
     from pipeline.model import load_model
+    from pipeline.predictions import PREDICTIONS_FILE, label_scores, write_predictions
 
     model = load_model(model_dir)
     corpus = data.load_train()
@@ -30,17 +36,29 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
         raise PipelineError(
             f"data.path: labels {unknown} are not among the model's labels {model.labels}"
         )
-    predicted = list(model.estimator.predict(corpus.texts))
     labels = [label for label in data.labels if label in model.labels]
-    metrics = compute_metrics(corpus.labels, predicted, labels, corpus.groups)
-    metrics["protocol"] = f"model {model.path} on {', '.join(corpus.files)}"
+    seed = int(model.card.get("config", {}).get("seed") or 0)
+
+    def predict(estimator, probabilistic: bool) -> Predictions:
+        return Predictions(corpus.texts, corpus.groups, corpus.labels, list(estimator.predict(corpus.texts)),
+                           label_scores(estimator, corpus.texts, labels), labels, probabilistic)
+
+    predictions = predict(model.estimator, model.card.get("score_method") == "predict_proba")
+    counts = model.card.get("training_data", {}).get("label_counts")
+    baselines = {
+        name: baseline_summary(predict(baseline, True), seed=seed)
+        for name, baseline in (fitted_from_counts(counts, seed) if counts else {}).items()
+    }
+    metrics = {
+        "protocol": f"model {model.path} on {', '.join(corpus.files)}",
+        **describe_predictions(predictions, seed=seed, baselines=baselines,
+                               score_method=model.card.get("score_method")),
+    }
     metrics["model"] = {"path": str(model.path), "name": model.card.get("name"), "sha256": model.card.get("sha256")}
     metrics["data_fingerprint"] = corpus.fingerprint()
-    scores = model.predict_proba(corpus.texts)[:, [model.labels.index(label) for label in labels]]
-    predictions = Predictions(corpus.texts, corpus.groups, corpus.labels, predicted, scores, labels,
-                              model.card.get("score_method") == "predict_proba")
     write_reports(metrics, out_dir, f"Evaluation of {model.card.get('name', model.path)}",
                   predictions=predictions, estimator=model.estimator)
+    write_predictions(predictions, Path(out_dir) / PREDICTIONS_FILE)
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("evaluation files in %s", out_dir)
     return metrics

@@ -1,4 +1,5 @@
-"""Per-label metrics and the evaluation files: metrics.json, report.md, report.html, confusion_matrix.png."""
+"""Per-label metrics and the evaluation files: metrics.json, report.md, report.html,
+confusion_matrix.png and, when scores were kept, reliability.png."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 HTML_REPORT_FILE = "report.html"
 CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"
+MISTAKES_SHOWN = 10
+FEW_DOCUMENTS = 20  # below this, say that bootstrap intervals over documents are rough
 
 
 @dataclass
@@ -64,10 +68,94 @@ def compute_metrics(
     }
 
 
+def describe_predictions(predictions, *, seed: int = 0, folds: list[dict] | None = None,
+                         baselines: dict | None = None, score_method: str | None = None) -> dict:
+    """Everything a report says about scored `Predictions`.
+
+    Pooled metrics as `compute_metrics`, plus: per-fold figures and their mean and std (when
+    `folds` are given), bootstrap intervals over documents, baselines, calibration of the scores
+    and the most confident mistakes. Deterministic given `seed`; holds no timings.
+    """
+    from pipeline.calibration import calibration_summary
+    from pipeline.uncertainty import document_bootstrap
+
+    y_true, y_pred, labels, groups = predictions.y_true, predictions.y_pred, predictions.labels, predictions.groups
+    metrics = compute_metrics(y_true, y_pred, labels, groups)
+    if folds:
+        metrics.update(folds=folds, **fold_summary(folds, labels))
+    metrics["bootstrap"] = document_bootstrap(y_true, y_pred, groups, labels, seed=seed)
+    if baselines:
+        metrics["baselines"] = baselines
+    metrics["calibration"] = dict(score_method=score_method, **calibration_summary(y_true, predictions.scores, labels))
+    metrics["confident_mistakes"] = confident_mistakes(predictions)
+    return metrics
+
+
+def fold_metrics(y_true, y_pred, labels, groups) -> dict:
+    """What metrics.json keeps of one fold."""
+    fold = compute_metrics(y_true, y_pred, labels, groups)
+    return {
+        **{k: fold[k] for k in ("n_documents", "n_sentences", "macro_f1", "accuracy")},
+        "per_label_f1": {label: fold["per_label"][label]["f1"] for label in labels},
+    }
+
+
+def fold_summary(folds: list[dict], labels) -> dict:
+    """Mean and standard deviation over folds of macro-F1 and of each label's F1."""
+    import numpy as np
+
+    macro = np.array([fold["macro_f1"] for fold in folds])
+    per_label = {}
+    for label in labels:
+        values = np.array([fold["per_label_f1"][label] for fold in folds])
+        per_label[label] = {"mean": float(values.mean()), "std": float(values.std())}
+    return {
+        "macro_f1_fold_mean": float(macro.mean()),
+        "macro_f1_fold_std": float(macro.std()),
+        "per_label_fold_f1": per_label,
+    }
+
+
+def baseline_summary(predictions, *, seed: int = 0, folds: list[dict] | None = None) -> dict:
+    """The few figures a report shows for a baseline."""
+    from pipeline.uncertainty import document_bootstrap
+
+    y_true, y_pred, labels, groups = predictions.y_true, predictions.y_pred, predictions.labels, predictions.groups
+    pooled = compute_metrics(y_true, y_pred, labels, groups)
+    summary = {
+        "macro_f1": pooled["macro_f1"],
+        "macro_f1_interval": document_bootstrap(y_true, y_pred, groups, labels, seed=seed)["macro_f1"],
+        "accuracy": pooled["accuracy"],
+        "per_label_f1": {label: pooled["per_label"][label]["f1"] for label in labels},
+    }
+    if folds:
+        summary.update({k: v for k, v in fold_summary(folds, labels).items() if k.startswith("macro")})
+    return summary
+
+
+def confident_mistakes(predictions, n: int = MISTAKES_SHOWN) -> list[dict]:
+    """The wrongly labeled sentences whose predicted label scored highest, most confident first."""
+    y_pred = predictions.y_pred
+    column = {label: k for k, label in enumerate(predictions.labels)}
+    confidence = [float(row[column[p]]) for row, p in zip(predictions.scores, y_pred)]
+    wrong = [i for i, (t, p) in enumerate(zip(predictions.y_true, y_pred)) if t != p]
+    wrong.sort(key=lambda i: (-confidence[i], i))
+    return [
+        {
+            "doc_id": predictions.groups[i],
+            "text": predictions.texts[i],
+            "label": predictions.y_true[i],
+            "predicted": y_pred[i],
+            "score": float(confidence[i]),
+        }
+        for i in wrong[:n]
+    ]
+
+
 def write_reports(
     metrics: dict, out_dir: str | Path, title: str, *, predictions: Predictions | None = None, estimator=None
 ) -> None:
-    """Write metrics.json, report.md, report.html and confusion_matrix.png into `out_dir`.
+    """Write metrics.json, report.md, report.html, confusion_matrix.png (and reliability.png) into `out_dir`.
 
     With `predictions` the HTML report adds calibration and the worst mistakes; with the
     fitted `estimator`, the top features per label.
@@ -80,6 +168,11 @@ def write_reports(
     (out / REPORT_FILE).write_text(render_markdown(metrics, title), encoding="utf-8")
     plot_confusion(metrics, out / CONFUSION_FILE)
     write_training_report(out / HTML_REPORT_FILE, metrics, title, predictions=predictions, estimator=estimator)
+    if metrics.get("calibration"):
+        from pipeline.calibration import plot_reliability
+
+        cal = metrics["calibration"]
+        plot_reliability(cal["bins"], out / RELIABILITY_FILE, f"Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f}")
 
 
 def render_markdown(metrics: dict, title: str) -> str:
@@ -106,16 +199,104 @@ def render_markdown(metrics: dict, title: str) -> str:
         f"| accuracy | {metrics['accuracy']:.3f} |",
     ]
     if metrics.get("folds"):
-        lines += ["", "| fold | documents | sentences | macro F1 |", "|---:|---:|---:|---:|"]
+        per_label = list(metrics["folds"][0].get("per_label_f1", {}))
+        lines += [
+            "",
+            "| fold | documents | sentences | macro F1 |" + "".join(f" {label} F1 |" for label in per_label),
+            "|---:|---:|---:|---:|" + "---:|" * len(per_label),
+        ]
         for i, fold in enumerate(metrics["folds"]):
-            lines.append(f"| {i} | {fold['n_documents']} | {fold['n_sentences']} | {fold['macro_f1']:.3f} |")
+            cells = "".join(f" {fold['per_label_f1'][label]:.3f} |" for label in per_label)
+            lines.append(f"| {i} | {fold['n_documents']} | {fold['n_sentences']} | {fold['macro_f1']:.3f} |{cells}")
     cm = metrics["confusion_matrix"]
     lines += ["", "Confusion matrix (rows: true label, columns: predicted):", ""]
     lines.append("| true \\ predicted | " + " | ".join(cm["labels"]) + " |")
     lines.append("|---|" + "---:|" * len(cm["labels"]))
     for label, row in zip(cm["labels"], cm["matrix"]):
         lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    lines += _render_uncertainty(metrics) + _render_baselines(metrics)
+    lines += _render_calibration(metrics) + _render_mistakes(metrics)
     return "\n".join(lines) + "\n"
+
+
+def _interval(pair) -> str:
+    return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+
+def _render_uncertainty(metrics: dict) -> list[str]:
+    boot = metrics.get("bootstrap")
+    if not boot:
+        return []
+    folds = metrics.get("per_label_fold_f1")
+    lines = [
+        "", "## Uncertainty", "",
+        f"{boot['confidence']:.0%} intervals from {boot['n_resamples']} bootstrap resamples of the "
+        f"{boot['n_documents']} documents (whole documents drawn with replacement)."
+        + (" With this few documents the intervals are rough." if boot["n_documents"] < FEW_DOCUMENTS else ""),
+        "",
+        "| | F1 | interval |" + (" folds mean ± std |" if folds else ""),
+        "|---|---:|---:|" + ("---:|" if folds else ""),
+    ]
+    fold_macro = (
+        f" {metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f} |" if folds else ""
+    )
+    lines.append(f"| macro F1 | {metrics['macro_f1']:.3f} | {_interval(boot['macro_f1'])} |{fold_macro}")
+    for label, pair in boot["per_label_f1"].items():
+        fold = f" {folds[label]['mean']:.3f} ± {folds[label]['std']:.3f} |" if folds else ""
+        lines.append(f"| {label} | {metrics['per_label'][label]['f1']:.3f} | {_interval(pair)} |{fold}")
+    return lines
+
+
+def _render_baselines(metrics: dict) -> list[str]:
+    baselines = metrics.get("baselines")
+    if not baselines:
+        return []
+    folds = "macro_f1_fold_mean" in metrics
+    lines = [
+        "", "## Baselines", "",
+        "Classifiers that ignore the text (scikit-learn DummyClassifier), evaluated the same way.", "",
+        "| | macro F1 | interval |" + (" folds mean ± std |" if folds else "") + " accuracy |",
+        "|---|---:|---:|" + ("---:|" if folds else "") + "---:|",
+    ]
+    rows = [("this model", {**metrics, "macro_f1_interval": metrics["bootstrap"]["macro_f1"]})]
+    for name, row in [*rows, *baselines.items()]:
+        fold = f" {row['macro_f1_fold_mean']:.3f} ± {row['macro_f1_fold_std']:.3f} |" if folds else ""
+        lines.append(
+            f"| {name} | {row['macro_f1']:.3f} | {_interval(row['macro_f1_interval'])} |{fold} {row['accuracy']:.3f} |"
+        )
+    return lines
+
+
+def _render_calibration(metrics: dict) -> list[str]:
+    cal = metrics.get("calibration")
+    if not cal:
+        return []
+    method = f" Scores come from {cal['score_method']}." if cal.get("score_method") else ""
+    lines = [
+        "", "## Calibration", "",
+        f"Brier score {cal['brier']:.3f} (0 best, 2 worst); expected calibration error "
+        f"{cal['ece']:.3f} over {cal['n_bins']} equal-width bins of the top score.{method}", "",
+        f"![reliability diagram]({RELIABILITY_FILE})", "",
+        "| top score | sentences | mean top score | accuracy |",
+        "|---|---:|---:|---:|",
+    ]
+    for b in cal["bins"]:
+        lines.append(f"| ({b['low']:.1f}, {b['high']:.1f}] | {b['count']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |")
+    return lines
+
+
+def _render_mistakes(metrics: dict) -> list[str]:
+    mistakes = metrics.get("confident_mistakes")
+    if mistakes is None:
+        return []
+    lines = ["", "## Most confident mistakes", ""]
+    if not mistakes:
+        return lines + ["None: every sentence was labeled correctly."]
+    lines += ["| score | true | predicted | document | sentence |", "|---:|---|---|---|---|"]
+    for m in mistakes:
+        text = m["text"].replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {m['score']:.3f} | {m['label']} | {m['predicted']} | {m['doc_id']} | {text} |")
+    return lines
 
 
 def plot_confusion(metrics: dict, path: Path) -> None:

@@ -19,6 +19,8 @@ from pipeline.errors import PipelineError, reports_errors
 
 log = logging.getLogger(__name__)
 
+MODEL_POINTER_FILE = "model_dir.txt"  # in a run folder: where its model was saved
+
 
 def train(
     *,
@@ -29,33 +31,38 @@ def train(
     run_dir: str | Path,
     run_name: str,
     config: dict,
+    seed: int = 0,
 ) -> dict:
     """Evaluate `estimator` on `data`, refit it on all training sentences and save it.
 
-    Returns the evaluation metrics (also written to run_dir and the model card).
+    Returns the evaluation metrics (also written to run_dir and the model card). `seed` feeds
+    the bootstrap and the random baseline. Besides the reports, run_dir gets the evaluated
+    predictions (predictions.jsonl) and the saved model's folder (model_dir.txt).
     """
     from sklearn.base import clone
 
     from pipeline.config import check_params
     from pipeline.metrics import print_table, write_reports
     from pipeline.model import save_model, score_method
+    from pipeline.predictions import PREDICTIONS_FILE, write_predictions
 
     check_params(estimator)
     corpus = data.load_train()
     test = data.load_test()
     started = time.perf_counter()
     if test is None:
-        metrics, predictions = cross_validate(estimator, corpus, splitter, data.labels)
+        metrics, predictions = cross_validate(estimator, corpus, splitter, data.labels, seed)
         evaluated = time.perf_counter()
         fitted = fit(clone(estimator), corpus)
         fit_seconds = time.perf_counter() - evaluated
     else:
         # The held-out model was fitted on exactly the training files: it is the final model.
-        metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, data.labels)
+        metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, data.labels, seed)
         evaluated = time.perf_counter()
 
     title = f"Training run {run_name}"
     write_reports(metrics, run_dir, title, predictions=predictions, estimator=fitted)
+    write_predictions(predictions, Path(run_dir) / PREDICTIONS_FILE)
     card = {
         "labels": [str(label) for label in fitted.classes_],
         "score_method": score_method(fitted),
@@ -75,24 +82,24 @@ def train(
         "run_dir": str(run_dir),
     }
     saved = save_model(fitted, card, models_dir, run_name)
+    (Path(run_dir) / MODEL_POINTER_FILE).write_text(f"{saved.resolve()}\n", encoding="utf-8")
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("saved model to %s; evaluation files in %s", saved, run_dir)
     return metrics
 
 
-def cross_validate(estimator, corpus, splitter, labels):
+def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
     """Out-of-fold predictions with folds grouped by document.
 
     Returns the pooled and per-fold metrics, and the out-of-fold predictions with their scores.
+    The baselines go through the same folds.
     """
     import copy
     import warnings
 
-    import numpy as np
-    from sklearn.base import clone
-
-    from pipeline.metrics import Predictions, compute_metrics
-    from pipeline.model import predict_scores, score_method
+    from pipeline.baselines import baseline_estimators
+    from pipeline.metrics import baseline_summary, describe_predictions
+    from pipeline.model import score_method
 
     n_documents = corpus.n_documents
     if n_documents < 2:
@@ -103,59 +110,81 @@ def cross_validate(estimator, corpus, splitter, labels):
     splitter = copy.deepcopy(splitter)
     if getattr(splitter, "n_splits", 0) > n_documents:
         splitter.n_splits = n_documents  # two seed articles: train on one, test on the other
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        splits = list(splitter.split(corpus.texts, corpus.labels, corpus.groups))
+    predictions, folds = out_of_fold(estimator, corpus, splits, labels)
+    baselines = {}
+    for name, baseline in baseline_estimators(seed).items():
+        base_predictions, base_folds = out_of_fold(baseline, corpus, splits, labels)
+        baselines[name] = baseline_summary(base_predictions, seed=seed, folds=base_folds)
+    metrics = describe_predictions(predictions, seed=seed, folds=folds, baselines=baselines,
+                                   score_method=score_method(estimator))
+    protocol = f"{len(folds)}-fold cross-validation grouped by document ({type(splitter).__name__})"
+    return {"protocol": protocol, **metrics}, predictions
+
+
+def out_of_fold(estimator, corpus, splits, labels):
+    """Each sentence predicted by the model fitted on the folds that do not hold its document.
+
+    Returns the Predictions (in corpus order) and the per-fold metrics.
+    """
+    import numpy as np
+    from sklearn.base import clone
+
+    from pipeline.metrics import Predictions, fold_metrics
+    from pipeline.model import score_method
+    from pipeline.predictions import label_scores
+
+    labels = list(labels)
     texts = np.asarray(corpus.texts, dtype=object)
     y = np.asarray(corpus.labels, dtype=object)
     groups = np.asarray(corpus.groups, dtype=object)
     predicted = np.empty(len(y), dtype=object)
     scores = np.zeros((len(y), len(labels)))
     folds = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class")
-        splits = list(splitter.split(texts, y, groups))
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
         predicted[test_index] = model.predict(list(texts[test_index]))
-        # A fold's model knows only the labels its training part holds.
-        columns = [list(labels).index(str(c)) for c in model.classes_]
-        scores[np.ix_(test_index, columns)] = predict_scores(model, list(texts[test_index]))
-        fold = compute_metrics(y[test_index], predicted[test_index], labels, groups[test_index])
-        folds.append({k: fold[k] for k in ("n_documents", "n_sentences", "macro_f1", "accuracy")})
-    metrics = compute_metrics(list(y), list(predicted), labels, list(groups))
-    fold_f1 = np.array([fold["macro_f1"] for fold in folds])
-    metrics.update(
-        protocol=f"{len(folds)}-fold cross-validation grouped by document ({type(splitter).__name__})",
-        folds=folds,
-        macro_f1_fold_mean=float(fold_f1.mean()),
-        macro_f1_fold_std=float(fold_f1.std()),
-    )
+        # A fold's model knows only the labels its training part holds: the others score 0.
+        scores[test_index] = label_scores(model, list(texts[test_index]), labels)
+        folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))
     probabilistic = score_method(estimator) == "predict_proba"
-    return metrics, Predictions(corpus.texts, corpus.groups, list(y), list(predicted), scores, list(labels), probabilistic)
+    return Predictions(list(corpus.texts), list(corpus.groups), list(y), list(predicted), scores, labels,
+                       probabilistic), folds
 
 
-def holdout(estimator, corpus, test, labels):
+def holdout(estimator, corpus, test, labels, seed: int = 0):
     """Train on the training files, test on the explicit test file; metrics, predictions, model, fit seconds."""
-    import numpy as np
     from sklearn.base import clone
 
-    from pipeline.metrics import Predictions, compute_metrics
-    from pipeline.model import predict_scores, score_method
+    from pipeline.baselines import baseline_estimators
+    from pipeline.metrics import Predictions, baseline_summary, describe_predictions
+    from pipeline.model import score_method
+    from pipeline.predictions import label_scores
 
     shared = set(corpus.groups) & set(test.groups)
     if shared:
         raise PipelineError(
             f"data.test_path: {len(shared)} documents also in the training data (e.g. {sorted(shared)[0]!r})"
         )
+    labels = list(labels)
+
+    def predict(model) -> Predictions:
+        return Predictions(list(test.texts), list(test.groups), list(test.labels), list(model.predict(test.texts)),
+                           label_scores(model, test.texts, labels), labels, score_method(model) == "predict_proba")
+
     started = time.perf_counter()
     model = fit(clone(estimator), corpus)
     fit_seconds = time.perf_counter() - started
-    predicted = list(model.predict(test.texts))
-    metrics = compute_metrics(test.labels, predicted, labels, test.groups)
-    metrics["protocol"] = f"trained on {', '.join(corpus.files)}; tested on {', '.join(test.files)}"
-    scores = np.zeros((len(test), len(labels)))
-    scores[:, [list(labels).index(str(c)) for c in model.classes_]] = predict_scores(model, test.texts)
-    probabilistic = score_method(model) == "predict_proba"
-    predictions = Predictions(test.texts, test.groups, test.labels, predicted, scores, list(labels), probabilistic)
-    return metrics, predictions, model, fit_seconds
+    predictions = predict(model)
+    baselines = {
+        name: baseline_summary(predict(fit(baseline, corpus)), seed=seed)
+        for name, baseline in baseline_estimators(seed).items()
+    }
+    metrics = describe_predictions(predictions, seed=seed, baselines=baselines, score_method=score_method(model))
+    protocol = f"trained on {', '.join(corpus.files)}; tested on {', '.join(test.files)}"
+    return {"protocol": protocol, **metrics}, predictions, model, fit_seconds
 
 
 def fit(estimator, corpus, index=None):
@@ -167,8 +196,11 @@ def fit(estimator, corpus, index=None):
         raise PipelineError(
             f"data: a training set holds only the label {labels[0]!r}; a classifier needs at least 2"
         )
+    from pipeline.calibration import fit_grouped
+
+    groups = corpus.groups if index is None else [corpus.groups[i] for i in index]
     try:
-        return estimator.fit(texts, labels)
+        return fit_grouped(estimator, texts, labels, groups)
     except ValueError as exc:
         raise PipelineError(f"training failed: {exc}") from None
 
@@ -206,13 +238,14 @@ def main(cfg: DictConfig) -> float:
         if part
     )
     metrics = train(
-        estimator=config_module.build_estimator(cfg.features, cfg.model),
+        estimator=config_module.build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
         data=config_module.instantiate(cfg.data, "data"),
         splitter=config_module.instantiate(cfg.split, "split"),
         models_dir=cfg.paths.models_dir,
         run_dir=hydra_cfg.runtime.output_dir,
         run_name=run_name,
         config=config_module.to_container(cfg),
+        seed=cfg.seed,
     )
     return metrics["macro_f1"]
 

@@ -39,13 +39,14 @@ def train_with(tmp_path: Path, overrides=(), run_name="run", run_dir=None) -> di
 
     cfg = compose("train", [f"paths.models_dir={tmp_path / 'models'}", *overrides])
     return train(
-        estimator=config.build_estimator(cfg.features, cfg.model),
+        estimator=config.build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
         data=config.instantiate(cfg.data, "data"),
         splitter=config.instantiate(cfg.split, "split"),
         models_dir=cfg.paths.models_dir,
         run_dir=run_dir or tmp_path / "run",
         run_name=run_name,
         config=config.to_container(cfg),
+        seed=cfg.seed,
     )
 
 

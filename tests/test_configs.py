@@ -20,7 +20,7 @@ def test_option_composes_and_instantiates(option: Path):
     if group == "experiment":
         estimator = config.build_estimator(cfg.features, cfg.model)
         config.check_params(estimator)
-    elif group in {"features", "model", "split", "data"}:
+    elif group in {"features", "model", "split", "data", "calibration"}:
         obj = config.instantiate(cfg[group], group)
         assert obj is not None
     else:
@@ -47,3 +47,4 @@ def test_seed_feeds_every_random_state():
     cfg = compose("train", ["seed=7", "model=linear_svc"])
     assert cfg.model.random_state == 7
     assert cfg.split.random_state == 7
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # so a multirun's jobs agree on their sweep folder.
 RUN_ID_ENV = "PIPELINE_RUN_ID"
 os.environ.setdefault(RUN_ID_ENV, f"{os.getpid():x}{secrets.token_hex(2)}")
+
+
+def new_invocation() -> None:
+    """A fresh run id for a command started from the shell (its `__main__`), never an inherited one.
+
+    A process that imported this module (a test session, a notebook) has the variable set; the
+    commands it starts must still not share its id, or two sweeps started in one second would
+    share a folder. Launcher workers import the module without running `__main__`, so they keep
+    their command's id.
+    """
+    os.environ[RUN_ID_ENV] = f"{os.getpid():x}{secrets.token_hex(2)}"
+
+
+# configs/hydra/launcher/joblib.yaml sets n_jobs on top of the plugin's schema of the same name, which
+# Hydra 1.3 still merges but warns about on every job.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/joblib' is validated against ConfigStore schema")
 
 for _name, _fn in {
     "project_root": lambda: str(PROJECT_ROOT),
@@ -144,7 +161,10 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
             cfg = compose(config_name=config_name, overrides=overrides)
             OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:
-        raise PipelineError(f"config: {hydra_message(exc)}") from None
+        message = hydra_message(exc)
+        if "Could not find 'hydra/sweeper/optuna'" in message:
+            message += " (Optuna searches need: pip install 'rhetoric-pipeline[sweeps]')"
+        raise PipelineError(f"config: {message}") from None
     return cfg
 
 

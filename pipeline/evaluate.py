@@ -78,5 +78,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    config_module.new_invocation()
     reports_errors(config_module.preflight)("evaluate", sys.argv[1:])
     main()

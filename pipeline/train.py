@@ -221,8 +221,10 @@ def library_versions() -> dict:
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 @reports_errors
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns cross-validated macro-F1 for sweepers."""
+    """Hydra entry point; returns the macro-F1 that sweepers maximise and leaderboards rank by."""
     from hydra.core.hydra_config import HydraConfig
+
+    from pipeline.leaderboard import ranking_score
 
     hydra_cfg = HydraConfig.get()
     choices = hydra_cfg.runtime.choices
@@ -247,9 +249,10 @@ def main(cfg: DictConfig) -> float:
         config=config_module.to_container(cfg),
         seed=cfg.seed,
     )
-    return metrics["macro_f1"]
+    return ranking_score(metrics)
 
 
 if __name__ == "__main__":
+    config_module.new_invocation()
     reports_errors(config_module.preflight)("train", sys.argv[1:])
     main()

@@ -48,3 +48,34 @@ def test_seed_feeds_every_random_state():
     assert cfg.model.random_state == 7
     assert cfg.split.random_state == 7
 
+
+SEARCHES = sorted((CONFIG_DIR / "hparams_search").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("search", SEARCHES, ids=lambda p: p.stem)
+def test_hparams_search_is_an_optuna_multirun_over_existing_keys(search: Path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="Optuna searches need the [sweeps] extra")
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra_compose("train", [f"hparams_search={search.stem}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert sweeper.sampler.seed == cfg.seed
+    for key in sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, key
+
+
+@pytest.mark.filterwarnings(r"ignore:\s*'hydra/launcher/joblib' is validated against ConfigStore schema")
+def test_joblib_launcher_runs_two_jobs_at_a_time():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra_compose("train", ["hydra/launcher=joblib"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    assert cfg.hydra.launcher.n_jobs == 2
+    assert cfg.hydra.callbacks.leaderboard._target_ == "pipeline.leaderboard.LeaderboardCallback"

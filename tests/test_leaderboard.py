@@ -1,0 +1,141 @@
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from pipeline.errors import PipelineError
+from pipeline.leaderboard import build_leaderboard, main, render_csv, render_markdown
+
+LABELS = ["threat", "reporting"]
+
+
+def fake_run(folder: Path, overrides: list[str], fold_mean: float, fit_seconds: float | None = 1.5) -> Path:
+    """A run folder as pipeline.train leaves it, with only the files the leaderboard reads."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    metrics = {
+        "per_label": {label: {"f1": fold_mean + i / 100} for i, label in enumerate(LABELS)},
+        "macro_f1": fold_mean + 0.01,
+        "macro_f1_fold_mean": fold_mean,
+        "macro_f1_fold_std": 0.02,
+        "bootstrap": {"macro_f1": [fold_mean - 0.1, fold_mean + 0.1]},
+        "baselines": {"majority class": {"macro_f1": 0.2, "macro_f1_interval": [0.1, 0.3], "accuracy": 0.4,
+                                         "per_label_f1": {"threat": 0.4, "reporting": 0.0},
+                                         "macro_f1_fold_mean": 0.2, "macro_f1_fold_std": 0.01}},
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    if fit_seconds is not None:
+        model = folder.parent / f"model-{folder.name}"
+        model.mkdir()
+        (model / "model.json").write_text(json.dumps({"timings": {"fit_seconds": fit_seconds}}))
+        (folder / "model_dir.txt").write_text(f"{model}\n")
+    return folder
+
+
+def test_rows_are_ranked_best_first_with_shared_overrides_set_apart(tmp_path):
+    fake_run(tmp_path / "0", ["data=seed", "model=logreg"], 0.6)
+    fake_run(tmp_path / "1", ["data=seed", "model=linear_svc"], 0.7, fit_seconds=2.25)
+    fake_run(tmp_path / "2", ["data=seed", "model=sgd"], 0.5, fit_seconds=None)
+    (tmp_path / "3" / ".hydra").mkdir(parents=True)  # a job that died before writing metrics
+
+    board = build_leaderboard([tmp_path])
+    assert [Path(r["run_dir"]).name for r in board["rows"]] == ["1", "0", "2"]
+    assert board["common"] == ["data=seed"]
+    assert board["unfinished"] == [str(tmp_path / "3")]
+    assert board["seed_spread"] == []
+
+    markdown = render_markdown(board)
+    assert "All runs: `data=seed`" in markdown
+    assert "| 1 | 1 | `model=linear_svc` | 0.700 ± 0.020 | 0.710 [0.600, 0.800] | 0.700 | 0.710 | 2.2" in markdown
+    assert "baseline: majority class | 0.200 ± 0.010 | 0.200 [0.100, 0.300]" in markdown
+    assert "failed or unfinished" in markdown
+
+    rows = list(csv.DictReader(io.StringIO(render_csv(board))))
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "baseline"]
+    assert rows[0]["overrides"] == "data=seed model=linear_svc"
+    assert float(rows[0]["fit_seconds"]) == 2.25 and rows[0]["model_dir"].endswith("model-1")
+    assert rows[2]["fit_seconds"] == "" and float(rows[0]["f1_reporting"]) == pytest.approx(0.71)
+
+
+def test_runs_that_differ_only_in_seed_get_their_spread(tmp_path):
+    for job, (seed, score) in enumerate([(1, 0.6), (2, 0.7), (3, 0.8)]):
+        fake_run(tmp_path / str(job), ["model=logreg", f"seed={seed}"], score)
+    fake_run(tmp_path / "3", ["model=sgd", "seed=1"], 0.5)
+    spread = build_leaderboard([tmp_path])["seed_spread"]
+    assert spread[0]["overrides"] == ["model=logreg"] and spread[0]["runs"] == 3
+    assert spread[0]["mean"] == pytest.approx(0.7) and spread[0]["std"] == pytest.approx((2 / 300) ** 0.5)
+    assert (spread[0]["min"], spread[0]["max"]) == (0.6, 0.8)
+
+
+def test_cli_prints_for_run_folders_and_writes_into_a_sweep_folder(tmp_path, capsys):
+    fake_run(tmp_path / "sweep" / "0", ["model=logreg"], 0.6)
+    fake_run(tmp_path / "sweep" / "1", ["model=sgd"], 0.65)
+    main([str(tmp_path / "sweep" / "0"), str(tmp_path / "sweep" / "1")])
+    assert "`model=sgd`" in capsys.readouterr().out
+    assert not (tmp_path / "sweep" / "leaderboard.md").exists()
+    main([str(tmp_path / "sweep")])
+    printed = capsys.readouterr().out
+    assert (tmp_path / "sweep" / "leaderboard.md").read_text() == printed
+    assert (tmp_path / "sweep" / "leaderboard.csv").is_file()
+
+
+def test_a_folder_without_runs_is_refused(tmp_path):
+    with pytest.raises(PipelineError, match="no run folders with metrics.json"):
+        build_leaderboard([tmp_path])
+    result = run_cli("leaderboard", tmp_path / "missing")
+    assert result.returncode == 2 and result.stderr == f"error: {tmp_path / 'missing'}: not a folder\n"
+
+
+@pytest.fixture(scope="module")
+def two_parallel_sweeps(tmp_path_factory):
+    """Two 2-job multiruns with the joblib launcher, started at the same moment into one runs folder."""
+    tmp = tmp_path_factory.mktemp("sweeps")
+    args = [sys.executable, "-m", "pipeline.train", "-m", "data=seed", "features=word_tfidf",
+            "model=complement_nb,logreg", "hydra/launcher=joblib",
+            f"paths.runs_dir={tmp / 'runs'}", f"paths.models_dir={tmp / 'models'}"]
+    env = dict(os.environ)
+    procs = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+    return tmp, [out for out, _ in outputs]
+
+
+@pytest.mark.slow
+def test_parallel_sweeps_never_share_a_folder(two_parallel_sweeps):
+    tmp, _ = two_parallel_sweeps
+    sweeps = sorted((tmp / "runs" / "train-multirun").iterdir())
+    assert len(sweeps) == 2
+    for sweep in sweeps:
+        assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    pointers = [(sweep / job / "model_dir.txt").read_text().strip() for sweep in sweeps for job in ("0", "1")]
+    assert len(set(pointers)) == 4
+    assert all((Path(p) / "model.joblib").is_file() for p in pointers)
+    assert len([p for p in (tmp / "models").iterdir() if not p.name.startswith((".", "latest"))]) == 4
+
+
+@pytest.mark.slow
+def test_multirun_ends_with_a_leaderboard(two_parallel_sweeps):
+    tmp, stdouts = two_parallel_sweeps
+    for sweep, stdout in zip(sorted((tmp / "runs" / "train-multirun").iterdir()), stdouts):
+        rows = list(csv.DictReader((sweep / "leaderboard.csv").open()))
+        assert [r["rank"] for r in rows] == ["1", "2", "baseline", "baseline"]
+        assert {r["overrides"].split()[2] for r in rows[:2]} == {"model=complement_nb", "model=logreg"}
+        scores = [json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["macro_f1_fold_mean"] for r in rows[:2]]
+        assert scores == sorted(scores, reverse=True)
+        assert [float(r["macro_f1_fold_mean"]) for r in rows[:2]] == scores
+        assert all(float(r["fit_seconds"]) >= 0 and Path(r["model_dir"]).is_dir() for r in rows[:2])
+        markdown = (sweep / "leaderboard.md").read_text()
+        assert "baseline: majority class" in markdown and "`model=logreg`" in markdown
+        assert markdown in stdout
+
+        rebuilt = run_cli("leaderboard", sweep)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert rebuilt.stdout == markdown

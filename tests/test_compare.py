@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from conftest import SEED_DATA, run_cli, train_with
+from pipeline.compare import main
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two models cross-validated on the seed corpus, each with its run folder."""
+    tmp = tmp_path_factory.mktemp("compare")
+    train_with(tmp, ["data=seed", "features=char_tfidf"], run_name="char", run_dir=tmp / "run_char")
+    train_with(tmp, ["data=seed", "model=complement_nb", "features=word_tfidf"], run_name="nb",
+               run_dir=tmp / "run_nb")
+    return tmp
+
+
+def test_runs_are_compared_on_their_out_of_fold_predictions(two_runs, capsys):
+    a, b = two_runs / "run_char", two_runs / "run_nb"
+    main([str(a), str(b), "--json", "--resamples", "200"])
+    result = json.loads(capsys.readouterr().out)
+    expected = [json.loads((run / "metrics.json").read_text())["macro_f1"] for run in (a, b)]
+    assert [result["macro_f1"]["a"], result["macro_f1"]["b"]] == pytest.approx(expected)
+    assert result["macro_f1"]["difference"] == pytest.approx(expected[0] - expected[1])
+    low, high = result["macro_f1"]["interval"]
+    assert low <= high
+    assert result["macro_f1"]["verdict"] in {"A better", "B better", "no clear difference"}
+    assert set(result["per_label_f1"]) == {"threat", "reporting", "editorial_framing", "background_fact"}
+    assert result["n_documents"] == 2 and result["n_sentences"] == 55
+
+
+def test_a_run_compared_with_itself_shows_no_difference(two_runs, capsys):
+    run = two_runs / "run_char"
+    main([str(run), str(two_runs / "models" / "char")])  # a run folder and the model it saved
+    out = capsys.readouterr().out
+    assert "| macro F1 |" in out and "[+0.000, +0.000] | no clear difference |" in out
+    assert out.rstrip().endswith("Verdict on macro F1: no clear difference")
+
+
+def test_data_option_scores_both_models_on_one_file(two_runs):
+    result = run_cli("compare", two_runs / "models" / "char", two_runs / "run_nb", "--data", SEED_DATA,
+                     "--resamples", "100")
+    assert result.returncode == 0, result.stderr
+    assert "55 sentences in 2 documents" in result.stdout
+    assert "Verdict on macro F1: " in result.stdout
+
+
+def test_runs_on_different_sentences_need_data(two_runs, tmp_path):
+    other = tmp_path / "other.jsonl"
+    lines = SEED_DATA.read_text(encoding="utf-8").splitlines()
+    other.write_text("\n".join(lines[:40]) + "\n", encoding="utf-8")
+    train_with(tmp_path, [f"data.path={other}", "data=seed"], run_name="small", run_dir=tmp_path / "run_small")
+    result = run_cli("compare", two_runs / "run_char", tmp_path / "run_small")
+    assert result.returncode == 2
+    assert "evaluated on different sentences; give --data FILE" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_folder_that_is_no_run_is_named(tmp_path, two_runs):
+    result = run_cli("compare", tmp_path, two_runs / "run_char")
+    assert result.returncode == 2
+    assert str(tmp_path) in result.stderr and "predictions.jsonl" in result.stderr

@@ -226,6 +226,7 @@ def main(cfg: DictConfig) -> float:
 
     from pipeline.leaderboard import ranking_score
 
+    tracker = config_module.instantiate(cfg.tracking, "tracking") if cfg.get("tracking") else None
     hydra_cfg = HydraConfig.get()
     choices = hydra_cfg.runtime.choices
     run_name = cfg.run_name or "-".join(
@@ -239,6 +240,7 @@ def main(cfg: DictConfig) -> float:
         )
         if part
     )
+    config = config_module.to_container(cfg)
     metrics = train(
         estimator=config_module.build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
         data=config_module.instantiate(cfg.data, "data"),
@@ -246,9 +248,11 @@ def main(cfg: DictConfig) -> float:
         models_dir=cfg.paths.models_dir,
         run_dir=hydra_cfg.runtime.output_dir,
         run_name=run_name,
-        config=config_module.to_container(cfg),
+        config=config,
         seed=cfg.seed,
     )
+    if tracker is not None:
+        tracker.log_run(run_name=run_name, config=config, metrics=metrics, run_dir=hydra_cfg.runtime.output_dir)
     return ranking_score(metrics)
 
 

@@ -28,6 +28,7 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
     from pipeline.metrics import Predictions, baseline_summary, describe_predictions, print_table, write_reports
     from pipeline.model import load_model
     from pipeline.predictions import PREDICTIONS_FILE, label_scores, write_predictions
+    from pipeline.train import one_blas_thread
 
     model = load_model(model_dir)
     corpus = data.load_train()
@@ -43,7 +44,8 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
         return Predictions(corpus.texts, corpus.groups, corpus.labels, list(estimator.predict(corpus.texts)),
                            label_scores(estimator, corpus.texts, labels), labels, probabilistic)
 
-    predictions = predict(model.estimator, model.card.get("score_method") == "predict_proba")
+    with one_blas_thread():
+        predictions = predict(model.estimator, model.card.get("score_method") == "predict_proba")
     counts = model.card.get("training_data", {}).get("label_counts")
     baselines = {
         name: baseline_summary(predict(baseline, True), seed=seed)

@@ -108,3 +108,19 @@ def test_evaluate_reports_the_same_sections(tmp_path, trained_model):
     assert {"bootstrap", "calibration", "confident_mistakes"} <= set(metrics)
     assert len(read_predictions(tmp_path / "predictions.jsonl").texts) == 55
     assert "## Baselines" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_metrics_do_not_depend_on_the_blas_thread_count(tmp_path):
+    """A joblib launcher worker runs with one BLAS thread, a plain run with every core."""
+    from conftest import run_cli
+
+    outputs = []
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        result = run_cli("train", "model=logreg", "features=word_tfidf", f"hydra.run.dir={out}",
+                         f"paths.models_dir={tmp_path / 'models'}", f"run_name=blas{threads}",
+                         env={"OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads})
+        assert result.returncode == 0, result.stderr
+        outputs.append((out / "metrics.json").read_text())
+    assert outputs[0] == outputs[1]

@@ -66,12 +66,14 @@ def predictions_on_file(model_dir: Path, data_file: str):
     from pipeline.metrics import Predictions
     from pipeline.model import load_model
     from pipeline.predictions import label_scores
+    from pipeline.train import one_blas_thread
 
     model = load_model(model_dir)
     corpus = DataSource(data_file, labels=model.labels).load(data_file, "--data")
     labels = [label for label in _card_labels(model) if label in model.labels]
-    predicted = list(model.estimator.predict(corpus.texts))
-    scores = label_scores(model.estimator, corpus.texts, labels)
+    with one_blas_thread():
+        predicted = list(model.estimator.predict(corpus.texts))
+        scores = label_scores(model.estimator, corpus.texts, labels)
     return Predictions(corpus.texts, corpus.groups, corpus.labels, predicted, scores, labels,
                        model.card.get("score_method") == "predict_proba")
 

@@ -177,7 +177,7 @@ def render_markdown(board: dict) -> str:
             "|---|---:|---:|---:|---:|",
         ]
         for s in board["seed_spread"]:
-            lines.append(f"| {_code(s['overrides'])} | {s['runs']} | {s['mean']:.3f} ± {s['std']:.3f} "
+            lines.append(f"| {_code(s['overrides']) or 'all runs'} | {s['runs']} | {s['mean']:.3f} ± {s['std']:.3f} "
                          f"| {s['min']:.3f} | {s['max']:.3f} |")
     if board["unfinished"]:
         lines += ["", f"Runs without metrics.json (failed or unfinished): {', '.join(board['unfinished'])}"]

@@ -158,21 +158,25 @@ def write_reports(
     """Write metrics.json, report.md, report.html, confusion_matrix.png (and reliability.png) into `out_dir`.
 
     With `predictions` the HTML report adds calibration and the worst mistakes; with the
-    fitted `estimator`, the top features per label.
+    fitted `estimator`, the top features per label. Each file is replaced whole
+    (pipeline.atomic): a killed run leaves old or new files, never half-written ones.
     """
-    from pipeline.training_report import write_training_report
+    from pipeline import atomic
+    from pipeline.training_report import render_training_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (out / REPORT_FILE).write_text(render_markdown(metrics, title), encoding="utf-8")
-    plot_confusion(metrics, out / CONFUSION_FILE)
-    write_training_report(out / HTML_REPORT_FILE, metrics, title, predictions=predictions, estimator=estimator)
+    atomic.write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    atomic.write_text(out / REPORT_FILE, render_markdown(metrics, title))
+    with atomic.replacing(out / CONFUSION_FILE, "wb") as handle:
+        plot_confusion(metrics, handle)
+    atomic.write_text(out / HTML_REPORT_FILE, render_training_report(metrics, title, predictions, estimator))
     if metrics.get("calibration"):
         from pipeline.calibration import plot_reliability
 
         cal = metrics["calibration"]
-        plot_reliability(cal["bins"], out / RELIABILITY_FILE, f"Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f}")
+        with atomic.replacing(out / RELIABILITY_FILE, "wb") as handle:
+            plot_reliability(cal["bins"], handle, f"Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f}")
 
 
 def render_markdown(metrics: dict, title: str) -> str:
@@ -299,7 +303,8 @@ def _render_mistakes(metrics: dict) -> list[str]:
     return lines
 
 
-def plot_confusion(metrics: dict, path: Path) -> None:
+def plot_confusion(metrics: dict, path) -> None:
+    """Draw the confusion matrix as PNG into `path` (a file name or a binary file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -313,7 +318,7 @@ def plot_confusion(metrics: dict, path: Path) -> None:
     display.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=30)
     ax.set_title(f"macro F1 {metrics['macro_f1']:.3f}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 

@@ -1,0 +1,61 @@
+"""Write files so a reader, or a run killed at any moment, never sees one half-written.
+
+Each file is written to a hidden temporary name in its own folder, flushed to disk and
+renamed over the target: the target holds either its old content or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import IO, Iterator
+
+
+def temporary_name(target: Path) -> Path:
+    """A hidden sibling of `target` that no other process picks (pid and random part)."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+
+
+@contextlib.contextmanager
+def replacing(target: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file; on a clean exit it replaces `target`, on an error it is removed."""
+    target = Path(target)
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    tmp = temporary_name(target)
+    try:
+        with open(tmp, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    sync_folder(target.parent)
+
+
+def write_text(target: str | Path, text: str) -> None:
+    with replacing(target, "w", newline="") as handle:
+        handle.write(text)
+
+
+def write_bytes(target: str | Path, data: bytes) -> None:
+    with replacing(target, "wb") as handle:
+        handle.write(data)
+
+
+def sync_folder(folder: str | Path) -> None:
+    """Make a rename inside `folder` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

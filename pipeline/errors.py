@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import sys
+import warnings
 
 
 class PipelineError(Exception):
     """Bad input or configuration; the message names the file, line or key."""
+
+
+class PipelineWarning(UserWarning):
+    """Something was read or loaded in a way the user should know about; work goes on."""
+
+
+def warn(message: str) -> None:
+    """Warn once per distinct message; commands print it as one `warning: ...` line."""
+    warnings.warn(message, PipelineWarning, stacklevel=2)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one `error: ...` line and exit code 2, like bad input."""
+
+    def error(self, message: str):
+        fail(f"{message} (see {self.prog} --help)")
 
 
 EXIT_BAD_INPUT = 2
@@ -26,7 +44,9 @@ def reports_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
         except PipelineError as exc:
             fail(str(exc))
         except BrokenPipeError:
@@ -38,3 +58,10 @@ def reports_errors(func):
             raise SystemExit(130)
 
     return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, PipelineWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

@@ -18,11 +18,12 @@ from pipeline.errors import PipelineError, reports_errors
 log = logging.getLogger(__name__)
 
 
-def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
+def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: bool = False) -> dict:
     """Score every sentence of `data.path` with the model and write the evaluation files.
 
     Baselines are fitted to the model's training label counts (from its card); the bootstrap
-    and the random baseline use the seed the model was trained with.
+    and the random baseline use the seed the model was trained with. `trust_model` loads
+    model.joblib even if this machine does not trust it (pipeline.trust).
     """
     from pipeline.baselines import fitted_from_counts
     from pipeline.metrics import Predictions, baseline_summary, describe_predictions, print_table, write_reports
@@ -30,7 +31,7 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
     from pipeline.predictions import PREDICTIONS_FILE, label_scores, write_predictions
     from pipeline.train import one_blas_thread
 
-    model = load_model(model_dir)
+    model = load_model(model_dir, trust=trust_model)
     corpus = data.load_train()
     unknown = sorted(set(corpus.labels) - set(model.labels))
     if unknown:
@@ -71,10 +72,13 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path) -> dict:
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
+    if not isinstance(cfg.trust_model, bool):
+        raise PipelineError(f"config trust_model: must be true or false, got {cfg.trust_model!r}")
     metrics = evaluate(
         model_dir=cfg.model_dir,
         data=config_module.instantiate(cfg.data, "data"),
         out_dir=HydraConfig.get().runtime.output_dir,
+        trust_model=cfg.trust_model,
     )
     return metrics["macro_f1"]
 

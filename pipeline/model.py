@@ -1,10 +1,11 @@
-"""A saved model: one fitted scikit-learn Pipeline (model.joblib) and its card (model.json).
+"""A saved model: one fitted scikit-learn Pipeline (model.joblib, model.skops) and its card (model.json).
 
 Kept light on purpose: scoring imports this module, never Hydra or `datasets`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -13,9 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, warn
 
 MODEL_FILE = "model.joblib"
+SKOPS_FILE = "model.skops"
 CARD_FILE = "model.json"
 LATEST = "latest"
 
@@ -23,15 +25,21 @@ LATEST = "latest"
 class Model:
     """A loaded model that scores sentences and articles."""
 
-    def __init__(self, estimator, card: dict, path: Path | None = None):
+    def __init__(self, estimator, card: dict, path: Path | None = None, loaded_with: str | None = None):
         self.estimator = estimator
         self.card = card
         self.path = path
+        self.loaded_with = loaded_with  # "joblib" (trusted) or "skops" (checked types)
         self.labels = [str(label) for label in estimator.classes_]
 
     def predict_proba(self, sentences: Sequence[str]):
-        """Scores per sentence and label (columns in `self.labels` order), rows summing to 1."""
-        return predict_scores(self.estimator, list(sentences))
+        """Scores per sentence and label (columns in `self.labels` order), rows summing to 1.
+
+        A sentence is scored on its first MAX_SENTENCE_CHARS characters (pipeline.textio).
+        """
+        from pipeline.textio import MAX_SENTENCE_CHARS
+
+        return predict_scores(self.estimator, [text[:MAX_SENTENCE_CHARS] for text in sentences])
 
     def predict_sentences(self, sentences: Sequence[str], doc_id: str = "text") -> list[dict]:
         """One record per sentence: doc_id, sentence_index, text, label, scores."""
@@ -95,67 +103,270 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(estimator, card: dict, models_dir: str | Path, name: str) -> Path:
+def save_model(
+    estimator, card: dict, models_dir: str | Path, name: str, *, unique: bool = False, skops: bool = True
+) -> Path:
     """Write models/<name>/ through a temporary folder, then point models/latest at it.
 
-    A run killed mid-save leaves only a hidden `.tmp-*` folder; `latest` always names a
-    complete model.
+    Every file is flushed to disk inside a hidden `.tmp-*` folder that one rename turns into
+    models/<name>, so a run killed at any moment leaves earlier models and `latest` intact
+    (the next save removes the dead run's temporary folder). An existing folder is never
+    replaced: `unique` picks a free name by adding a random suffix, otherwise it is an error.
+    The model's sha256 goes into the local trust store (pipeline.trust) so it loads fast here;
+    `skops` also writes model.skops, which other machines can load without trusting code.
     """
     import joblib
 
+    from pipeline import atomic, trust
+
     models = Path(models_dir)
+    check_run_name(name)
     models.mkdir(parents=True, exist_ok=True)
-    final = models / name
-    if final.exists() or final.name == LATEST:
-        raise PipelineError(f"model folder already exists: {final} (choose another run_name)")
-    tmp = models / f".tmp-{name}-{secrets.token_hex(3)}"
+    if (models / name).exists() and not unique:
+        raise PipelineError(f"model folder already exists: {models / name} (choose another run_name)")
+    remove_dead_temporaries(models)
+    tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{name}"
     tmp.mkdir()
     try:
         joblib.dump(estimator, tmp / MODEL_FILE)
-        card = dict(card, name=name, sha256=sha256_file(tmp / MODEL_FILE))
-        card["sizes"] = dict(card.get("sizes", {}), model_bytes=(tmp / MODEL_FILE).stat().st_size)
-        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n", encoding="utf-8")
-        os.rename(tmp, final)
+        card = dict(card, sha256=sha256_file(tmp / MODEL_FILE))
+        sizes = dict(card.get("sizes", {}), model_bytes=(tmp / MODEL_FILE).stat().st_size)
+        if skops:
+            import zipfile
+
+            import skops.io
+
+            # Deflated, a TF-IDF vocabulary's JSON nodes shrink about 20x at no cost in time.
+            skops.io.dump(estimator, tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+            card["skops_sha256"] = sha256_file(tmp / SKOPS_FILE)
+            sizes["skops_bytes"] = (tmp / SKOPS_FILE).stat().st_size
+        card["sizes"] = sizes
+        final = _rename_into_place(tmp, models, name, card, unique)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    link_tmp = models / f".tmp-latest-{secrets.token_hex(3)}"
-    os.symlink(name, link_tmp)
-    os.replace(link_tmp, models / LATEST)
+    trust.record(card["sha256"], final, "trained")
+    link_tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{LATEST}"
+    os.symlink(final.name, link_tmp)
+    try:
+        os.replace(link_tmp, models / LATEST)
+    except OSError as exc:
+        os.unlink(link_tmp)
+        raise PipelineError(f"{models / LATEST}: cannot point it at {final.name}: {exc.strerror}") from None
+    atomic.sync_folder(models)
     return final
 
 
-def read_card(path: str | Path) -> dict:
-    """Check a model folder (files present, sha256 matching the card) and return its card."""
-    folder = Path(path)
+def check_run_name(name: str) -> None:
+    """A run name is one plain folder name: not `latest`, not hidden, no path separators."""
+    if not name or name == LATEST or name.startswith(".") or "/" in name or os.sep in name:
+        raise PipelineError(f"config run_name: {name!r} cannot name a model folder")
+
+
+def _rename_into_place(tmp: Path, models: Path, name: str, card: dict, unique: bool) -> Path:
+    """Write the card naming the model, sync, and rename; a folder that appeared meanwhile is kept."""
+    from pipeline import atomic
+
+    base = name
+    while True:
+        final = models / name
+        card_text = json.dumps(dict(card, name=name), indent=2, default=str) + "\n"
+        with open(tmp / CARD_FILE, "w", encoding="utf-8") as handle:
+            handle.write(card_text)
+        for file in tmp.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        atomic.sync_folder(tmp)
+        try:
+            # Never replaces a model: renaming onto a non-empty folder fails.
+            os.rename(tmp, final)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+            if not unique:
+                raise PipelineError(f"model folder already exists: {final} (choose another run_name)") from None
+            name = f"{base}-{secrets.token_hex(2)}"
+            continue
+        atomic.sync_folder(models)
+        return final
+
+
+_TMP_PREFIX = ".tmp-"
+
+
+def _owner_tag() -> str:
+    """pid@host of this process, so a later save can tell a dead run's leftovers from a live one's."""
+    import re
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
+    return f"{os.getpid()}@{host}"
+
+
+def remove_dead_temporaries(models: Path) -> None:
+    """Delete `.tmp-*` leftovers of saves on this host whose process no longer runs."""
+    import re
+
+    _, host = _owner_tag().split("@")
+    for entry in models.glob(f"{_TMP_PREFIX}*"):
+        found = re.match(rf"{re.escape(_TMP_PREFIX)}(\d+)@([A-Za-z0-9]+)-", entry.name)
+        if not found or found.group(2) != host or _process_alive(int(found.group(1))):
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            entry.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def checked_card(folder: Path) -> tuple[dict, str]:
+    """The card of a model folder and the sha256 of its model.joblib, which must match the card's."""
     if not folder.is_dir():
         raise PipelineError(f"model folder not found: {folder}")
     model_file, card_file = folder / MODEL_FILE, folder / CARD_FILE
     if not model_file.is_file():
         raise PipelineError(f"{folder}: no {MODEL_FILE} in the model folder")
+    card = _read_card_file(folder)
+    expected = card.get("sha256")
+    if not expected:
+        raise PipelineError(f"{card_file}: the card has no sha256 of {MODEL_FILE}")
+    actual = sha256_file(model_file)
+    if actual != expected:
+        raise PipelineError(f"{model_file}: sha256 does not match {CARD_FILE}; refusing to load it")
+    return card, actual
+
+
+def read_card(path: str | Path) -> dict:
+    """Check a model folder (files present, sha256 matching the card) and return its card."""
+    return checked_card(Path(path))[0]
+
+
+def _read_card_file(folder: Path) -> dict:
+    card_file = folder / CARD_FILE
     if not card_file.is_file():
         raise PipelineError(f"{folder}: no {CARD_FILE} in the model folder")
     try:
         card = json.loads(card_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{card_file}: not a valid model card ({exc})") from None
-    expected = card.get("sha256") if isinstance(card, dict) else None
-    if not expected:
-        raise PipelineError(f"{card_file}: the card has no sha256 of {MODEL_FILE}")
-    if sha256_file(model_file) != expected:
-        raise PipelineError(f"{model_file}: sha256 does not match {CARD_FILE}; refusing to load it")
+    except OSError as exc:
+        raise PipelineError(f"{card_file}: cannot read: {exc.strerror}") from None
+    if not isinstance(card, dict):
+        raise PipelineError(f"{card_file}: not a valid model card (expected a JSON object)")
     return card
 
 
-def load_model(path: str | Path = "models/latest") -> Model:
-    """Load a model folder (or `models/latest`), checking its file against the card's sha256."""
-    import joblib
+def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Model:
+    """Load a model folder (or `models/latest`), trusting only what this machine trusts.
+
+    model.joblib must match the sha256 in model.json. It is unpickled (fast, but a pickle runs
+    code) only if its sha256 is in the trust store (models trained here, or vouched for with
+    `python -m pipeline.trust DIR`) or `trust` is true. Otherwise the model loads from
+    model.skops, which builds only trusted types; without model.skops it is refused.
+    """
+    from pipeline import trust as trust_store
 
     folder = Path(path)
-    card = read_card(folder)
-    model_file = folder / MODEL_FILE
+    if not folder.is_dir():
+        raise PipelineError(f"model folder not found: {folder}")
+    joblib_file, skops_file = folder / MODEL_FILE, folder / SKOPS_FILE
+    if not joblib_file.is_file() and not skops_file.is_file():
+        raise PipelineError(f"{folder}: no {MODEL_FILE} or {SKOPS_FILE} in the model folder")
+    if joblib_file.is_file():
+        card, sha256 = checked_card(folder)
+        if trust or trust_store.is_trusted(sha256):
+            estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
+            return Model(estimator, card, folder.resolve(), loaded_with="joblib")
+    else:
+        card = _read_card_file(folder)
+    if not skops_file.is_file():
+        raise PipelineError(
+            f"{joblib_file}: not trusted on this machine (its sha256 is not in {trust_store.store_path()}) "
+            f"and there is no {SKOPS_FILE} to load safely; if you trust it, run "
+            f"`python -m pipeline.trust {folder}` (or allow it once: score --trust, evaluate trust_model=true)"
+        )
+    expected = card.get("skops_sha256")
+    if expected and sha256_file(skops_file) != expected:
+        raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
+    estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
+    return Model(estimator, card, folder.resolve(), loaded_with="skops")
+
+
+def _load_joblib(file: Path):
+    import joblib
+
     try:
-        estimator = joblib.load(model_file)
+        return joblib.load(file)
     except Exception as exc:
-        raise PipelineError(f"{model_file}: cannot load ({type(exc).__name__}: {exc})") from None
-    return Model(estimator, card, folder.resolve())
+        raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
+
+
+def _load_skops(file: Path):
+    """Load model.skops, refusing any type that is not on the trusted list."""
+    import skops.io
+
+    try:
+        found = skops.io.get_untrusted_types(file=file)
+    except Exception as exc:
+        raise PipelineError(f"{file}: not a readable skops file ({type(exc).__name__}: {exc})") from None
+    refused = [name for name in found if not trusted_type(name)]
+    if refused:
+        raise PipelineError(f"{file}: refusing to load types that are not trusted: {', '.join(refused)}")
+    try:
+        return skops.io.load(file, trusted=found)
+    except Exception as exc:
+        raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
+
+
+TRUSTED_MODULES = ("sklearn", "pipeline")
+
+
+def trusted_type(name: str) -> bool:
+    """Beyond skops' own vetted list (scikit-learn estimators, numpy and scipy data types): any
+    scikit-learn or project class that is an estimator, since estimators only store their state.
+
+    Functions and other classes (numpy.memmap writes files, for instance) stay refused.
+    """
+    import importlib
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", name) or name.split(".")[0] not in TRUSTED_MODULES:
+        return False
+    module_name, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        return False
+    from sklearn.base import BaseEstimator
+
+    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
+
+
+def _with_version_check(folder: Path, card: dict, load):
+    """Load, replacing scikit-learn's per-estimator version warnings with one naming both versions."""
+    import warnings
+
+    from sklearn import __version__ as running
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        estimator = load()
+    saved = (card.get("versions") or {}).get("scikit-learn")
+    for item in caught:
+        if issubclass(item.category, InconsistentVersionWarning):
+            saved = saved or item.message.original_sklearn_version
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    if saved and saved != running:
+        warn(f"{folder}: saved with scikit-learn {saved}, running scikit-learn {running}; its scores may differ")
+    return estimator

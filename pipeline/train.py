@@ -32,20 +32,28 @@ def train(
     run_name: str,
     config: dict,
     seed: int = 0,
+    unique_name: bool = False,
+    save_skops: bool = True,
 ) -> dict:
     """Evaluate `estimator` on `data`, refit it on all training sentences and save it.
 
     Returns the evaluation metrics (also written to run_dir and the model card). `seed` feeds
     the bootstrap and the random baseline. Besides the reports, run_dir gets the evaluated
-    predictions (predictions.jsonl) and the saved model's folder (model_dir.txt).
+    predictions (predictions.jsonl) and the saved model's folder (model_dir.txt). The model goes
+    to models_dir/run_name, which must not exist yet; with `unique_name` a random suffix is
+    added instead of failing.
     """
     from sklearn.base import clone
 
+    from pipeline import atomic
     from pipeline.config import check_params
     from pipeline.metrics import print_table, write_reports
-    from pipeline.model import save_model, score_method
+    from pipeline.model import check_run_name, save_model, score_method
     from pipeline.predictions import PREDICTIONS_FILE, write_predictions
 
+    check_run_name(run_name)
+    if not unique_name and (Path(models_dir) / run_name).exists():
+        raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
     check_params(estimator)
     corpus = data.load_train()
     test = data.load_test()
@@ -82,8 +90,8 @@ def train(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_dir": str(run_dir),
     }
-    saved = save_model(fitted, card, models_dir, run_name)
-    (Path(run_dir) / MODEL_POINTER_FILE).write_text(f"{saved.resolve()}\n", encoding="utf-8")
+    saved = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops)
+    atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{saved.resolve()}\n")
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("saved model to %s; evaluation files in %s", saved, run_dir)
     return metrics
@@ -224,7 +232,7 @@ def library_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
-    for package in ("scikit-learn", "numpy", "scipy", "joblib", "rhetoric-pipeline"):
+    for package in ("scikit-learn", "numpy", "scipy", "joblib", "skops", "rhetoric-pipeline"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -243,17 +251,22 @@ def main(cfg: DictConfig) -> float:
     tracker = config_module.instantiate(cfg.tracking, "tracking") if cfg.get("tracking") else None
     hydra_cfg = HydraConfig.get()
     choices = hydra_cfg.runtime.choices
-    run_name = cfg.run_name or "-".join(
-        part
-        for part in (
-            time.strftime("%Y%m%d-%H%M%S"),
-            str(choices.get("features")),
-            str(choices.get("model")),
-            config_module.os.environ[config_module.RUN_ID_ENV],
-            str(hydra_cfg.job.num) if hydra_cfg.mode.name == "MULTIRUN" else "",
+    job_num = str(hydra_cfg.job.num) if hydra_cfg.mode.name == "MULTIRUN" else ""
+    if cfg.run_name:
+        # Every job of a multirun gets its own folder: run_name-0, run_name-1, ...
+        run_name = "-".join(part for part in (str(cfg.run_name), job_num) if part)
+    else:
+        run_name = "-".join(
+            part
+            for part in (
+                time.strftime("%Y%m%d-%H%M%S"),
+                str(choices.get("features")),
+                str(choices.get("model")),
+                config_module.os.environ[config_module.RUN_ID_ENV],
+                job_num,
+            )
+            if part
         )
-        if part
-    )
     config = config_module.to_container(cfg)
     metrics = train(
         estimator=config_module.build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
@@ -264,6 +277,8 @@ def main(cfg: DictConfig) -> float:
         run_name=run_name,
         config=config,
         seed=cfg.seed,
+        unique_name=not cfg.run_name,
+        save_skops=cfg.get("save_skops", True),
     )
     if tracker is not None:
         tracker.log_run(run_name=run_name, config=config, metrics=metrics, run_dir=hydra_cfg.runtime.output_dir)

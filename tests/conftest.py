@@ -22,6 +22,12 @@ def _isolated_caches(tmp_path_factory):
     os.environ["MPLBACKEND"] = "Agg"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_trust_store(tmp_path_factory):
+    """Models trained by tests are trusted in a throwaway store, never the user's."""
+    os.environ["RHETORIC_TRUST_STORE"] = str(tmp_path_factory.mktemp("trust") / "trusted.json")
+
+
 def compose(config_name: str = "train", overrides=()):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, warn
 from pipeline.labels import LABELS
+from pipeline.textio import MAX_SENTENCE_CHARS, check_not_binary
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -66,17 +67,21 @@ class DataSource:
     def load(self, paths: str | list[str], key: str = "data.path") -> Corpus:
         files = resolve_files(paths, key)
         corpus = Corpus([], [], [], [str(f) for f in files])
+        places: list[str] = []
         for file in files:
-            texts, labels, groups = self._read_file(file)
+            texts, labels, groups, where = self._read_file(file)
             corpus.texts += texts
             corpus.labels += labels
             corpus.groups += groups
+            places += where
         if not corpus.texts:
             raise PipelineError(f"{key}: no sentences in {', '.join(corpus.files)}")
+        check_conflicting_labels(corpus, places)
         return corpus
 
-    def _read_file(self, file: Path) -> tuple[list[str], list[str], list[str]]:
-        table = read_table(file)
+    def _read_file(self, file: Path) -> tuple[list[str], list[str], list[str], list[str]]:
+        """Texts, labels, groups and where each row is ("FILE: line N" or "FILE: row N")."""
+        table, lines = read_table(file)
         needed = [self.text_column, self.label_column] + ([self.group_column] if self.group_column else [])
         missing = [c for c in needed if c not in table.column_names]
         if missing:
@@ -85,26 +90,85 @@ class DataSource:
             )
         texts = table[self.text_column]
         raw_labels = table[self.label_column]
+        places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]
         # Without a group column every sentence is its own document.
         groups = (
             [str(g) for g in table[self.group_column]]
             if self.group_column
             else [f"{file.stem}:{i}" for i in range(len(texts))]
         )
-        known = set(self.labels)
         labels = []
-        for row, (text, label) in enumerate(zip(texts, raw_labels), start=1):
-            where = f"{file}: row {row}"
-            if not isinstance(text, str) or not text.strip():
-                raise PipelineError(f"{where}: empty text in column {self.text_column!r}")
-            if self.label_map and label in self.label_map:
-                label = self.label_map[label]
-            if label not in known:
-                raise PipelineError(
-                    f"{where}: unknown label {label!r} (expected one of: {', '.join(self.labels)})"
-                )
+        normalised: list[tuple[str, object, str]] = []
+        for where, text, raw in zip(places, texts, raw_labels):
+            check_text(text, where, self.text_column)
+            label = self._label(raw, where)
+            if isinstance(raw, str) and label != raw and label != (self.label_map or {}).get(raw):
+                normalised.append((where, raw, label))
             labels.append(label)
-        return list(texts), labels, groups
+        if normalised:
+            where, raw, label = normalised[0]
+            more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
+            warn(f"{where}: label {raw!r} read as {label!r}{more}")
+        return list(texts), labels, groups, places
+
+    def _label(self, label, where: str) -> str:
+        """The label of one row; stray spaces and capitals are forgiven (the caller warns)."""
+        if label is None:
+            raise PipelineError(f"{where}: missing label in column {self.label_column!r}")
+        if self.label_map and isinstance(label, (str, int, float, bool)) and label in self.label_map:
+            label = self.label_map[label]
+        if label in self.labels:
+            return label
+        if isinstance(label, str):
+            key = label.strip().casefold()
+            by_name = {name.casefold(): name for name in self.labels}
+            by_map = {str(k).strip().casefold(): v for k, v in (self.label_map or {}).items()}
+            found = by_name.get(key) or by_map.get(key)
+            if found in self.labels:
+                return found
+        raise PipelineError(f"{where}: unknown label {label!r} (expected one of: {', '.join(self.labels)})")
+
+
+def check_text(text, where: str, column: str) -> None:
+    if text is None:
+        raise PipelineError(f"{where}: missing text in column {column!r}")
+    if not isinstance(text, str):
+        raise PipelineError(f"{where}: text in column {column!r} is {type(text).__name__} {text!r}, not a string")
+    if not text.strip():
+        raise PipelineError(f"{where}: empty text in column {column!r}")
+    if len(text) > MAX_SENTENCE_CHARS:
+        raise PipelineError(
+            f"{where}: text of {len(text):,} characters in column {column!r}; a sentence has at most "
+            f"{MAX_SENTENCE_CHARS:,} (is a whole document in one field?)"
+        )
+
+
+def check_conflicting_labels(corpus: Corpus, places: list[str]) -> None:
+    """One sentence with two labels in one document is an error; across documents, a warning.
+
+    A short sentence ("Snow said.") can fairly take different labels in different articles.
+    """
+    first: dict[tuple[str, str], int] = {}
+    across: dict[str, tuple[int, int]] = {}
+    seen_text: dict[str, int] = {}
+    for i, (text, label, group) in enumerate(zip(corpus.texts, corpus.labels, corpus.groups)):
+        key = text.strip()
+        j = first.setdefault((key, group), i)
+        if corpus.labels[j] != label:
+            raise PipelineError(
+                f"{places[i]}: the same sentence is labeled {label!r} here and {corpus.labels[j]!r} at "
+                f"{places[j]} in the same document"
+            )
+        k = seen_text.setdefault(key, i)
+        if corpus.labels[k] != label and key not in across:
+            across[key] = (k, i)
+    if across:
+        k, i = next(iter(across.values()))
+        count = "1 sentence carries" if len(across) == 1 else f"{len(across)} sentences carry"
+        warn(
+            f"{count} different labels in different documents (first: {places[k]} "
+            f"{corpus.labels[k]!r}, {places[i]} {corpus.labels[i]!r})"
+        )
 
 
 def resolve_files(paths: str | list[str], key: str) -> list[Path]:
@@ -128,7 +192,11 @@ def resolve_files(paths: str | list[str], key: str) -> list[Path]:
 
 
 def read_table(file: Path):
-    """One file as a `datasets.Dataset`; malformed JSON Lines name their line."""
+    """One file as a `datasets.Dataset`, and the line of each row for JSON Lines (else None).
+
+    The file is checked line by line first, so a problem names its line; a UTF-8 byte order
+    mark and Windows line ends are read as usual.
+    """
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
@@ -137,24 +205,37 @@ def read_table(file: Path):
     datasets.logging.set_verbosity_error()
     if _is_saved_dataset(file):
         loaded = datasets.load_from_disk(str(file))
-        return loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
+        return (loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded), None
     builder = FORMATS.get(file.suffix.lower())
     if builder is None:
         raise PipelineError(f"{file}: unsupported file type {file.suffix!r} (use .jsonl, .csv or .parquet)")
+    lines = None
     if builder == "json":
-        check_json_lines(file)
+        lines = check_json_lines(file)
+    elif builder == "csv":
+        check_text_lines(file)
     try:
-        return datasets.load_dataset(builder, data_files=str(file), split="train")
+        table = datasets.load_dataset(builder, data_files=str(file), split="train")
     except Exception as exc:  # datasets wraps pyarrow and pandas errors in its own
         cause = exc.__cause__ or exc
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         raise PipelineError(f"{file}: cannot read as {builder}: {first}") from None
+    if len(table) == 0:
+        raise PipelineError(f"{file}: no rows")
+    if lines is not None and len(lines) != len(table):  # never seen; line numbers would lie
+        lines = None
+    return table, lines
 
 
-def check_json_lines(file: Path) -> None:
-    """Every non-blank line must be one JSON object; name the first line that is not."""
-    for _ in iter_json_lines(file):
-        pass
+def check_json_lines(file: Path) -> list[int]:
+    """Every non-blank line must be one JSON object; name the first line that is not.
+
+    Returns the line number of each object, in order.
+    """
+    lines = [number for number, _ in iter_json_lines(file)]
+    if not lines:
+        raise PipelineError(f"{file}: empty file, no JSON objects")
+    return lines
 
 
 def iter_json_lines(file: Path, problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
@@ -162,6 +243,7 @@ def iter_json_lines(file: Path, problems: list[str] | None = None) -> Iterator[t
 
     A bad line raises PipelineError naming it; with a `problems` list, its message is
     appended there instead and reading goes on, so a checker can report every bad line.
+    A UTF-8 byte order mark and Windows line ends are read as usual; a binary file is an error.
     """
 
     def bad(message: str) -> None:
@@ -169,25 +251,63 @@ def iter_json_lines(file: Path, problems: list[str] | None = None) -> Iterator[t
             raise PipelineError(message)
         problems.append(message)
 
+    for number, line in _text_lines(file, bad):
+        if not line.strip():
+            continue
+        if "\x00" in line:
+            bad(_nul_message(file, number, line))
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            hint = " (a JSON array? write one JSON object per line)" if number == 1 and line.lstrip().startswith("[") else ""
+            bad(f"{file}: line {number}: not valid JSON ({exc.msg} at column {exc.colno}){hint}")
+            continue
+        if not isinstance(record, dict):
+            hint = "; the file holds a JSON array, not JSON Lines" if isinstance(record, list) else ""
+            bad(f"{file}: line {number}: expected one JSON object per line, got {type(record).__name__}{hint}")
+            continue
+        yield number, record
+
+
+def check_text_lines(file: Path) -> None:
+    """A CSV file must be UTF-8 text without NUL bytes, with at least one line."""
+
+    def bad(message: str) -> None:
+        raise PipelineError(message)
+
+    filled = 0
+    for number, line in _text_lines(file, bad):
+        if "\x00" in line:
+            bad(_nul_message(file, number, line))
+        filled += bool(line.strip())
+    if filled == 0:
+        raise PipelineError(f"{file}: empty file")
+    if filled == 1:
+        raise PipelineError(f"{file}: no rows below the header line")
+
+
+def _nul_message(file: Path, number: int, line: str) -> str:
+    return f"{file}: line {number}: NUL byte at column {line.index(chr(0)) + 1}"
+
+
+def _text_lines(file: Path, bad) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file, the byte order mark dropped; an undecodable line goes to `bad`."""
     try:
         with open(file, "rb") as handle:
+            check_not_binary(file, handle.read(8192), "a data file")
+            handle.seek(0)
             for number, raw in enumerate(handle, start=1):
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    bad(f"{file}: line {number}: not UTF-8 text (byte {exc.start})")
+                    bad(f"{file}: line {number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})")
                     continue
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    bad(f"{file}: line {number}: not valid JSON ({exc.msg})")
-                    continue
-                if not isinstance(record, dict):
-                    bad(f"{file}: line {number}: expected one JSON object per line, got {type(record).__name__}")
-                    continue
-                yield number, record
+                yield number, line
+    except IsADirectoryError:
+        raise PipelineError(f"{file}: is a folder, not a file") from None
     except OSError as exc:
         raise PipelineError(f"{file}: cannot read: {exc.strerror}") from None
 

@@ -47,21 +47,38 @@ def resolve_inputs(inputs: Iterable[str]) -> list[str]:
 
 
 def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000) -> Iterator[Item]:
-    """Sentences of the --text values, then of each file (or folder), read lazily file by file."""
-    from pipeline.sentences import split_sentences
+    """Sentences of the --text values, then of each file (or folder), read lazily file by file.
 
-    files = resolve_inputs(files)
+    A sentence over MAX_SENTENCE_CHARS is scored on its start, with a warning naming it.
+    """
+    from pipeline.textio import check_sentence_length
+
+    for source, item in _sourced_items(resolve_inputs(files), texts, batch_size):
+        check_sentence_length(item[2], f"{source}: sentence {item[1]}")
+        yield item
+
+
+def _sourced_items(files: list[str], texts: Iterable[str], batch_size: int) -> Iterator[tuple[str, Item]]:
+    from pipeline.sentences import split_sentences
 
     for number, text in enumerate(texts):
         doc_id = "text" if number == 0 else f"text{number}"
         for index, sentence in enumerate(split_sentences(text)):
-            yield doc_id, index, sentence
+            yield "--text", (doc_id, index, sentence)
     for name in files:
         if name == STDIN:
-            for index, sentence in enumerate(split_sentences(sys.stdin.read())):
-                yield "stdin", index, sentence
+            for index, sentence in enumerate(split_sentences(_read_stdin())):
+                yield "stdin", ("stdin", index, sentence)
         else:
-            yield from read_file(Path(name), batch_size)
+            for item in read_file(Path(name), batch_size):
+                yield name, item
+
+
+def _read_stdin() -> str:
+    from pipeline.textio import decode_forgiving
+
+    raw = getattr(sys.stdin, "buffer", None)
+    return sys.stdin.read() if raw is None else decode_forgiving(raw.read(), "stdin")
 
 
 def read_file(path: Path, batch_size: int = 2000) -> Iterator[Item]:
@@ -80,15 +97,10 @@ def read_file(path: Path, batch_size: int = 2000) -> Iterator[Item]:
 
 
 def read_text(path: Path) -> str:
-    """A text file as str; undecodable bytes are replaced and reported, not fatal."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-    text = raw.decode("utf-8-sig", errors="replace")
-    if "\ufffd" in text and b"\xef\xbf\xbd" not in raw:
-        warn_replaced(path)
-    return text.replace("\x00", " ")
+    """A text file as str; undecodable bytes and NUL bytes are repaired and reported, not fatal."""
+    from pipeline.textio import read_forgiving
+
+    return read_forgiving(path)
 
 
 def warn_replaced(path: Path) -> None:

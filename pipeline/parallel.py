@@ -21,7 +21,7 @@ _models_by_path: dict[str, object] = {}  # models loaded in this Dask worker, by
 
 
 # ---------------------------------------------------------------- processes on one machine
-def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jobs: int
+def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jobs: int, trust: bool = False
                        ) -> Iterator[tuple[list[Item], object]]:
     """Score batches on `jobs` processes, a few batches in flight, results in input order.
 
@@ -34,7 +34,7 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     source = model if method == "fork" else str(model_dir)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_init_worker, initargs=(source,)) as pool:
+                             initializer=_init_worker, initargs=(source, trust)) as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append((batch, pool.submit(_score_texts, [text for _, _, text in batch])))
@@ -46,12 +46,12 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
             yield done, future.result()
 
 
-def _init_worker(model_or_dir) -> None:
+def _init_worker(model_or_dir, trust: bool = False) -> None:
     global _worker_model
     if isinstance(model_or_dir, str):
         from pipeline.model import load_model
 
-        model_or_dir = load_model(model_or_dir)
+        model_or_dir = load_model(model_or_dir, trust=trust)
     _worker_model = model_or_dir
 
 
@@ -69,7 +69,7 @@ def check_dask() -> None:
 
 
 def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_per_partition: int,
-                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS
+                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS, trust: bool = False
                     ) -> Iterator[tuple[list[Item], object]]:
     """Score files as a dask.dataframe of partitions read on the workers, results in order.
 
@@ -81,10 +81,10 @@ def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_p
 
     # Keep ids as Python objects: dask would turn them into strings ("7" for 7).
     with dask.config.set({"dataframe.convert-string": False}):
-        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers)
+        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust)
 
 
-def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers):
+def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust=False):
     import logging
 
     import dask.dataframe as dd
@@ -97,7 +97,7 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
     if not parts:
         return
     frame = dd.from_map(read_partition, parts, meta=_meta([]), enforce_metadata=False)
-    scored = frame.map_partitions(score_partition, str(model_dir), meta=_meta(labels), enforce_metadata=False)
+    scored = frame.map_partitions(score_partition, str(model_dir), trust, meta=_meta(labels), enforce_metadata=False)
     tasks = scored.to_delayed()
     columns = [f"score_{label}" for label in labels]
     if scheduler:
@@ -107,7 +107,7 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        client.run(_load_on_worker, str(model_dir))  # every worker loads it now, in parallel
+        client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         pending: deque = deque()
         for task in tasks:
@@ -184,9 +184,9 @@ def read_partition(part: tuple):
     return _frame(items)
 
 
-def score_partition(frame, model_dir: str):
+def score_partition(frame, model_dir: str, trust: bool = False):
     """Add a score column per label (run on a worker, with the worker's copy of the model)."""
-    model = _load_on_worker(model_dir)
+    model = _load_on_worker(model_dir, trust)
     if len(frame):
         probabilities = model.predict_proba(frame["text"].tolist())
         for j, label in enumerate(model.labels):
@@ -194,11 +194,12 @@ def score_partition(frame, model_dir: str):
     return frame
 
 
-def _load_on_worker(model_dir: str):
+def _load_on_worker(model_dir: str, trust: bool = False):
+    """Each worker checks trust in its own machine's store (pipeline.trust), or is told to trust."""
     if model_dir not in _models_by_path:
         from pipeline.model import load_model
 
-        _models_by_path[model_dir] = load_model(model_dir)
+        _models_by_path[model_dir] = load_model(model_dir, trust=trust)
     return _models_by_path[model_dir]
 
 

@@ -13,7 +13,6 @@ Hydra, `datasets`, matplotlib nor (for --text) pyarrow or dask, so one sentence 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -21,7 +20,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.inputs import Item, count_items, iter_items, read_file, read_text, resolve_inputs  # noqa: F401
 from pipeline.outputs import FORMATS, FileOutput, StdoutOutput
 
@@ -29,8 +28,8 @@ DEFAULT_MODEL = Path("models") / "latest"
 ENGINES = ("local", "dask")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+def parse_args(argv: list[str] | None):
+    parser = ArgumentParser(
         prog="python -m pipeline.score",
         description="Label each sentence of new text with a saved model: doc_id, sentence_index, "
         "text, label and a score per label.",
@@ -40,6 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--text", action="append", default=[], help="score this text (repeatable)")
     parser.add_argument("--model", default=None,
                         help="model folder (default: models/latest)")
+    parser.add_argument("--trust", action="store_true",
+                        help="load the model's model.joblib even if this machine does not trust it "
+                        "(a pickle runs code; see python -m pipeline.trust)")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="output format (default: from the -o suffix; table on a terminal, jsonl otherwise); "
                         "html is one self-contained page of highlighted articles")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None, lean: bool = False) -> None:
     if args.engine == "local" or fmt == "html":  # the html report explains with the model itself
         if lean and fmt != "parquet" and not any(f.lower().endswith(".parquet") for f in files):
             skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
-        model = load_model(model_dir)
+        model = load_model(model_dir, trust=args.trust)
         labels, card = model.labels, model.card
     else:
         card = read_card(model_dir)
@@ -141,14 +143,14 @@ def _scored_batches(args, files, model, model_dir, labels, skip):
         from pipeline.parallel import LOCAL_CLUSTER_WORKERS, score_with_dask
 
         workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
-        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers)
+        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust)
         return _drop_first(scored, skip)
     items = islice(iter_items(files, args.text, args.batch_size), skip, None)
     chunks = batches(items, args.batch_size)
     if args.jobs > 1:
         from pipeline.parallel import score_in_processes
 
-        return score_in_processes(chunks, model, model_dir, args.jobs)
+        return score_in_processes(chunks, model, model_dir, args.jobs, args.trust)
     return ((batch, model.predict_proba([text for _, _, text in batch])) for batch in chunks)
 
 

@@ -69,7 +69,7 @@ def test_train_bad_input_is_one_line_exit_2_and_no_model(tmp_path, args, message
 
 
 @pytest.mark.parametrize("line, message", [('{"text": "x", "label"', "line 2: not valid JSON"),
-                                           ('{"text": "", "label": "threat", "doc_id": "d"}', "row 2: empty text"),
+                                           ('{"text": "", "label": "threat", "doc_id": "d"}', "line 2: empty text"),
                                            ('{"text": "x", "label": "rumour", "doc_id": "d"}', "unknown label 'rumour'")])
 def test_bad_training_file_names_the_line(tmp_path, line, message):
     data = tmp_path / "bad.jsonl"

@@ -51,10 +51,10 @@ def test_a_folder_loads_all_its_files(tmp_path):
         ('{"text": "a", "label": "threat", "doc_id": "x"}\n{"text": "b", "label"\n', "line 2: not valid JSON"),
         ('{"text": "a", "label": "threat", "doc_id": "x"}\n[1, 2]\n', "line 2: expected one JSON object"),
         ('{"text": "a", "doc_id": "x"}\n', "missing column 'label'"),
-        ('{"text": "  ", "label": "threat", "doc_id": "x"}\n', "row 1: empty text"),
-        ('{"text": null, "label": "threat", "doc_id": "x"}\n', "row 1: empty text"),
+        ('{"text": "  ", "label": "threat", "doc_id": "x"}\n', "line 1: empty text"),
+        ('{"text": null, "label": "threat", "doc_id": "x"}\n', "line 1: missing text"),
         ('{"text": "a", "label": "threat", "doc_id": "x"}\n{"text": "b", "label": "rant", "doc_id": "x"}\n',
-         "row 2: unknown label 'rant'"),
+         "line 2: unknown label 'rant'"),
     ],
 )
 def test_bad_files_name_file_and_place(tmp_path, content, message):

@@ -276,6 +276,8 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     from pipeline import trust as trust_store
 
     folder = Path(path)
+    if folder.is_file():
+        raise PipelineError(f"{folder} is a file, not a model folder")
     if not folder.is_dir():
         raise PipelineError(f"model folder not found: {folder}")
     joblib_file, skops_file = folder / MODEL_FILE, folder / SKOPS_FILE

@@ -26,7 +26,8 @@ def looks_binary(sample: bytes) -> bool:
         return False
     controls = sum(1 for byte in sample if byte in _CONTROL_BYTES)
     undecodable = sample.decode("utf-8", errors="replace").count("\ufffd")
-    return controls > 0.05 * len(sample) or undecodable > 0.25 * len(sample)
+    # A few stray bytes in a short text are repaired, not refused.
+    return (controls >= 8 and controls > 0.05 * len(sample)) or (undecodable >= 8 and undecodable > 0.25 * len(sample))
 
 
 def check_not_binary(path: Path, sample: bytes, what: str = "text") -> None:

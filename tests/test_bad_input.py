@@ -1,0 +1,291 @@
+"""Bad input across the commands, as a table: what each case prints, its exit code, what it leaves.
+
+Every refused case prints exactly one `error: ...` line naming the file, line or key, exits
+with 2, shows no traceback, and leaves every file under the test folder as it was (Hydra's own
+`.hydra/` and log in a run folder excepted). Cases that are read fine say so in the table.
+
+Decisions for data files (README "Bad input"): a UTF-8 byte order mark and Windows line ends
+are read as usual; labels with stray spaces or capitals are read as the label they spell, with
+one warning per file naming the first such line; one sentence with two labels is an error
+within a document and a warning across documents (a short sentence such as "Snow said." can
+fairly differ between articles). Articles to score are read forgivingly: undecodable bytes
+are replaced and NUL bytes read as spaces, each with a warning; a binary file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+LABELS = ["threat", "reporting"]
+# Tiny training data: 4 documents, 2 labels, so a training case fits in a few seconds.
+GOOD_ROWS = [
+    {"text": f"{text} {n}.", "label": label, "doc_id": f"doc{n % 4}"}
+    for n, (text, label) in enumerate(
+        [("We will burn your city", "threat"), ("The vote was held on Sunday", "reporting")] * 4
+    )
+]
+TRAIN_ARGS = ["features=word_tfidf", "save_skops=false", "data.labels=[threat,reporting]"]
+
+
+def jsonl(rows, newline="\n") -> bytes:
+    return "".join(json.dumps(r) + newline for r in rows).encode("utf-8")
+
+
+def good_with(*lines: str) -> bytes:
+    """The good rows, then the given raw JSON lines."""
+    return jsonl(GOOD_ROWS) + "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+@dataclass
+class Case:
+    id: str
+    command: str  # train, evaluate, score, trust
+    args: Callable[[Path, Path], list[str]]  # (tmp folder, trained model) -> arguments
+    files: dict[str, bytes | None] = field(default_factory=dict)  # None: a folder
+    expect: str = ""  # in the error line, or in a warning line when code is 0
+    code: int = 2
+    stdin: bytes | None = None
+    root_skip: bool = False  # unreadable files cannot be made for root
+    model_edit: Callable[[Path], None] | None = None  # changes the copied model folder
+
+
+def data(name: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, model: [f"data.path={tmp / name}", *TRAIN_ARGS]
+
+
+def score(*extra: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, model: ["--model", str(tmp / "model"), *[a.format(tmp=tmp) for a in extra]]
+
+
+def evaluate(*extra: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, model: [f"model_dir={tmp / 'model'}", f"data.path={tmp / 'data.jsonl'}",
+                               "data.labels=[threat,reporting]", *[a.format(tmp=tmp) for a in extra]]
+
+
+def truncate(folder: Path) -> None:
+    data = (folder / "model.joblib").read_bytes()
+    (folder / "model.joblib").write_bytes(data[: len(data) // 2])
+
+
+def corrupt(folder: Path) -> None:
+    data = bytearray((folder / "model.joblib").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.joblib").write_bytes(bytes(data))
+
+
+def drop(name: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).unlink()
+
+
+def untrusted(folder: Path) -> None:
+    """A model copied in from elsewhere: its joblib is unknown here and it has no model.skops."""
+    (folder / "model.skops").unlink()
+    card = json.loads((folder / "model.json").read_text())
+    data = (folder / "model.joblib").read_bytes() + b"\n"  # a pickle ignores trailing bytes
+    (folder / "model.joblib").write_bytes(data)
+    card["sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "model.json").write_text(json.dumps(card))
+
+
+TEN_MB = 10_000_000
+BINARY = bytes(range(256)) * 64
+CASES = [
+    # ---- train: labeled data files -------------------------------------------------------
+    Case("train-empty-file", "train", data("d.jsonl"), {"d.jsonl": b""}, "d.jsonl: empty file"),
+    Case("train-bom", "train", data("d.jsonl"), {"d.jsonl": b"\xef\xbb\xbf" + jsonl(GOOD_ROWS)}, code=0),
+    Case("train-crlf", "train", data("d.jsonl"), {"d.jsonl": jsonl(GOOD_ROWS, "\r\n")}, code=0),
+    Case("train-invalid-utf8", "train", data("d.jsonl"),
+         {"d.jsonl": jsonl(GOOD_ROWS) + b'{"text": "caf\xe9", "label": "threat", "doc_id": "x"}\n'},
+         "d.jsonl: line 9: not UTF-8 (byte 0xe9 at column 14)"),
+    Case("train-nul-bytes", "train", data("d.jsonl"),
+         {"d.jsonl": jsonl(GOOD_ROWS) + b'{"text": "a\x00b", "label": "threat", "doc_id": "x"}\n'},
+         "d.jsonl: line 9: NUL byte at column 12"),
+    Case("train-binary-file", "train", data("d.jsonl"), {"d.jsonl": BINARY}, "d.jsonl: looks like a binary file"),
+    Case("train-10mb-line", "train", data("d.jsonl"),
+         {"d.jsonl": good_with(json.dumps({"text": "word " * (TEN_MB // 5), "label": "threat", "doc_id": "x"}))},
+         "d.jsonl: line 9: text of 10,000,000 characters"),
+    Case("train-json-array", "train", data("d.jsonl"), {"d.jsonl": json.dumps(GOOD_ROWS).encode()},
+         "d.jsonl: line 1: expected one JSON object per line, got list"),
+    Case("train-numeric-label", "train", data("d.jsonl"),
+         {"d.jsonl": good_with('{"text": "x", "label": 3, "doc_id": "x"}')}, "d.jsonl: line 9: unknown label 3"),
+    Case("train-null-label", "train", data("d.jsonl"),
+         {"d.jsonl": good_with('{"text": "x", "label": null, "doc_id": "x"}')}, "d.jsonl: line 9: missing label"),
+    Case("train-label-spaces-case", "train", data("d.jsonl"),
+         {"d.jsonl": good_with('{"text": "They said so.", "label": " Reporting ", "doc_id": "x"}')},
+         "d.jsonl: line 9: label ' Reporting ' read as 'reporting'", code=0),
+    Case("train-null-text", "train", data("d.jsonl"),
+         {"d.jsonl": good_with('{"text": null, "label": "threat", "doc_id": "x"}')}, "d.jsonl: line 9: missing text"),
+    Case("train-two-labels-one-document", "train", data("d.jsonl"),
+         {"d.jsonl": good_with('{"text": "We will burn your city 0.", "label": "reporting", "doc_id": "doc0"}')},
+         "d.jsonl: line 9: the same sentence is labeled 'reporting' here and 'threat' at"),
+    Case("train-two-labels-two-documents", "train", data("d.jsonl"),
+         {"d.jsonl": good_with('{"text": "We will burn your city 0.", "label": "reporting", "doc_id": "doc9"}')},
+         "1 sentence carries different labels in different documents", code=0),
+    Case("train-unreadable-file", "train", data("d.jsonl"), {"d.jsonl": jsonl(GOOD_ROWS)},
+         "d.jsonl: cannot read: Permission denied", root_skip=True),
+    Case("train-folder-for-file", "train", data("d.jsonl"), {"d.jsonl": None},
+         "data.path: no .jsonl, .csv or .parquet files in folder"),
+    Case("train-missing-file", "train", data("none.jsonl"), {}, "data.path: file not found"),
+    Case("train-unsupported-type", "train", data("d.xml"), {"d.xml": b"<a/>"}, "d.xml: unsupported file type '.xml'"),
+    Case("train-csv-missing-column", "train", data("d.csv"), {"d.csv": b"sentence,label,doc_id\nx,threat,a\n"},
+         "d.csv: missing column 'text'"),
+    Case("train-csv-invalid-utf8", "train", data("d.csv"),
+         {"d.csv": b"text,label,doc_id\nWe will come.,threat,a\ncaf\xe9,reporting,b\n"},
+         "d.csv: line 3: not UTF-8 (byte 0xe9"),
+    Case("train-csv-header-only", "train", data("d.csv"), {"d.csv": b"text,label,doc_id\n"},
+         "d.csv: no rows below the header line"),
+    # ---- train: configuration --------------------------------------------------------------
+    Case("train-config-key-typo", "train", lambda tmp, m: ["model.Cx=1"], {}, "Key 'Cx' is not in struct"),
+    Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),
+    Case("train-config-unknown-option", "train", lambda tmp, m: ["model=forest"], {}, "Could not find 'model/forest'"),
+    Case("train-C-negative", "train", lambda tmp, m: ["model.C=-1"], {}, "config model.C: The 'C' parameter"),
+    Case("train-ngram-range-reversed", "train", lambda tmp, m: ["features=char_tfidf", "features.ngram_range=[3,1]"],
+         {}, "config features.ngram_range: must be [min, max] with 1 <= min <= max, got [3, 1]"),
+    Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),
+    Case("train-run-name-taken", "train", lambda tmp, m: ["run_name=taken", *TRAIN_ARGS],
+         {"models/taken/model.json": b"{}"}, "model folder already exists:"),
+    # ---- evaluate ------------------------------------------------------------------------------
+    Case("evaluate-missing-model", "evaluate", lambda tmp, m: [f"model_dir={tmp / 'none'}"], {},
+         "model folder not found:"),
+    Case("evaluate-truncated-model", "evaluate", evaluate(), {"data.jsonl": jsonl(GOOD_ROWS)},
+         "model.joblib: sha256 does not match model.json", model_edit=truncate),
+    Case("evaluate-corrupted-model", "evaluate", evaluate(), {"data.jsonl": jsonl(GOOD_ROWS)},
+         "model.joblib: sha256 does not match model.json", model_edit=corrupt),
+    Case("evaluate-missing-card", "evaluate", evaluate(), {"data.jsonl": jsonl(GOOD_ROWS)},
+         "no model.json in the model folder", model_edit=drop("model.json")),
+    Case("evaluate-untrusted-model", "evaluate", evaluate(), {"data.jsonl": jsonl(GOOD_ROWS)},
+         "model.joblib: not trusted on this machine", model_edit=untrusted),
+    Case("evaluate-trust-model-typo", "evaluate", evaluate("trust_model=flase"), {"data.jsonl": jsonl(GOOD_ROWS)},
+         "config trust_model: must be true or false, got 'flase'"),
+    Case("evaluate-invalid-utf8", "evaluate", evaluate(),
+         {"data.jsonl": jsonl(GOOD_ROWS) + b'{"text": "caf\xe9", "label": "threat", "doc_id": "x"}\n'},
+         "data.jsonl: line 9: not UTF-8"),
+    Case("evaluate-config-typo", "evaluate", evaluate("model_dri=x"), {"data.jsonl": jsonl(GOOD_ROWS)},
+         "Could not override 'model_dri'"),
+    # ---- score -----------------------------------------------------------------------------------
+    Case("score-empty-file", "score", score("{tmp}/a.txt"), {"a.txt": b""}, code=0),
+    Case("score-bom", "score", score("{tmp}/a.txt"), {"a.txt": "\ufeffWe will come. It rained.".encode()}, code=0),
+    Case("score-crlf", "score", score("{tmp}/a.txt"), {"a.txt": b"We will come.\r\nIt rained.\r\n"}, code=0),
+    Case("score-invalid-utf8", "score", score("{tmp}/a.txt"), {"a.txt": b"Le ministre a menac\xe9 la ville."},
+         "a.txt: bytes that are not UTF-8 were replaced", code=0),
+    Case("score-nul-bytes", "score", score("{tmp}/a.txt"), {"a.txt": b"We will\x00 come."},
+         "a.txt: NUL bytes were read as spaces", code=0),
+    Case("score-binary-file", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl"),
+         {"a.txt": BINARY, "out.jsonl": b"kept\n"}, "a.txt: looks like a binary file"),
+    Case("score-10mb-line", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl"), {"a.txt": b"x" * TEN_MB},
+         "a.txt: sentence 0: sentence of 10,000,000 characters; scored on its first 10,000", code=0),
+    Case("score-json-array", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'[{"text": "a"}, {"text": "b"}]'},
+         "s.jsonl: line 1: expected an object with a 'text' string"),
+    Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
+         "s.jsonl: line 2: expected an object with a 'text' string"),
+    Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
+         "s.csv: row 1: sentence_index 'one' is not a whole number"),
+    Case("score-unreadable-file", "score", score("{tmp}/a.txt"), {"a.txt": b"We will come."},
+         "a.txt: cannot read: Permission denied", root_skip=True),
+    Case("score-missing-input", "score", score("{tmp}/none.txt"), {}, "none.txt: file not found"),
+    Case("score-output-in-missing-folder", "score", score("--text", "Hello.", "-o", "{tmp}/no/out.jsonl"), {},
+         "--output: folder does not exist:"),
+    Case("score-output-is-folder", "score", score("--text", "Hello.", "-o", "{tmp}/out"), {"out": None},
+         "out is a folder, not a file"),
+    Case("score-unknown-format", "score", score("--text", "Hello.", "--format", "xml"), {},
+         "argument --format: invalid choice: 'xml'"),
+    Case("score-batch-size-zero", "score", score("--text", "Hello.", "--batch-size", "0"), {},
+         "--batch-size must be at least 1"),
+    Case("score-truncated-model", "score", score("--text", "Hello."), {},
+         "model.joblib: sha256 does not match model.json", model_edit=truncate),
+    Case("score-missing-card", "score", score("--text", "Hello."), {}, "no model.json in the model folder",
+         model_edit=drop("model.json")),
+    Case("score-model-is-a-file", "score", lambda tmp, m: ["--model", str(tmp / "f"), "--text", "Hi."],
+         {"f": b"x"}, "is a file, not a model folder"),
+    Case("score-untrusted-model", "score", score("--text", "Hello."), {}, "not trusted on this machine",
+         model_edit=untrusted),
+    Case("score-stdin-invalid-utf8", "score", score("-"), {}, "stdin: bytes that are not UTF-8 were replaced",
+         code=0, stdin=b"Le ministre a menac\xe9 la ville."),
+    # ---- trust -----------------------------------------------------------------------------------
+    Case("trust-corrupted-model", "trust", lambda tmp, m: [str(tmp / "model")], {},
+         "model.joblib: sha256 does not match model.json", model_edit=corrupt),
+    Case("trust-no-folder-given", "trust", lambda tmp, m: [], {}, "give model folders to trust, or --list"),
+]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under root and a hash of its bytes, Hydra's own bookkeeping left out."""
+    found = {}
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if path.is_file() and ".hydra" not in relative.parts and path.suffix != ".log":
+            found[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def make_files(tmp: Path, files: dict[str, bytes | None]) -> None:
+    for name, content in files.items():
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is None:
+            path.mkdir()
+        else:
+            path.write_bytes(content)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_input(case: Case, tmp_path: Path, trained_model: Path):
+    if case.root_skip and os.geteuid() == 0:
+        pytest.skip("running as root: chmod 000 does not stop root from reading a file")
+    make_files(tmp_path, case.files)
+    shutil.copytree(trained_model, tmp_path / "model")
+    if case.model_edit:
+        case.model_edit(tmp_path / "model")
+    if case.root_skip:
+        for name in case.files:
+            (tmp_path / name).chmod(0)
+    args = case.args(tmp_path, trained_model)
+    if case.command in {"train", "evaluate"}:
+        args += [f"hydra.run.dir={tmp_path / 'run'}", f"paths.models_dir={tmp_path / 'models'}"]
+    before = snapshot(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", f"pipeline.{case.command}", *args],
+        cwd=ROOT, input=case.stdin or b"", capture_output=True, timeout=300,
+    )
+    stderr = result.stderr.decode("utf-8", errors="replace")
+    assert result.returncode == case.code, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    if case.code == 2:
+        assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+        assert case.expect in lines[0], stderr
+        assert snapshot(tmp_path) == before, "a refused command wrote or changed files"
+    else:
+        assert all(line.startswith("warning: ") for line in lines), stderr
+        if case.expect:
+            assert any(case.expect in line for line in lines), stderr
+        else:
+            assert not lines, stderr
+
+
+def test_the_table_has_at_least_thirty_cases():
+    assert len(CASES) >= 30
+    assert {c.command for c in CASES} >= {"train", "evaluate", "score"}
+
+
+def test_read_fine_cases_give_clean_sentences(tmp_path, trained_model):
+    """BOM and CRLF vanish from what is scored; a 10 MB line comes back whole in the output."""
+    from pipeline.score import iter_items
+
+    (tmp_path / "bom.txt").write_bytes("\ufeffWe will come.\r\nIt rained.\r\n".encode())
+    texts = [text for _, _, text in iter_items([str(tmp_path / "bom.txt")], [])]
+    assert texts == ["We will come.", "It rained."]

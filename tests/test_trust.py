@@ -1,0 +1,203 @@
+"""What loading a model trusts: the local trust store, model.skops, and crafted files."""
+
+import hashlib
+import io
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+import threading
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, SEED_DATA, run_cli
+from pipeline import load_model, trust
+from pipeline.errors import PipelineError, PipelineWarning
+from pipeline.model import save_model, trusted_type
+
+SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "Critics call it a disgrace."]
+
+
+@pytest.fixture
+def empty_store(tmp_path, monkeypatch):
+    """A machine that has never seen the models of the test session."""
+    store = tmp_path / "other-machine" / "trusted.json"
+    monkeypatch.setenv(trust.STORE_ENV, str(store))
+    return store
+
+
+def copy_model(trained_model, tmp_path, name="received"):
+    return shutil.copytree(trained_model, tmp_path / name)
+
+
+def test_a_model_trained_here_is_recorded_and_loads_with_joblib(trained_model):
+    card = json.loads((trained_model / "model.json").read_text())
+    entry = trust.trusted_models()[card["sha256"]]
+    assert entry["how"] == "trained" and entry["path"] == str(trained_model.resolve())
+    assert trust.store_path().parent != trained_model.parent  # outside every model folder
+    assert load_model(trained_model).loaded_with == "joblib"
+
+
+def test_a_received_model_loads_from_skops_with_the_same_scores(trained_model, tmp_path, empty_store):
+    expected = load_model(trained_model, trust=True).predict_proba(SENTENCES)
+    received = load_model(copy_model(trained_model, tmp_path))
+    assert received.loaded_with == "skops"
+    assert np.array_equal(received.predict_proba(SENTENCES), expected)
+
+
+def test_a_received_model_without_skops_is_refused_unless_trusted(trained_model, tmp_path, empty_store):
+    folder = copy_model(trained_model, tmp_path)
+    (folder / "model.skops").unlink()
+    with pytest.raises(PipelineError, match=r"not trusted on this machine .* run `python -m pipeline.trust "):
+        load_model(folder)
+    assert load_model(folder, trust=True).loaded_with == "joblib"
+    assert not empty_store.exists()  # trusting once records nothing
+
+
+def test_a_changed_skops_file_is_refused(trained_model, tmp_path, empty_store):
+    folder = copy_model(trained_model, tmp_path)
+    (folder / "model.skops").write_bytes((folder / "model.skops").read_bytes() + b"x")
+    with pytest.raises(PipelineError, match="model.skops: sha256 does not match model.json"):
+        load_model(folder)
+
+
+def test_vouching_for_a_model_with_the_trust_command(trained_model, tmp_path, empty_store):
+    folder = copy_model(trained_model, tmp_path)
+    env = {trust.STORE_ENV: str(empty_store)}
+    result = run_cli("trust", folder, env=env)
+    assert result.returncode == 0, result.stderr
+    card = json.loads((folder / "model.json").read_text())
+    assert card["name"] in result.stdout and f"trusted: {card['sha256']}" in result.stdout
+    assert load_model(folder).loaded_with == "joblib"
+    listed = run_cli("trust", "--list", env=env)
+    assert card["sha256"] in listed.stdout and "vouched" in listed.stdout
+    assert run_cli("trust", "--remove", folder, env=env).returncode == 0
+    assert load_model(folder).loaded_with == "skops"
+
+
+class _CreatesFile:
+    """Unpickling this creates `path`: stands for any code a pickle can run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _crafted_skops(marker) -> bytes:
+    """A skops file whose single object is `open(marker, "w")`."""
+    def text(value, node_id):
+        return {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
+                "content": json.dumps(value), "is_json": True, "__id__": node_id}
+
+    schema = {"__class__": "open", "__module__": "builtins", "__loader__": "ConstructorFromReduceNode",
+              "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                          "content": [text(str(marker), 1), text("w", 2)], "__id__": 3},
+              "__id__": 4, "protocol": 2, "_skops_version": "0.16.0"}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", json.dumps(schema))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("skops_file", ["none", "genuine", "crafted"])
+def test_a_crafted_pickle_with_a_forged_card_is_never_executed(trained_model, tmp_path, skops_file):
+    marker = tmp_path / "pwned"
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    payload = pickle.dumps(_CreatesFile(marker))
+    (folder / "model.joblib").write_bytes(payload)
+    card = json.loads((trained_model / "model.json").read_text())
+    card["sha256"] = hashlib.sha256(payload).hexdigest()  # forged, and correct
+    if skops_file == "genuine":
+        shutil.copy(trained_model / "model.skops", folder / "model.skops")
+    elif skops_file == "crafted":
+        (folder / "model.skops").write_bytes(_crafted_skops(marker))
+        card["skops_sha256"] = hashlib.sha256((folder / "model.skops").read_bytes()).hexdigest()
+    (folder / "model.json").write_text(json.dumps(card))
+
+    if skops_file == "genuine":
+        assert load_model(folder).loaded_with == "skops"  # the pickle beside it is never opened
+    else:
+        expected = "not trusted on this machine" if skops_file == "none" else "types that are not trusted: builtins.open"
+        with pytest.raises(PipelineError, match=expected):
+            load_model(folder)
+    scored = run_cli("score", "--model", folder, "--text", "We will come.")
+    evaluated = run_cli("evaluate", f"model_dir={folder}", f"data.path={SEED_DATA}", f"hydra.run.dir={tmp_path / 'run'}")
+    for result in (scored, evaluated):
+        assert result.returncode == (0 if skops_file == "genuine" else 2), result.stderr
+        assert "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_trusted_types_are_estimators_of_scikit_learn_and_this_project():
+    assert trusted_type("sklearn.linear_model._logistic.LogisticRegression")
+    assert trusted_type("sklearn.feature_extraction.text.TfidfVectorizer")
+    for name in ("builtins.open", "os.system", "numpy.memmap", "subprocess.Popen", "sklearn.utils.deprecated",
+                 "sklearn.base.clone", "sklearn.no_such_module.Thing", "pipeline.model.load_model",
+                 "pipeline.errors.PipelineError", "sklearn.linear_model.LogisticRegression.__init__"):
+        assert not trusted_type(name), name
+
+
+def test_a_model_from_another_scikit_learn_version_warns_naming_both(trained_model, tmp_path, monkeypatch):
+    import sklearn
+    import sklearn.base
+
+    estimator = load_model(trained_model).estimator
+    card = json.loads((trained_model / "model.json").read_text())
+    card["versions"]["scikit-learn"] = "1.0.2"
+    monkeypatch.setattr(sklearn.base, "__version__", "1.0.2")  # what pickles record
+    folder = save_model(estimator, card, tmp_path / "models", "old", skops=False)
+    monkeypatch.undo()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_model(folder)
+    assert [str(w.message) for w in caught] == [
+        f"{folder}: saved with scikit-learn 1.0.2, running scikit-learn {sklearn.__version__}; its scores may differ"
+    ]
+    assert caught[0].category is PipelineWarning
+    assert model.predict_proba(SENTENCES).shape == (3, 4)
+
+    result = run_cli("score", "--model", folder, "--text", "We will come.")
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [f"warning: {caught[0].message}"]
+
+
+def test_parallel_records_lose_no_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv(trust.STORE_ENV, str(tmp_path / "store.json"))
+    shas = [f"{i:064x}" for i in range(24)]
+    threads = [threading.Thread(target=trust.record, args=(sha, tmp_path, "trained")) for sha in shas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(trust.trusted_models()) == set(shas)
+
+
+def test_a_damaged_trust_store_is_named(tmp_path, monkeypatch, trained_model):
+    store = tmp_path / "store.json"
+    store.write_text("{not json")
+    monkeypatch.setenv(trust.STORE_ENV, str(store))
+    with pytest.raises(PipelineError, match=f"trust store {store}: not a trust store file"):
+        load_model(trained_model)
+
+
+def test_default_store_is_under_xdg_data_home(tmp_path, monkeypatch):
+    monkeypatch.delenv(trust.STORE_ENV)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert trust.store_path() == tmp_path / "rhetoric-pipeline" / "trusted.json"
+
+
+def test_loading_a_trusted_model_does_not_import_skops(trained_model):
+    code = (
+        "import sys; from pipeline import load_model; "
+        f"load_model({str(trained_model)!r}).predict_proba(['We will come.']); "
+        "print('skops' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "False", result.stderr

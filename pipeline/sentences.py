@@ -54,8 +54,27 @@ def _line_spans(line: str, segmenter) -> list[tuple[int, int]]:
             start = tokens[0].offset
             end = tokens[-1].offset + len(tokens[-1].value)
             end = start + len(line[start:end].rstrip())
+            start = end - len(line[start:end].lstrip())  # syntok keeps some Python spaces (\x1f)
+            if start == end:
+                continue
             if spans and _TITLE_AT_END.search(line[spans[-1][0] : spans[-1][1]]):
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))
+    return _cover_skipped(line, spans)
+
+
+def _cover_skipped(line: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Give characters syntok skipped (it reads U+200B as a space) to the sentence before them."""
+    if not spans:
+        stripped = line.strip()
+        return [(line.index(stripped), line.index(stripped) + len(stripped))] if stripped else []
+    head = line[: spans[0][0]]
+    if head.strip():
+        spans[0] = (len(head) - len(head.lstrip()), spans[0][1])
+    for i, (start, end) in enumerate(spans):
+        stop = spans[i + 1][0] if i + 1 < len(spans) else len(line)
+        gap = line[end:stop]
+        if gap.strip():
+            spans[i] = (start, end + len(gap.rstrip()))
     return spans

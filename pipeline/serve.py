@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Serve a saved model: POST /score, GET /health, and a page at / to highlight a pasted article.",
     )
     parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
+    parser.add_argument("--trust", action="store_true",
+                        help="load the model's model.joblib even if this machine does not trust it "
+                        "(a pickle runs code; see python -m pipeline.trust)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}, loopback only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     parser.add_argument("--max-bytes", type=int, default=MAX_BODY_BYTES,
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.score import default_model_dir
 
     check_port(args.host, args.port)
-    model = load_model(args.model or default_model_dir())
+    model = load_model(args.model or default_model_dir(), trust=args.trust)
     app = create_app(model, max_body_bytes=args.max_bytes)
     print(f"serving {model.path} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -149,7 +149,7 @@ def test_reports_replace_old_ones_whole(tmp_path):
     write_reports(metrics, tmp_path, "First")
     metrics["macro_f1"] = 0.25
     write_reports(metrics, tmp_path, "Second")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["confusion_matrix.png", "metrics.json", "report.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["confusion_matrix.png", "metrics.json", "report.html", "report.md"]
     assert json.loads((tmp_path / "metrics.json").read_text())["macro_f1"] == 0.25
     assert (tmp_path / "report.md").read_text().startswith("# Second")
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import ROOT, SEED_DATA, run_cli
+from conftest import ROOT, SEED_DATA, run_cli, train_with
 from pipeline import load_model, trust
 from pipeline.errors import PipelineError, PipelineWarning
 from pipeline.model import save_model, trusted_type
@@ -34,12 +34,14 @@ def copy_model(trained_model, tmp_path, name="received"):
     return shutil.copytree(trained_model, tmp_path / name)
 
 
-def test_a_model_trained_here_is_recorded_and_loads_with_joblib(trained_model):
-    card = json.loads((trained_model / "model.json").read_text())
+def test_a_model_trained_here_is_recorded_and_loads_with_joblib(tmp_path):
+    train_with(tmp_path, ["data=seed", "features=char_tfidf", "seed=11"], run_name="here")
+    folder = tmp_path / "models" / "here"
+    card = json.loads((folder / "model.json").read_text())
     entry = trust.trusted_models()[card["sha256"]]
-    assert entry["how"] == "trained" and entry["path"] == str(trained_model.resolve())
-    assert trust.store_path().parent != trained_model.parent  # outside every model folder
-    assert load_model(trained_model).loaded_with == "joblib"
+    assert entry["how"] == "trained" and entry["path"] == str(folder.resolve())
+    assert not trust.store_path().is_relative_to(tmp_path)  # outside every model folder
+    assert load_model(folder).loaded_with == "joblib"
 
 
 def test_a_received_model_loads_from_skops_with_the_same_scores(trained_model, tmp_path, empty_store):

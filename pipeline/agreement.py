@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.labels import LABELS
 
 MATCHING = ("auto", "key", "text")
@@ -183,7 +183,7 @@ def render(result: dict, name_a: str = "A", name_b: str = "B") -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.agreement",
         description="Cohen's kappa between two annotators' JSONL files, per label, with the "
         "confusion matrix and the list of disagreements.",

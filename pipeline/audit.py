@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from pipeline.errors import reports_errors
+from pipeline.errors import ArgumentParser, reports_errors
 
 FORMATS = ("table", "jsonl")
 
@@ -93,7 +93,7 @@ def _short(path: str) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.audit",
         description="List the labeled sentences most likely mislabeled: lowest out-of-fold probability "
         "of their given label, with folds grouped by document as in training.",

@@ -15,7 +15,7 @@ Needs the [serve] extra: pip install 'rhetoric-pipeline[serve]' (FastAPI and uvi
 import argparse
 import sys
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -25,7 +25,7 @@ SERVE_EXTRA = "pip install 'rhetoric-pipeline[serve]'"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.serve",
         description="Serve a saved model: POST /score, GET /health, and a page at / to highlight a pasted article.",
     )

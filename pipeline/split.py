@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 
 SENTENCE_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
 
@@ -72,7 +72,7 @@ def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.split",
         description="Split articles into sentences and write a JSONL labeling template "
         "(doc_id, sentence_index, text, empty label).",

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 
 FORMATS = ("jsonl", "table")
 
@@ -134,7 +134,7 @@ def render_table(records: list[dict], stream) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.suggest",
         description="List the unlabeled sentences the model is least sure of (smallest margin between "
         "its two top scores), to label next.",
@@ -142,6 +142,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
                         help="articles (.txt), sentences (.jsonl/.csv), folders of them, or - for stdin")
     parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
+    parser.add_argument("--trust", action="store_true",
+                        help="load the model's model.joblib even if this machine does not trust it "
+                        "(a pickle runs code; see python -m pipeline.trust)")
     parser.add_argument("-n", "--top", type=int, default=50, help="how many sentences (default: 50)")
     parser.add_argument("--exclude", action="append", default=[], metavar="FILE|DIR",
                         help="labeled .jsonl files or folders whose sentences are left out (repeatable)")
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         check_output(args.output, args.force)
     fmt = args.format or ("jsonl" if args.output or not sys.stdout.isatty() else "table")
     exclude = labeled_keys(args.exclude) if args.exclude else set()
-    model = load_model(args.model or default_model_dir())
+    model = load_model(args.model or default_model_dir(), trust=args.trust)
     records, counts = suggest(model, iter_unlabeled(args.inputs), args.top, exclude, args.batch_size)
     if not records:
         raise PipelineError(

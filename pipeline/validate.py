@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
@@ -110,7 +110,9 @@ def read_records(
 
     known = set(labels) if labels is not None else None
     records = []
+    seen = 0
     for number, raw in iter_json_lines(file, errors):
+        seen += 1
         where = f"{file}: line {number}"
         problems = []
         for name in required:
@@ -142,6 +144,8 @@ def read_records(
         if not problems:
             extra = {k: v for k, v in raw.items() if k not in REQUIRED}
             records.append(Record(str(file), number, text, label, doc_id, index, extra))
+    if not seen and not any(e.startswith(f"{file}: ") for e in errors):
+        errors.append(f"{file}: empty file, no sentences")
     return records
 
 
@@ -251,7 +255,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.validate",
         description="Check labeled sentence files (JSONL): schema, labels, empty, duplicate and "
         "conflicting sentences, leakage between files; print counts per label and origin.",

@@ -61,6 +61,11 @@ class Case:
     stdin: bytes | None = None
     root_skip: bool = False  # unreadable files cannot be made for root
     model_edit: Callable[[Path], None] | None = None  # changes the copied model folder
+    lines: int = 1  # validate prints each problem on its own line, then one error line
+
+
+def files(*names: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, model: [a.format(tmp=tmp) for a in names]
 
 
 def data(name: str) -> Callable[[Path, Path], list[str]]:
@@ -101,6 +106,8 @@ def untrusted(folder: Path) -> None:
     (folder / "model.json").write_text(json.dumps(card))
 
 
+# Complete labeled records, as pipeline.validate wants them.
+RECORDS = [dict(row, sentence_index=n) for n, row in enumerate(GOOD_ROWS)]
 TEN_MB = 10_000_000
 BINARY = bytes(range(256)) * 64
 CASES = [
@@ -193,7 +200,7 @@ CASES = [
     Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
          "s.jsonl: line 2: expected an object with a 'text' string"),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
-         "s.csv: row 1: sentence_index 'one' is not a whole number"),
+         "s.csv: row 1: sentence_index is not a number"),
     Case("score-unreadable-file", "score", score("{tmp}/a.txt"), {"a.txt": b"We will come."},
          "a.txt: cannot read: Permission denied", root_skip=True),
     Case("score-missing-input", "score", score("{tmp}/none.txt"), {}, "none.txt: file not found"),
@@ -215,6 +222,38 @@ CASES = [
          model_edit=untrusted),
     Case("score-stdin-invalid-utf8", "score", score("-"), {}, "stdin: bytes that are not UTF-8 were replaced",
          code=0, stdin=b"Le ministre a menac\xe9 la ville."),
+    # ---- data commands: validate, split, agreement, suggest, audit ------------------------------
+    Case("validate-empty-file", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": b""},
+         "d.jsonl: empty file, no sentences", lines=2),
+    Case("validate-bom-crlf", "validate", files("{tmp}/d.jsonl"),
+         {"d.jsonl": b"\xef\xbb\xbf" + jsonl(RECORDS, "\r\n")}, code=0),
+    Case("validate-invalid-utf8", "validate", files("{tmp}/d.jsonl"),
+         {"d.jsonl": jsonl(RECORDS) + b'{"text": "caf\xe9", "label": "threat", "doc_id": "x", "sentence_index": 0}\n'},
+         "d.jsonl: line 9: not UTF-8 (byte 0xe9 at column 14)", lines=2),
+    Case("validate-binary-file", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": BINARY},
+         "d.jsonl: looks like a binary file"),
+    Case("validate-json-array", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": json.dumps(RECORDS).encode()},
+         "d.jsonl: line 1: expected one JSON object per line, got list; the file holds a JSON array", lines=2),
+    Case("validate-label-spaces-case", "validate", files("{tmp}/d.jsonl"),
+         {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=" Reporting ")])},
+         "d.jsonl: line 8: unknown label ' Reporting '", lines=2),
+    Case("split-binary-article", "split", files("{tmp}/a.txt"), {"a.txt": BINARY}, "a.txt: looks like a binary file"),
+    Case("split-output-exists", "split", files("{tmp}/a.txt", "-o", "{tmp}/t.jsonl"),
+         {"a.txt": b"We will come.", "t.jsonl": b"kept\n"}, "t.jsonl already exists (pass --force"),
+    Case("split-output-in-missing-folder", "split", files("{tmp}/a.txt", "-o", "{tmp}/no/t.jsonl"),
+         {"a.txt": b"We will come."}, "--output: folder does not exist:"),
+    Case("agreement-json-array", "agreement", files("{tmp}/a.jsonl", "{tmp}/b.jsonl"),
+         {"a.jsonl": json.dumps(RECORDS).encode(), "b.jsonl": jsonl(RECORDS)}, "a.jsonl: line 1: expected one JSON object"),
+    Case("agreement-empty-file", "agreement", files("{tmp}/a.jsonl", "{tmp}/b.jsonl"),
+         {"a.jsonl": b"", "b.jsonl": jsonl(RECORDS)}, "a.jsonl: empty file"),
+    Case("suggest-unknown-format", "suggest", files("{tmp}/a.txt", "--format", "xml"), {"a.txt": b"Hi."},
+         "argument --format: invalid choice: 'xml'"),
+    Case("suggest-untrusted-model", "suggest", score("{tmp}/a.txt"), {"a.txt": b"We will come."},
+         "not trusted on this machine", model_edit=untrusted),
+    Case("audit-config-typo", "audit", lambda tmp, m: ["model.Cx=1"], {}, "Key 'Cx' is not in struct"),
+    Case("audit-invalid-utf8", "audit", data("d.jsonl"),
+         {"d.jsonl": jsonl(GOOD_ROWS) + b'{"text": "caf\xe9", "label": "threat", "doc_id": "x"}\n'},
+         "d.jsonl: line 9: not UTF-8"),
     # ---- trust -----------------------------------------------------------------------------------
     Case("trust-corrupted-model", "trust", lambda tmp, m: [str(tmp / "model")], {},
          "model.joblib: sha256 does not match model.json", model_edit=corrupt),
@@ -266,7 +305,7 @@ def test_bad_input(case: Case, tmp_path: Path, trained_model: Path):
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
     if case.code == 2:
-        assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+        assert len(lines) == case.lines and lines[-1].startswith("error: "), stderr
         assert case.expect in lines[0], stderr
         assert snapshot(tmp_path) == before, "a refused command wrote or changed files"
     else:
@@ -279,7 +318,8 @@ def test_bad_input(case: Case, tmp_path: Path, trained_model: Path):
 
 def test_the_table_has_at_least_thirty_cases():
     assert len(CASES) >= 30
-    assert {c.command for c in CASES} >= {"train", "evaluate", "score"}
+    assert {c.command for c in CASES} >= {"train", "evaluate", "score", "validate", "split", "agreement",
+                                          "suggest", "audit"}
 
 
 def test_read_fine_cases_give_clean_sentences(tmp_path, trained_model):

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.errors import PipelineError, reports_errors
+from pipeline.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.uncertainty import CONFIDENCE, N_RESAMPLES
 
 
@@ -60,7 +60,7 @@ def model_folder(path: Path) -> Path:
     raise PipelineError(f"{path}: neither a model folder (model.json) nor a run folder that names its model")
 
 
-def predictions_on_file(model_dir: Path, data_file: str):
+def predictions_on_file(model_dir: Path, data_file: str, trust: bool = False):
     """A saved model's scores for every sentence of a labeled file (text, label, doc_id columns)."""
     from pipeline.data import DataSource
     from pipeline.metrics import Predictions
@@ -68,7 +68,7 @@ def predictions_on_file(model_dir: Path, data_file: str):
     from pipeline.predictions import label_scores
     from pipeline.train import one_blas_thread
 
-    model = load_model(model_dir)
+    model = load_model(model_dir, trust=trust)
     corpus = DataSource(data_file, labels=model.labels).load(data_file, "--data")
     labels = [label for label in _card_labels(model) if label in model.labels]
     with one_blas_thread():
@@ -99,7 +99,7 @@ def render(result: dict, name_a: str, name_b: str) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.compare",
         description="Is run A better than run B? A paired bootstrap over documents of the difference in "
         "macro-F1 and in each label's F1.",
@@ -109,6 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, metavar="FILE",
                         help="score both models on this labeled file (text, label, doc_id) instead of "
                         "comparing their saved evaluation predictions")
+    parser.add_argument("--trust", action="store_true",
+                        help="with --data, load model.joblib files this machine does not trust (see python -m pipeline.trust)")
     parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_dir():
             raise PipelineError(f"{path}: not a folder")
     if args.data:
-        a, b = (predictions_on_file(model_folder(p), args.data) for p in paths)
+        a, b = (predictions_on_file(model_folder(p), args.data, args.trust) for p in paths)
     else:
         a, b = (run_predictions(p) for p in paths)
     result = compare(a, b, n_resamples=args.resamples, seed=args.seed)

@@ -19,15 +19,34 @@ FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parque
 
 @dataclass
 class Corpus:
-    """Labeled sentences, each with the document it came from."""
+    """Labeled sentences, each with the document it came from and its place in it."""
 
     texts: list[str]
     labels: list[str]
     groups: list[str]
     files: list[str] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # sentence index within its document
+    doc_lengths: list[int] = field(default_factory=list)  # sentences in its document
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def inputs(self, kind: str = "text", index: Sequence[int] | None = None):
+        """What a model of input `kind` takes: the texts, or sentence records with positions."""
+        from pipeline.context import RECORDS, sentence_frame
+
+        rows = range(len(self.texts)) if index is None else index
+        texts = [self.texts[i] for i in rows]
+        if kind != RECORDS:
+            return texts
+        if len(self.positions) != len(self.texts):
+            self.positions, self.doc_lengths = document_positions(self.groups)
+        return sentence_frame(
+            texts,
+            doc_ids=[self.groups[i] for i in rows],
+            indices=[self.positions[i] for i in rows],
+            n_sentences=[self.doc_lengths[i] for i in rows],
+        )
 
     @property
     def n_documents(self) -> int:
@@ -50,6 +69,7 @@ class DataSource:
     text_column: str = "text"
     label_column: str = "label"
     group_column: str | None = "doc_id"
+    index_column: str | None = None
     labels: Sequence[str] = LABELS
     label_map: dict[str, str] | None = None
 
@@ -68,15 +88,18 @@ class DataSource:
         files = resolve_files(paths, key)
         corpus = Corpus([], [], [], [str(f) for f in files])
         places: list[str] = []
+        indices: list[int | None] = []
         for file in files:
             texts, labels, groups, where = self._read_file(file)
             corpus.texts += texts
             corpus.labels += labels
             corpus.groups += groups
             places += where
+            indices += self._index
         if not corpus.texts:
             raise PipelineError(f"{key}: no sentences in {', '.join(corpus.files)}")
         check_conflicting_labels(corpus, places)
+        corpus.positions, corpus.doc_lengths = document_positions(corpus.groups, indices)
         return corpus
 
     def _read_file(self, file: Path) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -109,6 +132,7 @@ class DataSource:
             where, raw, label = normalised[0]
             more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
             warn(f"{where}: label {raw!r} read as {label!r}{more}")
+        self._index = self._read_index(table, file)  # positions, read by load() beside the 4 lists
         return list(texts), labels, groups, places
 
     def _label(self, label, where: str) -> str:
@@ -169,6 +193,40 @@ def check_conflicting_labels(corpus: Corpus, places: list[str]) -> None:
             f"{count} different labels in different documents (first: {places[k]} "
             f"{corpus.labels[k]!r}, {places[i]} {corpus.labels[i]!r})"
         )
+
+    def _read_index(self, table, file: Path) -> list[int | None]:
+        """Each row's sentence index, or None where the file has no index column (row order)."""
+        if not self.index_column or self.index_column not in table.column_names:
+            return [None] * table.num_rows
+        index = []
+        for row, value in enumerate(table[self.index_column], start=1):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise PipelineError(
+                    f"{file}: row {row}: {self.index_column!r} must be a whole number >= 0, got {value!r}"
+                )
+            index.append(value)
+        return index
+
+
+def document_positions(
+    groups: Sequence[str], indices: Sequence[int | None] | None = None
+) -> tuple[list[int], list[int]]:
+    """Each sentence's index in its document and the document's length.
+
+    A given index is kept (a corpus may skip sentences: the length is then the largest
+    index + 1); without one, sentences count in row order within their document.
+    """
+    indices = list(indices) if indices is not None else [None] * len(groups)
+    seen: dict[str, int] = {}
+    positions = []
+    for group, index in zip(groups, indices):
+        order = seen.get(group, 0)
+        seen[group] = order + 1
+        positions.append(order if index is None else int(index))
+    length: dict[str, int] = {}
+    for group, position in zip(groups, positions):
+        length[group] = max(length.get(group, 0), position + 1)
+    return positions, [length[g] for g in groups]
 
 
 def resolve_files(paths: str | list[str], key: str) -> list[Path]:

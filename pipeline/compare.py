@@ -72,8 +72,9 @@ def predictions_on_file(model_dir: Path, data_file: str, trust: bool = False):
     corpus = DataSource(data_file, labels=model.labels).load(data_file, "--data")
     labels = [label for label in _card_labels(model) if label in model.labels]
     with one_blas_thread():
-        predicted = list(model.estimator.predict(corpus.texts))
-        scores = label_scores(model.estimator, corpus.texts, labels)
+        inputs = corpus.inputs(model.input_kind)  # sentence records for context models
+        predicted = list(model.estimator.predict(inputs))
+        scores = label_scores(model.estimator, inputs, labels)
     return Predictions(corpus.texts, corpus.groups, corpus.labels, predicted, scores, labels,
                        model.card.get("score_method") == "predict_proba")
 

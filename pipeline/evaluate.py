@@ -42,8 +42,11 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
     seed = int(model.card.get("config", {}).get("seed") or 0)
 
     def predict(estimator, probabilistic: bool) -> Predictions:
-        return Predictions(corpus.texts, corpus.groups, corpus.labels, list(estimator.predict(corpus.texts)),
-                           label_scores(estimator, corpus.texts, labels), labels, probabilistic)
+        from pipeline.context import input_kind
+
+        inputs = corpus.inputs(input_kind(estimator))  # sentence records for context models
+        return Predictions(corpus.texts, corpus.groups, corpus.labels, list(estimator.predict(inputs)),
+                           label_scores(estimator, inputs, labels), labels, probabilistic)
 
     with one_blas_thread():
         predictions = predict(model.estimator, model.card.get("score_method") == "predict_proba")

@@ -46,7 +46,10 @@ class LinearExplainer:
 
         if not len(texts):
             return []
-        matrix = sp.csr_matrix(self.features.transform(list(texts)))
+        from pipeline.context import as_input, input_kind
+
+        # Context features see these as bare sentences: their position adds nothing here.
+        matrix = sp.csr_matrix(self.features.transform(as_input(input_kind(self.features), list(texts))))
         index = {label: i for i, label in enumerate(self.labels)}
         rows_label = np.array([index[str(label)] for label in labels])
         row_of_value = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))

@@ -23,7 +23,11 @@ LATEST = "latest"
 
 
 class Model:
-    """A loaded model that scores sentences and articles."""
+    """A loaded model that scores sentences and articles.
+
+    Its input kind (card "input") is "text" (a list of sentences) or "records" (sentences
+    with their place in the article, for context features); the methods below build it.
+    """
 
     def __init__(self, estimator, card: dict, path: Path | None = None, loaded_with: str | None = None):
         self.estimator = estimator
@@ -31,34 +35,53 @@ class Model:
         self.path = path
         self.loaded_with = loaded_with  # "joblib" (trusted) or "skops" (checked types)
         self.labels = [str(label) for label in estimator.classes_]
+        self.input_kind = card.get("input") or _inspect_input_kind(estimator)
 
-    def predict_proba(self, sentences: Sequence[str]):
+    def predict_proba(self, sentences):
         """Scores per sentence and label (columns in `self.labels` order), rows summing to 1.
 
-        A sentence is scored on its first MAX_SENTENCE_CHARS characters (pipeline.textio).
+        `sentences`: a list of str (bare sentences, without their article), or for a context
+        model a DataFrame of sentence records (pipeline.context.sentence_frame). A sentence is
+        scored on its first MAX_SENTENCE_CHARS characters (pipeline.textio).
         """
+        from pipeline.context import as_input
         from pipeline.textio import MAX_SENTENCE_CHARS
 
-        return predict_scores(self.estimator, [text[:MAX_SENTENCE_CHARS] for text in sentences])
+        if hasattr(sentences, "columns"):
+            sentences = sentences.assign(text=[t[:MAX_SENTENCE_CHARS] for t in sentences["text"]])
+        else:
+            sentences = [text[:MAX_SENTENCE_CHARS] for text in sentences]
+        return predict_scores(self.estimator, as_input(self.input_kind, sentences))
 
     def predict_sentences(self, sentences: Sequence[str], doc_id: str = "text") -> list[dict]:
-        """One record per sentence: doc_id, sentence_index, text, label, scores."""
+        """One record per sentence of one article, in order: doc_id, sentence_index, text, label, scores."""
         return self.records([(doc_id, i, s) for i, s in enumerate(sentences)])
 
     def score_text(self, text: str, doc_id: str = "text") -> list[dict]:
-        """Split an article into sentences and score each one."""
-        from pipeline.sentences import split_sentences
+        """Split an article into sentences (with their paragraphs) and score each one."""
+        from pipeline.context import article_items
 
-        return self.predict_sentences(split_sentences(text), doc_id=doc_id)
+        return self.records(article_items(doc_id, text))
 
-    def records(self, items: Iterable[tuple[str, int, str]]) -> list[dict]:
+    def records(self, items: Iterable[tuple]) -> list[dict]:
+        """Score items (doc_id, sentence_index, text[, {"n_sentences": .., "paragraph": ..}])."""
         items = list(items)
         if not items:
             return []
-        return build_records(items, self.predict_proba([text for _, _, text in items]), self.labels)
+        return build_records(items, self.predict_items(items), self.labels)
+
+    def predict_items(self, items: Sequence[tuple]):
+        """predict_proba for items (doc_id, sentence_index, text[, extras]): context models
+        get their positions, text models the texts."""
+        from pipeline.context import RECORDS, frame_from_items
+
+        items = list(items)
+        if self.input_kind == RECORDS:
+            return self.predict_proba(frame_from_items(items))
+        return self.predict_proba([item[2] for item in items])
 
 
-def build_records(items: Sequence[tuple[str, int, str]], probabilities, labels: Sequence[str]) -> list[dict]:
+def build_records(items: Sequence[tuple], probabilities, labels: Sequence[str]) -> list[dict]:
     """One dict per sentence: doc_id, sentence_index, text, label, scores rounded to 6 places."""
     import numpy as np
 
@@ -73,11 +96,18 @@ def build_records(items: Sequence[tuple[str, int, str]], probabilities, labels: 
             "label": labels[top],
             "scores": dict(zip(labels, row)),
         }
-        for (doc_id, index, text), top, row in zip(items, best, rounded)
+        for (doc_id, index, text, *_), top, row in zip(items, best, rounded)
     ]
 
 
-def predict_scores(estimator, texts: list[str]):
+def _inspect_input_kind(estimator) -> str:
+    """For cards written before the card recorded it."""
+    from pipeline.context import input_kind
+
+    return input_kind(estimator)
+
+
+def predict_scores(estimator, texts):
     """predict_proba where the model has it, else a softmax of the decision function."""
     import numpy as np
 
@@ -243,6 +273,15 @@ def checked_card(folder: Path) -> tuple[dict, str]:
     if actual != expected:
         raise PipelineError(f"{model_file}: sha256 does not match {CARD_FILE}; refusing to load it")
     return card, actual
+
+
+def card_input_kind(path: str | Path) -> str:
+    """The card's "input" without checking the model file ("text" if unreadable: load_model reports)."""
+    try:
+        card = json.loads((Path(path) / CARD_FILE).read_text(encoding="utf-8"))
+        return str(card.get("input") or "text")
+    except (OSError, ValueError, AttributeError):
+        return "text"
 
 
 def read_card(path: str | Path) -> dict:

@@ -37,7 +37,7 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
                              initializer=_init_worker, initargs=(source, trust)) as pool:
         pending: deque = deque()
         for batch in batches:
-            pending.append((batch, pool.submit(_score_texts, [text for _, _, text in batch])))
+            pending.append((batch, pool.submit(_score_items, batch)))
             if len(pending) > 2 * jobs:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -55,8 +55,8 @@ def _init_worker(model_or_dir, trust: bool = False) -> None:
     _worker_model = model_or_dir
 
 
-def _score_texts(texts: list[str]):
-    return _worker_model.predict_proba(texts)
+def _score_items(items: list[Item]):
+    return _worker_model.predict_items(items)
 
 
 # ---------------------------------------------------------------- Dask
@@ -188,7 +188,7 @@ def score_partition(frame, model_dir: str, trust: bool = False):
     """Add a score column per label (run on a worker, with the worker's copy of the model)."""
     model = _load_on_worker(model_dir, trust)
     if len(frame):
-        probabilities = model.predict_proba(frame["text"].tolist())
+        probabilities = model.predict_items(list(zip(frame["doc_id"], frame["sentence_index"], frame["text"])))
         for j, label in enumerate(model.labels):
             frame[f"score_{label}"] = probabilities[:, j]
     return frame

@@ -76,7 +76,8 @@ def label_scores(estimator, texts: Sequence[str], labels: Sequence[str]):
 
     from pipeline.model import predict_scores
 
-    raw = np.asarray(predict_scores(estimator, list(texts)), dtype=float)
+    rows = texts if hasattr(texts, "columns") else list(texts)  # sentence records stay a DataFrame
+    raw = np.asarray(predict_scores(estimator, rows), dtype=float)
     classes = [str(c) for c in estimator.classes_]
     out = np.zeros((len(texts), len(labels)))
     for column, label in enumerate(labels):

@@ -90,7 +90,7 @@ def skip_pandas() -> None:
 @reports_errors
 def main(argv: list[str] | None = None, lean: bool = False) -> None:
     """The command; `lean` (set by `python -m pipeline.score`) skips importing pandas when it can."""
-    from pipeline.model import load_model, read_card
+    from pipeline.model import card_input_kind, load_model, read_card
 
     args = parse_args(argv)
     inputs = list(args.inputs)
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None, lean: bool = False) -> None:
     if args.resume and fmt == "html":
         raise PipelineError("--resume works with jsonl, csv and parquet output, not html")
     if args.engine == "local" or fmt == "html":  # the html report explains with the model itself
-        if lean and fmt != "parquet" and not any(f.lower().endswith(".parquet") for f in files):
+        if (lean and fmt != "parquet" and not any(f.lower().endswith(".parquet") for f in files)
+                and card_input_kind(model_dir) != "records"):  # context models take a DataFrame
             skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
         model = load_model(model_dir, trust=args.trust)
         labels, card = model.labels, model.card
@@ -151,7 +152,7 @@ def _scored_batches(args, files, model, model_dir, labels, skip):
         from pipeline.parallel import score_in_processes
 
         return score_in_processes(chunks, model, model_dir, args.jobs, args.trust)
-    return ((batch, model.predict_proba([text for _, _, text in batch])) for batch in chunks)
+    return ((batch, model.predict_items(batch)) for batch in chunks)
 
 
 def _write_all(scored, output, skip: int, files, args) -> int:

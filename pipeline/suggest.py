@@ -90,7 +90,7 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
             yield doc_id, index, text
 
     for batch in batches(fresh(items), batch_size):
-        scores = np.asarray(model.predict_proba([text for _, _, text in batch]))
+        scores = np.asarray(model.predict_items(batch))
         top2 = np.sort(scores, axis=1)[:, -2:]  # a model has at least two labels
         margins = top2[:, 1] - top2[:, 0]
         counts["n_scored"] += len(batch)

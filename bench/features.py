@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BASE_FEATURES = ["word_tfidf", "char_tfidf", "word_char_tfidf", "word_char_tfidf_context"]
-EMBEDDING_FEATURES = ["minilm", "word_char_minilm", "minilm_context"]
+EMBEDDING_FEATURES = ["minilm", "word_char_minilm", "minilm_context", "word_char_minilm_context"]
 BASELINE = "raw sklearn baseline"
 
 

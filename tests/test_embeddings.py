@@ -99,7 +99,7 @@ def test_the_encoder_is_not_pickled_and_reloads_lazily(fitted, tmp_path):
 
 @needs_embeddings
 @pytest.mark.slow
-@pytest.mark.parametrize("features", ["minilm", "word_char_minilm", "minilm_context"])
+@pytest.mark.parametrize("features", ["minilm", "word_char_minilm", "minilm_context", "word_char_minilm_context"])
 def test_embedding_models_train_save_and_score(tmp_path, features):
     from pipeline import load_model
 

@@ -132,7 +132,7 @@ def run_cv(name: str, estimator, corpus, splitter, labels) -> dict:
     from pipeline.train import cross_validate
 
     started = time.perf_counter()
-    metrics = cross_validate(estimator, corpus, splitter, labels)
+    metrics, _ = cross_validate(estimator, corpus, splitter, labels)
     result = row(name, metrics, time.perf_counter() - started, None)
     result["protocol"] = metrics["protocol"]
     return result

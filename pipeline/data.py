@@ -132,7 +132,7 @@ class DataSource:
             where, raw, label = normalised[0]
             more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
             warn(f"{where}: label {raw!r} read as {label!r}{more}")
-        self._index = self._read_index(table, file)  # positions, read by load() beside the 4 lists
+        self._index = read_index(table, self.index_column, file)  # positions, read by load() beside the 4 lists
         return list(texts), labels, groups, places
 
     def _label(self, label, where: str) -> str:
@@ -194,18 +194,18 @@ def check_conflicting_labels(corpus: Corpus, places: list[str]) -> None:
             f"{corpus.labels[k]!r}, {places[i]} {corpus.labels[i]!r})"
         )
 
-    def _read_index(self, table, file: Path) -> list[int | None]:
-        """Each row's sentence index, or None where the file has no index column (row order)."""
-        if not self.index_column or self.index_column not in table.column_names:
-            return [None] * table.num_rows
-        index = []
-        for row, value in enumerate(table[self.index_column], start=1):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise PipelineError(
-                    f"{file}: row {row}: {self.index_column!r} must be a whole number >= 0, got {value!r}"
-                )
-            index.append(value)
-        return index
+def read_index(table, column: str | None, file: Path) -> list[int | None]:
+    """Each row's sentence index, or None where the file has no index column (row order)."""
+    if not column or column not in table.column_names:
+        return [None] * table.num_rows
+    index = []
+    for row, value in enumerate(table[column], start=1):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PipelineError(
+                f"{file}: row {row}: {column!r} must be a whole number >= 0, got {value!r}"
+            )
+        index.append(value)
+    return index
 
 
 def document_positions(

@@ -52,5 +52,5 @@ def test_evaluating_a_three_label_model_on_threats_is_refused(tmp_path, three_la
 
 def test_a_label_outside_the_set_names_the_row(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"text": "We will strike.", "label": "threat", "doc_id": "a"}])
-    with pytest.raises(PipelineError, match=r"row 1: unknown label 'threat' \(expected one of: reporting, "):
+    with pytest.raises(PipelineError, match=r"line 1: unknown label 'threat' \(expected one of: reporting, "):
         train_with(tmp_path, ["data=seed", f"data.path={path}", "data.labels=[reporting,editorial_framing,background_fact]"])

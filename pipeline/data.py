@@ -72,11 +72,18 @@ class DataSource:
     index_column: str | None = None
     labels: Sequence[str] = LABELS
     label_map: dict[str, str] | None = None
+    # "error": one sentence labeled twice in one document stops loading; "warn" reports it and
+    # keeps both (for corpora you cannot fix, such as NewsDiscourse).
+    conflicting_labels: str = "error"
 
     def __post_init__(self) -> None:
         self.labels = list(self.labels)
         if len(set(self.labels)) < 2:
             raise PipelineError(f"config data.labels: needs at least 2 labels, got {self.labels}")
+        if self.conflicting_labels not in ("error", "warn"):
+            raise PipelineError(
+                f"config data.conflicting_labels: must be error or warn, got {self.conflicting_labels!r}"
+            )
 
     def load_train(self) -> Corpus:
         return self.load(self.path, "data.path")
@@ -98,7 +105,7 @@ class DataSource:
             indices += self._index
         if not corpus.texts:
             raise PipelineError(f"{key}: no sentences in {', '.join(corpus.files)}")
-        check_conflicting_labels(corpus, places)
+        check_conflicting_labels(corpus, places, fatal=self.conflicting_labels == "error")
         corpus.positions, corpus.doc_lengths = document_positions(corpus.groups, indices)
         return corpus
 
@@ -167,8 +174,9 @@ def check_text(text, where: str, column: str) -> None:
         )
 
 
-def check_conflicting_labels(corpus: Corpus, places: list[str]) -> None:
-    """One sentence with two labels in one document is an error; across documents, a warning.
+def check_conflicting_labels(corpus: Corpus, places: list[str], fatal: bool = True) -> None:
+    """One sentence with two labels in one document is an error (or, not fatal, a warning);
+    across documents, a warning.
 
     A short sentence ("Snow said.") can fairly take different labels in different articles.
     """
@@ -179,10 +187,13 @@ def check_conflicting_labels(corpus: Corpus, places: list[str]) -> None:
         key = text.strip()
         j = first.setdefault((key, group), i)
         if corpus.labels[j] != label:
-            raise PipelineError(
+            message = (
                 f"{places[i]}: the same sentence is labeled {label!r} here and {corpus.labels[j]!r} at "
                 f"{places[j]} in the same document"
             )
+            if fatal:
+                raise PipelineError(message)
+            warn(message)
         k = seen_text.setdefault(key, i)
         if corpus.labels[k] != label and key not in across:
             across[key] = (k, i)

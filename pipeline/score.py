@@ -67,9 +67,28 @@ def parse_args(argv: list[str] | None):
     return args
 
 
-def batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    while batch := list(islice(items, size)):
+def batches(items: Iterable[Item], size: int, whole_documents: bool = False) -> Iterator[list[Item]]:
+    """Batches of `size` items; with `whole_documents`, about `size` items that never split a document.
+
+    Context features read a sentence's neighbours and its article's length, so for context models
+    a sentence is scored with its whole article whatever the batch size (up to a document of
+    DOCUMENT_BATCH_CAP batches, which is split to keep memory flat).
+    """
+    if not whole_documents:
+        while batch := list(islice(items, size)):
+            yield batch
+        return
+    batch: list[Item] = []
+    for item in items:
+        if len(batch) >= size and (item[0] != batch[-1][0] or len(batch) >= DOCUMENT_BATCH_CAP * size):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
         yield batch
+
+
+DOCUMENT_BATCH_CAP = 50
 
 
 def default_model_dir() -> Path:
@@ -147,7 +166,7 @@ def _scored_batches(args, files, model, model_dir, labels, skip):
         scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust)
         return _drop_first(scored, skip)
     items = islice(iter_items(files, args.text, args.batch_size), skip, None)
-    chunks = batches(items, args.batch_size)
+    chunks = batches(items, args.batch_size, whole_documents=getattr(model, "input_kind", "text") == "records")
     if args.jobs > 1:
         from pipeline.parallel import score_in_processes
 

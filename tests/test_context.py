@@ -159,3 +159,21 @@ def test_evaluate_feeds_records_to_a_context_model(tmp_path, context_model):
     cfg = compose("evaluate", [f"data.path={SEED_DATA}"])
     metrics = evaluate(model_dir=context_model[0], data=config.instantiate(cfg.data, "data"), out_dir=tmp_path)
     assert metrics["n_sentences"] == 55 and metrics["macro_f1"] > 0.5  # its own training data
+
+
+def test_context_scores_do_not_depend_on_the_batch_size(tmp_path):
+    """A context model reads neighbours and article length: batches must not split articles."""
+    import json
+
+    from conftest import ROOT, train_with
+    from pipeline.score import main
+
+    train_with(tmp_path, ["data=seed", "features=word_char_tfidf_context", "save_skops=false"], run_name="ctx")
+    outputs = []
+    for size in (1000, 3):
+        out = tmp_path / f"b{size}.jsonl"
+        main(["--model", str(tmp_path / "models" / "ctx"), str(ROOT / "seeds"), "--batch-size", str(size),
+              "-o", str(out)])
+        outputs.append([json.loads(line) for line in out.read_text().splitlines()])
+    assert len(outputs[0]) == 55
+    assert outputs[0] == outputs[1]

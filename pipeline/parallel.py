@@ -69,22 +69,25 @@ def check_dask() -> None:
 
 
 def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_per_partition: int,
-                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS, trust: bool = False
-                    ) -> Iterator[tuple[list[Item], object]]:
+                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS, trust: bool = False,
+                    whole_documents: bool = False) -> Iterator[tuple[list[Item], object]]:
     """Score files as a dask.dataframe of partitions read on the workers, results in order.
 
     Without `scheduler` a LocalCluster of `workers` single-threaded processes is started and
     closed. Each worker loads the model once from `model_dir` (a path every worker can read).
+    With `whole_documents` (context models) partitions end where local batches would.
     """
     check_dask()
     import dask
 
     # Keep ids as Python objects: dask would turn them into strings ("7" for 7).
     with dask.config.set({"dataframe.convert-string": False}):
-        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust)
+        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust,
+                                    whole_documents)
 
 
-def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust=False):
+def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust=False,
+                     whole_documents=False):
     import logging
 
     import dask.dataframe as dd
@@ -93,7 +96,7 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
 
     if STDIN in files:
         raise PipelineError("--engine dask reads files; score stdin with the local engine")
-    parts = plan_partitions(files, rows_per_partition)
+    parts = plan_partitions(files, rows_per_partition, whole_documents)
     if not parts:
         return
     frame = dd.from_map(read_partition, parts, meta=_meta([]), enforce_metadata=False)
@@ -122,17 +125,21 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
             cluster.close()
 
 
-def plan_partitions(files: list[str], rows: int) -> list[tuple]:
+def plan_partitions(files: list[str], rows: int, whole_documents: bool = False) -> list[tuple]:
     """(kind, path, ...) descriptions of partitions of about `rows` sentences, in input order.
 
     Parquet splits at row groups, JSONL at line offsets (found by one pass over the bytes);
-    a CSV file or an article is one partition.
+    a CSV file or an article is one partition. With `whole_documents` a partition never ends
+    inside a document (the rule of local batches, pipeline.score.cut_before): Parquet then
+    splits at rows, after reading the doc_id column, and JSONL reads each line's doc_id.
     """
     parts: list[tuple] = []
     for name in files:
         path = Path(name)
         suffix = path.suffix.lower()
-        if suffix == ".parquet":
+        if suffix == ".parquet" and whole_documents:
+            parts += _parquet_document_partitions(path, rows)
+        elif suffix == ".parquet":
             from pipeline.inputs import open_parquet
 
             metadata = open_parquet(path).metadata
@@ -147,26 +154,58 @@ def plan_partitions(files: list[str], rows: int) -> list[tuple]:
             if groups:
                 parts.append(("parquet", name, tuple(groups), first_row))
         elif suffix == ".jsonl":
-            parts += _jsonl_partitions(path, rows)
+            parts += _jsonl_partitions(path, rows, whole_documents)
         else:
             parts.append(("file", name))
     return parts
 
 
-def _jsonl_partitions(path: Path, rows: int) -> list[tuple]:
-    parts, offset, start, first_line, count = [], 0, 0, 1, 0
+def _jsonl_partitions(path: Path, rows: int, whole_documents: bool = False) -> list[tuple]:
+    import json
+
+    from pipeline.score import cut_before
+
+    parts, offset, start, first_line, count, last_doc = [], 0, 0, 1, 0, None
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if count == 0:
-                start, first_line = offset, number
-            offset += len(line)
             if line.strip():
-                count += 1
-                if count == rows:
+                doc = _doc_id_of(json, line) if whole_documents else None
+                if count and (cut_before(count, doc, last_doc, rows) if whole_documents else count >= rows):
                     parts.append(("jsonl", str(path), start, first_line, count))
                     count = 0
+                if count == 0:
+                    start, first_line = offset, number
+                count, last_doc = count + 1, doc
+            elif count == 0:
+                start, first_line = offset + len(line), number + 1
+            offset += len(line)
     if count:
         parts.append(("jsonl", str(path), start, first_line, count))
+    return parts
+
+
+def _doc_id_of(json, line: bytes):
+    """A JSONL line's doc_id for planning; a line that does not parse is reported when it is read."""
+    try:
+        record = json.loads(line)
+        return str(record["doc_id"]) if isinstance(record, dict) and "doc_id" in record else None
+    except ValueError:
+        return None
+
+
+def _parquet_document_partitions(path: Path, rows: int) -> list[tuple]:
+    from pipeline.inputs import open_parquet
+    from pipeline.score import cut_before
+
+    parquet = open_parquet(path)
+    total = parquet.metadata.num_rows
+    doc_ids = (parquet.read(columns=["doc_id"]).column(0).to_pylist()
+               if "doc_id" in parquet.schema_arrow.names else [None] * total)
+    parts, start = [], 0
+    for row in range(1, total + 1):
+        if row == total or cut_before(row - start, doc_ids[row], doc_ids[row - 1], rows):
+            parts.append(("parquet_rows", str(path), start, row - start))
+            start = row
     return parts
 
 
@@ -177,11 +216,33 @@ def read_partition(part: tuple):
     kind, name = part[0], Path(part[1])
     if kind == "parquet":
         items = list(inputs.read_parquet(name, 65_536, row_groups=list(part[2]), first_row=part[3]))
+    elif kind == "parquet_rows":
+        items = _parquet_rows(name, start=part[2], count=part[3])
     elif kind == "jsonl":
         items = list(inputs.read_jsonl(name, start_byte=part[2], first_line=part[3], max_items=part[4]))
     else:
         items = list(inputs.read_file(name))
     return _frame(items)
+
+
+def _parquet_rows(path: Path, start: int, count: int) -> list[Item]:
+    """Rows start..start+count of a Parquet file, reading only the row groups that hold them."""
+    from itertools import islice
+
+    from pipeline import inputs
+
+    metadata = inputs.open_parquet(path).metadata
+    groups, first_row, row = [], None, 0
+    for group in range(metadata.num_row_groups):
+        size = metadata.row_group(group).num_rows
+        if row + size > start and row < start + count:
+            groups.append(group)
+            first_row = row if first_row is None else first_row
+        row += size
+    if not groups:
+        return []
+    items = inputs.read_parquet(path, 65_536, row_groups=groups, first_row=first_row)
+    return list(islice(items, start - first_row, start - first_row + count))
 
 
 def score_partition(frame, model_dir: str, trust: bool = False):

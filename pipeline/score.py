@@ -80,7 +80,7 @@ def batches(items: Iterable[Item], size: int, whole_documents: bool = False) -> 
         return
     batch: list[Item] = []
     for item in items:
-        if len(batch) >= size and (item[0] != batch[-1][0] or len(batch) >= DOCUMENT_BATCH_CAP * size):
+        if batch and cut_before(len(batch), item[0], batch[-1][0], size):
             yield batch
             batch = []
         batch.append(item)
@@ -89,6 +89,14 @@ def batches(items: Iterable[Item], size: int, whole_documents: bool = False) -> 
 
 
 DOCUMENT_BATCH_CAP = 50
+
+
+def cut_before(batch_length: int, doc_id, previous_doc_id, size: int) -> bool:
+    """Whether a whole-document batch of `batch_length` ends before a sentence of `doc_id`.
+
+    The one rule for local batches and Dask partitions, so both cut an input at the same places.
+    """
+    return batch_length >= size and (doc_id != previous_doc_id or batch_length >= DOCUMENT_BATCH_CAP * size)
 
 
 def default_model_dir() -> Path:
@@ -159,11 +167,15 @@ def main(argv: list[str] | None = None, lean: bool = False) -> None:
 
 def _scored_batches(args, files, model, model_dir, labels, skip):
     """(items, probabilities) in input order, the first `skip` sentences left out."""
+    from pipeline.model import card_input_kind
+
     if args.engine == "dask":
         from pipeline.parallel import LOCAL_CLUSTER_WORKERS, score_with_dask
 
         workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
-        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust)
+        whole_documents = card_input_kind(model_dir) == "records"
+        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust,
+                                 whole_documents)
         return _drop_first(scored, skip)
     items = islice(iter_items(files, args.text, args.batch_size), skip, None)
     chunks = batches(items, args.batch_size, whole_documents=getattr(model, "input_kind", "text") == "records")

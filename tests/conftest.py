@@ -73,10 +73,18 @@ def write_jsonl(path: Path, records) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:
-    """One small model trained on the seed corpus, shared by scoring tests."""
+    """The default configuration (a context model) trained on the seed corpus, shared by scoring tests."""
     tmp = tmp_path_factory.mktemp("trained")
     train_with(tmp, ["data=seed"], run_name="seed-model")
     return tmp / "models" / "seed-model"
+
+
+@pytest.fixture(scope="session")
+def text_model(tmp_path_factory) -> Path:
+    """A model of plain sentences (no context features), trained on the seed corpus."""
+    tmp = tmp_path_factory.mktemp("trained-text")
+    train_with(tmp, ["data=seed", "features=word_char_tfidf"], run_name="seed-text-model")
+    return tmp / "models" / "seed-text-model"
 
 
 def newsdiscourse_dir() -> Path:

@@ -18,12 +18,14 @@ SEEDS = ROOT / "seeds"
 
 @pytest.fixture(scope="module")
 def sentences(tmp_path_factory):
-    """A JSONL of 600 sentences with blank lines and no ids, so ids come from line numbers."""
+    """A JSONL of 600 sentences in 20 articles, with blank lines and no sentence_index (it comes
+    from line numbers). Articles are short, as real ones are: a context model (the default) gets
+    each whole article in one batch whatever --batch-size, so the scores cannot depend on it."""
     texts = [json.loads(line)["text"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
     path = tmp_path_factory.mktemp("input") / "many.jsonl"
     lines = []
     for i in range(600):
-        lines.append(json.dumps({"text": f"{texts[i % len(texts)]} ({i})"}))
+        lines.append(json.dumps({"doc_id": f"article-{i // 30}", "text": f"{texts[i % len(texts)]} ({i})"}))
         if i % 97 == 0:
             lines.append("")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -49,7 +51,7 @@ def test_resume_after_an_interruption_gives_exactly_the_full_output(tmp_path, tr
     full = score_to(tmp_path, f"full.{fmt}", "--model", trained_model, sentences)
     monkeypatch.setattr(outputs, "PARQUET_PART_ROWS", 40)
     out = tmp_path / f"resumed.{fmt}"
-    args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--batch-size", "25"]
+    args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--batch-size", "30"]
 
     real_write, calls = outputs.FileOutput.write, []
 
@@ -66,7 +68,7 @@ def test_resume_after_an_interruption_gives_exactly_the_full_output(tmp_path, tr
         main(args)
     assert stopped.value.code == 130 and not out.exists()
     progress = json.loads((tmp_path / f".{out.name}.partial" / "progress.json").read_text())
-    assert 0 < progress["items"] < 9 * 25
+    assert 0 < progress["items"] < 9 * 30
 
     monkeypatch.setattr(outputs.FileOutput, "write", real_write)
     main([*args, "--resume"])
@@ -232,11 +234,19 @@ def test_progress_bar_on_a_terminal_and_not_in_pipes(tmp_path, trained_model, se
     assert piped.returncode == 0 and piped.stderr == ""
 
 
-def test_one_sentence_imports_no_heavy_reader(trained_model):
-    heavy = ("hydra", "datasets", "matplotlib", "pyarrow", "dask", "distributed", "pandas", "tqdm")
+@pytest.mark.parametrize("kind", ["context", "text"])
+def test_one_sentence_imports_no_heavy_reader(request, kind):
+    """Neither model kind imports Hydra, datasets or matplotlib; a text model not even pandas.
+
+    (A context model's input is a DataFrame, so it needs pandas.)
+    """
+    model = request.getfixturevalue({"context": "trained_model", "text": "text_model"}[kind])
+    heavy = ("hydra", "datasets", "matplotlib", "dask", "distributed", "tqdm")
+    if kind == "text":
+        heavy += ("pyarrow", "pandas")
     code = (
         "import runpy, sys; "
-        f"sys.argv = ['score', '--model', {str(trained_model)!r}, '--text', 'We will come.']; "
+        f"sys.argv = ['score', '--model', {str(model)!r}, '--text', 'We will come.']; "
         "runpy.run_module('pipeline.score', run_name='__main__', alter_sys=True); "
         f"print('LOADED', [m for m in {heavy!r} if sys.modules.get(m)], file=sys.stderr)"
     )
@@ -290,3 +300,29 @@ def test_sweep_on_submitit_local_launcher(tmp_path):
     assert len([p for p in models.iterdir() if p.name != "latest"]) == 2
     for job in ("0", "1"):
         assert (tmp_path / "sweep" / job / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_dask_partitions_of_a_context_model_hold_whole_articles(tmp_path, suffix):
+    """Partitions end between articles (where local batches end), and together hold every row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.inputs import read_file
+    from pipeline.parallel import plan_partitions, read_partition
+    from pipeline.score import batches
+
+    rows = [{"doc_id": f"a{i // 7}", "text": f"Sentence {i}."} for i in range(100)]
+    path = tmp_path / f"articles.{suffix}"
+    if suffix == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=5)
+    else:
+        write_jsonl(path, rows)
+    parts = plan_partitions([str(path)], 10, whole_documents=True)
+    read = [read_partition(part) for part in parts]
+    by_part = [list(zip(frame["doc_id"], frame["sentence_index"], frame["text"])) for frame in read]
+    local = list(batches(iter(read_file(path)), 10, whole_documents=True))
+    assert [len(p) for p in by_part] == [len(b) for b in local] == [14] * 7 + [2]
+    assert by_part == [list(b) for b in local]
+    plain = plan_partitions([str(path)], 10)  # a text model: any cut will do
+    assert sum(len(read_partition(part)) for part in plain) == 100

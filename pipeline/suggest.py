@@ -89,7 +89,8 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
             seen.add(key)
             yield doc_id, index, text
 
-    for batch in batches(fresh(items), batch_size):
+    whole_documents = getattr(model, "input_kind", "text") == "records"  # context models: as score does
+    for batch in batches(fresh(items), batch_size, whole_documents):
         scores = np.asarray(model.predict_items(batch))
         top2 = np.sort(scores, axis=1)[:, -2:]  # a model has at least two labels
         margins = top2[:, 1] - top2[:, 0]

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, SEED_DATA, run_cli, write_jsonl
 from pipeline import load_model
@@ -19,11 +20,12 @@ SENTENCES = [
 ]
 
 
-def test_suggestions_are_the_smallest_margins_in_order(trained_model):
-    model = load_model(trained_model)
+@pytest.mark.parametrize("kind", ["trained_model", "text_model"])
+def test_suggestions_are_the_smallest_margins_in_order(request, kind):
+    model = load_model(request.getfixturevalue(kind))
     items = [("doc", i, text) for i, text in enumerate(SENTENCES)]
-    records, counts = suggest(model, items, n=3, batch_size=3)  # several batches
-    top2 = np.sort(model.predict_proba(SENTENCES), axis=1)[:, -2:]
+    records, counts = suggest(model, items, n=3, batch_size=3)  # several batches (a context model: one article)
+    top2 = np.sort(model.predict_items(items), axis=1)[:, -2:]  # scored together, as one article
     margins = top2[:, 1] - top2[:, 0]
     expected = list(np.argsort(margins, kind="stable")[:3])
     assert [r["sentence_index"] for r in records] == expected

@@ -36,15 +36,17 @@ def load_rows(data):
     return corpus, places
 
 
-def audit(*, estimator, data, splitter) -> tuple[list[dict], dict]:
-    """Every sentence with its out-of-fold score for the given label, most suspicious first."""
+def audit(*, estimator, data, splitter, seed: int = 0) -> tuple[list[dict], dict]:
+    """Every sentence with its out-of-fold score for the given label, most suspicious first.
+
+    `seed` feeds the bootstrap and the baselines, as in the train stage."""
     from pipeline.config import check_params
     from pipeline.train import cross_validate
 
     check_params(estimator)
     corpus, places = load_rows(data)
     labels = list(data.labels)
-    metrics, predictions = cross_validate(estimator, corpus, splitter, labels)
+    metrics, predictions = cross_validate(estimator, corpus, splitter, labels, seed)
     scores = predictions.scores  # out of fold; a label missing from a fold's training part scores 0
     rows = []
     for i, (text, label, doc_id, (file, row)) in enumerate(zip(corpus.texts, corpus.labels, corpus.groups, places)):
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         estimator=config.build_estimator(cfg.features, cfg.model),
         data=config.instantiate(cfg.data, "data"),
         splitter=config.instantiate(cfg.split, "split"),
+        seed=cfg.seed,
     )
     print(
         f"{summary['protocol']}: {summary['n_sentences']} sentences in {summary['n_documents']} documents; "

@@ -23,6 +23,7 @@ from pipeline.errors import PipelineError
 FORMATS = ("jsonl", "csv", "parquet", "table", "html")
 PROGRESS_FILE = "progress.json"
 DATA_FILE = "data"
+MERGED_FILE = "merged.parquet"
 PARQUET_PART_ROWS = 65_536  # rows per Parquet part (and row group): bounds memory and redo on resume
 
 
@@ -93,18 +94,22 @@ def arrow_table(items, probabilities, labels: Sequence[str]):
     import pyarrow as pa
 
     probabilities = np.asarray(probabilities)
-    doc_ids, indices, texts = (list(column) for column in zip(*items)) if items else ([], [], [])
+    doc_ids, indices, texts = [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
     labels = list(labels)
     try:
         index_array = pa.array(indices, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise PipelineError("--format parquet: every sentence_index must be a whole number") from None
+    try:
+        doc_array = pa.array(doc_ids, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # ids that are not strings
+        doc_array = pa.array([str(d) for d in doc_ids], pa.string())
+    best = pa.array(probabilities.argmax(axis=1) if len(texts) else np.zeros(0, dtype=np.int64))
     columns = {
-        "doc_id": pa.array([str(d) for d in doc_ids], pa.string()),
+        "doc_id": doc_array,
         "sentence_index": index_array,
         "text": pa.array(texts, pa.string()),
-        "label": pa.array(np.asarray(labels, dtype=object)[probabilities.argmax(axis=1)] if len(texts) else [],
-                          pa.string()),
+        "label": pa.array(labels, pa.string()).take(best),
     }
     rounded = probabilities.round(6)
     for j, label in enumerate(labels):
@@ -121,21 +126,42 @@ class StdoutOutput:
         if fmt == "parquet":
             raise PipelineError("--format parquet writes a file: give -o FILE.parquet")
         self.writer = make_text_writer(sys.stdout, fmt, labels, header=True, model=model)
+        self.work: Path | None = None
 
     def write(self, items, probabilities) -> None:
         self.writer.write(items, probabilities)
+
+    def work_folder(self) -> Path:
+        """Where workers write scored partitions (a temporary folder, removed at the end)."""
+        import tempfile
+
+        if self.work is None:
+            self.work = Path(tempfile.mkdtemp(prefix="rhetoric-score-"))
+        return self.work
+
+    def append_work(self, path: Path, items_done: int) -> None:
+        sys.stdout.flush()
+        with open(path, "rb") as part:
+            shutil.copyfileobj(part, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        path.unlink()
 
     def commit(self, items_done: int) -> None:
         sys.stdout.flush()
 
     def finish(self, items_done: int) -> None:
         self.writer.close()
+        self._remove_work()
 
     def abandon(self) -> None:
-        pass
+        self._remove_work()
 
     def close_for_resume(self) -> None:
-        pass
+        self._remove_work()
+
+    def _remove_work(self) -> None:
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
 
 
 class FileOutput:
@@ -161,6 +187,7 @@ class FileOutput:
             self._write_state(state)
         self.state = state
         self.committed_items = state["items"]
+        self._remove_work_files()
         if fmt == "parquet":
             self._open_parquet_parts()
         else:
@@ -176,6 +203,31 @@ class FileOutput:
         self.writer = make_text_writer(self.stream, self.fmt, self.labels, header=self.state["bytes"] == 0,
                                        model=self.model)
 
+    # --- work files: partitions scored and written by workers (--jobs, dask), appended in order
+    def work_folder(self) -> Path:
+        return self.partial
+
+    def append_work(self, path: Path, items_done: int) -> None:
+        """Put a worker's finished file of scored rows at the end of the output, and commit."""
+        if self.fmt == "parquet":
+            number = self.state["parts"]
+            os.replace(path, self.partial / f"part-{number:05d}.parquet")
+            self.state["parts"] = number + 1
+            self._merge_new_parts()
+        else:
+            self.stream.flush()
+            with open(path, "rb") as part:
+                shutil.copyfileobj(part, self.raw, 1 << 20)
+            path.unlink()
+            self.raw.flush()
+            self.state["bytes"] = self.raw.tell()
+        self.state["items"] = items_done
+        self._write_state(self.state)
+
+    def _remove_work_files(self) -> None:
+        for path in self.partial.glob("work-*"):
+            path.unlink()  # scored after the last commit: scored again
+
     # --- Parquet: numbered part files, each written whole; merged into one file at the end
     def _open_parquet_parts(self) -> None:
         for part in self.partial.glob("part-*.parquet"):
@@ -183,6 +235,7 @@ class FileOutput:
                 part.unlink()  # written after the last commit
         self.buffer: list = []
         self.buffered_rows = 0
+        self.merged, self.merged_parts = None, 0
 
     def write(self, items, probabilities) -> None:
         if self.fmt == "parquet":
@@ -214,13 +267,17 @@ class FileOutput:
         os.replace(tmp, self.partial / f"part-{number:05d}.parquet")
         self.state["parts"] = number + 1
         self.buffer, self.buffered_rows = [], 0
+        self._merge_new_parts()
 
     def finish(self, items_done: int) -> None:
         """Commit the rest, then put the complete file in place and remove the partial folder."""
         self.commit(items_done, final=True)
         if self.fmt == "parquet":
-            done = self.partial / "merged.parquet"
-            self._merge_parts(done)
+            self._merge_new_parts()
+            if self.merged is None:  # no sentence at all: an empty table with the columns
+                self.merged = self._open_merged(arrow_table([], _empty(self.labels), self.labels).schema)
+            self.merged.close()
+            done = self.partial / MERGED_FILE
         else:
             self.writer.close()
             self.stream.close()
@@ -228,14 +285,26 @@ class FileOutput:
         os.replace(done, self.out)
         shutil.rmtree(self.partial, ignore_errors=True)
 
-    def _merge_parts(self, target: Path) -> None:
+    def _merge_new_parts(self) -> None:
+        """Copy committed parts not yet copied into the one output file, as they come.
+
+        The parts stay until the end: the merged file is only readable once closed, so a
+        resumed run merges them again. With workers scoring (--jobs, dask) this process is
+        otherwise idle, so the copying costs no time at the end.
+        """
         import pyarrow.parquet as pq
 
-        parts = sorted(self.partial.glob("part-*.parquet"), key=_part_number)
-        schema = pq.read_schema(parts[0]) if parts else arrow_table([], _empty(self.labels), self.labels).schema
-        with pq.ParquetWriter(target, schema) as writer:
-            for part in parts:
-                writer.write_table(pq.read_table(part))  # one part in memory at a time
+        while self.merged_parts < self.state["parts"]:
+            table = pq.read_table(self.partial / f"part-{self.merged_parts:05d}.parquet")
+            if self.merged is None:
+                self.merged = self._open_merged(table.schema)
+            self.merged.write_table(table)  # one part in memory at a time
+            self.merged_parts += 1
+
+    def _open_merged(self, schema):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(self.partial / MERGED_FILE, schema)
 
     def abandon(self) -> None:
         """Bad input mid-run: leave nothing half-written behind."""

@@ -1,12 +1,18 @@
 """Scoring on several processes (`--jobs N`) or on a Dask cluster (`--engine dask`).
 
-Both yield (items, probabilities) in input order, so the output is the same as one process
-writes. Workers hold the model once per process and return numpy arrays, never lists of floats.
+Inputs that are files are cut into partitions (row groups of Parquet, line ranges of JSONL,
+whole CSV files, groups of articles); each worker reads its partitions, scores them and
+writes the scored rows to a work file in the output's partial folder, and the main process
+only appends finished work files to the output in input order. So the main process stays
+idle while the workers use every core, and the output is byte for byte what one process
+writes. Stdin, --text and the html report go through `score_in_processes`, which sends
+batches of sentences to the workers instead. Workers hold the model once per process.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -59,6 +65,94 @@ def _score_items(items: list[Item]):
     return _worker_model.predict_items(items)
 
 
+# ---------------------------------------------------------------- partitions written by workers
+def partitions_to_do(files: list[str], rows: int, whole_documents: bool, skip: int) -> list[tuple[tuple, int]]:
+    """(partition, sentences to skip in it) for the inputs, the first `skip` sentences left out
+    (a resumed run). Partitions hold about `rows` sentences, or more where a file cannot be cut."""
+    todo = []
+    for part in plan_partitions(files, rows, whole_documents):
+        if skip:
+            size = partition_size(part)
+            if size <= skip:
+                skip -= size
+                continue
+            todo.append((part, skip))
+            skip = 0
+        else:
+            todo.append((part, 0))
+    return todo
+
+
+def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, trust: bool, target: "WorkTarget"
+                                  ) -> Iterator[tuple[Path, int]]:
+    """Score partitions on `jobs` processes, each writing a work file; (file, sentences) in input order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    source = model if method == "fork" else str(model_dir)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_init_worker, initargs=(source, trust)) as pool:
+        pending: deque = deque()
+        for number, (part, skip) in enumerate(todo):
+            path = target.path(number)
+            pending.append((path, pool.submit(_score_part_in_process, part, skip, str(path), target)))
+            if len(pending) > 2 * jobs:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+class WorkTarget:
+    """Where and how workers write scored partitions: a folder, the format, the labels, batching."""
+
+    def __init__(self, folder: Path, fmt: str, labels: list[str], batch_size: int, whole_documents: bool):
+        self.folder, self.fmt, self.labels = Path(folder), fmt, list(labels)
+        self.batch_size, self.whole_documents = batch_size, whole_documents
+
+    def path(self, number: int) -> Path:
+        return self.folder / f"work-{number:06d}.{self.fmt}"
+
+
+def _score_part_in_process(part: tuple, skip: int, path: str, target: WorkTarget) -> int:
+    return score_part_to_file(_worker_model, part, skip, Path(path), target)
+
+
+def score_part_to_file(model, part: tuple, skip: int, path: Path, target: WorkTarget) -> int:
+    """Read one partition, score it in batches and write the rows to `path`; the sentence count."""
+    from pipeline.score import batches
+
+    items = partition_items(part, skip)
+    chunks = batches(iter(items), target.batch_size, target.whole_documents)
+    write_work_file(path, target, ((batch, model.predict_items(batch)) for batch in chunks))
+    return len(items)
+
+
+def write_work_file(path: Path, target: WorkTarget, scored) -> None:
+    """Scored batches as one file of the output format (CSV without its header), written whole."""
+    import os
+
+    from pipeline.outputs import arrow_table, make_text_writer
+
+    tmp = path.with_name(path.name + ".tmp")
+    if target.fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [arrow_table(items, probabilities, target.labels) for items, probabilities in scored]
+        empty = arrow_table([], _empty(len(target.labels)), target.labels)
+        pq.write_table(pa.concat_tables(tables) if tables else empty, tmp)
+    else:
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            writer = make_text_writer(stream, target.fmt, target.labels, header=False)
+            for items, probabilities in scored:
+                writer.write(items, probabilities)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- Dask
 # ---------------------------------------------------------------- Dask
 def check_dask() -> None:
     try:
@@ -70,7 +164,7 @@ def check_dask() -> None:
 
 def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_per_partition: int,
                     scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS, trust: bool = False,
-                    whole_documents: bool = False) -> Iterator[tuple[list[Item], object]]:
+                    whole_documents: bool = False, model=None) -> Iterator[tuple[list[Item], object]]:
     """Score files as a dask.dataframe of partitions read on the workers, results in order.
 
     Without `scheduler` a LocalCluster of `workers` single-threaded processes is started and
@@ -83,16 +177,12 @@ def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_p
     # Keep ids as Python objects: dask would turn them into strings ("7" for 7).
     with dask.config.set({"dataframe.convert-string": False}):
         yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust,
-                                    whole_documents)
+                                    whole_documents, model)
 
 
 def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust=False,
-                     whole_documents=False):
-    import logging
-
+                     whole_documents=False, model=None):
     import dask.dataframe as dd
-    from distributed import Client, LocalCluster
-
 
     if STDIN in files:
         raise PipelineError("--engine dask reads files; score stdin with the local engine")
@@ -103,13 +193,7 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
     scored = frame.map_partitions(score_partition, str(model_dir), trust, meta=_meta(labels), enforce_metadata=False)
     tasks = scored.to_delayed()
     columns = [f"score_{label}" for label in labels]
-    if scheduler:
-        cluster, client = None, Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    try:
+    with _dask_client(scheduler, workers, model, model_dir) as client:
         client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         pending: deque = deque()
@@ -119,6 +203,80 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
                 yield _from_frame(pending.popleft().result(), columns)
         while pending:
             yield _from_frame(pending.popleft().result(), columns)
+
+
+def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, workers: int, trust: bool,
+                               target: WorkTarget, model=None) -> Iterator[tuple[Path, int]]:
+    """Score partitions on a Dask cluster, each worker writing work files; (file, sentences) in order.
+
+    A dask.dataframe with one partition per input partition; each worker loads the model once
+    from `model_dir`. `target.folder` and the inputs must be paths every worker can read and
+    write (on a LocalCluster they are; on a cluster, a shared filesystem).
+    """
+    check_dask()
+    import dask
+    import dask.dataframe as dd
+
+    if not todo:
+        return
+    paths = [target.path(number) for number in range(len(todo))]
+    meta = _counts_frame(0).iloc[:0]
+    with dask.config.set({"dataframe.convert-string": False}):
+        frame = dd.from_map(_score_part_on_worker, [p for p, _ in todo], [s for _, s in todo], [str(p) for p in paths],
+                            args=(str(model_dir), trust, target), meta=meta, enforce_metadata=False)
+        tasks = frame.to_delayed()
+    with _dask_client(scheduler, workers, model, model_dir) as client:
+        client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
+        in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
+        pending: deque = deque()
+        for path, task in zip(paths, tasks):
+            pending.append((path, client.compute(task)))
+            if len(pending) > in_flight:
+                done, future = pending.popleft()
+                yield done, int(future.result()["sentences"].iloc[0])
+        while pending:
+            done, future = pending.popleft()
+            yield done, int(future.result()["sentences"].iloc[0])
+
+
+def _score_part_on_worker(part: tuple, skip: int, path: str, model_dir: str, trust: bool, target: WorkTarget):
+    count = score_part_to_file(_load_on_worker(model_dir, trust), part, skip, Path(path), target)
+    return _counts_frame(count)
+
+
+def _counts_frame(count: int):
+    import pandas as pd
+
+    return pd.DataFrame({"sentences": pd.Series([count], dtype="int64")})
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, workers: int, model=None, model_dir: Path | None = None):
+    """A client of `scheduler`, or of a LocalCluster of `workers` single-threaded processes; closed on exit.
+
+    Given the `model` already loaded here, LocalCluster workers are forked from this process
+    (where the platform can fork) and start with it in memory: no worker imports scikit-learn
+    or loads the model again, which on two cores took longer than scoring 100k sentences.
+    """
+    import logging
+    import multiprocessing
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        cluster, client = None, Client(scheduler)
+    else:
+        settings = {}
+        if model is not None and "fork" in multiprocessing.get_all_start_methods():
+            _models_by_path[str(model_dir)] = model
+            settings["distributed.worker.multiprocessing-method"] = "fork"
+        with dask.config.set(settings):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        yield client
     finally:
         client.close()
         if cluster is not None:
@@ -128,36 +286,70 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
 def plan_partitions(files: list[str], rows: int, whole_documents: bool = False) -> list[tuple]:
     """(kind, path, ...) descriptions of partitions of about `rows` sentences, in input order.
 
-    Parquet splits at row groups, JSONL at line offsets (found by one pass over the bytes);
-    a CSV file or an article is one partition. With `whole_documents` a partition never ends
-    inside a document (the rule of local batches, pipeline.score.cut_before): Parquet then
-    splits at rows, after reading the doc_id column, and JSONL reads each line's doc_id.
+    Parquet splits at row groups, JSONL at line offsets (found by one pass over the bytes); a
+    CSV file is one partition, and consecutive articles are grouped up to about `rows`
+    sentences' worth of bytes. With `whole_documents` (context models) a partition never ends
+    inside a document: a Parquet cut moves on to the next document after reading the doc_id
+    column, and JSONL reads each line's doc_id (the rule of local batches,
+    pipeline.score.cut_before). Only a document longer than DOCUMENT_BATCH_CAP batches is cut.
     """
     parts: list[tuple] = []
+    articles: list[str] = []
+    article_bytes = 0
     for name in files:
         path = Path(name)
         suffix = path.suffix.lower()
-        if suffix == ".parquet" and whole_documents:
-            parts += _parquet_document_partitions(path, rows)
-        elif suffix == ".parquet":
-            from pipeline.inputs import open_parquet
-
-            metadata = open_parquet(path).metadata
-            groups, first_row, size, row = [], 0, 0, 0
-            for group in range(metadata.num_row_groups):
-                groups.append(group)
-                size += metadata.row_group(group).num_rows
-                if size >= rows:
-                    parts.append(("parquet", name, tuple(groups), first_row))
-                    row += size
-                    groups, first_row, size = [], row, 0
-            if groups:
-                parts.append(("parquet", name, tuple(groups), first_row))
+        if suffix in (".parquet", ".jsonl", ".csv") and articles:
+            parts.append(("files", tuple(articles)))
+            articles, article_bytes = [], 0
+        if suffix == ".parquet":
+            parts += _parquet_partitions(path, rows, whole_documents)
         elif suffix == ".jsonl":
             parts += _jsonl_partitions(path, rows, whole_documents)
+        elif suffix == ".csv":
+            parts.append(("files", (name,)))
         else:
-            parts.append(("file", name))
+            articles.append(name)
+            article_bytes += path.stat().st_size
+            if article_bytes >= rows * ARTICLE_BYTES_PER_SENTENCE:
+                parts.append(("files", tuple(articles)))
+                articles, article_bytes = [], 0
+    if articles:
+        parts.append(("files", tuple(articles)))
     return parts
+
+
+ARTICLE_BYTES_PER_SENTENCE = 150  # to group articles into partitions of about `rows` sentences
+
+
+def _parquet_partitions(path: Path, rows: int, whole_documents: bool) -> list[tuple]:
+    """Row ranges made of whole row groups (so each is read once), cut where documents change."""
+    from pipeline.inputs import open_parquet
+    from pipeline.score import DOCUMENT_BATCH_CAP
+
+    parquet = open_parquet(path)
+    metadata = parquet.metadata
+    total = metadata.num_rows
+    cuts, size, row = [], 0, 0
+    for group in range(metadata.num_row_groups):
+        size += metadata.row_group(group).num_rows
+        row += metadata.row_group(group).num_rows
+        if size >= rows and row < total:
+            cuts.append(row)
+            size = 0
+    if whole_documents and cuts:
+        doc_ids = (parquet.read(columns=["doc_id"]).column(0).to_pylist()
+                   if "doc_id" in parquet.schema_arrow.names else [None] * total)
+        moved = []
+        for cut in cuts:
+            limit = min(total, cut + DOCUMENT_BATCH_CAP * rows)
+            while cut < limit and doc_ids[cut] == doc_ids[cut - 1]:
+                cut += 1
+            if cut < total and (not moved or cut > moved[-1]):
+                moved.append(cut)
+        cuts = moved
+    bounds = [0, *cuts, total]
+    return [("parquet", str(path), start, stop - start) for start, stop in zip(bounds, bounds[1:]) if stop > start]
 
 
 def _jsonl_partitions(path: Path, rows: int, whole_documents: bool = False) -> list[tuple]:
@@ -193,39 +385,45 @@ def _doc_id_of(json, line: bytes):
         return None
 
 
-def _parquet_document_partitions(path: Path, rows: int) -> list[tuple]:
-    from pipeline.inputs import open_parquet
-    from pipeline.score import cut_before
-
-    parquet = open_parquet(path)
-    total = parquet.metadata.num_rows
-    doc_ids = (parquet.read(columns=["doc_id"]).column(0).to_pylist()
-               if "doc_id" in parquet.schema_arrow.names else [None] * total)
-    parts, start = [], 0
-    for row in range(1, total + 1):
-        if row == total or cut_before(row - start, doc_ids[row], doc_ids[row - 1], rows):
-            parts.append(("parquet_rows", str(path), start, row - start))
-            start = row
-    return parts
+def partition_size(part: tuple) -> int:
+    """How many sentences a partition holds (articles and CSV files are read to know)."""
+    if part[0] in ("parquet", "jsonl"):
+        return part[-1]
+    return len(partition_items(part))
 
 
-def read_partition(part: tuple):
-    """The sentences of one partition as a DataFrame (run on a worker)."""
+def partition_items(part: tuple, skip: int = 0) -> list[Item]:
+    """The sentences of one partition, the first `skip` left out (run on a worker)."""
+    from itertools import islice
+
     from pipeline import inputs
 
-    kind, name = part[0], Path(part[1])
+    kind, name = part[0], part[1]
     if kind == "parquet":
-        items = list(inputs.read_parquet(name, 65_536, row_groups=list(part[2]), first_row=part[3]))
-    elif kind == "parquet_rows":
-        items = _parquet_rows(name, start=part[2], count=part[3])
+        items = _parquet_rows(Path(name), start=part[2], count=part[3])
+        source = name
     elif kind == "jsonl":
-        items = list(inputs.read_jsonl(name, start_byte=part[2], first_line=part[3], max_items=part[4]))
+        items = inputs.read_jsonl(Path(name), start_byte=part[2], first_line=part[3], max_items=part[4])
+        source = name
     else:
-        items = list(inputs.read_file(name))
-    return _frame(items)
+        return list(islice(inputs.iter_items(list(name)), skip, None))
+    return [item for item in islice(_checked(items, source), skip, None)]
 
 
-def _parquet_rows(path: Path, start: int, count: int) -> list[Item]:
+def _checked(items, source: str):
+    from pipeline.textio import check_sentence_length
+
+    for item in items:
+        check_sentence_length(item[2], f"{source}: sentence {item[1]}")
+        yield item
+
+
+def read_partition(part: tuple, skip: int = 0):
+    """The sentences of one partition as a DataFrame (run on a worker)."""
+    return _frame(partition_items(part, skip))
+
+
+def _parquet_rows(path: Path, start: int, count: int):
     """Rows start..start+count of a Parquet file, reading only the row groups that hold them."""
     from itertools import islice
 
@@ -240,9 +438,9 @@ def _parquet_rows(path: Path, start: int, count: int) -> list[Item]:
             first_row = row if first_row is None else first_row
         row += size
     if not groups:
-        return []
+        return iter(())
     items = inputs.read_parquet(path, 65_536, row_groups=groups, first_row=first_row)
-    return list(islice(items, start - first_row, start - first_row + count))
+    return islice(items, start - first_row, start - first_row + count)
 
 
 def score_partition(frame, model_dir: str, trust: bool = False):
@@ -272,7 +470,7 @@ def _from_frame(frame, columns: list[str]):
 def _frame(items: list[Item]):
     import pandas as pd
 
-    doc_ids, indices, texts = (list(c) for c in zip(*items)) if items else ([], [], [])
+    doc_ids, indices, texts = [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
     return pd.DataFrame({"doc_id": pd.Series(doc_ids, dtype=object),
                          "sentence_index": pd.Series(indices, dtype=object),
                          "text": pd.Series(texts, dtype=object)})

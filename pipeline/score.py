@@ -140,8 +140,10 @@ def main(argv: list[str] | None = None, lean: bool = False) -> None:
     model = card = None
     if args.resume and fmt == "html":
         raise PipelineError("--resume works with jsonl, csv and parquet output, not html")
-    if args.engine == "local" or fmt == "html":  # the html report explains with the model itself
-        if (lean and fmt != "parquet" and not any(f.lower().endswith(".parquet") for f in files)
+    # The html report explains with the model itself; LocalCluster workers are forked with it.
+    if args.engine == "local" or fmt == "html" or not args.scheduler:
+        if (lean and args.engine == "local" and fmt != "parquet"
+                and not any(f.lower().endswith(".parquet") for f in files)
                 and card_input_kind(model_dir) != "records"):  # context models take a DataFrame
             skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
         model = load_model(model_dir, trust=args.trust)
@@ -154,8 +156,12 @@ def main(argv: list[str] | None = None, lean: bool = False) -> None:
               if out else StdoutOutput(fmt, labels, model))
     skip = output.committed_items
     try:
-        scored = _scored_batches(args, files, model, model_dir, labels, skip)
-        done = _write_all(scored, output, skip, files, args)
+        if _by_partitions(args, files, fmt):
+            done = _append_all(_scored_partitions(args, files, model, model_dir, labels, skip, output, fmt),
+                               output, skip, files, args)
+        else:
+            scored = _scored_batches(args, files, model, model_dir, labels, skip)
+            done = _write_all(scored, output, skip, files, args)
         output.finish(done)
     except PipelineError:
         output.abandon()
@@ -175,7 +181,7 @@ def _scored_batches(args, files, model, model_dir, labels, skip):
         workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
         whole_documents = card_input_kind(model_dir) == "records"
         scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust,
-                                 whole_documents)
+                                 whole_documents, model)
         return _drop_first(scored, skip)
     items = islice(iter_items(files, args.text, args.batch_size), skip, None)
     chunks = batches(items, args.batch_size, whole_documents=getattr(model, "input_kind", "text") == "records")
@@ -184,6 +190,47 @@ def _scored_batches(args, files, model, model_dir, labels, skip):
 
         return score_in_processes(chunks, model, model_dir, args.jobs, args.trust)
     return ((batch, model.predict_items(batch)) for batch in chunks)
+
+
+def _by_partitions(args, files, fmt: str) -> bool:
+    """Whether workers read, score and write partitions of the input files themselves.
+
+    Yes for --jobs N and dask over files to jsonl, csv or parquet. Not for --text, stdin or the
+    html report; not for dask without -o (remote workers may not see a local temporary folder).
+    """
+    parallel = args.jobs > 1 or args.engine == "dask"
+    return (parallel and not args.text and "-" not in files and fmt in ("jsonl", "csv", "parquet")
+            and (args.output is not None or args.engine == "local"))
+
+
+def _scored_partitions(args, files, model, model_dir, labels, skip, output, fmt):
+    """(work file, sentences) per partition, in input order, the first `skip` sentences left out."""
+    from pipeline.model import card_input_kind
+    from pipeline.parallel import (LOCAL_CLUSTER_WORKERS, WorkTarget, partitions_to_do,
+                                   score_partitions_in_processes, score_partitions_with_dask)
+
+    whole_documents = card_input_kind(model_dir) == "records"
+    rows = max(args.batch_size, MIN_PARTITION_ROWS)
+    todo = partitions_to_do(files, rows, whole_documents, skip)
+    target = WorkTarget(output.work_folder(), fmt, labels, args.batch_size, whole_documents)
+    if args.engine == "dask":
+        workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
+        return score_partitions_with_dask(todo, model_dir, args.scheduler, workers, args.trust, target, model)
+    return score_partitions_in_processes(todo, model, model_dir, args.jobs, args.trust, target)
+
+
+MIN_PARTITION_ROWS = 10_000  # sentences per partition at least: a work file and a commit each
+
+
+def _append_all(results, output, skip: int, files, args) -> int:
+    done = skip
+    with _progress(files, args.text, skip) as bar:
+        for path, count in results:
+            done += count
+            output.append_work(path, done)
+            if bar is not None:
+                bar.update(count)
+    return done
 
 
 def _write_all(scored, output, skip: int, files, args) -> int:

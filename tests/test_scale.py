@@ -303,14 +303,13 @@ def test_sweep_on_submitit_local_launcher(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
-def test_dask_partitions_of_a_context_model_hold_whole_articles(tmp_path, suffix):
-    """Partitions end between articles (where local batches end), and together hold every row."""
+def test_partitions_of_a_context_model_hold_whole_articles(tmp_path, suffix):
+    """Worker partitions (--jobs, dask) end between articles, and together hold every row in order."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from pipeline.inputs import read_file
     from pipeline.parallel import plan_partitions, read_partition
-    from pipeline.score import batches
 
     rows = [{"doc_id": f"a{i // 7}", "text": f"Sentence {i}."} for i in range(100)]
     path = tmp_path / f"articles.{suffix}"
@@ -319,10 +318,62 @@ def test_dask_partitions_of_a_context_model_hold_whole_articles(tmp_path, suffix
     else:
         write_jsonl(path, rows)
     parts = plan_partitions([str(path)], 10, whole_documents=True)
-    read = [read_partition(part) for part in parts]
-    by_part = [list(zip(frame["doc_id"], frame["sentence_index"], frame["text"])) for frame in read]
-    local = list(batches(iter(read_file(path)), 10, whole_documents=True))
-    assert [len(p) for p in by_part] == [len(b) for b in local] == [14] * 7 + [2]
-    assert by_part == [list(b) for b in local]
+    by_part = [list(zip(f["doc_id"], f["sentence_index"], f["text"])) for f in map(read_partition, parts)]
+    assert len(by_part) > 3
+    assert [item for part in by_part for item in part] == list(read_file(path))
+    for before, after in zip(by_part, by_part[1:]):
+        assert before[-1][0] != after[0][0]  # no article on both sides of a cut
     plain = plan_partitions([str(path)], 10)  # a text model: any cut will do
     assert sum(len(read_partition(part)) for part in plain) == 100
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_two_processes_write_what_one_writes_for_every_input_kind(tmp_path, trained_model, sentences, fmt,
+                                                                   monkeypatch):
+    """Partitions of Parquet, JSONL, CSV and articles, scored and written by the workers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline import score
+
+    monkeypatch.setattr(score, "MIN_PARTITION_ROWS", 1)
+    parquet = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": [f"Officials said {i} people left." for i in range(90)],
+                             "doc_id": [f"p{i // 9}" for i in range(90)]}), parquet, row_group_size=20)
+    table = tmp_path / "in.csv"
+    table.write_text("doc_id,text\nc1,We will strike.\nc1,The vote was held.\n", encoding="utf-8")
+    inputs = [parquet, sentences, table, SEEDS]
+    one = score_to(tmp_path, f"one.{fmt}", "--model", trained_model, *inputs)
+    two = score_to(tmp_path, f"two.{fmt}", "--model", trained_model, *inputs, "--jobs", 2, "--batch-size", 25)
+    assert read_rows(two, fmt) == read_rows(one, fmt)
+    assert len(read_rows(one, fmt)) == 90 + 600 + 2 + 55 + (fmt == "csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.parquet", "in.csv", one.name, two.name])
+
+
+def test_two_processes_to_stdout_and_resumed_after_an_interruption(tmp_path, trained_model, sentences,
+                                                                   monkeypatch):
+    from pipeline import score
+
+    monkeypatch.setattr(score, "MIN_PARTITION_ROWS", 1)
+    local = run_cli("score", "--model", trained_model, sentences, "--format", "jsonl")
+    piped = run_cli("score", "--model", trained_model, sentences, "--jobs", 2, "--batch-size", 60)
+    assert piped.returncode == 0 and piped.stdout == local.stdout
+
+    out = tmp_path / "scores.jsonl"
+    args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--jobs", "2", "--batch-size", "60"]
+    real_append, calls = outputs.FileOutput.append_work, []
+
+    def append_then_die(self, path, items_done):
+        calls.append(items_done)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # three partitions committed, the fourth scored but not
+        real_append(self, path, items_done)
+
+    monkeypatch.setattr(outputs.FileOutput, "append_work", append_then_die)
+    with pytest.raises(SystemExit):
+        main(args)
+    assert json.loads((tmp_path / f".{out.name}.partial" / "progress.json").read_text())["items"] == calls[2]
+    monkeypatch.setattr(outputs.FileOutput, "append_work", real_append)
+    main([*args, "--resume"])
+    assert out.read_text(encoding="utf-8") == local.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-size", type=int, default=100_000, help="sentences to train on")
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5, help="runs of the one-sentence timing")
+    parser.add_argument("--scoring-repeats", type=int, default=1,
+                        help="interleaved runs of each scoring command (the table shows the median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/rhetoric-bench"))
     parser.add_argument("--skip-dask", action="store_true")
@@ -112,12 +114,24 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"scoring {args.size} sentences", file=sys.stderr)
     score = python("-m", "pipeline.score", "--model", model, "--batch-size", args.batch_size)
-    raw, raw_rss = run(python("-c", RAW_SCORE, model / "model.joblib", corpus, args.batch_size), "raw score")
-    one, one_rss = run([*score, corpus, "-o", work / "out1.parquet"], "score --jobs 1")
-    two, _ = run([*score, corpus, "-o", work / "out2.parquet", "--jobs", 2], "score --jobs 2")
-    dask = None
+    commands = {
+        "raw": python("-c", RAW_SCORE, model / "model.joblib", corpus, args.batch_size),
+        "one": [*score, corpus, "-o", work / "out1.parquet"],
+        "two": [*score, corpus, "-o", work / "out2.parquet", "--jobs", 2],
+    }
     if not args.skip_dask:
-        dask, _ = run([*score, corpus, "-o", work / "outd.parquet", "--engine", "dask"], "score --engine dask")
+        commands["dask"] = [*score, corpus, "-o", work / "outd.parquet", "--engine", "dask"]
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, float] = {}
+    for _ in range(args.scoring_repeats):  # interleaved, so every command sees the same machine load
+        for name, command in commands.items():
+            for out in work.glob("out*.parquet"):
+                out.unlink()
+            wall, peaks[name] = run(command, f"score: {name}")
+            walls[name].append(wall)
+    raw, one, two = (statistics.median(walls[name]) for name in ("raw", "one", "two"))
+    dask = statistics.median(walls["dask"]) if "dask" in walls else None
+    raw_rss, one_rss = peaks["raw"], peaks["one"]
     _, tenth_rss = run([*score, small, "-o", work / "out-tenth.parquet"], "score --jobs 1, a tenth")
 
     print("one sentence", file=sys.stderr)

@@ -196,6 +196,12 @@ def test_dask_gives_the_same_output_as_local(tmp_path, trained_model, sentences)
     assert dask.returncode == 0, dask.stderr
     assert dask.stdout == local.stdout
     assert len(dask.stdout.splitlines()) == 1 + 600 + 90 + 28
+    # With -o, the workers write the partitions themselves (the main process only appends them).
+    out = tmp_path / "scores.csv"
+    written = run_cli("score", "--model", trained_model, *inputs, "-o", out, "--engine", "dask", "--batch-size", "45")
+    assert written.returncode == 0, written.stderr
+    assert out.read_text(encoding="utf-8") == local.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.parquet", "scores.csv"]
 
 
 def test_dask_missing_is_one_line_saying_what_to_install(trained_model):

@@ -154,12 +154,14 @@ def out_of_fold(estimator, corpus, splits, labels):
     y = np.asarray(corpus.labels, dtype=object)
     groups = np.asarray(corpus.groups, dtype=object)
     predicted = np.empty(len(y), dtype=object)
+    shared = {label: label for label in labels}
     scores = np.zeros((len(y), len(labels)))
     folds = []
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
         inputs = corpus.inputs(kind, test_index)
-        predicted[test_index] = model.predict(inputs)
+        # One str object per label, not one per sentence (out of core, the corpus may be large).
+        predicted[test_index] = [shared.get(p, p) for p in model.predict(inputs).tolist()]
         # A fold's model knows only the labels its training part holds: the others score 0.
         scores[test_index] = label_scores(model, inputs, labels)
         folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))

@@ -63,13 +63,18 @@ def instantiate(cfg: DictConfig, key: str) -> Any:
 def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig, calibration_cfg: DictConfig | None = None):
     """The whole inference path: Pipeline([("features", ...), ("clf", ...)]).
 
-    With a calibration config the classifier step is wrapped in it (CalibratedClassifierCV).
+    A StreamingPipeline (pipeline.streaming) when the features learn nothing and the
+    classifier fits batch by batch (features=hashing model=sgd_streaming). With a calibration
+    config the classifier step is wrapped in it (CalibratedClassifierCV).
     """
     from sklearn.pipeline import Pipeline
 
-    estimator = Pipeline(
-        [("features", instantiate(features_cfg, "features")), ("clf", instantiate(model_cfg, "model"))]
-    )
+    from pipeline.streaming import StreamingPipeline, can_stream
+
+    features, clf = instantiate(features_cfg, "features"), instantiate(model_cfg, "model")
+    # Features that learn nothing + a partial_fit classifier: fitted and scored batch by batch.
+    kind = StreamingPipeline if can_stream([features], clf) and not calibration_cfg else Pipeline
+    estimator = kind([("features", features), ("clf", clf)])
     if calibration_cfg:
         from pipeline.calibration import with_calibration
 

@@ -21,7 +21,7 @@ FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parque
 class Corpus:
     """Labeled sentences, each with the document it came from and its place in it."""
 
-    texts: list[str]
+    texts: list[str]  # or, loaded lazily, an ArrowTexts (pipeline.lazy_corpus) reading them from disk
     labels: list[str]
     groups: list[str]
     files: list[str] = field(default_factory=list)
@@ -35,6 +35,8 @@ class Corpus:
         """What a model of input `kind` takes: the texts, or sentence records with positions."""
         from pipeline.context import RECORDS, sentence_frame
 
+        if kind != RECORDS and hasattr(self.texts, "take"):  # sentences on disk stay there (lazy_corpus)
+            return self.texts if index is None else self.texts.take(index)
         rows = range(len(self.texts)) if index is None else index
         texts = [self.texts[i] for i in rows]
         if kind != RECORDS:
@@ -85,14 +87,19 @@ class DataSource:
                 f"config data.conflicting_labels: must be error or warn, got {self.conflicting_labels!r}"
             )
 
-    def load_train(self) -> Corpus:
-        return self.load(self.path, "data.path")
+    def load_train(self, lazy: bool = False) -> Corpus:
+        return self.load(self.path, "data.path", lazy=lazy)
 
-    def load_test(self) -> Corpus | None:
-        return None if self.test_path is None else self.load(self.test_path, "data.test_path")
+    def load_test(self, lazy: bool = False) -> Corpus | None:
+        return None if self.test_path is None else self.load(self.test_path, "data.test_path", lazy=lazy)
 
-    def load(self, paths: str | list[str], key: str = "data.path") -> Corpus:
+    def load(self, paths: str | list[str], key: str = "data.path", lazy: bool = False) -> Corpus:
+        """The labeled sentences of `paths`; `lazy` leaves the texts on disk (pipeline.lazy_corpus)."""
         files = resolve_files(paths, key)
+        if lazy:
+            from pipeline.lazy_corpus import load_lazy
+
+            return load_lazy(self, files, key)
         corpus = Corpus([], [], [], [str(f) for f in files])
         places: list[str] = []
         indices: list[int | None] = []

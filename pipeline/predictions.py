@@ -17,10 +17,13 @@ PREDICTIONS_FILE = "predictions.jsonl"
 
 
 def write_predictions(predictions, path: str | Path) -> None:
+    def score_rows():  # as Python floats a block at a time, not all at once
+        for start in range(0, len(predictions.scores), 10_000):
+            yield from predictions.scores[start:start + 10_000].tolist()
+
     with open(path, "w", encoding="utf-8") as handle:
         for text, group, label, predicted, row in zip(
-            predictions.texts, predictions.groups, predictions.y_true, predictions.y_pred,
-            predictions.scores.tolist(),
+            predictions.texts, predictions.groups, predictions.y_true, predictions.y_pred, score_rows(),
         ):
             record = {"doc_id": group, "text": text, "label": label, "predicted": predicted,
                       "scores": dict(zip(predictions.labels, row))}
@@ -76,7 +79,8 @@ def label_scores(estimator, texts: Sequence[str], labels: Sequence[str]):
 
     from pipeline.model import predict_scores
 
-    rows = texts if hasattr(texts, "columns") else list(texts)  # sentence records stay a DataFrame
+    # Sentence records stay a DataFrame; sentences on disk (lazy_corpus.ArrowTexts) stay there.
+    rows = texts if hasattr(texts, "columns") or hasattr(texts, "iter_batches") else list(texts)
     raw = np.asarray(predict_scores(estimator, rows), dtype=float)
     classes = [str(c) for c in estimator.classes_]
     out = np.zeros((len(texts), len(labels)))

@@ -56,8 +56,9 @@ def train(
     if not unique_name and (Path(models_dir) / run_name).exists():
         raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
     check_params(estimator)
-    corpus = data.load_train()
-    test = data.load_test()
+    lazy = streams(estimator)  # sentences stay on disk, read a batch at a time
+    corpus = data.load_train(lazy=lazy)
+    test = data.load_test(lazy=lazy)
     started = time.perf_counter()
     with one_blas_thread():
         if test is None:
@@ -153,17 +154,19 @@ def out_of_fold(estimator, corpus, splits, labels):
     y = np.asarray(corpus.labels, dtype=object)
     groups = np.asarray(corpus.groups, dtype=object)
     predicted = np.empty(len(y), dtype=object)
+    shared = {label: label for label in labels}
     scores = np.zeros((len(y), len(labels)))
     folds = []
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
         inputs = corpus.inputs(kind, test_index)
-        predicted[test_index] = model.predict(inputs)
+        # One str object per label, not one per sentence (out of core, the corpus may be large).
+        predicted[test_index] = [shared.get(p, p) for p in model.predict(inputs).tolist()]
         # A fold's model knows only the labels its training part holds: the others score 0.
         scores[test_index] = label_scores(model, inputs, labels)
         folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))
     probabilistic = score_method(estimator) == "predict_proba"
-    return Predictions(list(corpus.texts), list(corpus.groups), list(y), list(predicted), scores, labels,
+    return Predictions(texts_of(corpus), list(corpus.groups), list(y), list(predicted), scores, labels,
                        probabilistic), folds
 
 
@@ -187,7 +190,7 @@ def holdout(estimator, corpus, test, labels, seed: int = 0):
         from pipeline.context import input_kind
 
         inputs = test.inputs(input_kind(model))  # sentence records for context models
-        return Predictions(list(test.texts), list(test.groups), list(test.labels), list(model.predict(inputs)),
+        return Predictions(texts_of(test), list(test.groups), list(test.labels), list(model.predict(inputs)),
                            label_scores(model, inputs, labels), labels, score_method(model) == "predict_proba")
 
     started = time.perf_counter()
@@ -201,6 +204,18 @@ def holdout(estimator, corpus, test, labels, seed: int = 0):
     metrics = describe_predictions(predictions, seed=seed, baselines=baselines, score_method=score_method(model))
     protocol = f"trained on {', '.join(corpus.files)}; tested on {', '.join(test.files)}"
     return {"protocol": protocol, **metrics}, predictions, model, fit_seconds
+
+
+def streams(estimator) -> bool:
+    """True for a pipeline that reads sentences a batch at a time (pipeline.streaming)."""
+    from pipeline.streaming import StreamingPipeline
+
+    return isinstance(estimator, StreamingPipeline)
+
+
+def texts_of(corpus):
+    """The corpus sentences for Predictions: a copied list, or the same sentences left on disk."""
+    return list(corpus.texts) if isinstance(corpus.texts, list) else corpus.texts
 
 
 def one_blas_thread():

@@ -43,15 +43,36 @@ def f1_from_counts(counts):
     return np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
 
 
+RESAMPLE_CHUNK = 50  # resamples drawn at a time: memory grows with 50 x documents, not 1000 x
+
+
 def resample_documents(n_documents: int, n_resamples: int, seed: int):
     """How often each document is drawn in each resample: shape (n_resamples, n_documents)."""
     import numpy as np
 
+    return np.concatenate(list(resample_chunks(n_documents, n_resamples, seed)))
+
+
+def resample_chunks(n_documents: int, n_resamples: int, seed: int):
+    """`resample_documents` a few rows at a time (the same draws: one generator, read in order)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_documents, size=(n_resamples, n_documents))
-    weights = np.zeros((n_resamples, n_documents))
-    np.add.at(weights, (np.repeat(np.arange(n_resamples), n_documents), draws.ravel()), 1)
-    return weights
+    for start in range(0, n_resamples, RESAMPLE_CHUNK):
+        rows = min(RESAMPLE_CHUNK, n_resamples - start)
+        draws = rng.integers(0, n_documents, size=(rows, n_documents))
+        weights = np.zeros((rows, n_documents))
+        np.add.at(weights, (np.repeat(np.arange(rows), n_documents), draws.ravel()), 1)
+        yield weights
+
+
+def chunked_f1(counts, n_resamples: int, seed: int):
+    """`resampled_f1` of each set of counts on the same random resamples, drawn a chunk at a time."""
+    import numpy as np
+
+    parts = [[resampled_f1(c, weights) for c in counts] for weights in resample_chunks(
+        counts[0].shape[0], n_resamples, seed)]
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(counts))]
 
 
 def resampled_f1(counts, weights):
@@ -87,13 +108,11 @@ def document_bootstrap(
     random resamples; tests use it to check a hand-computed case.
     """
     documents, counts = document_counts(y_true, y_pred, groups, labels)
-    if weights is None:
-        weights = resample_documents(len(documents), n_resamples, seed)
-    f1 = resampled_f1(counts, weights)
+    f1 = resampled_f1(counts, weights) if weights is not None else chunked_f1([counts], n_resamples, seed)[0]
     return {
         "unit": "document",
         "n_documents": len(documents),
-        "n_resamples": int(len(weights)),
+        "n_resamples": int(len(f1)),
         "confidence": confidence,
         "seed": seed,
         "macro_f1": interval(f1.mean(axis=1), confidence),
@@ -126,8 +145,9 @@ def paired_bootstrap(
     documents, counts_a = document_counts(y_true, pred_a, groups, labels)
     _, counts_b = document_counts(y_true, pred_b, groups, labels)
     if weights is None:
-        weights = resample_documents(len(documents), n_resamples, seed)
-    f1_a, f1_b = resampled_f1(counts_a, weights), resampled_f1(counts_b, weights)
+        f1_a, f1_b = chunked_f1([counts_a, counts_b], n_resamples, seed)
+    else:
+        f1_a, f1_b = resampled_f1(counts_a, weights), resampled_f1(counts_b, weights)
     point_a, point_b = f1_from_counts(counts_a.sum(axis=0)), f1_from_counts(counts_b.sum(axis=0))
 
     def row(a: float, b: float, differences) -> dict:
@@ -139,7 +159,7 @@ def paired_bootstrap(
         "unit": "document",
         "n_documents": len(documents),
         "n_sentences": len(y_true),
-        "n_resamples": int(len(weights)),
+        "n_resamples": int(len(f1_a)),
         "confidence": confidence,
         "seed": seed,
         "macro_f1": row(point_a.mean(), point_b.mean(), f1_a.mean(axis=1) - f1_b.mean(axis=1)),

@@ -166,8 +166,10 @@ def save_model(
 
             import skops.io
 
-            # Deflated, a TF-IDF vocabulary's JSON nodes shrink about 20x at no cost in time.
-            skops.io.dump(estimator, tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+            from pipeline.skops_state import compact
+
+            # Vocabularies go in as arrays (pipeline.skops_state), not one JSON node per term.
+            skops.io.dump(compact(estimator), tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             card["skops_sha256"] = sha256_file(tmp / SKOPS_FILE)
             sizes["skops_bytes"] = (tmp / SKOPS_FILE).stat().st_size
         card["sizes"] = sizes
@@ -362,23 +364,31 @@ def _load_skops(file: Path):
     refused = [name for name in found if not trusted_type(name)]
     if refused:
         raise PipelineError(f"{file}: refusing to load types that are not trusted: {', '.join(refused)}")
+    from pipeline.skops_state import expand
+
     try:
-        return skops.io.load(file, trusted=found)
+        return expand(skops.io.load(file, trusted=found))
     except Exception as exc:
         raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
 
 
 TRUSTED_MODULES = ("sklearn", "pipeline")
+# Project classes that hold plain arrays only and check them when loaded.
+TRUSTED_STATE_TYPES = ("pipeline.skops_state.ArrayVocabulary",)
 
 
 def trusted_type(name: str) -> bool:
     """Beyond skops' own vetted list (scikit-learn estimators, numpy and scipy data types): any
     scikit-learn or project class that is an estimator, since estimators only store their state.
 
-    Functions and other classes (numpy.memmap writes files, for instance) stay refused.
+    Also the project's array holders in TRUSTED_STATE_TYPES. Functions and other classes
+    (numpy.memmap writes files, for instance) stay refused.
     """
     import importlib
     import re
+
+    if name in TRUSTED_STATE_TYPES:
+        return True
 
     if not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", name) or name.split(".")[0] not in TRUSTED_MODULES:
         return False

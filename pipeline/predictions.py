@@ -72,14 +72,38 @@ def label_scores(estimator, texts: Sequence[str], labels: Sequence[str]):
 
     A model trained without some label (a fold that lacked it) scores that label 0.
     """
-    import numpy as np
-
     from pipeline.model import predict_scores
 
     rows = texts if hasattr(texts, "columns") else list(texts)  # sentence records stay a DataFrame
-    raw = np.asarray(predict_scores(estimator, rows), dtype=float)
-    classes = [str(c) for c in estimator.classes_]
-    out = np.zeros((len(texts), len(labels)))
+    return aligned_scores(predict_scores(estimator, rows), estimator.classes_, labels)
+
+
+def predict_with_scores(estimator, inputs, labels: Sequence[str]):
+    """The predicted labels (a list) and `label_scores` of a fitted model, features computed once.
+
+    A Pipeline's feature steps transform `inputs` once for both, as its own predict and
+    predict_proba would each do; other models are simply asked twice.
+    """
+    from pipeline.model import predict_scores
+
+    steps = getattr(estimator, "steps", None)
+    if not steps:
+        return list(estimator.predict(inputs)), label_scores(estimator, inputs, labels)
+    features = inputs if hasattr(inputs, "columns") else list(inputs)
+    for _, step in steps[:-1]:
+        if step is not None and step != "passthrough":
+            features = step.transform(features)
+    final = steps[-1][1]
+    return list(final.predict(features)), aligned_scores(predict_scores(final, features), final.classes_, labels)
+
+
+def aligned_scores(raw, classes, labels: Sequence[str]):
+    """Score columns in the order of `classes` rearranged into `labels` order (0 for a missing label)."""
+    import numpy as np
+
+    raw = np.asarray(raw, dtype=float)
+    classes = [str(c) for c in classes]
+    out = np.zeros((raw.shape[0], len(labels)))
     for column, label in enumerate(labels):
         if label in classes:
             out[:, column] = raw[:, classes.index(label)]

@@ -146,7 +146,7 @@ def out_of_fold(estimator, corpus, splits, labels):
     from pipeline.context import input_kind
     from pipeline.metrics import Predictions, fold_metrics
     from pipeline.model import score_method
-    from pipeline.predictions import label_scores
+    from pipeline.predictions import predict_with_scores
 
     labels = list(labels)
     kind = input_kind(estimator)
@@ -158,9 +158,8 @@ def out_of_fold(estimator, corpus, splits, labels):
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
         inputs = corpus.inputs(kind, test_index)
-        predicted[test_index] = model.predict(inputs)
         # A fold's model knows only the labels its training part holds: the others score 0.
-        scores[test_index] = label_scores(model, inputs, labels)
+        predicted[test_index], scores[test_index] = predict_with_scores(model, inputs, labels)
         folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))
     probabilistic = score_method(estimator) == "predict_proba"
     return Predictions(list(corpus.texts), list(corpus.groups), list(y), list(predicted), scores, labels,
@@ -174,7 +173,7 @@ def holdout(estimator, corpus, test, labels, seed: int = 0):
     from pipeline.baselines import baseline_estimators
     from pipeline.metrics import Predictions, baseline_summary, describe_predictions
     from pipeline.model import score_method
-    from pipeline.predictions import label_scores
+    from pipeline.predictions import predict_with_scores
 
     shared = set(corpus.groups) & set(test.groups)
     if shared:
@@ -187,8 +186,9 @@ def holdout(estimator, corpus, test, labels, seed: int = 0):
         from pipeline.context import input_kind
 
         inputs = test.inputs(input_kind(model))  # sentence records for context models
-        return Predictions(list(test.texts), list(test.groups), list(test.labels), list(model.predict(inputs)),
-                           label_scores(model, inputs, labels), labels, score_method(model) == "predict_proba")
+        predicted, scores = predict_with_scores(model, inputs, labels)
+        return Predictions(list(test.texts), list(test.groups), list(test.labels), predicted, scores, labels,
+                           score_method(model) == "predict_proba")
 
     started = time.perf_counter()
     model = fit(clone(estimator), corpus)

@@ -134,7 +134,8 @@ def sha256_file(path: Path) -> str:
 
 
 def save_model(
-    estimator, card: dict, models_dir: str | Path, name: str, *, unique: bool = False, skops: bool = True
+    estimator, card: dict, models_dir: str | Path, name: str, *, unique: bool = False, skops: bool = True,
+    skops_writer=None,
 ) -> Path:
     """Write models/<name>/ through a temporary folder, then point models/latest at it.
 
@@ -143,7 +144,8 @@ def save_model(
     (the next save removes the dead run's temporary folder). An existing folder is never
     replaced: `unique` picks a free name by adding a random suffix, otherwise it is an error.
     The model's sha256 goes into the local trust store (pipeline.trust) so it loads fast here;
-    `skops` also writes model.skops, which other machines can load without trusting code.
+    `skops` also writes model.skops, which other machines can load without trusting code; a
+    `skops_writer` (pipeline.skops_writer.SkopsWriter) that was given the model writes it instead.
     """
     import joblib
 
@@ -161,7 +163,11 @@ def save_model(
         joblib.dump(estimator, tmp / MODEL_FILE)
         card = dict(card, sha256=sha256_file(tmp / MODEL_FILE))
         sizes = dict(card.get("sizes", {}), model_bytes=(tmp / MODEL_FILE).stat().st_size)
-        if skops:
+        if skops and skops_writer is not None and skops_writer.submitted:
+            written = skops_writer.result()
+            os.replace(written["path"], tmp / SKOPS_FILE)
+            card["skops_sha256"], sizes["skops_bytes"] = written["sha256"], written["bytes"]
+        elif skops:
             import zipfile
 
             import skops.io
@@ -224,6 +230,13 @@ def _rename_into_place(tmp: Path, models: Path, name: str, card: dict, unique: b
 
 
 _TMP_PREFIX = ".tmp-"
+
+
+def scratch_path(models_dir: str | Path, what: str) -> Path:
+    """A hidden temporary name in models_dir, removed by a later save if this process dies first."""
+    models = Path(models_dir)
+    models.mkdir(parents=True, exist_ok=True)
+    return models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{what}"
 
 
 def _owner_tag() -> str:

@@ -212,7 +212,8 @@ def column_values(table, name: str) -> list:
     Since datasets 4, `table[name]` is a lazy column that formats one row per step when
     iterated: about 0.9 s per pass over 100k sentences, against 0.02 s for the slice.
     """
-    return table[name][:]
+    values = table[name][:]
+    return values if isinstance(values, list) else list(values)  # a dataset saved with a format
 
 
 def read_index(table, column: str | None, file: Path) -> list[int | None]:

@@ -48,6 +48,7 @@ def test_the_helper_writes_a_model_skops_that_loads_with_the_same_scores(tmp_pat
     folder = tmp_path / "models" / "bg"
     assert len(background) == 1 and background[0].process.returncode is not None  # started, and stopped
     card = json.loads((folder / "model.json").read_text())
+    assert card["metrics"]["protocol"].startswith("trained on") == (protocol == "holdout")
     assert sha256_file(folder / "model.skops") == card["skops_sha256"]
     assert (folder / "model.skops").stat().st_size == card["sizes"]["skops_bytes"]
     assert not [p.name for p in (tmp_path / "models").iterdir() if p.name.startswith(".")]  # no leftovers

@@ -125,12 +125,12 @@ class DataSource:
             raise PipelineError(
                 f"{file}: missing column {missing[0]!r} (columns: {', '.join(table.column_names)})"
             )
-        texts = table[self.text_column]
-        raw_labels = table[self.label_column]
+        texts = column_values(table, self.text_column)
+        raw_labels = column_values(table, self.label_column)
         places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]
         # Without a group column every sentence is its own document.
         groups = (
-            [str(g) for g in table[self.group_column]]
+            [str(g) for g in column_values(table, self.group_column)]
             if self.group_column
             else [f"{file.stem}:{i}" for i in range(len(texts))]
         )
@@ -147,7 +147,7 @@ class DataSource:
             more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
             warn(f"{where}: label {raw!r} read as {label!r}{more}")
         self._index = read_index(table, self.index_column, file)  # positions, read by load() beside the 4 lists
-        return list(texts), labels, groups, places
+        return texts, labels, groups, places
 
     def _label(self, label, where: str) -> str:
         """The label of one row; stray spaces and capitals are forgiven (the caller warns)."""
@@ -212,12 +212,23 @@ def check_conflicting_labels(corpus: Corpus, places: list[str], fatal: bool = Tr
             f"{corpus.labels[k]!r}, {places[i]} {corpus.labels[i]!r})"
         )
 
+
+def column_values(table, name: str) -> list:
+    """One column of a `datasets.Dataset` as a list, read in one go.
+
+    Since datasets 4, `table[name]` is a lazy column that formats one row per step when
+    iterated: about 0.9 s per pass over 100k sentences, against 0.02 s for the slice.
+    """
+    values = table[name][:]
+    return values if isinstance(values, list) else list(values)  # a dataset saved with a format
+
+
 def read_index(table, column: str | None, file: Path) -> list[int | None]:
     """Each row's sentence index, or None where the file has no index column (row order)."""
     if not column or column not in table.column_names:
         return [None] * table.num_rows
     index = []
-    for row, value in enumerate(table[column], start=1):
+    for row, value in enumerate(column_values(table, column), start=1):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PipelineError(
                 f"{file}: row {row}: {column!r} must be a whole number >= 0, got {value!r}"

@@ -74,12 +74,13 @@ class LinearExplainer:
         """The `n` features with the largest weight for each label."""
         import numpy as np
 
-        names = self.feature_names()
+        best = [np.argsort(-row, kind="stable")[:n] for row in self.weights]
+        # Names of these columns only: naming every column sorts a whole vocabulary (0.9 s at 360k terms).
+        names = self._names or column_names(self.features, self.weights.shape[1], {int(j) for b in best for j in b})
         out = {}
         for k, label in enumerate(self.labels):
             row = self.weights[k]
-            best = np.argsort(-row, kind="stable")[:n]
-            out[label] = [self._entry(names, int(j), float(row[j])) for j in best if row[j] > 0]
+            out[label] = [self._entry(names, int(j), float(row[j])) for j in best[k] if row[j] > 0]
         return out
 
     def feature_names(self) -> list[tuple[str | None, str]]:
@@ -116,15 +117,53 @@ def label_weights(clf):
     return weights if weights.ndim == 2 and weights.shape[0] == len(classes) else None
 
 
-def feature_names(features, n_features: int) -> list[tuple[str | None, str]]:
-    """(FeatureUnion part or None, readable term) per column; "#j" where a step has no names."""
+def _parts(features) -> list:
     from sklearn.pipeline import FeatureUnion
 
-    parts = (
+    return (
         [(name, t) for name, t in features.transformer_list if t not in ("drop", None)]
         if isinstance(features, FeatureUnion)
         else [(None, features)]
     )
+
+
+def column_names(features, n_features: int, columns) -> dict[int, tuple[str | None, str]]:
+    """`feature_names` of the given columns only, as {column: (source, term)}.
+
+    A vectorizer's terms are looked up in its vocabulary rather than sorted in full.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    wanted = set(columns)
+    found: dict[int, str] = {}
+    sources: dict[int, str | None] = {}
+    offset = 0
+    for source, transformer in _parts(features):
+        vocabulary = getattr(transformer, "vocabulary_", None)
+        if isinstance(transformer, CountVectorizer) and isinstance(vocabulary, dict):
+            size = len(vocabulary)
+            local = {j - offset for j in wanted if offset <= j < offset + size}
+            terms = {column: term for term, column in vocabulary.items() if column in local} if local else {}
+        else:
+            try:
+                every = transformer.get_feature_names_out()
+            except (AttributeError, ValueError, TypeError):
+                return {j: (None, f"#{j}") for j in wanted}
+            size = len(every)
+            terms = {j - offset: every[j - offset] for j in wanted if offset <= j < offset + size}
+        char_grams = str(getattr(transformer, "analyzer", "")).startswith("char")
+        for column, term in terms.items():
+            found[offset + column] = str(term).replace(" ", "\u2423") if char_grams else str(term)
+            sources[offset + column] = source
+        offset += size
+    if offset != n_features or len(found) != len(wanted):
+        return {j: (None, f"#{j}") for j in wanted}
+    return {j: (sources[j], found[j]) for j in wanted}
+
+
+def feature_names(features, n_features: int) -> list[tuple[str | None, str]]:
+    """(FeatureUnion part or None, readable term) per column; "#j" where a step has no names."""
+    parts = _parts(features)
     names: list[tuple[str | None, str]] = []
     for source, transformer in parts:
         try:

@@ -134,7 +134,8 @@ def sha256_file(path: Path) -> str:
 
 
 def save_model(
-    estimator, card: dict, models_dir: str | Path, name: str, *, unique: bool = False, skops: bool = True
+    estimator, card: dict, models_dir: str | Path, name: str, *, unique: bool = False, skops: bool = True,
+    skops_writer=None,
 ) -> Path:
     """Write models/<name>/ through a temporary folder, then point models/latest at it.
 
@@ -143,7 +144,8 @@ def save_model(
     (the next save removes the dead run's temporary folder). An existing folder is never
     replaced: `unique` picks a free name by adding a random suffix, otherwise it is an error.
     The model's sha256 goes into the local trust store (pipeline.trust) so it loads fast here;
-    `skops` also writes model.skops, which other machines can load without trusting code.
+    `skops` also writes model.skops, which other machines can load without trusting code; a
+    `skops_writer` (pipeline.skops_writer.SkopsWriter) that was given the model writes it instead.
     """
     import joblib
 
@@ -161,13 +163,19 @@ def save_model(
         joblib.dump(estimator, tmp / MODEL_FILE)
         card = dict(card, sha256=sha256_file(tmp / MODEL_FILE))
         sizes = dict(card.get("sizes", {}), model_bytes=(tmp / MODEL_FILE).stat().st_size)
-        if skops:
+        if skops and skops_writer is not None and skops_writer.submitted:
+            written = skops_writer.result()
+            os.replace(written["path"], tmp / SKOPS_FILE)
+            card["skops_sha256"], sizes["skops_bytes"] = written["sha256"], written["bytes"]
+        elif skops:
             import zipfile
 
             import skops.io
 
-            # Deflated, a TF-IDF vocabulary's JSON nodes shrink about 20x at no cost in time.
-            skops.io.dump(estimator, tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+            from pipeline.skops_state import compact
+
+            # Vocabularies go in as arrays (pipeline.skops_state), not one JSON node per term.
+            skops.io.dump(compact(estimator), tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             card["skops_sha256"] = sha256_file(tmp / SKOPS_FILE)
             sizes["skops_bytes"] = (tmp / SKOPS_FILE).stat().st_size
         card["sizes"] = sizes
@@ -222,6 +230,13 @@ def _rename_into_place(tmp: Path, models: Path, name: str, card: dict, unique: b
 
 
 _TMP_PREFIX = ".tmp-"
+
+
+def scratch_path(models_dir: str | Path, what: str) -> Path:
+    """A hidden temporary name in models_dir, removed by a later save if this process dies first."""
+    models = Path(models_dir)
+    models.mkdir(parents=True, exist_ok=True)
+    return models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{what}"
 
 
 def _owner_tag() -> str:
@@ -362,23 +377,31 @@ def _load_skops(file: Path):
     refused = [name for name in found if not trusted_type(name)]
     if refused:
         raise PipelineError(f"{file}: refusing to load types that are not trusted: {', '.join(refused)}")
+    from pipeline.skops_state import expand
+
     try:
-        return skops.io.load(file, trusted=found)
+        return expand(skops.io.load(file, trusted=found))
     except Exception as exc:
         raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
 
 
 TRUSTED_MODULES = ("sklearn", "pipeline")
+# Project classes that hold plain arrays only and check them when loaded.
+TRUSTED_STATE_TYPES = ("pipeline.skops_state.ArrayVocabulary",)
 
 
 def trusted_type(name: str) -> bool:
     """Beyond skops' own vetted list (scikit-learn estimators, numpy and scipy data types): any
     scikit-learn or project class that is an estimator, since estimators only store their state.
 
-    Functions and other classes (numpy.memmap writes files, for instance) stay refused.
+    Also the project's array holders in TRUSTED_STATE_TYPES. Functions and other classes
+    (numpy.memmap writes files, for instance) stay refused.
     """
     import importlib
     import re
+
+    if name in TRUSTED_STATE_TYPES:
+        return True
 
     if not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", name) or name.split(".")[0] not in TRUSTED_MODULES:
         return False

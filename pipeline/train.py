@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -20,6 +21,9 @@ from pipeline.errors import PipelineError, reports_errors
 log = logging.getLogger(__name__)
 
 MODEL_POINTER_FILE = "model_dir.txt"  # in a run folder: where its model was saved
+# From this many training sentences model.skops is written by a helper process
+# (pipeline.skops_writer) while the reports are drawn; below it, in this process.
+BACKGROUND_SKOPS_SENTENCES = 10_000
 
 
 def train(
@@ -43,14 +47,9 @@ def train(
     to models_dir/run_name, which must not exist yet; with `unique_name` a random suffix is
     added instead of failing.
     """
-    from sklearn.base import clone
-
-    from pipeline import atomic
     from pipeline.config import check_params
-    from pipeline.context import input_kind
-    from pipeline.metrics import print_table, write_reports
-    from pipeline.model import check_run_name, save_model, score_method
-    from pipeline.predictions import PREDICTIONS_FILE, write_predictions
+    from pipeline.model import check_run_name
+    from pipeline.skops_writer import SkopsWriter
 
     check_run_name(run_name)
     if not unique_name and (Path(models_dir) / run_name).exists():
@@ -59,16 +58,41 @@ def train(
     lazy = streams(estimator)  # sentences stay on disk, read a batch at a time
     corpus = data.load_train(lazy=lazy)
     test = data.load_test(lazy=lazy)
+    background = save_skops and len(corpus) >= BACKGROUND_SKOPS_SENTENCES
+    with SkopsWriter() if background else contextlib.nullcontext() as skops_writer:
+        return _evaluate_and_save(
+            estimator, corpus, test, data.labels, splitter, models_dir=models_dir, run_dir=run_dir,
+            run_name=run_name, config=config, seed=seed, unique_name=unique_name, save_skops=save_skops,
+            skops_writer=skops_writer,
+        )
+
+
+def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir, run_dir, run_name, config, seed,
+                       unique_name, save_skops, skops_writer) -> dict:
+    """train() once the data is loaded; `skops_writer` (or None) is handed the final model."""
+    from sklearn.base import clone
+
+    from pipeline import atomic
+    from pipeline.context import input_kind
+    from pipeline.metrics import print_table, write_reports
+    from pipeline.model import save_model, scratch_path, score_method
+    from pipeline.predictions import PREDICTIONS_FILE, write_predictions
+
+    def fitted_hook(model) -> None:
+        if skops_writer is not None:  # model.skops is written while the evaluation goes on
+            skops_writer.submit(model, scratch_path(models_dir, "model.skops"))
+
     started = time.perf_counter()
     with one_blas_thread():
         if test is None:
-            metrics, predictions = cross_validate(estimator, corpus, splitter, data.labels, seed)
+            metrics, predictions = cross_validate(estimator, corpus, splitter, labels, seed)
             evaluated = time.perf_counter()
             fitted = fit(clone(estimator), corpus)
             fit_seconds = time.perf_counter() - evaluated
+            fitted_hook(fitted)
         else:
             # The held-out model was fitted on exactly the training files: it is the final model.
-            metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, data.labels, seed)
+            metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, labels, seed, fitted_hook)
             evaluated = time.perf_counter()
 
     title = f"Training run {run_name}"
@@ -85,7 +109,7 @@ def train(
             "files": corpus.files,
             "n_sentences": len(corpus),
             "n_documents": corpus.n_documents,
-            "label_counts": {label: corpus.labels.count(label) for label in data.labels},
+            "label_counts": {label: corpus.labels.count(label) for label in labels},
         },
         "sizes": {"n_features": int(getattr(fitted[-1], "n_features_in_", 0))},
         "timings": {"evaluate_seconds": round(evaluated - started, 3), "fit_seconds": round(fit_seconds, 3)},
@@ -93,7 +117,8 @@ def train(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_dir": str(run_dir),
     }
-    saved = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops)
+    saved = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops,
+                       skops_writer=skops_writer)
     atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{saved.resolve()}\n")
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("saved model to %s; evaluation files in %s", saved, run_dir)
@@ -147,7 +172,7 @@ def out_of_fold(estimator, corpus, splits, labels):
     from pipeline.context import input_kind
     from pipeline.metrics import Predictions, fold_metrics
     from pipeline.model import score_method
-    from pipeline.predictions import label_scores
+    from pipeline.predictions import predict_with_scores
 
     labels = list(labels)
     kind = input_kind(estimator)
@@ -160,24 +185,27 @@ def out_of_fold(estimator, corpus, splits, labels):
     for train_index, test_index in splits:
         model = fit(clone(estimator), corpus, train_index)
         inputs = corpus.inputs(kind, test_index)
-        # One str object per label, not one per sentence (out of core, the corpus may be large).
-        predicted[test_index] = [shared.get(p, p) for p in model.predict(inputs).tolist()]
         # A fold's model knows only the labels its training part holds: the others score 0.
-        scores[test_index] = label_scores(model, inputs, labels)
+        fold_predicted, scores[test_index] = predict_with_scores(model, inputs, labels)
+        # One str object per label, not one per sentence (out of core, the corpus may be large).
+        predicted[test_index] = [shared.get(p, p) for p in fold_predicted]
         folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))
     probabilistic = score_method(estimator) == "predict_proba"
     return Predictions(texts_of(corpus), list(corpus.groups), list(y), list(predicted), scores, labels,
                        probabilistic), folds
 
 
-def holdout(estimator, corpus, test, labels, seed: int = 0):
-    """Train on the training files, test on the explicit test file; metrics, predictions, model, fit seconds."""
+def holdout(estimator, corpus, test, labels, seed: int = 0, fitted_hook=None):
+    """Train on the training files, test on the explicit test file; metrics, predictions, model, fit seconds.
+
+    `fitted_hook(model)` is called as soon as the model is fitted (to start writing it).
+    """
     from sklearn.base import clone
 
     from pipeline.baselines import baseline_estimators
     from pipeline.metrics import Predictions, baseline_summary, describe_predictions
     from pipeline.model import score_method
-    from pipeline.predictions import label_scores
+    from pipeline.predictions import predict_with_scores
 
     shared = set(corpus.groups) & set(test.groups)
     if shared:
@@ -190,12 +218,15 @@ def holdout(estimator, corpus, test, labels, seed: int = 0):
         from pipeline.context import input_kind
 
         inputs = test.inputs(input_kind(model))  # sentence records for context models
-        return Predictions(texts_of(test), list(test.groups), list(test.labels), list(model.predict(inputs)),
-                           label_scores(model, inputs, labels), labels, score_method(model) == "predict_proba")
+        predicted, scores = predict_with_scores(model, inputs, labels)
+        return Predictions(texts_of(test), list(test.groups), list(test.labels), predicted, scores, labels,
+                           score_method(model) == "predict_proba")
 
     started = time.perf_counter()
     model = fit(clone(estimator), corpus)
     fit_seconds = time.perf_counter() - started
+    if fitted_hook is not None:
+        fitted_hook(model)
     predictions = predict(model)
     baselines = {
         name: baseline_summary(predict(fit(baseline, corpus)), seed=seed)

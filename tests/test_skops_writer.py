@@ -1,0 +1,84 @@
+"""Large training runs write model.skops in a helper process (pipeline.skops_writer)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SEED_DATA, train_with
+from pipeline import load_model, trust
+from pipeline import train as train_module
+from pipeline.errors import PipelineError
+from pipeline.model import sha256_file
+from pipeline.skops_writer import SkopsWriter
+
+SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "Critics call it a disgrace."]
+
+
+@pytest.fixture
+def background(monkeypatch):
+    """Every training run, however small, writes model.skops through the helper."""
+    monkeypatch.setattr(train_module, "BACKGROUND_SKOPS_SENTENCES", 0)
+    started = []
+    real = SkopsWriter.__init__
+
+    def counting(self):
+        started.append(self)
+        real(self)
+
+    monkeypatch.setattr(SkopsWriter, "__init__", counting)
+    return started
+
+
+def holdout_files(tmp_path):
+    """The seed sentences as a training file (first article) and a test file (second article)."""
+    rows = [json.loads(line) for line in SEED_DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    first = rows[0]["doc_id"]
+    files = {}
+    for name, keep in (("train", lambda r: r["doc_id"] == first), ("test", lambda r: r["doc_id"] != first)):
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows if keep(r)), encoding="utf-8")
+    return [f"data.path={files['train']}", f"data.test_path={files['test']}"]
+
+
+@pytest.mark.parametrize("protocol", ["cross-validation", "holdout"])
+def test_the_helper_writes_a_model_skops_that_loads_with_the_same_scores(tmp_path, background, protocol, monkeypatch):
+    data = holdout_files(tmp_path) if protocol == "holdout" else []
+    train_with(tmp_path, ["data=seed", *data, "features=word_tfidf", "seed=3"], run_name="bg")
+    folder = tmp_path / "models" / "bg"
+    assert len(background) == 1 and background[0].process.returncode is not None  # started, and stopped
+    card = json.loads((folder / "model.json").read_text())
+    assert card["metrics"]["protocol"].startswith("trained on") == (protocol == "holdout")
+    assert sha256_file(folder / "model.skops") == card["skops_sha256"]
+    assert (folder / "model.skops").stat().st_size == card["sizes"]["skops_bytes"]
+    assert not [p.name for p in (tmp_path / "models").iterdir() if p.name.startswith(".")]  # no leftovers
+    trusted = load_model(folder).predict_proba(SENTENCES)
+    monkeypatch.setenv(trust.STORE_ENV, str(tmp_path / "elsewhere" / "trusted.json"))
+    received = load_model(folder)
+    assert received.loaded_with == "skops"
+    assert np.array_equal(received.predict_proba(SENTENCES), trusted)
+
+
+def test_small_runs_write_model_skops_in_process(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(SkopsWriter, "__init__", lambda self: started.append(self))
+    train_with(tmp_path, ["data=seed", "features=word_tfidf"], run_name="small")
+    assert not started and (tmp_path / "models" / "small" / "model.skops").is_file()
+
+
+def test_a_failing_helper_is_one_error_and_leaves_nothing(tmp_path, background, monkeypatch):
+    monkeypatch.setattr(SkopsWriter, "submit", lambda self, estimator, target: setattr(self, "target", target)
+                        or self.process.stdin.close())  # the helper gets no model and stops
+    with pytest.raises(PipelineError, match=r"\.tmp-.*model\.skops: the skops writer stopped"):
+        train_with(tmp_path, ["data=seed", "features=word_tfidf"], run_name="broken")
+    models = tmp_path / "models"
+    assert not (models / "broken").exists() and not [p for p in models.iterdir() if p.name.startswith(".tmp-")]
+    assert background[0].process.returncode is not None
+
+
+def test_the_helper_reports_a_model_it_cannot_write(tmp_path):
+    with SkopsWriter() as writer:
+        writer.submit(object(), tmp_path / "missing-folder" / "model.skops")
+        with pytest.raises(PipelineError, match="cannot write model.skops .*FileNotFoundError"):
+            writer.result()
+    assert writer.process.returncode is not None

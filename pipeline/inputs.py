@@ -51,27 +51,42 @@ def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int 
 
     A sentence over MAX_SENTENCE_CHARS is scored on its start, with a warning naming it.
     """
-    from pipeline.textio import check_sentence_length
+    from itertools import chain
 
-    for source, item in _sourced_items(resolve_inputs(files), texts, batch_size):
-        check_sentence_length(item[2], f"{source}: sentence {item[1]}")
-        yield item
+    return chain.from_iterable(_item_chunks(resolve_inputs(files), texts, batch_size))
 
 
-def _sourced_items(files: list[str], texts: Iterable[str], batch_size: int) -> Iterator[tuple[str, Item]]:
+def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int) -> Iterator[list[Item]]:
+    """The sentences in lists (a Parquet record batch, a few thousand lines, an article), each
+    checked for length: per chunk, not per sentence, which at a million sentences shows."""
+    from itertools import islice
+
     from pipeline.sentences import split_sentences
 
     for number, text in enumerate(texts):
         doc_id = "text" if number == 0 else f"text{number}"
-        for index, sentence in enumerate(split_sentences(text)):
-            yield "--text", (doc_id, index, sentence)
+        yield check_lengths([(doc_id, index, s) for index, s in enumerate(split_sentences(text))], "--text")
     for name in files:
         if name == STDIN:
-            for index, sentence in enumerate(split_sentences(_read_stdin())):
-                yield "stdin", ("stdin", index, sentence)
+            sentences = split_sentences(_read_stdin())
+            yield check_lengths([("stdin", index, s) for index, s in enumerate(sentences)], "stdin")
+        elif name.lower().endswith(".parquet"):
+            for chunk in read_parquet_chunks(Path(name), batch_size):
+                yield check_lengths(chunk, name)
         else:
-            for item in read_file(Path(name), batch_size):
-                yield name, item
+            items = read_file(Path(name), batch_size)
+            while chunk := list(islice(items, batch_size)):
+                yield check_lengths(chunk, name)
+
+
+def check_lengths(chunk: list[Item], source: str) -> list[Item]:
+    """Warn about each sentence of `chunk` over MAX_SENTENCE_CHARS (scored on its start)."""
+    from pipeline.textio import MAX_SENTENCE_CHARS, check_sentence_length
+
+    if chunk and max(len(item[2]) for item in chunk) > MAX_SENTENCE_CHARS:
+        for item in chunk:
+            check_sentence_length(item[2], f"{source}: sentence {item[1]}")
+    return chunk
 
 
 def _read_stdin() -> str:
@@ -156,6 +171,13 @@ def read_csv(path: Path) -> Iterator[Item]:
 def read_parquet(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
                  first_row: int = 0) -> Iterator[Item]:
     """Rows of a Parquet file in record batches (only the columns needed)."""
+    for chunk in read_parquet_chunks(path, batch_size, row_groups, first_row):
+        yield from chunk
+
+
+def read_parquet_chunks(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
+                        first_row: int = 0) -> Iterator[list[Item]]:
+    """`read_parquet` a record batch at a time, as lists of items."""
     parquet = open_parquet(path)
     names = parquet.schema_arrow.names
     columns = ["text"] + [c for c in ("doc_id", "sentence_index") if c in names]
@@ -169,7 +191,7 @@ def read_parquet(path: Path, batch_size: int = 2000, row_groups: list[int] | Non
                    if "doc_id" in columns else [path.stem] * n)
         indices = (batch.column("sentence_index").to_pylist()
                    if "sentence_index" in columns else range(row, row + n))
-        yield from zip(doc_ids, indices, texts)
+        yield list(zip(doc_ids, indices, texts))
         row += n
 
 

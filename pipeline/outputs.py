@@ -25,6 +25,8 @@ PROGRESS_FILE = "progress.json"
 DATA_FILE = "data"
 MERGED_FILE = "merged.parquet"
 PARQUET_PART_ROWS = 65_536  # rows per Parquet part (and row group): bounds memory and redo on resume
+# Parts are read back once, by this machine: plain pages are written and read 2-3x faster.
+PART_OPTIONS = {"compression": "none", "use_dictionary": False}
 
 
 class JsonlWriter:
@@ -263,7 +265,7 @@ class FileOutput:
         table = pa.concat_tables(self.buffer)
         number = self.state["parts"]
         tmp = self.partial / f"part-{number:05d}.parquet.tmp"
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, **PART_OPTIONS)
         os.replace(tmp, self.partial / f"part-{number:05d}.parquet")
         self.state["parts"] = number + 1
         self.buffer, self.buffered_rows = [], 0

@@ -134,7 +134,7 @@ def write_work_file(path: Path, target: WorkTarget, scored) -> None:
     """Scored batches as one file of the output format (CSV without its header), written whole."""
     import os
 
-    from pipeline.outputs import arrow_table, make_text_writer
+    from pipeline.outputs import PART_OPTIONS, arrow_table, make_text_writer
 
     tmp = path.with_name(path.name + ".tmp")
     if target.fmt == "parquet":
@@ -143,7 +143,7 @@ def write_work_file(path: Path, target: WorkTarget, scored) -> None:
 
         tables = [arrow_table(items, probabilities, target.labels) for items, probabilities in scored]
         empty = arrow_table([], _empty(len(target.labels)), target.labels)
-        pq.write_table(pa.concat_tables(tables) if tables else empty, tmp)
+        pq.write_table(pa.concat_tables(tables) if tables else empty, tmp, **PART_OPTIONS)
     else:
         with open(tmp, "w", encoding="utf-8", newline="") as stream:
             writer = make_text_writer(stream, target.fmt, target.labels, header=False)
@@ -407,15 +407,7 @@ def partition_items(part: tuple, skip: int = 0) -> list[Item]:
         source = name
     else:
         return list(islice(inputs.iter_items(list(name)), skip, None))
-    return [item for item in islice(_checked(items, source), skip, None)]
-
-
-def _checked(items, source: str):
-    from pipeline.textio import check_sentence_length
-
-    for item in items:
-        check_sentence_length(item[2], f"{source}: sentence {item[1]}")
-        yield item
+    return inputs.check_lengths(list(islice(items, skip, None)), source)
 
 
 def read_partition(part: tuple, skip: int = 0):
@@ -459,6 +451,9 @@ def _load_on_worker(model_dir: str, trust: bool = False):
         from pipeline.model import load_model
 
         _models_by_path[model_dir] = load_model(model_dir, trust=trust)
+        import gc
+
+        gc.freeze()  # as pipeline.score does: the collector need not scan the model again
     return _models_by_path[model_dir]
 
 

@@ -72,10 +72,23 @@ def python(*args) -> list[str]:
     return [sys.executable, *map(str, args)]
 
 
-def main(argv: list[str] | None = None) -> None:
+def write_corpora(size: int, train_size: int, seed: int, row_group_size: int, corpus, small, train, test) -> None:
+    """The scoring corpus, its first tenth, and a labeled train/test pair (run in a child process)."""
     import pyarrow.parquet as pq
 
     from make_corpus import make_corpus
+
+    table = make_corpus(size, seed).select(["text", "doc_id", "sentence_index"])
+    pq.write_table(table, corpus, row_group_size=row_group_size)
+    pq.write_table(table.slice(0, size // 10), small, row_group_size=row_group_size)
+    labeled = make_corpus(train_size + train_size // 4, seed + 1)
+    pq.write_table(labeled.slice(0, train_size), train)
+    pq.write_table(labeled.slice(train_size), test)  # doc ids of the test part start after the train part
+
+
+def main(argv: list[str] | None = None) -> None:
+    import multiprocessing
+    import resource
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="sentences to score")
@@ -100,13 +113,17 @@ def main(argv: list[str] | None = None) -> None:
     small = work / "score-tenth.parquet"
     train, test = work / "train.parquet", work / "test.parquet"
     if not corpus.exists():
-        table = make_corpus(args.size, args.seed).select(["text", "doc_id", "sentence_index"])
-        pq.write_table(table, corpus, row_group_size=args.batch_size * 5)
-        pq.write_table(table.slice(0, args.size // 10), small, row_group_size=args.batch_size * 5)
-        labeled = make_corpus(args.train_size + args.train_size // 4, args.seed + 1)
-        pq.write_table(labeled.slice(0, args.train_size), train)
-        test_part = labeled.slice(args.train_size)  # doc ids of the test part start after the train part
-        pq.write_table(test_part, test)
+        # Built in a fresh child: a child's peak RSS starts at its parent's at the moment it is
+        # started, so this process must stay small for the memory row to measure anything.
+        maker = multiprocessing.get_context("spawn").Process(
+            target=write_corpora,
+            args=(args.size, args.train_size, args.seed, args.batch_size * 5, corpus, small, train, test))
+        maker.start()
+        maker.join()
+        if maker.exitcode != 0:
+            raise SystemExit("building the corpus failed")
+    print(f"  this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+          "(no child's peak can be measured below it)", file=sys.stderr)
 
     print("training (TF-IDF word 1-2 + LogisticRegression, holdout test file)", file=sys.stderr)
     models = work / "models"

@@ -238,6 +238,7 @@ class FileOutput:
         self.buffer: list = []
         self.buffered_rows = 0
         self.merged, self.merged_parts = None, 0
+        self.writer_thread, self.pending = None, None
 
     def write(self, items, probabilities) -> None:
         if self.fmt == "parquet":
@@ -251,30 +252,57 @@ class FileOutput:
         if self.fmt == "parquet":
             if self.buffered_rows < PARQUET_PART_ROWS and not (final and self.buffer):
                 return
-            self._write_part()
-        else:
-            self.stream.flush()
-            self.state["bytes"] = self.raw.tell()
+            import pyarrow as pa
+
+            table = pa.concat_tables(self.buffer)
+            self.buffer, self.buffered_rows = [], 0
+            self._in_background(self._write_part, table, items_done)
+            return
+        self.stream.flush()
+        self.state["bytes"] = self.raw.tell()
         self.state["items"] = items_done
         self._write_state(self.state)
 
-    def _write_part(self) -> None:
-        import pyarrow as pa
+    def _in_background(self, job, *args) -> None:
+        """Run `job` on the writer thread once the previous one is done (one part in hand at a
+        time). pyarrow encodes, compresses and writes without holding the GIL, so the next
+        batches score meanwhile; the thread alone touches the parts and the state until waited for.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._wait_for_writer()
+        if self.writer_thread is None:
+            self.writer_thread = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
+        self.pending = self.writer_thread.submit(job, *args)
+
+    def _wait_for_writer(self, raise_errors: bool = True) -> None:
+        pending, self.pending = getattr(self, "pending", None), None
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception:
+                if raise_errors:
+                    raise
+
+    def _write_part(self, table, items_done: int) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables(self.buffer)
         number = self.state["parts"]
         tmp = self.partial / f"part-{number:05d}.parquet.tmp"
         pq.write_table(table, tmp, **PART_OPTIONS)
         os.replace(tmp, self.partial / f"part-{number:05d}.parquet")
         self.state["parts"] = number + 1
-        self.buffer, self.buffered_rows = [], 0
+        if self.merged_parts == number:  # the usual case: append the table in hand, not its file
+            self._append_merged(table)
         self._merge_new_parts()
+        self.state["items"] = items_done
+        self._write_state(self.state)
 
     def finish(self, items_done: int) -> None:
         """Commit the rest, then put the complete file in place and remove the partial folder."""
         self.commit(items_done, final=True)
         if self.fmt == "parquet":
+            self._wait_for_writer()
             self._merge_new_parts()
             if self.merged is None:  # no sentence at all: an empty table with the columns
                 self.merged = self._open_merged(arrow_table([], _empty(self.labels), self.labels).schema)
@@ -297,11 +325,13 @@ class FileOutput:
         import pyarrow.parquet as pq
 
         while self.merged_parts < self.state["parts"]:
-            table = pq.read_table(self.partial / f"part-{self.merged_parts:05d}.parquet")
-            if self.merged is None:
-                self.merged = self._open_merged(table.schema)
-            self.merged.write_table(table)  # one part in memory at a time
-            self.merged_parts += 1
+            self._append_merged(pq.read_table(self.partial / f"part-{self.merged_parts:05d}.parquet"))
+
+    def _append_merged(self, table) -> None:
+        if self.merged is None:
+            self.merged = self._open_merged(table.schema)
+        self.merged.write_table(table)  # one part in memory at a time
+        self.merged_parts += 1
 
     def _open_merged(self, schema):
         import pyarrow.parquet as pq
@@ -310,12 +340,14 @@ class FileOutput:
 
     def abandon(self) -> None:
         """Bad input mid-run: leave nothing half-written behind."""
+        self._wait_for_writer(raise_errors=False)
         if self.fmt != "parquet":
             self.stream.close()
         shutil.rmtree(self.partial, ignore_errors=True)
 
     def close_for_resume(self) -> None:
-        """Interrupted: keep the partial folder for --resume."""
+        """Interrupted: keep the partial folder for --resume (with the part being written)."""
+        self._wait_for_writer(raise_errors=False)
         if not self.resumable:
             self.abandon()
         elif self.fmt != "parquet":

@@ -145,7 +145,8 @@ def save_model(
     replaced: `unique` picks a free name by adding a random suffix, otherwise it is an error.
     The model's sha256 goes into the local trust store (pipeline.trust) so it loads fast here;
     `skops` also writes model.skops, which other machines can load without trusting code; a
-    `skops_writer` (pipeline.skops_writer.SkopsWriter) that was given the model writes it instead.
+    `skops_writer` (pipeline.skops_writer.SkopsWriter) that was given the model writes it instead
+    (and model.joblib too, when it was given a name for it).
     """
     import joblib
 
@@ -160,11 +161,15 @@ def save_model(
     tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{name}"
     tmp.mkdir()
     try:
-        joblib.dump(estimator, tmp / MODEL_FILE)
-        card = dict(card, sha256=sha256_file(tmp / MODEL_FILE))
+        written = skops_writer.result() if skops and skops_writer is not None and skops_writer.submitted else None
+        if written is not None and "joblib" in written:  # the writer dumped the same model
+            os.replace(written["joblib"]["path"], tmp / MODEL_FILE)
+            card = dict(card, sha256=written["joblib"]["sha256"])
+        else:
+            joblib.dump(estimator, tmp / MODEL_FILE)
+            card = dict(card, sha256=sha256_file(tmp / MODEL_FILE))
         sizes = dict(card.get("sizes", {}), model_bytes=(tmp / MODEL_FILE).stat().st_size)
-        if skops and skops_writer is not None and skops_writer.submitted:
-            written = skops_writer.result()
+        if written is not None:
             os.replace(written["path"], tmp / SKOPS_FILE)
             card["skops_sha256"], sizes["skops_bytes"] = written["sha256"], written["bytes"]
         elif skops:

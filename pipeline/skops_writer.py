@@ -5,7 +5,9 @@ scikit-learn's array API support, when it is installed): 4-5 s here, longer than
 the file. A training run on a large corpus starts a `SkopsWriter` before the fit, so that
 import runs on the other core; after the fit the writer gets the model (vocabularies
 already as arrays, pipeline.skops_state, so it pickles in a blink) and writes model.skops
-while the reports are drawn. save_model then moves the finished file into the model folder.
+while the reports are drawn, then model.joblib from the same copy (vocabularies back as
+dicts): dumping a large vocabulary is a second of pickling the training process no longer
+waits for. save_model then moves the finished files into the model folder.
 
 The helper is this machine's own Python started by us; it reads only what we send it.
 """
@@ -34,14 +36,18 @@ class SkopsWriter:
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
         self.target: Path | None = None
+        self.joblib_target: Path | None = None
         self.done: dict | None = None
 
-    def submit(self, estimator, target: str | Path) -> None:
-        """Start writing `estimator` as skops to `target` (a temporary name the caller owns)."""
+    def submit(self, estimator, target: str | Path, joblib_target: str | Path | None = None) -> None:
+        """Start writing `estimator` as skops to `target`, and with joblib to `joblib_target` if
+        given (temporary names the caller owns)."""
         from pipeline.skops_state import compact
 
         self.target = Path(target)
-        request = pickle.dumps((compact(estimator), str(self.target)), protocol=pickle.HIGHEST_PROTOCOL)
+        self.joblib_target = Path(joblib_target) if joblib_target is not None else None
+        request = pickle.dumps((compact(estimator), str(self.target), joblib_target and str(joblib_target)),
+                               protocol=pickle.HIGHEST_PROTOCOL)
         try:
             self.process.stdin.write(len(request).to_bytes(_HEADER, "little") + request)
             self.process.stdin.close()
@@ -53,7 +59,8 @@ class SkopsWriter:
         return self.target is not None
 
     def result(self) -> dict:
-        """Wait for the file: {"path", "sha256", "bytes"}; a failure is a PipelineError."""
+        """Wait for the files: {"path", "sha256", "bytes"} of model.skops, and under "joblib" the
+        same for model.joblib when asked for; a failure is a PipelineError."""
         if self.done is None:
             line = self.process.stdout.readline()
             code = self.process.wait()
@@ -77,17 +84,20 @@ class SkopsWriter:
         for stream in (self.process.stdin, self.process.stdout):
             if stream and not stream.closed:
                 stream.close()
-        if self.target is not None:
-            self.target.unlink(missing_ok=True)
+        for target in (self.target, self.joblib_target):
+            if target is not None:
+                target.unlink(missing_ok=True)
 
 
 def serve() -> None:
     """The helper: import skops, then write the one model it is sent and reply with one JSON line."""
     import zipfile
 
+    import joblib
     import skops.io  # the slow import, done while the parent fits
 
     from pipeline.model import sha256_file
+    from pipeline.skops_state import expand
 
     stdin, stdout = sys.stdin.buffer, sys.stdout
     header = stdin.read(_HEADER)
@@ -95,14 +105,24 @@ def serve() -> None:
         return  # the parent stopped without a model
     request = stdin.read(int.from_bytes(header, "little"))
     try:
-        estimator, target = pickle.loads(request)
+        estimator, target, joblib_target = pickle.loads(request)
         with open(target, "wb") as handle:
             # Deflated at level 1: the vocabulary text shrinks, at no cost in time.
             skops.io.dump(estimator, handle, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             handle.flush()
             os.fsync(handle.fileno())
-        reply = {"path": target, "sha256": sha256_file(Path(target)), "bytes": Path(target).stat().st_size}
+        reply = _written(target, sha256_file)
+        if joblib_target is not None:
+            with open(joblib_target, "wb") as handle:
+                joblib.dump(expand(estimator), handle)  # the fitted model as it was in the parent
+                handle.flush()
+                os.fsync(handle.fileno())
+            reply["joblib"] = _written(joblib_target, sha256_file)
     except Exception as exc:  # reported by the parent as one line
         reply = {"error": f"{type(exc).__name__}: {exc}"}
     stdout.write(json.dumps(reply) + "\n")
     stdout.flush()
+
+
+def _written(path: str, sha256_file) -> dict:
+    return {"path": path, "sha256": sha256_file(Path(path)), "bytes": Path(path).stat().st_size}

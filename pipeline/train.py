@@ -79,8 +79,9 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
     from pipeline.predictions import PREDICTIONS_FILE, write_predictions
 
     def fitted_hook(model) -> None:
-        if skops_writer is not None:  # model.skops is written while the evaluation goes on
-            skops_writer.submit(model, scratch_path(models_dir, "model.skops"))
+        if skops_writer is not None:  # model.skops and model.joblib are written while the evaluation goes on
+            skops_writer.submit(model, scratch_path(models_dir, "model.skops"),
+                                scratch_path(models_dir, "model.joblib"))
 
     started = time.perf_counter()
     with one_blas_thread():

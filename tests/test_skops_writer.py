@@ -2,6 +2,7 @@
 
 import json
 
+import joblib
 import numpy as np
 import pytest
 
@@ -59,6 +60,29 @@ def test_the_helper_writes_a_model_skops_that_loads_with_the_same_scores(tmp_pat
     assert np.array_equal(received.predict_proba(SENTENCES), trusted)
 
 
+def test_the_helper_writes_model_joblib_as_the_run_would_have(tmp_path, background, monkeypatch):
+    dumped_here = []
+    real_dump = joblib.dump
+    monkeypatch.setattr(joblib, "dump", lambda value, target, *a, **k: dumped_here.append(target)
+                        or real_dump(value, target, *a, **k))
+    train_with(tmp_path, ["data=seed", "features=word_char_tfidf", "seed=3"], run_name="bg")
+    assert not dumped_here  # the training process did not pickle the model itself
+    monkeypatch.setattr(train_module, "BACKGROUND_SKOPS_SENTENCES", 10**9)
+    train_with(tmp_path, ["data=seed", "features=word_char_tfidf", "seed=3"], run_name="here")
+    assert len(background) == 1 and len(dumped_here) == 1  # only the first run had a helper
+    bg, here = tmp_path / "models" / "bg", tmp_path / "models" / "here"
+    card = json.loads((bg / "model.json").read_text())
+    assert card["sha256"] == sha256_file(bg / "model.joblib")
+    assert card["sizes"]["model_bytes"] == (bg / "model.joblib").stat().st_size
+    from_helper, in_process = joblib.load(bg / "model.joblib"), joblib.load(here / "model.joblib")
+    for name, vectorizer in from_helper[0].transformer_list:
+        assert type(vectorizer.vocabulary_) is dict
+        assert vectorizer.vocabulary_ == dict(in_process[0].transformer_list)[name].vocabulary_
+    texts = SENTENCES + [row for row in SEED_DATA.read_text(encoding="utf-8").splitlines()[:40]]
+    assert np.array_equal(from_helper.predict_proba(texts), in_process.predict_proba(texts))
+    assert load_model(bg).loaded_with == "joblib"  # recorded as trusted, like any trained model
+
+
 def test_small_runs_write_model_skops_in_process(tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr(SkopsWriter, "__init__", lambda self: started.append(self))
@@ -67,7 +91,7 @@ def test_small_runs_write_model_skops_in_process(tmp_path, monkeypatch):
 
 
 def test_a_failing_helper_is_one_error_and_leaves_nothing(tmp_path, background, monkeypatch):
-    monkeypatch.setattr(SkopsWriter, "submit", lambda self, estimator, target: setattr(self, "target", target)
+    monkeypatch.setattr(SkopsWriter, "submit", lambda self, estimator, target, *_: setattr(self, "target", target)
                         or self.process.stdin.close())  # the helper gets no model and stops
     with pytest.raises(PipelineError, match=r"\.tmp-.*model\.skops: the skops writer stopped"):
         train_with(tmp_path, ["data=seed", "features=word_tfidf"], run_name="broken")

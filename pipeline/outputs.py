@@ -189,6 +189,7 @@ class FileOutput:
             self._write_state(state)
         self.state = state
         self.committed_items = state["items"]
+        self.writer_thread, self.pending = None, None  # Parquet parts are written on a thread
         self._remove_work_files()
         if fmt == "parquet":
             self._open_parquet_parts()
@@ -238,7 +239,6 @@ class FileOutput:
         self.buffer: list = []
         self.buffered_rows = 0
         self.merged, self.merged_parts = None, 0
-        self.writer_thread, self.pending = None, None
 
     def write(self, items, probabilities) -> None:
         if self.fmt == "parquet":
@@ -276,13 +276,21 @@ class FileOutput:
         self.pending = self.writer_thread.submit(job, *args)
 
     def _wait_for_writer(self, raise_errors: bool = True) -> None:
-        pending, self.pending = getattr(self, "pending", None), None
+        pending, self.pending = self.pending, None
         if pending is not None:
             try:
                 pending.result()
             except Exception:
                 if raise_errors:
                     raise
+
+    def _stop_writer(self, raise_errors: bool = True) -> None:
+        try:
+            self._wait_for_writer(raise_errors)
+        finally:
+            if self.writer_thread is not None:
+                self.writer_thread.shutdown()
+                self.writer_thread = None
 
     def _write_part(self, table, items_done: int) -> None:
         import pyarrow.parquet as pq
@@ -302,7 +310,7 @@ class FileOutput:
         """Commit the rest, then put the complete file in place and remove the partial folder."""
         self.commit(items_done, final=True)
         if self.fmt == "parquet":
-            self._wait_for_writer()
+            self._stop_writer()
             self._merge_new_parts()
             if self.merged is None:  # no sentence at all: an empty table with the columns
                 self.merged = self._open_merged(arrow_table([], _empty(self.labels), self.labels).schema)
@@ -340,14 +348,14 @@ class FileOutput:
 
     def abandon(self) -> None:
         """Bad input mid-run: leave nothing half-written behind."""
-        self._wait_for_writer(raise_errors=False)
+        self._stop_writer(raise_errors=False)
         if self.fmt != "parquet":
             self.stream.close()
         shutil.rmtree(self.partial, ignore_errors=True)
 
     def close_for_resume(self) -> None:
         """Interrupted: keep the partial folder for --resume (with the part being written)."""
-        self._wait_for_writer(raise_errors=False)
+        self._stop_writer(raise_errors=False)
         if not self.resumable:
             self.abandon()
         elif self.fmt != "parquet":

@@ -79,7 +79,7 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
     from pipeline.predictions import PREDICTIONS_FILE, write_predictions
 
     def fitted_hook(model) -> None:
-        if skops_writer is not None:  # model.skops and model.joblib are written while the evaluation goes on
+        if skops_writer is not None:  # both model files are written while the evaluation goes on
             skops_writer.submit(model, scratch_path(models_dir, "model.skops"),
                                 scratch_path(models_dir, "model.joblib"))
 

@@ -78,7 +78,7 @@ def test_the_helper_writes_model_joblib_as_the_run_would_have(tmp_path, backgrou
     for name, vectorizer in from_helper[0].transformer_list:
         assert type(vectorizer.vocabulary_) is dict
         assert vectorizer.vocabulary_ == dict(in_process[0].transformer_list)[name].vocabulary_
-    texts = SENTENCES + [row for row in SEED_DATA.read_text(encoding="utf-8").splitlines()[:40]]
+    texts = SENTENCES + [json.loads(row)["text"] for row in SEED_DATA.read_text(encoding="utf-8").splitlines()[:40]]
     assert np.array_equal(from_helper.predict_proba(texts), in_process.predict_proba(texts))
     assert load_model(bg).loaded_with == "joblib"  # recorded as trusted, like any trained model
 

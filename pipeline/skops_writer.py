@@ -96,7 +96,6 @@ def serve() -> None:
     import joblib
     import skops.io  # the slow import, done while the parent fits
 
-    from pipeline.model import sha256_file
     from pipeline.skops_state import expand
 
     stdin, stdout = sys.stdin.buffer, sys.stdout
@@ -106,23 +105,23 @@ def serve() -> None:
     request = stdin.read(int.from_bytes(header, "little"))
     try:
         estimator, target, joblib_target = pickle.loads(request)
-        with open(target, "wb") as handle:
-            # Deflated at level 1: the vocabulary text shrinks, at no cost in time.
-            skops.io.dump(estimator, handle, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        reply = _written(target, sha256_file)
-        if joblib_target is not None:
-            with open(joblib_target, "wb") as handle:
-                joblib.dump(expand(estimator), handle)  # the fitted model as it was in the parent
-                handle.flush()
-                os.fsync(handle.fileno())
-            reply["joblib"] = _written(joblib_target, sha256_file)
+        # Deflated at level 1: the vocabulary text shrinks, at no cost in time.
+        reply = _write_synced(target, lambda handle: skops.io.dump(
+            estimator, handle, compression=zipfile.ZIP_DEFLATED, compresslevel=1))
+        if joblib_target is not None:  # the fitted model as it was in the parent
+            reply["joblib"] = _write_synced(joblib_target, lambda handle: joblib.dump(expand(estimator), handle))
     except Exception as exc:  # reported by the parent as one line
         reply = {"error": f"{type(exc).__name__}: {exc}"}
     stdout.write(json.dumps(reply) + "\n")
     stdout.flush()
 
 
-def _written(path: str, sha256_file) -> dict:
+def _write_synced(path: str, write) -> dict:
+    """`write(handle)` into `path`, flushed to disk; the file's path, sha256 and size."""
+    from pipeline.model import sha256_file
+
+    with open(path, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     return {"path": path, "sha256": sha256_file(Path(path)), "bytes": Path(path).stat().st_size}

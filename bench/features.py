@@ -36,7 +36,7 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import pipeline.config  # noqa: F401  (resolvers)
+    import pipeline.common.config  # noqa: F401  (registers the resolvers)
 
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         return hydra_compose(config_name="train", overrides=overrides)
@@ -56,7 +56,7 @@ def baseline_estimator(seed: int):
 
 def subsample(corpus, max_docs: int):
     """The sentences of the first `max_docs` documents (for --quick)."""
-    from pipeline.data import Corpus
+    from pipeline.data.corpus import Corpus
 
     keep_docs = list(dict.fromkeys(corpus.groups))[:max_docs]
     keep = set(keep_docs)
@@ -91,7 +91,12 @@ def without_cache(estimator):
 
 def fill_cache(texts: list[str], cache_dir: str) -> None:
     """Encode every sentence once up front, so fit times below are the same warm-cache fits."""
-    from pipeline.embeddings import EmbeddingCache, SentenceEmbeddings, encoder_id, CACHE_FILE
+    from pipeline.features.embeddings import (
+        CACHE_FILE,
+        EmbeddingCache,
+        SentenceEmbeddings,
+        encoder_id,
+    )
 
     unique = list(dict.fromkeys(texts))
     cache = EmbeddingCache(Path(cache_dir).expanduser() / CACHE_FILE, encoder_id("all-MiniLM-L6-v2"))
@@ -116,7 +121,7 @@ def scoring_rate(estimator, inputs, kind: str) -> float:
 
 
 def run_holdout(name: str, estimator, kind: str, train, test, labels, sample: int) -> dict:
-    from pipeline.metrics import compute_metrics
+    from pipeline.evaluation.metrics import compute_metrics
 
     started = time.perf_counter()
     estimator.fit(train.inputs(kind), train.labels)
@@ -129,7 +134,7 @@ def run_holdout(name: str, estimator, kind: str, train, test, labels, sample: in
 
 
 def run_cv(name: str, estimator, corpus, splitter, labels) -> dict:
-    from pipeline.train import cross_validate
+    from pipeline.training.crossval import cross_validate
 
     started = time.perf_counter()
     metrics, _ = cross_validate(estimator, corpus, splitter, labels)
@@ -176,10 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
-    from pipeline import config
-    from pipeline.context import input_kind
-    from pipeline.embeddings import check_installed
-    from pipeline.errors import PipelineError
+    from pipeline.common.errors import PipelineError
+    from pipeline.data.records import input_kind
+    from pipeline.features.embeddings import check_installed
+    from pipeline.training.setup import build_run
 
     names = args.features.split(",") if args.features else BASE_FEATURES + EMBEDDING_FEATURES
     try:
@@ -192,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
 
     for data_name in args.data.split(","):
         cfg = compose([f"data={data_name}", f"seed={args.seed}"])
-        data = config.instantiate(cfg.data, "data")
+        run = build_run(cfg)
+        data = run.data
         try:
             train = data.load_train()
             test = data.load_test()
@@ -201,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         if args.quick and test is not None:
             train, test = subsample(train, 60), subsample(test, 20)
-        splitter = config.instantiate(cfg.split, "split")
+        splitter = run.splitter
         labels = list(data.labels)
         if any("minilm" in n for n in names):
             fill_cache(train.texts + (test.texts if test is not None else []), cfg.paths.cache_dir)
@@ -210,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
                                      for n in names]
         for name, job_cfg in jobs:
             estimator = (baseline_estimator(args.seed) if job_cfg is None
-                         else config.build_estimator(job_cfg.features, job_cfg.model))
+                         else build_run(job_cfg).estimator)
             kind = input_kind(estimator)
             print(f"{data_name}: {name} ...", file=sys.stderr, flush=True)
             if test is not None:

@@ -47,7 +47,6 @@ predicted = [clf.predict_proba(features.transform(part.column("text").to_pylist(
 
 def main(argv: list[str] | None = None) -> None:
     import pyarrow.parquet as pq
-
     from make_corpus import make_corpus
     from scale import python, run
 

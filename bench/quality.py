@@ -32,7 +32,7 @@ def baseline(seed: int):
 
 
 def subset(corpus, keep):
-    from pipeline.data import Corpus
+    from pipeline.data.corpus import Corpus
 
     index = [i for i, k in enumerate(keep) if k]
     return Corpus(
@@ -43,8 +43,8 @@ def subset(corpus, keep):
 
 def record_fields(data, corpus, name: str) -> list[str]:
     """The `name` field (origin, genre) of each training sentence, in corpus order."""
-    from pipeline.data import resolve_files
-    from pipeline.validate import read_records
+    from pipeline.annotation.validation import read_records
+    from pipeline.common.files import resolve_files
 
     errors: list[str] = []
     records = []
@@ -59,7 +59,7 @@ def config_choices(overrides: list[str]) -> dict:
     """Which option of each config group the overrides select (features=..., model=...)."""
     from hydra import compose, initialize_config_dir
 
-    from pipeline.config import CONFIG_DIR
+    from pipeline.common.config import CONFIG_DIR
 
     overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from pipeline import config
-    from pipeline.train import cross_validate, holdout
+    from pipeline.common.config import compose_config
+    from pipeline.training.crossval import cross_validate, holdout
+    from pipeline.training.setup import build_run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of configs/train.yaml")
@@ -81,15 +82,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_intermixed_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-    cfg = config.compose_config("train", args.overrides)
-    data = config.instantiate(cfg.data, "data")
-    splitter = config.instantiate(cfg.split, "split")
+    cfg = compose_config("train", args.overrides)
+    run = build_run(cfg)
+    data, splitter = run.data, run.splitter
     labels = list(data.labels)
     corpus = data.load_train()
     origins = record_fields(data, corpus, "origin")
     genres = record_fields(data, corpus, "genre")
     models = {
-        "default": lambda: config.build_estimator(cfg.features, cfg.model),
+        "default": lambda: build_run(cfg).estimator,
         "baseline": lambda: baseline(int(cfg.seed)),
     }
     choices = " ".join(f"{group}={name}" for group, name in config_choices(args.overrides).items())
@@ -155,6 +156,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from pipeline.errors import reports_errors
+    from pipeline.common.errors import reports_errors
 
     reports_errors(main)()

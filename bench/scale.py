@@ -75,7 +75,6 @@ def python(*args) -> list[str]:
 def write_corpora(size: int, train_size: int, seed: int, row_group_size: int, corpus, small, train, test) -> None:
     """The scoring corpus, its first tenth, and a labeled train/test pair (run in a child process)."""
     import pyarrow.parquet as pq
-
     from make_corpus import make_corpus
 
     table = make_corpus(size, seed).select(["text", "doc_id", "sentence_index"])

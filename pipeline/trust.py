@@ -15,102 +15,16 @@ The store is $RHETORIC_TRUST_STORE if set, else $XDG_DATA_HOME/rhetoric-pipeline
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import time
 from pathlib import Path
-from typing import Iterator
 
-from pipeline.errors import ArgumentParser, PipelineError, reports_errors
-
-STORE_ENV = "RHETORIC_TRUST_STORE"
-
-
-def store_path() -> Path:
-    """Where the trust store lives (see the module docstring)."""
-    if os.environ.get(STORE_ENV):
-        return Path(os.environ[STORE_ENV]).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "rhetoric-pipeline" / "trusted.json"
-
-
-def trusted_models(store: Path | None = None) -> dict[str, dict]:
-    """sha256 of each trusted model.joblib -> where it was and how it came to be trusted."""
-    store = store or store_path()
-    try:
-        text = store.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise PipelineError(f"trust store {store}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-        models = data["models"]
-        if not isinstance(models, dict):
-            raise TypeError
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-        raise PipelineError(
-            f"trust store {store}: not a trust store file; fix or delete it (set {STORE_ENV} to use another)"
-        ) from None
-    return models
-
-
-def is_trusted(sha256: str) -> bool:
-    return sha256 in trusted_models()
-
-
-def record(sha256: str, folder: Path, how: str) -> None:
-    """Trust the model file with this sha256 from now on (`how`: trained or vouched)."""
-    entry = {"path": str(Path(folder).resolve()), "how": how, "added": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    with _updating() as models:
-        models[sha256] = entry
-
-
-def forget(sha256: str) -> bool:
-    with _updating() as models:
-        return models.pop(sha256, None) is not None
-
-
-@contextlib.contextmanager
-def _updating() -> Iterator[dict]:
-    """Read, change and write the store under a lock, so parallel runs lose no entry."""
-    from pipeline import atomic
-
-    store = store_path()
-    try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(store.with_name(store.name + ".lock"), "a")
-    except OSError as exc:
-        raise PipelineError(f"trust store {store}: cannot write: {exc.strerror}") from None
-    with lock:
-        _lock(lock)
-        models = trusted_models(store)
-        yield models
-        atomic.write_text(store, json.dumps({"version": 1, "models": models}, indent=2, sort_keys=True) + "\n")
-
-
-def _lock(handle) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; writes stay atomic
-        return
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-
-
-def describe(folder: Path, card: dict) -> str:
-    """What a user vouches for: the card's name, origin, data and versions, on a few lines."""
-    data = card.get("training_data") or {}
-    versions = card.get("versions") or {}
-    lines = [
-        f"model      {folder}",
-        f"name       {card.get('name')}  created {card.get('created')}",
-        f"labels     {', '.join(map(str, card.get('labels') or []))}",
-        f"trained on {data.get('n_sentences')} sentences from {', '.join(map(str, data.get('files') or []))}",
-        "versions   " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"sha256     {card.get('sha256')}",
-    ]
-    return "\n".join(lines)
+from pipeline.artifacts.trust_store import (
+    describe,
+    forget,
+    record,
+    store_path,
+    trusted_models,
+)
+from pipeline.common.errors import ArgumentParser, reports_errors
 
 
 @reports_errors
@@ -130,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.folders:
         parser.error("give model folders to trust, or --list")
-    from pipeline.model import checked_card
+    from pipeline.artifacts.folder import checked_card
 
     for name in args.folders:
         folder = Path(name)

@@ -33,7 +33,7 @@ def compose(config_name: str = "train", overrides=()):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import pipeline.config  # noqa: F401  (registers the resolvers)
+    import pipeline.common.config  # noqa: F401  (registers the resolvers)
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
@@ -41,19 +41,20 @@ def compose(config_name: str = "train", overrides=()):
 
 def train_with(tmp_path: Path, overrides=(), run_name="run", run_dir=None) -> dict:
     """Run the training core on a composed config; models go under tmp_path/models."""
-    from pipeline import config
-    from pipeline.train import train
+    from pipeline.training.run import train
+    from pipeline.training.setup import build_run
 
     cfg = compose("train", [f"paths.models_dir={tmp_path / 'models'}", *overrides])
+    run = build_run(cfg)
     return train(
-        estimator=config.build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
-        data=config.instantiate(cfg.data, "data"),
-        splitter=config.instantiate(cfg.split, "split"),
+        estimator=run.estimator,
+        data=run.data,
+        splitter=run.splitter,
         models_dir=cfg.paths.models_dir,
         run_dir=run_dir or tmp_path / "run",
         run_name=run_name,
-        config=config.to_container(cfg),
-        seed=cfg.seed,
+        config=run.config,
+        seed=run.seed,
     )
 
 

@@ -2,10 +2,10 @@ import json
 import random
 
 import pytest
-
 from conftest import run_cli, write_jsonl
-from pipeline.agreement import agreement, read_annotations
-from pipeline.errors import PipelineError
+
+from pipeline.annotation.agreement import agreement, read_annotations
+from pipeline.common.errors import PipelineError
 
 T, R, E = "threat", "reporting", "editorial_framing"
 LABELS_A = [T, T, T, T, R, R, R, E, E, E]

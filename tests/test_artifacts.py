@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, train_with
-from pipeline import atomic, load_model
-from pipeline.errors import PipelineError
-from pipeline.metrics import compute_metrics, write_reports
-from pipeline.model import LATEST, sha256_file, save_model
+
+from pipeline import load_model
+from pipeline.artifacts.folder import save_model, sha256_file
+from pipeline.artifacts.names import LATEST
+from pipeline.common import atomic
+from pipeline.common.errors import PipelineError
+from pipeline.evaluation.metrics import compute_metrics
+from pipeline.reports.files import write_reports
 
 
 def model_folders(models: Path) -> list[Path]:
@@ -41,7 +44,7 @@ def estimator_and_card(trained_model):
 SAVE_FOREVER = """
 import json, sys
 import joblib
-from pipeline.model import save_model
+from pipeline.artifacts.folder import save_model
 model, models, prefix = sys.argv[1:]
 estimator = joblib.load(model + "/model.joblib")
 card = json.load(open(model + "/model.json"))
@@ -156,7 +159,7 @@ def test_reports_replace_old_ones_whole(tmp_path):
 
 
 def test_temporaries_of_live_processes_are_left_alone(tmp_path, estimator_and_card):
-    from pipeline.model import _owner_tag, remove_dead_temporaries
+    from pipeline.artifacts.folder import _owner_tag, remove_dead_temporaries
 
     models = tmp_path / "models"
     models.mkdir()

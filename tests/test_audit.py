@@ -1,10 +1,11 @@
 import json
 
 import pytest
-
 from conftest import ROOT, run_cli
-from pipeline import config
-from pipeline.audit import audit
+
+from pipeline.annotation.audit import audit
+from pipeline.common.config import compose_config
+from pipeline.training.setup import build_run
 
 WRITTEN = ROOT / "data" / "written" / "starter_mixed_topics.jsonl"
 # Fast options of the training config; the audit itself is the same for every model.
@@ -12,12 +13,8 @@ FAST = ["model=sgd", "features=word_tfidf"]
 
 
 def audit_with(overrides):
-    cfg = config.compose_config("train", overrides)
-    return audit(
-        estimator=config.build_estimator(cfg.features, cfg.model),
-        data=config.instantiate(cfg.data, "data"),
-        splitter=config.instantiate(cfg.split, "split"),
-    )
+    run = build_run(compose_config("train", overrides))
+    return audit(estimator=run.estimator, data=run.data, splitter=run.splitter)
 
 
 @pytest.mark.slow
@@ -66,3 +63,10 @@ def test_bad_input_exits_2_with_one_error_line(args, message):
     result = run_cli("audit", *args)
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_audit_uses_the_calibration_the_config_names():
+    from sklearn.calibration import CalibratedClassifierCV
+
+    run = build_run(compose_config("train", [*FAST, "calibration=sigmoid"]))
+    assert isinstance(run.estimator, CalibratedClassifierCV) or isinstance(run.estimator[-1], CalibratedClassifierCV)

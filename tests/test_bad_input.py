@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -324,7 +323,7 @@ def test_the_table_has_at_least_thirty_cases():
 
 def test_read_fine_cases_give_clean_sentences(tmp_path, trained_model):
     """BOM and CRLF vanish from what is scored; a 10 MB line comes back whole in the output."""
-    from pipeline.score import iter_items
+    from pipeline.scoring.inputs import iter_items
 
     (tmp_path / "bom.txt").write_bytes("\ufeffWe will come.\r\nIt rained.\r\n".encode())
     texts = [text for _, _, text in iter_items([str(tmp_path / "bom.txt")], [])]

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, write_jsonl
+
 from pipeline.score import main as score_main
 
 pytestmark = pytest.mark.slow

@@ -2,11 +2,16 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import train_with, write_jsonl
+
 from pipeline import load_model
-from pipeline.calibration import brier_score, calibration_summary, expected_calibration_error, plot_reliability
-from pipeline.errors import PipelineError
+from pipeline.common.errors import PipelineError
+from pipeline.evaluation.calibration import (
+    brier_score,
+    calibration_summary,
+    expected_calibration_error,
+)
+from pipeline.reports.plots import plot_reliability
 
 # Label order deliberately not alphabetical: columns must be matched to labels, not sorted.
 LABELS = ["threat", "reporting", "editorial_framing"]

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import SEED_DATA, run_cli
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import SEED_DATA, run_cli, train_with
+
 from pipeline.compare import main
 
 

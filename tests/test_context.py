@@ -3,16 +3,23 @@
 import json
 
 import pytest
-
 from conftest import SEED_DATA, train_with, write_jsonl
+
 from pipeline import load_model
-from pipeline.context import RECORDS, TEXT, frame_from_items, input_kind, sentence_frame
-from pipeline.data import DataSource, document_positions
-from pipeline.errors import PipelineError
+from pipeline.common.errors import PipelineError
+from pipeline.data.corpus import document_positions
+from pipeline.data.records import (
+    RECORDS,
+    TEXT,
+    frame_from_items,
+    input_kind,
+    sentence_frame,
+)
+from pipeline.data.source import DataSource
 
 
 def features_of(frame, **params):
-    from pipeline.discourse import DiscourseFeatures
+    from pipeline.features.discourse import DiscourseFeatures
 
     transformer = DiscourseFeatures(**params).fit(frame)
     names = list(transformer.get_feature_names_out())
@@ -56,7 +63,7 @@ def test_neighbours_come_from_the_same_document_in_article_order():
 
 
 def test_context_features_refuse_plain_text():
-    from pipeline.discourse import DiscourseFeatures
+    from pipeline.features.discourse import DiscourseFeatures
 
     with pytest.raises(PipelineError, match="needs sentence records"):
         DiscourseFeatures().fit(["just text"])
@@ -64,11 +71,12 @@ def test_context_features_refuse_plain_text():
 
 def test_input_kind_follows_the_features():
     from conftest import compose
-    from pipeline import config
+
+    from pipeline.training.setup import build_estimator
 
     for features, kind in [("word_char_tfidf", TEXT), ("word_char_tfidf_context", RECORDS)]:
         cfg = compose("train", [f"features={features}"])
-        assert input_kind(config.build_estimator(cfg.features, cfg.model)) == kind
+        assert input_kind(build_estimator(cfg.features, cfg.model)) == kind
 
 
 def test_scored_items_get_article_length_from_their_indices():
@@ -153,11 +161,12 @@ def test_score_cli_with_a_context_model_keeps_ids(tmp_path, context_model, capsy
 
 def test_evaluate_feeds_records_to_a_context_model(tmp_path, context_model):
     from conftest import compose
-    from pipeline import config
-    from pipeline.evaluate import evaluate
+
+    from pipeline.common.config import instantiate
+    from pipeline.evaluation.saved_model import evaluate
 
     cfg = compose("evaluate", [f"data.path={SEED_DATA}"])
-    metrics = evaluate(model_dir=context_model[0], data=config.instantiate(cfg.data, "data"), out_dir=tmp_path)
+    metrics = evaluate(model_dir=context_model[0], data=instantiate(cfg.data, "data"), out_dir=tmp_path)
     assert metrics["n_sentences"] == 55 and metrics["macro_f1"] > 0.5  # its own training data
 
 
@@ -166,6 +175,7 @@ def test_context_scores_do_not_depend_on_the_batch_size(tmp_path):
     import json
 
     from conftest import ROOT, train_with
+
     from pipeline.score import main
 
     train_with(tmp_path, ["data=seed", "features=word_char_tfidf_context", "save_skops=false"], run_name="ctx")

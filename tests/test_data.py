@@ -1,8 +1,8 @@
 import pytest
-
 from conftest import SEED_DATA, write_jsonl
-from pipeline.data import DataSource
-from pipeline.errors import PipelineError
+
+from pipeline.common.errors import PipelineError
+from pipeline.data.source import DataSource
 
 ROWS = [
     {"sentence": "They vowed to burn the city.", "tag": "T", "article": "a", "extra": 1},

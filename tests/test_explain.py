@@ -9,7 +9,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from pipeline.explain import LinearExplainer
+from pipeline.reports.explain import LinearExplainer
 
 TEXTS = [
     "We will burn your city.", "We will find you and punish you.", "You will pay for this, we warn you.",

@@ -5,8 +5,8 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SEED_DATA
+
 from pipeline.score import main
 
 INJECTION = 'Officials said <script>window.__pwned = 1</script> was posted. We will burn your city. <img src=x onerror="window.__pwned = 2">'
@@ -83,13 +83,15 @@ def test_training_writes_report_html_with_every_section(tmp_path):
 
 def test_cross_validation_keeps_out_of_fold_scores():
     from conftest import compose
-    from pipeline import config
-    from pipeline.train import cross_validate
+
+    from pipeline.common.config import instantiate
+    from pipeline.training.crossval import cross_validate
+    from pipeline.training.setup import build_estimator
 
     cfg = compose("train", ["data=seed"])
-    data = config.instantiate(cfg.data, "data")
+    data = instantiate(cfg.data, "data")
     metrics, predictions = cross_validate(
-        config.build_estimator(cfg.features, cfg.model), data.load_train(), config.instantiate(cfg.split, "split"),
+        build_estimator(cfg.features, cfg.model), data.load_train(), instantiate(cfg.split, "split"),
         data.labels,
     )
     assert predictions.scores.shape == (55, 4) and predictions.probabilistic
@@ -101,8 +103,8 @@ def test_cross_validation_keeps_out_of_fold_scores():
 
 
 def test_worst_mistakes_are_the_most_confident_wrong_predictions():
-    from pipeline.metrics import Predictions, compute_metrics
-    from pipeline.training_report import render_training_report
+    from pipeline.evaluation.metrics import Predictions, compute_metrics
+    from pipeline.reports.training_page import render_training_report
 
     labels = ["threat", "reporting"]
     texts = ["right and sure", "wrong but unsure", "wrong and sure <b>bold</b>", "right"]
@@ -129,8 +131,8 @@ def test_calibration_is_not_drawn_for_softmax_scores(tmp_path):
 
 
 def test_evaluation_report_html_has_mistakes_and_features(tmp_path, trained_model):
-    from pipeline.data import DataSource
-    from pipeline.evaluate import evaluate
+    from pipeline.data.source import DataSource
+    from pipeline.evaluation.saved_model import evaluate
 
     evaluate(model_dir=trained_model, data=DataSource(str(SEED_DATA)), out_dir=tmp_path)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")

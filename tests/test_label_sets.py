@@ -5,9 +5,9 @@ import io
 import json
 
 import pytest
-
 from conftest import SEED_DATA, compose, train_with, write_jsonl
-from pipeline.errors import PipelineError
+
+from pipeline.common.errors import PipelineError
 
 THREE = ["reporting", "editorial_framing", "background_fact"]
 OVERRIDES = ["data=seed", "data.labels=[reporting,editorial_framing,background_fact]",
@@ -42,10 +42,10 @@ def test_scores_of_a_three_label_model_have_three_columns(three_label_model, cap
 
 
 def test_evaluating_a_three_label_model_on_threats_is_refused(tmp_path, three_label_model):
-    from pipeline import config
-    from pipeline.evaluate import evaluate
+    from pipeline.common.config import instantiate
+    from pipeline.evaluation.saved_model import evaluate
 
-    data = config.instantiate(compose("evaluate", [f"data.path={SEED_DATA}"]).data, "data")
+    data = instantiate(compose("evaluate", [f"data.path={SEED_DATA}"]).data, "data")
     with pytest.raises(PipelineError, match=r"labels \['threat'\] are not among the model's labels"):
         evaluate(model_dir=three_label_model[0], data=data, out_dir=tmp_path)
 

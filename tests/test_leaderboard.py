@@ -7,10 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_cli
-from pipeline.errors import PipelineError
-from pipeline.leaderboard import build_leaderboard, main, render_csv, render_markdown
+
+from pipeline.common.errors import PipelineError
+from pipeline.evaluation.leaderboard import (
+    build_leaderboard,
+    render_csv,
+    render_markdown,
+)
+from pipeline.leaderboard import main
 
 LABELS = ["threat", "reporting"]
 

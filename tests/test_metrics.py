@@ -1,6 +1,7 @@
 import json
 
-from pipeline.metrics import compute_metrics, write_reports
+from pipeline.evaluation.metrics import compute_metrics
+from pipeline.reports.files import write_reports
 
 LABELS = ["threat", "reporting"]
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import compose, newsdiscourse_dir, run_cli
 
 CORPUS = newsdiscourse_dir()
@@ -15,9 +14,9 @@ LABELS = ["reporting", "editorial_framing", "background_fact"]
 
 
 def test_train_and_validation_load_with_three_labels_and_positions():
-    from pipeline import config
+    from pipeline.common.config import instantiate
 
-    data = config.instantiate(compose("train", ["data=newsdiscourse"]).data, "data")
+    data = instantiate(compose("train", ["data=newsdiscourse"]).data, "data")
     train, test = data.load_train(), data.load_test()
     assert data.labels == LABELS
     assert set(train.labels) == set(test.labels) == set(LABELS)

@@ -5,11 +5,11 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import compose, run_cli, train_with, write_jsonl
-from pipeline.data import DataSource
-from pipeline.errors import PipelineError
-from pipeline.streaming import BatchedSGDClassifier, StreamingPipeline
+
+from pipeline.common.errors import PipelineError
+from pipeline.data.source import DataSource
+from pipeline.models.streaming import BatchedSGDClassifier, StreamingPipeline
 
 WORDS = ["port", "bridge", "ministry", "dam", "airport", "refinery", "border", "pipeline"]
 TEMPLATES = {
@@ -45,7 +45,7 @@ class Spy:
     def __init__(self, monkeypatch):
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        from pipeline import lazy_corpus
+        from pipeline.data import lazy as lazy_corpus
 
         self.read, self.hashed = [], []
         rows, batches, transform = (lazy_corpus.ArrowTexts.rows, lazy_corpus.ArrowTexts.iter_batches,
@@ -107,7 +107,7 @@ def test_out_of_core_training_never_holds_all_sentences_and_matches_the_in_memor
     from sklearn.model_selection import StratifiedGroupKFold
     from sklearn.pipeline import Pipeline
 
-    from pipeline.train import train
+    from pipeline.training.run import train
 
     path = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(120))
     estimator = streaming_estimator(batch_size=8)
@@ -145,7 +145,7 @@ def test_out_of_core_holdout_on_a_test_file(tmp_path):
 
 
 def test_only_stateless_features_with_a_batched_classifier_stream():
-    from pipeline.config import build_estimator
+    from pipeline.training.setup import build_estimator
 
     def built(*overrides):
         cfg = compose("train", list(overrides))

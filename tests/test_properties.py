@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.sentences import split_article
+from pipeline.data.sentences import split_article
 
 # Pieces of news prose that stress a splitter: titles, initials, quotes, numbers, line breaks.
 PIECES = ["Gov.", "Lt.", "Dr.", "U.S.", "Mr.", "e.g.", "No.", "3.5", "1,200", "“We", "will", "come,”",

@@ -4,9 +4,9 @@ import json
 from collections import Counter
 
 import pytest
-
 from conftest import SEED_DATA, compose, train_with
-from pipeline.predictions import read_predictions
+
+from pipeline.artifacts.predictions_file import read_predictions
 
 LABELS = ["threat", "reporting", "editorial_framing", "background_fact"]
 
@@ -94,10 +94,10 @@ def test_holdout_run_reports_baselines(tmp_path):
 
 
 def test_evaluate_reports_the_same_sections(tmp_path, trained_model):
-    from pipeline import config
-    from pipeline.evaluate import evaluate
+    from pipeline.common.config import instantiate
+    from pipeline.evaluation.saved_model import evaluate
 
-    data = config.instantiate(compose("evaluate", [f"data.path={SEED_DATA}"]).data, "data")
+    data = instantiate(compose("evaluate", [f"data.path={SEED_DATA}"]).data, "data")
     metrics = evaluate(model_dir=trained_model, data=data, out_dir=tmp_path)
     assert set(metrics["baselines"]) == {"majority class", "stratified random"}
     card = json.loads((trained_model / "model.json").read_text())

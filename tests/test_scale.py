@@ -8,10 +8,11 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT, SEED_DATA, run_cli, write_jsonl
-from pipeline import outputs
+
 from pipeline.score import main
+from pipeline.scoring import resumable, run as scoring_run
+from pipeline.scoring.resumable import FileOutput
 
 SEEDS = ROOT / "seeds"
 
@@ -49,11 +50,11 @@ def test_tiny_batches_give_the_same_output_as_one_batch(tmp_path, trained_model,
 def test_resume_after_an_interruption_gives_exactly_the_full_output(tmp_path, trained_model, sentences,
                                                                    monkeypatch, fmt):
     full = score_to(tmp_path, f"full.{fmt}", "--model", trained_model, sentences)
-    monkeypatch.setattr(outputs, "PARQUET_PART_ROWS", 40)
+    monkeypatch.setattr(resumable, "PARQUET_PART_ROWS", 40)
     out = tmp_path / f"resumed.{fmt}"
     args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--batch-size", "30"]
 
-    real_write, calls = outputs.FileOutput.write, []
+    real_write, calls = FileOutput.write, []
 
     def write_then_die(self, items, probabilities):
         real_write(self, items, probabilities)  # written, but never committed
@@ -63,14 +64,14 @@ def test_resume_after_an_interruption_gives_exactly_the_full_output(tmp_path, tr
                 self.stream.flush()
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs.FileOutput, "write", write_then_die)
+    monkeypatch.setattr(FileOutput, "write", write_then_die)
     with pytest.raises(SystemExit) as stopped:
         main(args)
     assert stopped.value.code == 130 and not out.exists()
     progress = json.loads((tmp_path / f".{out.name}.partial" / "progress.json").read_text())
     assert 0 < progress["items"] < 9 * 30
 
-    monkeypatch.setattr(outputs.FileOutput, "write", real_write)
+    monkeypatch.setattr(FileOutput, "write", real_write)
     main([*args, "--resume"])
     assert read_rows(out, fmt) == read_rows(full, fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([full.name, out.name])
@@ -118,7 +119,7 @@ def test_resume_refuses_changed_inputs_and_a_partial_run_is_never_overwritten(tm
     def die(self, items_done, final=False):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs.FileOutput, "commit", die)
+    monkeypatch.setattr(FileOutput, "commit", die)
     with pytest.raises(SystemExit):
         main(["--model", str(trained_model), str(source), "-o", str(out)])
     partial = tmp_path / f".{out.name}.partial"
@@ -266,7 +267,7 @@ def test_batched_sgd_is_a_well_behaved_estimator():
     from sklearn.base import clone
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from pipeline.streaming import BatchedSGDClassifier
+    from pipeline.models.streaming import BatchedSGDClassifier
 
     texts = [json.loads(line)["text"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
     labels = [json.loads(line)["label"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
@@ -289,7 +290,7 @@ def test_sgd_streaming_trains_through_the_cli_and_writes_the_evaluation_files(tm
     for name in ("metrics.json", "report.md", "confusion_matrix.png"):
         assert (run_dir / name).is_file()
     card = json.loads((models / "stream" / "model.json").read_text())
-    assert card["config"]["model"]["_target_"] == "pipeline.streaming.BatchedSGDClassifier"
+    assert card["config"]["model"]["_target_"] == "pipeline.models.streaming.BatchedSGDClassifier"
     assert card["config"]["features"]["_target_"].endswith("HashingVectorizer")
     assert card["score_method"] == "predict_proba" and card["metrics"]["n_sentences"] == 55
     scored = run_cli("score", "--model", models / "stream", "--text", "We will burn the city.")
@@ -314,8 +315,9 @@ def test_partitions_of_a_context_model_hold_whole_articles(tmp_path, suffix):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.inputs import read_file
-    from pipeline.parallel import plan_partitions, read_partition
+    from pipeline.scoring.dask_engine import read_partition
+    from pipeline.scoring.inputs import read_file
+    from pipeline.scoring.partitions import plan_partitions
 
     rows = [{"doc_id": f"a{i // 7}", "text": f"Sentence {i}."} for i in range(100)]
     path = tmp_path / f"articles.{suffix}"
@@ -340,9 +342,9 @@ def test_two_processes_write_what_one_writes_for_every_input_kind(tmp_path, trai
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline import score
 
-    monkeypatch.setattr(score, "MIN_PARTITION_ROWS", 1)
+
+    monkeypatch.setattr(scoring_run, "MIN_PARTITION_ROWS", 1)
     parquet = tmp_path / "in.parquet"
     pq.write_table(pa.table({"text": [f"Officials said {i} people left." for i in range(90)],
                              "doc_id": [f"p{i // 9}" for i in range(90)]}), parquet, row_group_size=20)
@@ -358,16 +360,16 @@ def test_two_processes_write_what_one_writes_for_every_input_kind(tmp_path, trai
 
 def test_two_processes_to_stdout_and_resumed_after_an_interruption(tmp_path, trained_model, sentences,
                                                                    monkeypatch):
-    from pipeline import score
 
-    monkeypatch.setattr(score, "MIN_PARTITION_ROWS", 1)
+
+    monkeypatch.setattr(scoring_run, "MIN_PARTITION_ROWS", 1)
     local = run_cli("score", "--model", trained_model, sentences, "--format", "jsonl")
     piped = run_cli("score", "--model", trained_model, sentences, "--jobs", 2, "--batch-size", 60)
     assert piped.returncode == 0 and piped.stdout == local.stdout
 
     out = tmp_path / "scores.jsonl"
     args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--jobs", "2", "--batch-size", "60"]
-    real_append, calls = outputs.FileOutput.append_work, []
+    real_append, calls = FileOutput.append_work, []
 
     def append_then_die(self, path, items_done):
         calls.append(items_done)
@@ -375,11 +377,11 @@ def test_two_processes_to_stdout_and_resumed_after_an_interruption(tmp_path, tra
             raise KeyboardInterrupt  # three partitions committed, the fourth scored but not
         real_append(self, path, items_done)
 
-    monkeypatch.setattr(outputs.FileOutput, "append_work", append_then_die)
+    monkeypatch.setattr(FileOutput, "append_work", append_then_die)
     with pytest.raises(SystemExit):
         main(args)
     assert json.loads((tmp_path / f".{out.name}.partial" / "progress.json").read_text())["items"] == calls[2]
-    monkeypatch.setattr(outputs.FileOutput, "append_work", real_append)
+    monkeypatch.setattr(FileOutput, "append_work", real_append)
     main([*args, "--resume"])
     assert out.read_text(encoding="utf-8") == local.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

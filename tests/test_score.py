@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, run_cli, write_jsonl
+
 from pipeline import load_model
 from pipeline.score import main
 

@@ -2,7 +2,8 @@ import json
 from collections import defaultdict
 
 from conftest import ROOT, SEED_DATA
-from pipeline.sentences import split_article, split_sentences
+
+from pipeline.data.sentences import split_article, split_sentences
 
 
 def test_splitter_reproduces_seed_sentence_boundaries():

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed: pip install -e '.[serve]'")
@@ -14,7 +13,8 @@ pytest.importorskip("httpx", reason="TestClient needs httpx: pip install -e '.[t
 from fastapi.testclient import TestClient  # noqa: E402
 
 from pipeline import load_model  # noqa: E402
-from pipeline.serve import create_app, main  # noqa: E402
+from pipeline.serve import main  # noqa: E402
+from pipeline.service.app import create_app
 
 LIMIT = 4096
 ARTICLE = "We will burn your city. The talks ended on Monday. Critics call the plan a reckless gamble."

@@ -7,10 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipeline import load_model, trust
-from pipeline.errors import PipelineError
-from pipeline.model import save_model
-from pipeline.skops_state import ArrayVocabulary, compact, expand
+from pipeline import load_model
+from pipeline.artifacts.folder import save_model
+from pipeline.artifacts.skops_state import ArrayVocabulary, compact, expand
+from pipeline.artifacts.trust_store import STORE_ENV
+from pipeline.common.errors import PipelineError
 
 LABELS = ["threat", "reporting", "editorial_framing", "background_fact"]
 
@@ -18,7 +19,7 @@ LABELS = ["threat", "reporting", "editorial_framing", "background_fact"]
 @pytest.fixture
 def empty_store(tmp_path, monkeypatch):
     """A machine that trusts none of the models: they load from model.skops."""
-    monkeypatch.setenv(trust.STORE_ENV, str(tmp_path / "other-machine" / "trusted.json"))
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "other-machine" / "trusted.json"))
 
 
 def corpus(n=3000, seed=0):
@@ -75,7 +76,7 @@ def test_model_skops_holds_the_vocabulary_as_arrays_not_a_node_per_term(fitted, 
         names = archive.namelist()
     assert len(schema) < 500_000  # a node per term: about 200 bytes for each of the 30,000+ terms
     assert "w123 w45" not in schema and '"naïve"' not in schema
-    assert schema.count("pipeline.skops_state") == 2 and schema.count("ArrayVocabulary") == 2
+    assert schema.count("pipeline.artifacts.skops_state") == 2 and schema.count("ArrayVocabulary") == 2
     assert sum(name.endswith(".npy") for name in names) >= 4  # text and ends of both vocabularies
 
 
@@ -120,12 +121,12 @@ def rewrite_schema(folder, change):
 
 
 @pytest.mark.parametrize("module, name, refused", [
-    ("pipeline.model", "Model", "pipeline.model.Model"),  # a project class, but not an array holder
+    ("pipeline.artifacts.model", "Model", "pipeline.artifacts.model.Model"),  # a project class, but not an array holder
     ("builtins", "eval", "builtins.eval"),
-    ("pipeline.skops_state", "compact", "pipeline.skops_state.compact"),
+    ("pipeline.artifacts.skops_state", "compact", "pipeline.artifacts.skops_state.compact"),
 ])
 def test_a_tampered_vocabulary_type_is_refused(saved, empty_store, module, name, refused):
-    rewrite_schema(saved, lambda text: text.replace('"pipeline.skops_state"', json.dumps(module))
+    rewrite_schema(saved, lambda text: text.replace('"pipeline.artifacts.skops_state"', json.dumps(module))
                    .replace('"ArrayVocabulary"', json.dumps(name)))
     with pytest.raises(PipelineError, match=f"refusing to load types that are not trusted: .*{refused}"):
         load_model(saved)

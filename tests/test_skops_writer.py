@@ -5,13 +5,14 @@ import json
 import joblib
 import numpy as np
 import pytest
-
 from conftest import SEED_DATA, train_with
-from pipeline import load_model, trust
-from pipeline import train as train_module
-from pipeline.errors import PipelineError
-from pipeline.model import sha256_file
-from pipeline.skops_writer import SkopsWriter
+
+from pipeline import load_model
+from pipeline.training import run as train_module
+from pipeline.artifacts.folder import sha256_file
+from pipeline.artifacts.skops_writer import SkopsWriter
+from pipeline.artifacts.trust_store import STORE_ENV
+from pipeline.common.errors import PipelineError
 
 SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "Critics call it a disgrace."]
 
@@ -54,7 +55,7 @@ def test_the_helper_writes_a_model_skops_that_loads_with_the_same_scores(tmp_pat
     assert (folder / "model.skops").stat().st_size == card["sizes"]["skops_bytes"]
     assert not [p.name for p in (tmp_path / "models").iterdir() if p.name.startswith(".")]  # no leftovers
     trusted = load_model(folder).predict_proba(SENTENCES)
-    monkeypatch.setenv(trust.STORE_ENV, str(tmp_path / "elsewhere" / "trusted.json"))
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "elsewhere" / "trusted.json"))
     received = load_model(folder)
     assert received.loaded_with == "skops"
     assert np.array_equal(received.predict_proba(SENTENCES), trusted)

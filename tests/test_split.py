@@ -2,6 +2,7 @@ import json
 from collections import defaultdict
 
 from conftest import ROOT, SEED_DATA, run_cli
+
 from pipeline.split import main
 
 SEEDS = ROOT / "seeds"

@@ -2,11 +2,11 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SEED_DATA, run_cli, write_jsonl
+
 from pipeline import load_model
-from pipeline.suggest import iter_unlabeled, suggest
-from pipeline.validate import sentence_key
+from pipeline.annotation.suggestions import iter_unlabeled, suggest
+from pipeline.annotation.validation import sentence_key
 
 SENTENCES = [
     "We will burn your city to the ground.",

@@ -3,16 +3,22 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, compose
-from pipeline.errors import PipelineError
-from pipeline.tracking import INSTALL_HINT, MlflowTracking, NoTracking, flatten, headline_metrics
+
+from pipeline.common.errors import PipelineError
+from pipeline.training.tracking import (
+    INSTALL_HINT,
+    MlflowTracking,
+    NoTracking,
+    flatten,
+    headline_metrics,
+)
 
 
 def test_tracking_is_off_by_default():
-    from pipeline import config
+    from pipeline.common.config import instantiate
 
-    tracker = config.instantiate(compose("train").tracking, "tracking")
+    tracker = instantiate(compose("train").tracking, "tracking")
     assert isinstance(tracker, NoTracking)
 
 

@@ -1,10 +1,10 @@
 import json
 
 import pytest
-
 from conftest import train_with
+
 from pipeline import load_model
-from pipeline.errors import PipelineError
+from pipeline.common.errors import PipelineError
 
 
 def test_train_save_load_score_round_trip(tmp_path):

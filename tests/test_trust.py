@@ -13,11 +13,13 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SEED_DATA, run_cli, train_with
-from pipeline import load_model, trust
-from pipeline.errors import PipelineError, PipelineWarning
-from pipeline.model import save_model, trusted_type
+
+from pipeline import load_model
+from pipeline.artifacts.folder import save_model
+from pipeline.artifacts.loading import trusted_type
+from pipeline.artifacts.trust_store import STORE_ENV, record, store_path, trusted_models
+from pipeline.common.errors import PipelineError, PipelineWarning
 
 SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "Critics call it a disgrace."]
 
@@ -26,7 +28,7 @@ SENTENCES = ["We will burn your city.", "The talks ended on Monday.", "Critics c
 def empty_store(tmp_path, monkeypatch):
     """A machine that has never seen the models of the test session."""
     store = tmp_path / "other-machine" / "trusted.json"
-    monkeypatch.setenv(trust.STORE_ENV, str(store))
+    monkeypatch.setenv(STORE_ENV, str(store))
     return store
 
 
@@ -38,9 +40,9 @@ def test_a_model_trained_here_is_recorded_and_loads_with_joblib(tmp_path):
     train_with(tmp_path, ["data=seed", "features=char_tfidf", "seed=11"], run_name="here")
     folder = tmp_path / "models" / "here"
     card = json.loads((folder / "model.json").read_text())
-    entry = trust.trusted_models()[card["sha256"]]
+    entry = trusted_models()[card["sha256"]]
     assert entry["how"] == "trained" and entry["path"] == str(folder.resolve())
-    assert not trust.store_path().is_relative_to(tmp_path)  # outside every model folder
+    assert not store_path().is_relative_to(tmp_path)  # outside every model folder
     assert load_model(folder).loaded_with == "joblib"
 
 
@@ -69,7 +71,7 @@ def test_a_changed_skops_file_is_refused(trained_model, tmp_path, empty_store):
 
 def test_vouching_for_a_model_with_the_trust_command(trained_model, tmp_path, empty_store):
     folder = copy_model(trained_model, tmp_path)
-    env = {trust.STORE_ENV: str(empty_store)}
+    env = {STORE_ENV: str(empty_store)}
     result = run_cli("trust", folder, env=env)
     assert result.returncode == 0, result.stderr
     card = json.loads((folder / "model.json").read_text())
@@ -143,8 +145,8 @@ def test_trusted_types_are_estimators_of_scikit_learn_and_this_project():
     assert trusted_type("sklearn.linear_model._logistic.LogisticRegression")
     assert trusted_type("sklearn.feature_extraction.text.TfidfVectorizer")
     for name in ("builtins.open", "os.system", "numpy.memmap", "subprocess.Popen", "sklearn.utils.deprecated",
-                 "sklearn.base.clone", "sklearn.no_such_module.Thing", "pipeline.model.load_model",
-                 "pipeline.errors.PipelineError", "sklearn.linear_model.LogisticRegression.__init__"):
+                 "sklearn.base.clone", "sklearn.no_such_module.Thing", "pipeline.artifacts.loading.load_model",
+                 "pipeline.common.errors.PipelineError", "sklearn.linear_model.LogisticRegression.__init__"):
         assert not trusted_type(name), name
 
 
@@ -173,28 +175,28 @@ def test_a_model_from_another_scikit_learn_version_warns_naming_both(trained_mod
 
 
 def test_parallel_records_lose_no_entry(tmp_path, monkeypatch):
-    monkeypatch.setenv(trust.STORE_ENV, str(tmp_path / "store.json"))
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "store.json"))
     shas = [f"{i:064x}" for i in range(24)]
-    threads = [threading.Thread(target=trust.record, args=(sha, tmp_path, "trained")) for sha in shas]
+    threads = [threading.Thread(target=record, args=(sha, tmp_path, "trained")) for sha in shas]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert set(trust.trusted_models()) == set(shas)
+    assert set(trusted_models()) == set(shas)
 
 
 def test_a_damaged_trust_store_is_named(tmp_path, monkeypatch, trained_model):
     store = tmp_path / "store.json"
     store.write_text("{not json")
-    monkeypatch.setenv(trust.STORE_ENV, str(store))
+    monkeypatch.setenv(STORE_ENV, str(store))
     with pytest.raises(PipelineError, match=f"trust store {store}: not a trust store file"):
         load_model(trained_model)
 
 
 def test_default_store_is_under_xdg_data_home(tmp_path, monkeypatch):
-    monkeypatch.delenv(trust.STORE_ENV)
+    monkeypatch.delenv(STORE_ENV)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert trust.store_path() == tmp_path / "rhetoric-pipeline" / "trusted.json"
+    assert store_path() == tmp_path / "rhetoric-pipeline" / "trusted.json"
 
 
 def test_loading_a_trusted_model_does_not_import_skops(trained_model):

@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from pipeline.uncertainty import (
-    document_bootstrap, document_counts, paired_bootstrap, resample_documents, resampled_f1,
+from pipeline.evaluation.uncertainty import (
+    document_bootstrap,
+    document_counts,
+    paired_bootstrap,
+    resample_documents,
+    resampled_f1,
 )
 
 LABELS = ["threat", "reporting"]

@@ -1,9 +1,10 @@
 import json
 
 import pytest
-
 from conftest import run_cli, write_jsonl
-from pipeline.validate import main, sentence_key, validate
+
+from pipeline.annotation.validation import sentence_key, validate
+from pipeline.validate import main
 
 
 def rec(text, label="threat", doc_id="d1", index=0, **extra):

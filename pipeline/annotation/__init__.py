@@ -1,0 +1,1 @@
+"""Labeling tools: templates, validation, agreement, suggestions, audit."""

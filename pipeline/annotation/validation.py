@@ -1,0 +1,244 @@
+"""Checks of labeled data files: schema, labels, duplicates, leakage, counts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from pipeline.common.errors import PipelineError
+from pipeline.common.labels import LABELS
+
+REQUIRED = ("text", "label", "doc_id", "sentence_index")
+MIN_WORDS = 5  # shorter repeats are formulaic lines, not duplicates or leakage
+DESCRIPTIVE = ("origin", "genre", "topic")
+UNLABELED = "(unlabeled)"
+NONE = "(none)"
+_QUOTES = str.maketrans({**dict.fromkeys("‘’‚‛", "'"), **dict.fromkeys("“”„‟", '"')})
+
+
+def sentence_key(text: str) -> str:
+    """What makes two sentences "the same": case, spacing, Unicode forms and quote styles aside."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold().split())
+
+
+@dataclass
+class Record:
+    """One labeled sentence and where it was read."""
+
+    file: str
+    line: int
+    text: str
+    label: str  # "" when unlabeled
+    doc_id: str | None
+    sentence_index: int | None
+    fields: dict = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}: line {self.line}"
+
+
+@dataclass
+class Report:
+    files: list[str]
+    records: list[Record]
+    errors: list[str]
+    labels: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self, by: str) -> dict[str, Counter]:
+        """Sentences per value of a record field (origin, genre, ...) and label."""
+        table: dict[str, Counter] = defaultdict(Counter)
+        for r in self.records:
+            table[str(r.fields.get(by) or NONE)][r.label or UNLABELED] += 1
+        return dict(sorted(table.items()))
+
+
+def data_files(inputs: Iterable[str | Path]) -> list[Path]:
+    """The .jsonl files named, plus those inside named folders; each once, in order."""
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.jsonl") if p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise PipelineError(f"{path}: no .jsonl files in the folder")
+        elif path.is_file():
+            if path.suffix.lower() != ".jsonl":
+                raise PipelineError(f"{path}: not a .jsonl file (labeled sentences are JSON Lines)")
+            found = [path]
+        else:
+            raise PipelineError(f"{path}: file not found")
+        for file in found:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                files.append(file)
+    return files
+
+
+def read_records(
+    file: Path,
+    labels: Sequence[str] | None,
+    errors: list[str],
+    allow_unlabeled: bool = True,
+    required: Sequence[str] = REQUIRED,
+) -> list[Record]:
+    """The well-formed records of one file; each problem goes to `errors` as 'file: line N: ...'.
+
+    `labels=None` accepts any label string; fields not in `required` may be absent.
+    """
+    from pipeline.common.jsonl import iter_json_lines
+
+    known = set(labels) if labels is not None else None
+    records = []
+    seen = 0
+    for number, raw in iter_json_lines(file, errors):
+        seen += 1
+        where = f"{file}: line {number}"
+        problems = []
+        for name in required:
+            if name not in raw:
+                problems.append(f"missing field {name!r}")
+        text, label, doc_id, index = (raw.get(name) for name in REQUIRED)
+        if "text" in raw:
+            if not isinstance(text, str):
+                problems.append(f"'text' must be a string, got {type(text).__name__}")
+            elif not text.strip():
+                problems.append("empty sentence")
+        if "label" in raw:
+            if label is None or label == "":
+                if not allow_unlabeled:
+                    problems.append("missing label (empty)")
+                label = ""
+            elif not isinstance(label, str):
+                problems.append(f"'label' must be a string, got {type(label).__name__}")
+            elif known is not None and label not in known:
+                problems.append(f"unknown label {label!r} (expected one of: {', '.join(labels)})")
+        if "doc_id" in raw and (not isinstance(doc_id, str) or not doc_id.strip()):
+            problems.append(f"'doc_id' must be a non-empty string, got {doc_id!r}")
+        if "sentence_index" in raw and (type(index) is not int or index < 0):
+            problems.append(f"'sentence_index' must be a whole number >= 0, got {index!r}")
+        for name in DESCRIPTIVE:
+            if raw.get(name) is not None and not isinstance(raw[name], str):
+                problems.append(f"{name!r} must be a string, got {type(raw[name]).__name__}")
+        errors += [f"{where}: {p}" for p in problems]
+        if not problems:
+            extra = {k: v for k, v in raw.items() if k not in REQUIRED}
+            records.append(Record(str(file), number, text, label, doc_id, index, extra))
+    if not seen and not any(e.startswith(f"{file}: ") for e in errors):
+        errors.append(f"{file}: empty file, no sentences")
+    return records
+
+
+def validate(
+    inputs: Iterable[str | Path],
+    labels: Sequence[str] = LABELS,
+    allow_unlabeled: bool = False,
+    min_words: int = MIN_WORDS,
+) -> Report:
+    """Read every file and check each record and the records against each other.
+
+    Repeats of sentences shorter than `min_words` words are notes, not errors.
+    """
+    files = data_files(inputs)
+    errors: list[str] = []
+    records: list[Record] = []
+    for file in files:
+        records += read_records(file, labels, errors, allow_unlabeled)
+    notes: list[str] = []
+    errors += cross_check(records, notes, min_words)
+    return Report([str(f) for f in files], records, errors, list(labels), notes)
+
+
+def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_words: int = MIN_WORDS) -> list[str]:
+    """Repeated keys, duplicates, conflicting labels and leakage between files.
+
+    Formulaic lines ("Via the Daily Mail:", "You have been warned.") recur across real articles;
+    a repeat shorter than `min_words` words goes to `notes` unless its labels conflict.
+    """
+    errors = []
+    first_key: dict[tuple[str, int], Record] = {}
+    first_text: dict[str, Record] = {}
+    doc_file: dict[str, Record] = {}
+    split_docs: set[tuple[str, str]] = set()
+    for r in records:
+        key = (r.doc_id, r.sentence_index)
+        if key in first_key:
+            errors.append(
+                f"{r.where}: doc_id {r.doc_id!r} sentence_index {r.sentence_index} repeats {first_key[key].where}"
+            )
+        else:
+            first_key[key] = r
+        home = doc_file.setdefault(r.doc_id, r)
+        if home.file != r.file and (r.doc_id, r.file) not in split_docs:
+            split_docs.add((r.doc_id, r.file))
+            errors.append(
+                f"{r.where}: doc_id {r.doc_id!r} is also in {home.where} "
+                "(leakage: one document split across files)"
+            )
+        text = sentence_key(r.text)
+        other = first_text.setdefault(text, r)
+        if other is r:
+            continue
+        if r.label and other.label and r.label != other.label:
+            errors.append(
+                f"{r.where}: conflicting labels: {r.label!r} here, {other.label!r} for the same sentence at "
+                f"{other.where}"
+            )
+        elif len(text.split()) < min_words:
+            if notes is not None:
+                notes.append(f"{r.where}: short sentence also at {other.where} (under {min_words} words: allowed)")
+        elif other.file != r.file:
+            errors.append(f"{r.where}: sentence also in {other.where} (leakage between files)")
+        else:
+            errors.append(f"{r.where}: duplicate sentence (first at line {other.line})")
+    return errors
+
+
+def render(report: Report, by: Sequence[str] = ("origin",)) -> str:
+    """The readable summary: files, counts per label, counts per origin (or other fields)."""
+    records = report.records
+    lines = [
+        f"{len(report.files)} files, {len(records)} sentences, {len({r.doc_id for r in records})} documents",
+        "",
+    ]
+    labels = list(report.labels) + ([UNLABELED] if any(not r.label for r in records) else [])
+    label_counts = Counter(r.label or UNLABELED for r in records)
+    total = max(len(records), 1)
+    rows = [[label, str(label_counts[label]), f"{100 * label_counts[label] / total:.1f}%"] for label in labels]
+    lines += text_table(["label", "sentences", "share"], rows) + [""]
+    for name in by:
+        table = report.counts(name)
+        docs: dict[str, set] = defaultdict(set)
+        for r in records:
+            docs[str(r.fields.get(name) or NONE)].add(r.doc_id)
+        rows = [
+            [value, str(sum(c.values())), str(len(docs[value]))] + [str(c[label]) for label in labels]
+            for value, c in table.items()
+        ]
+        lines += text_table([name, "sentences", "documents", *labels], rows) + [""]
+    if report.notes:
+        lines.append(f"{len(report.notes)} short sentences repeat (under the word minimum; listed on stderr)")
+    if report.ok:
+        lines.append("OK: no problems found")
+    else:
+        lines.append(f"{len(report.errors)} problems (listed on stderr)")
+    return "\n".join(lines) + "\n"
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return [line(header), line(["-" * w for w in widths])] + [line(row) for row in rows]

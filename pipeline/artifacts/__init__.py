@@ -1,0 +1,1 @@
+"""Saved models and run files: names, folders, loading, trust, skops."""

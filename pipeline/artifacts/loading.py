@@ -1,0 +1,130 @@
+"""Loading a model folder, trusting only what this machine trusts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
+from pipeline.artifacts.model import Model
+from pipeline.artifacts.names import CARD_FILE, MODEL_FILE, SKOPS_FILE
+from pipeline.common.errors import PipelineError, warn
+
+
+def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Model:
+    """Load a model folder (or `models/latest`), trusting only what this machine trusts.
+
+    model.joblib must match the sha256 in model.json. It is unpickled (fast, but a pickle runs
+    code) only if its sha256 is in the trust store (models trained here, or vouched for with
+    `python -m pipeline.trust DIR`) or `trust` is true. Otherwise the model loads from
+    model.skops, which builds only trusted types; without model.skops it is refused.
+    """
+    from pipeline.artifacts.trust_store import is_trusted, store_path
+
+    folder = Path(path)
+    if folder.is_file():
+        raise PipelineError(f"{folder} is a file, not a model folder")
+    if not folder.is_dir():
+        raise PipelineError(f"model folder not found: {folder}")
+    joblib_file, skops_file = folder / MODEL_FILE, folder / SKOPS_FILE
+    if not joblib_file.is_file() and not skops_file.is_file():
+        raise PipelineError(f"{folder}: no {MODEL_FILE} or {SKOPS_FILE} in the model folder")
+    if joblib_file.is_file():
+        card, sha256 = checked_card(folder)
+        if trust or is_trusted(sha256):
+            estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
+            return Model(estimator, card, folder.resolve(), loaded_with="joblib")
+    else:
+        card = _read_card_file(folder)
+    if not skops_file.is_file():
+        raise PipelineError(
+            f"{joblib_file}: not trusted on this machine (its sha256 is not in {store_path()}) "
+            f"and there is no {SKOPS_FILE} to load safely; if you trust it, run "
+            f"`python -m pipeline.trust {folder}` (or allow it once: score --trust, evaluate trust_model=true)"
+        )
+    expected = card.get("skops_sha256")
+    if expected and sha256_file(skops_file) != expected:
+        raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
+    estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
+    return Model(estimator, card, folder.resolve(), loaded_with="skops")
+
+
+def _load_joblib(file: Path):
+    import joblib
+
+    try:
+        return joblib.load(file)
+    except Exception as exc:
+        raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
+
+
+def _load_skops(file: Path):
+    """Load model.skops, refusing any type that is not on the trusted list."""
+    import skops.io
+
+    try:
+        found = skops.io.get_untrusted_types(file=file)
+    except Exception as exc:
+        raise PipelineError(f"{file}: not a readable skops file ({type(exc).__name__}: {exc})") from None
+    refused = [name for name in found if not trusted_type(name)]
+    if refused:
+        raise PipelineError(f"{file}: refusing to load types that are not trusted: {', '.join(refused)}")
+    from pipeline.artifacts.skops_state import expand
+
+    try:
+        return expand(skops.io.load(file, trusted=found))
+    except Exception as exc:
+        raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
+
+
+TRUSTED_MODULES = ("sklearn", "pipeline")
+# Project classes that hold plain arrays only and check them when loaded.
+TRUSTED_STATE_TYPES = ("pipeline.artifacts.skops_state.ArrayVocabulary",)
+
+
+def trusted_type(name: str) -> bool:
+    """Beyond skops' own vetted list (scikit-learn estimators, numpy and scipy data types): any
+    scikit-learn or project class that is an estimator, since estimators only store their state.
+
+    Also the project's array holders in TRUSTED_STATE_TYPES. Functions and other classes
+    (numpy.memmap writes files, for instance) stay refused.
+    """
+    import importlib
+    import re
+
+    from pipeline.common.legacy import current_name
+
+    if current_name(name) in TRUSTED_STATE_TYPES:  # the old module names of models saved earlier
+        return True
+
+    if not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", name) or name.split(".")[0] not in TRUSTED_MODULES:
+        return False
+    module_name, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        return False
+    from sklearn.base import BaseEstimator
+
+    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
+
+
+def _with_version_check(folder: Path, card: dict, load):
+    """Load, replacing scikit-learn's per-estimator version warnings with one naming both versions."""
+    import warnings
+
+    from sklearn import __version__ as running
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        estimator = load()
+    saved = (card.get("versions") or {}).get("scikit-learn")
+    for item in caught:
+        if issubclass(item.category, InconsistentVersionWarning):
+            saved = saved or item.message.original_sklearn_version
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    if saved and saved != running:
+        warn(f"{folder}: saved with scikit-learn {saved}, running scikit-learn {running}; its scores may differ")
+    return estimator

@@ -1,0 +1,22 @@
+"""Names of the files and folders a run and a saved model consist of.
+"""
+
+from __future__ import annotations
+
+MODEL_FILE = "model.joblib"
+SKOPS_FILE = "model.skops"
+CARD_FILE = "model.json"
+LATEST = "latest"
+PREDICTIONS_FILE = "predictions.jsonl"
+MODEL_POINTER_FILE = "model_dir.txt"  # in a run folder: where its model was saved
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.md"
+HTML_REPORT_FILE = "report.html"
+CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"
+LEADERBOARD_MARKDOWN_FILE = "leaderboard.md"
+LEADERBOARD_CSV_FILE = "leaderboard.csv"
+HYDRA_FOLDER = ".hydra"  # Hydra's record of a run: config.yaml, overrides.yaml
+HYDRA_CONFIG_FILE = "config.yaml"
+HYDRA_OVERRIDES_FILE = "overrides.yaml"
+MODELS_FOLDER = "models"

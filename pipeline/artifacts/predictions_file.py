@@ -1,0 +1,64 @@
+"""predictions.jsonl: every evaluated sentence with its true and predicted label and scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pipeline.common.errors import PipelineError
+
+
+def write_predictions(predictions, path: str | Path) -> None:
+    def score_rows():  # as Python floats a block at a time, not all at once
+        for start in range(0, len(predictions.scores), 10_000):
+            yield from predictions.scores[start:start + 10_000].tolist()
+
+    with open(path, "w", encoding="utf-8") as handle:
+        for text, group, label, predicted, row in zip(
+            predictions.texts, predictions.groups, predictions.y_true, predictions.y_pred, score_rows(),
+        ):
+            record = {"doc_id": group, "text": text, "label": label, "predicted": predicted,
+                      "scores": dict(zip(predictions.labels, row))}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def read_predictions(path: str | Path):
+    """A predictions.jsonl written by a training or evaluation run."""
+    import numpy as np
+
+    from pipeline.evaluation.metrics import Predictions
+
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found")
+    texts, groups, y_true, y_pred, rows = [], [], [], [], []
+    labels: list[str] | None = None
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                record = json.loads(line)
+                scores = record["scores"]
+                if labels is None:
+                    labels = list(scores)
+                if list(scores) != labels:
+                    raise ValueError("labels differ from the first line")
+                texts.append(record["text"])
+                groups.append(str(record["doc_id"]))
+                y_true.append(record["label"])
+                y_pred.append(record["predicted"])
+                rows.append([float(scores[label]) for label in labels])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise PipelineError(f"{path}: line {number}: not a prediction record ({exc})") from None
+    if labels is None:
+        raise PipelineError(f"{path}: no predictions")
+    return Predictions(texts, groups, y_true, y_pred, np.asarray(rows, dtype=float), labels, probabilistic=False)
+
+
+def fingerprint(predictions) -> str:
+    """sha256 of the evaluated sentences, their documents and true labels, in order."""
+    digest = hashlib.sha256()
+    for text, group, label in zip(predictions.texts, predictions.groups, predictions.y_true):
+        digest.update(f"{group}\t{label}\t{text}\n".encode("utf-8"))
+    return digest.hexdigest()

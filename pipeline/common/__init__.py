@@ -1,0 +1,1 @@
+"""What every stage shares: errors, atomic writes, text and file reading, config plumbing."""

@@ -1,0 +1,1 @@
+"""Labeled sentences: loading, checking, splitting articles into sentences, the records input."""

@@ -1,0 +1,85 @@
+"""The input of a model: plain sentences, or sentence records with their place in the article.
+
+Text-only models take a list of str. Context models (features=*_context) take a table of
+sentence records, one row per sentence with the columns in INPUT_COLUMNS; the model card
+says which input a model takes ("input": "text" or "records"), and `Model` builds it.
+
+A bare sentence has no article: its index is -1 and its article length 0, and the
+position features are then all zero, so a linear model scores it on its text alone.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+TEXT, RECORDS = "text", "records"
+
+
+INPUT_COLUMNS = ("text", "doc_id", "sentence_index", "n_sentences", "paragraph")
+UNKNOWN = -1  # sentence_index / paragraph of a sentence seen without its article
+# One item to score: (doc_id, sentence_index, text) or the same plus a dict that may
+# hold "n_sentences" and "paragraph" (filled by the splitter for raw articles).
+Item = tuple
+
+
+def article_items(doc_id: str, text: str) -> Iterator[tuple[str, int, str, dict]]:
+    """Items for each sentence of a raw article, with its paragraph and the article's length."""
+    from pipeline.data.sentences import split_article
+
+    sentences = split_article(text)
+    for sentence in sentences:
+        yield doc_id, sentence.index, sentence.text, {
+            "n_sentences": len(sentences),
+            "paragraph": sentence.paragraph,
+        }
+
+
+def sentence_frame(
+    texts: Sequence[str],
+    doc_ids: Sequence[str] | None = None,
+    indices: Sequence[int] | None = None,
+    n_sentences: Sequence[int] | None = None,
+    paragraphs: Sequence[int] | None = None,
+):
+    """The records input of a context model as a DataFrame; missing fields mean 'bare sentence'."""
+    import pandas as pd
+
+    n = len(texts)
+    return pd.DataFrame(
+        {
+            "text": list(texts),
+            "doc_id": [str(d) for d in doc_ids] if doc_ids is not None else [f"bare:{i}" for i in range(n)],
+            "sentence_index": list(indices) if indices is not None else [UNKNOWN] * n,
+            "n_sentences": list(n_sentences) if n_sentences is not None else [0] * n,
+            "paragraph": list(paragraphs) if paragraphs is not None else [UNKNOWN] * n,
+        },
+        columns=list(INPUT_COLUMNS),
+    )
+
+
+def frame_from_items(items: Sequence[Item]):
+    """Records input for scored items; an article's length defaults to its largest index + 1."""
+    doc_length: dict[str, int] = {}
+    for doc_id, index, *_ in items:
+        doc_length[doc_id] = max(doc_length.get(doc_id, 0), int(index) + 1)
+    extras = [item[3] if len(item) > 3 else {} for item in items]
+    return sentence_frame(
+        [item[2] for item in items],
+        doc_ids=[item[0] for item in items],
+        indices=[int(item[1]) for item in items],
+        n_sentences=[x.get("n_sentences", doc_length[item[0]]) for item, x in zip(items, extras)],
+        paragraphs=[x.get("paragraph", UNKNOWN) for x in extras],
+    )
+
+
+def as_input(kind: str, texts: Sequence[str] | object):
+    """Plain sentences in the form a model of `kind` takes (bare sentences for context models)."""
+    if kind != RECORDS or hasattr(texts, "columns"):
+        return texts
+    return sentence_frame(list(texts))
+
+
+def input_kind(estimator) -> str:
+    """RECORDS when any part of the estimator reads the position columns, else TEXT."""
+    parts = [estimator, *estimator.get_params(deep=True).values()] if hasattr(estimator, "get_params") else []
+    return RECORDS if any(getattr(p, "input_kind", None) == RECORDS for p in parts) else TEXT

@@ -1,0 +1,119 @@
+"""Where labeled sentences live and how to read them (configs/data/*.yaml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.common.errors import PipelineError, warn
+from pipeline.common.files import resolve_files
+from pipeline.common.labels import LABELS
+from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
+from pipeline.data.table import check_text, column_values, read_index, read_table
+
+
+@dataclass
+class DataSource:
+    """Where labeled sentences live and how to read them (configs/data/*.yaml)."""
+
+    path: str | list[str]
+    test_path: str | list[str] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    group_column: str | None = "doc_id"
+    index_column: str | None = None
+    labels: Sequence[str] = LABELS
+    label_map: dict[str, str] | None = None
+    # "error": one sentence labeled twice in one document stops loading; "warn" reports it and
+    # keeps both (for corpora you cannot fix, such as NewsDiscourse).
+    conflicting_labels: str = "error"
+
+    def __post_init__(self) -> None:
+        self.labels = list(self.labels)
+        if len(set(self.labels)) < 2:
+            raise PipelineError(f"config data.labels: needs at least 2 labels, got {self.labels}")
+        if self.conflicting_labels not in ("error", "warn"):
+            raise PipelineError(
+                f"config data.conflicting_labels: must be error or warn, got {self.conflicting_labels!r}"
+            )
+
+    def load_train(self, lazy: bool = False) -> Corpus:
+        return self.load(self.path, "data.path", lazy=lazy)
+
+    def load_test(self, lazy: bool = False) -> Corpus | None:
+        return None if self.test_path is None else self.load(self.test_path, "data.test_path", lazy=lazy)
+
+    def load(self, paths: str | list[str], key: str = "data.path", lazy: bool = False) -> Corpus:
+        """The labeled sentences of `paths`; `lazy` leaves the texts on disk (pipeline.data.lazy)."""
+        files = resolve_files(paths, key)
+        if lazy:
+            from pipeline.data.lazy import load_lazy
+
+            return load_lazy(self, files, key)
+        corpus = Corpus([], [], [], [str(f) for f in files])
+        places: list[str] = []
+        indices: list[int | None] = []
+        for file in files:
+            texts, labels, groups, where = self._read_file(file)
+            corpus.texts += texts
+            corpus.labels += labels
+            corpus.groups += groups
+            places += where
+            indices += self._index
+        if not corpus.texts:
+            raise PipelineError(f"{key}: no sentences in {', '.join(corpus.files)}")
+        check_conflicting_labels(corpus, places, fatal=self.conflicting_labels == "error")
+        corpus.positions, corpus.doc_lengths = document_positions(corpus.groups, indices)
+        return corpus
+
+    def _read_file(self, file: Path) -> tuple[list[str], list[str], list[str], list[str]]:
+        """Texts, labels, groups and where each row is ("FILE: line N" or "FILE: row N")."""
+        table, lines = read_table(file)
+        needed = [self.text_column, self.label_column] + ([self.group_column] if self.group_column else [])
+        missing = [c for c in needed if c not in table.column_names]
+        if missing:
+            raise PipelineError(
+                f"{file}: missing column {missing[0]!r} (columns: {', '.join(table.column_names)})"
+            )
+        texts = column_values(table, self.text_column)
+        raw_labels = column_values(table, self.label_column)
+        places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]
+        # Without a group column every sentence is its own document.
+        groups = (
+            [str(g) for g in column_values(table, self.group_column)]
+            if self.group_column
+            else [f"{file.stem}:{i}" for i in range(len(texts))]
+        )
+        labels = []
+        normalised: list[tuple[str, object, str]] = []
+        for where, text, raw in zip(places, texts, raw_labels):
+            check_text(text, where, self.text_column)
+            label = self._label(raw, where)
+            if isinstance(raw, str) and label != raw and label != (self.label_map or {}).get(raw):
+                normalised.append((where, raw, label))
+            labels.append(label)
+        if normalised:
+            where, raw, label = normalised[0]
+            more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
+            warn(f"{where}: label {raw!r} read as {label!r}{more}")
+        self._index = read_index(table, self.index_column, file)  # positions, read by load() beside the 4 lists
+        return texts, labels, groups, places
+
+    def _label(self, label, where: str) -> str:
+        """The label of one row; stray spaces and capitals are forgiven (the caller warns)."""
+        if label is None:
+            raise PipelineError(f"{where}: missing label in column {self.label_column!r}")
+        if self.label_map and isinstance(label, (str, int, float, bool)) and label in self.label_map:
+            label = self.label_map[label]
+        if label in self.labels:
+            return label
+        if isinstance(label, str):
+            key = label.strip().casefold()
+            by_name = {name.casefold(): name for name in self.labels}
+            by_map = {str(k).strip().casefold(): v for k, v in (self.label_map or {}).items()}
+            found = by_name.get(key) or by_map.get(key)
+            if found in self.labels:
+                return found
+        raise PipelineError(f"{where}: unknown label {label!r} (expected one of: {', '.join(self.labels)})")

@@ -1,0 +1,86 @@
+"""One labeled data file read through Hugging Face `datasets`, its columns checked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.common.errors import PipelineError
+from pipeline.common.files import FORMATS, _is_saved_dataset
+from pipeline.common.jsonl import check_json_lines, check_text_lines
+from pipeline.common.textio import MAX_SENTENCE_CHARS
+
+
+def check_text(text, where: str, column: str) -> None:
+    if text is None:
+        raise PipelineError(f"{where}: missing text in column {column!r}")
+    if not isinstance(text, str):
+        raise PipelineError(f"{where}: text in column {column!r} is {type(text).__name__} {text!r}, not a string")
+    if not text.strip():
+        raise PipelineError(f"{where}: empty text in column {column!r}")
+    if len(text) > MAX_SENTENCE_CHARS:
+        raise PipelineError(
+            f"{where}: text of {len(text):,} characters in column {column!r}; a sentence has at most "
+            f"{MAX_SENTENCE_CHARS:,} (is a whole document in one field?)"
+        )
+
+
+def column_values(table, name: str) -> list:
+    """One column of a `datasets.Dataset` as a list, read in one go.
+
+    Since datasets 4, `table[name]` is a lazy column that formats one row per step when
+    iterated: about 0.9 s per pass over 100k sentences, against 0.02 s for the slice.
+    """
+    values = table[name][:]
+    return values if isinstance(values, list) else list(values)  # a dataset saved with a format
+
+
+def read_index(table, column: str | None, file: Path) -> list[int | None]:
+    """Each row's sentence index, or None where the file has no index column (row order)."""
+    if not column or column not in table.column_names:
+        return [None] * table.num_rows
+    index = []
+    for row, value in enumerate(column_values(table, column), start=1):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PipelineError(
+                f"{file}: row {row}: {column!r} must be a whole number >= 0, got {value!r}"
+            )
+        index.append(value)
+    return index
+
+
+def read_table(file: Path):
+    """One file as a `datasets.Dataset`, and the line of each row for JSON Lines (else None).
+
+    The file is checked line by line first, so a problem names its line; a UTF-8 byte order
+    mark and Windows line ends are read as usual.
+    """
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    if _is_saved_dataset(file):
+        loaded = datasets.load_from_disk(str(file))
+        return (loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded), None
+    builder = FORMATS.get(file.suffix.lower())
+    if builder is None:
+        raise PipelineError(f"{file}: unsupported file type {file.suffix!r} (use .jsonl, .csv or .parquet)")
+    lines = None
+    if builder == "json":
+        lines = check_json_lines(file)
+    elif builder == "csv":
+        check_text_lines(file)
+    try:
+        table = datasets.load_dataset(builder, data_files=str(file), split="train")
+    except Exception as exc:  # datasets wraps pyarrow and pandas errors in its own
+        cause = exc.__cause__ or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise PipelineError(f"{file}: cannot read as {builder}: {first}") from None
+    if len(table) == 0:
+        raise PipelineError(f"{file}: no rows")
+    if lines is not None and len(lines) != len(table):  # never seen; line numbers would lie
+        lines = None
+    return table, lines

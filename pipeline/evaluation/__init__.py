@@ -1,0 +1,1 @@
+"""Metrics, uncertainty, calibration, comparisons and leaderboards of runs."""

@@ -1,0 +1,109 @@
+"""Two runs or models compared: paired bootstrap over documents of the difference in macro-F1 and each label's F1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.artifacts.names import CARD_FILE, METRICS_FILE, MODEL_POINTER_FILE
+from pipeline.common.errors import PipelineError
+from pipeline.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES
+
+
+def compare(a, b, *, n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE) -> dict:
+    """Paired bootstrap of A - B for two `Predictions` of the same sentences."""
+    from pipeline.artifacts.predictions_file import fingerprint
+    from pipeline.evaluation.uncertainty import paired_bootstrap
+
+    if a.labels != b.labels:
+        raise PipelineError(f"the runs have different labels: {a.labels} vs {b.labels}")
+    if fingerprint(a) != fingerprint(b):
+        raise PipelineError(
+            "the runs were evaluated on different sentences; give --data FILE to score both models on one file"
+        )
+    return paired_bootstrap(a.y_true, a.y_pred, b.y_pred, a.groups, a.labels,
+                            n_resamples=n_resamples, seed=seed, confidence=confidence)
+
+
+def run_predictions(path: Path):
+    """The saved evaluation predictions of a run folder, or of the run that trained a model folder."""
+    from pipeline.artifacts.names import PREDICTIONS_FILE
+    from pipeline.artifacts.predictions_file import read_predictions
+
+    if (path / PREDICTIONS_FILE).is_file():
+        return read_predictions(path / PREDICTIONS_FILE)
+    card = _card(path)
+    if card is not None and card.get("run_dir") and (Path(card["run_dir"]) / PREDICTIONS_FILE).is_file():
+        return read_predictions(Path(card["run_dir"]) / PREDICTIONS_FILE)
+    raise PipelineError(f"{path}: no {PREDICTIONS_FILE} here or in the run that trained it")
+
+
+def model_folder(path: Path) -> Path:
+    """A model folder, or the model a run folder saved (model_dir.txt) or evaluated (metrics.json)."""
+    if (path / CARD_FILE).is_file():
+        return path
+    pointer = path / MODEL_POINTER_FILE
+    if pointer.is_file():
+        return Path(pointer.read_text(encoding="utf-8").strip())
+    metrics = path / METRICS_FILE
+    if metrics.is_file():
+        model = json.loads(metrics.read_text(encoding="utf-8")).get("model", {}).get("path")
+        if model:
+            return Path(model)
+    raise PipelineError(f"{path}: neither a model folder (model.json) nor a run folder that names its model")
+
+
+def predictions_on_file(model_dir: Path, data_file: str, trust: bool = False):
+    """A saved model's scores for every sentence of a labeled file (text, label, doc_id columns)."""
+    from pipeline.artifacts.loading import load_model
+    from pipeline.data.source import DataSource
+    from pipeline.evaluation.metrics import Predictions
+    from pipeline.models.scores import label_scores
+    from pipeline.training.crossval import one_blas_thread
+
+    model = load_model(model_dir, trust=trust)
+    corpus = DataSource(data_file, labels=model.labels).load(data_file, "--data")
+    labels = [label for label in _card_labels(model) if label in model.labels]
+    with one_blas_thread():
+        inputs = corpus.inputs(model.input_kind)  # sentence records for context models
+        predicted = list(model.estimator.predict(inputs))
+        scores = label_scores(model.estimator, inputs, labels)
+    return Predictions(corpus.texts, corpus.groups, corpus.labels, predicted, scores, labels,
+                       model.card.get("score_method") == "predict_proba")
+
+
+def render(result: dict, name_a: str, name_b: str) -> str:
+    conf = f"{result['confidence']:.0%}"
+    lines = [
+        f"A: {name_a}",
+        f"B: {name_b}",
+        f"{result['n_sentences']} sentences in {result['n_documents']} documents; {conf} intervals of A - B from "
+        f"{result['n_resamples']} paired bootstrap resamples of documents.",
+        "",
+        f"| | A | B | A - B | {conf} interval | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    rows = [("macro F1", result["macro_f1"])] + [(f"{label} F1", row) for label, row in result["per_label_f1"].items()]
+    for name, row in rows:
+        low, high = row["interval"]
+        lines.append(f"| {name} | {row['a']:.3f} | {row['b']:.3f} | {row['difference']:+.3f} | "
+                     f"[{low:+.3f}, {high:+.3f}] | {row['verdict']} |")
+    lines += ["", f"Verdict on macro F1: {result['macro_f1']['verdict']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _card(path: Path) -> dict | None:
+    card = path / CARD_FILE
+    if not card.is_file():
+        return None
+    try:
+        return json.loads(card.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{card}: not a valid model card ({exc})") from None
+
+
+def _card_labels(model) -> list[str]:
+    """The model's labels in the order of its training config (the report order)."""
+    configured = model.card.get("config", {}).get("data", {}).get("labels")
+    return list(configured) if configured else list(model.labels)

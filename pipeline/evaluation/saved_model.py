@@ -1,0 +1,72 @@
+"""Evaluate a saved model on a labeled file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pipeline.common.config  # noqa: F401  (registers the resolvers)
+from pipeline.common.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: bool = False) -> dict:
+    """Score every sentence of `data.path` with the model and write the evaluation files.
+
+    Baselines are fitted to the model's training label counts (from its card); the bootstrap
+    and the random baseline use the seed the model was trained with. `trust_model` loads
+    model.joblib even if this machine does not trust it (pipeline.trust).
+    """
+    from pipeline.artifacts.loading import load_model
+    from pipeline.artifacts.names import PREDICTIONS_FILE
+    from pipeline.artifacts.predictions_file import write_predictions
+    from pipeline.evaluation.metrics import (
+        Predictions,
+        baseline_summary,
+        describe_predictions,
+    )
+    from pipeline.models.baselines import fitted_from_counts
+    from pipeline.models.scores import label_scores
+    from pipeline.reports.files import write_reports
+    from pipeline.reports.markdown import print_table
+    from pipeline.training.crossval import one_blas_thread
+
+    model = load_model(model_dir, trust=trust_model)
+    corpus = data.load_train()
+    unknown = sorted(set(corpus.labels) - set(model.labels))
+    if unknown:
+        raise PipelineError(
+            f"data.path: labels {unknown} are not among the model's labels {model.labels}"
+        )
+    labels = [label for label in data.labels if label in model.labels]
+    seed = int(model.card.get("config", {}).get("seed") or 0)
+
+    def predict(estimator, probabilistic: bool) -> Predictions:
+        from pipeline.data.records import input_kind
+
+        inputs = corpus.inputs(input_kind(estimator))  # sentence records for context models
+        return Predictions(corpus.texts, corpus.groups, corpus.labels, list(estimator.predict(inputs)),
+                           label_scores(estimator, inputs, labels), labels, probabilistic)
+
+    with one_blas_thread():
+        predictions = predict(model.estimator, model.card.get("score_method") == "predict_proba")
+    counts = model.card.get("training_data", {}).get("label_counts")
+    baselines = {
+        name: baseline_summary(predict(baseline, True), seed=seed)
+        for name, baseline in (fitted_from_counts(counts, seed) if counts else {}).items()
+    }
+    metrics = {
+        "protocol": f"model {model.path} on {', '.join(corpus.files)}",
+        **describe_predictions(predictions, seed=seed, baselines=baselines,
+                               score_method=model.card.get("score_method")),
+    }
+    metrics["model"] = {"path": str(model.path), "name": model.card.get("name"), "sha256": model.card.get("sha256")}
+    metrics["data_fingerprint"] = corpus.fingerprint()
+    write_reports(metrics, out_dir, f"Evaluation of {model.card.get('name', model.path)}",
+                  predictions=predictions, estimator=model.estimator)
+    write_predictions(predictions, Path(out_dir) / PREDICTIONS_FILE)
+    print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
+    log.info("evaluation files in %s", out_dir)
+    return metrics

@@ -1,0 +1,1 @@
+"""How a sentence becomes numbers: TF-IDF unions, discourse context, sentence embeddings."""

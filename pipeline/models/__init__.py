@@ -1,0 +1,1 @@
+"""Classifiers beyond scikit-learn's own: batched SGD, calibration, scores from any model."""

@@ -1,0 +1,39 @@
+"""Calibrated classifiers fitted on folds grouped by document.
+"""
+
+from __future__ import annotations
+
+
+def with_calibration(estimator, calibrator):
+    """The same Pipeline with its classifier wrapped in `calibrator` (a CalibratedClassifierCV)."""
+    from sklearn.pipeline import Pipeline
+
+    steps = list(estimator.steps)
+    name, classifier = steps[-1]
+    steps[-1] = (name, calibrator.set_params(estimator=classifier))
+    return Pipeline(steps)
+
+
+def needs_groups(estimator) -> bool:
+    """True when fitting calibrates on folds that must be grouped by document."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return isinstance(last, CalibratedClassifierCV)
+
+
+def fit_grouped(estimator, texts: list[str], labels: list[str], groups: list[str]):
+    """Fit; a calibrated model gets the documents routed to its calibration folds."""
+    if not needs_groups(estimator):
+        return estimator.fit(texts, labels)
+    import sklearn
+
+    from pipeline.common.errors import PipelineError
+
+    try:
+        with sklearn.config_context(enable_metadata_routing=True):
+            return estimator.fit(texts, labels, groups=groups)
+    except ValueError as exc:
+        raise PipelineError(
+            f"config calibration: cannot calibrate on a training set of {len(set(groups))} documents: {exc}"
+        ) from None

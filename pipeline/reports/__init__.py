@@ -1,0 +1,1 @@
+"""What people read: markdown and HTML reports, plots, explanations."""

@@ -1,0 +1,1 @@
+"""Scoring new text at any size: inputs, batches, processes, Dask, resumable outputs."""

@@ -1,0 +1,252 @@
+"""Sentences to score, read lazily and in input order: one (doc_id, sentence_index, text) at a time.
+
+Plain-text files are articles, split into sentences here; `.jsonl` files hold one sentence per
+line in a `text` field, `.csv` files a `text` column, `.parquet` files a `text` column (each with
+optional `doc_id` and `sentence_index`; by default the file's stem and the row number). Only
+Parquet needs pyarrow, imported when such a file is given.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from pipeline.common.errors import PipelineError
+
+Item = tuple[str, int, str]  # doc_id, sentence_index, text
+
+SENTENCE_FILES = {".jsonl", ".csv", ".parquet"}
+TEXT_FILES = {".txt", ".text", ".md", ""}
+STDIN = "-"
+
+
+def resolve_inputs(inputs: Iterable[str]) -> list[str]:
+    """Files to read, in order: named files, the readable files of named folders (sorted), `-`.
+
+    Checked before anything is scored, so a missing file fails before any output is written.
+    """
+    files: list[str] = []
+    for name in inputs:
+        if name == STDIN:
+            files.append(STDIN)
+            continue
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _readable_kind(p))
+            if not found:
+                raise PipelineError(f"{path}: no .txt, .jsonl, .csv or .parquet files in the folder")
+            files += [str(p) for p in found]
+        elif path.is_file():
+            files.append(str(path))
+        else:
+            raise PipelineError(f"{path}: file not found")
+    return files
+
+
+def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000) -> Iterator[Item]:
+    """Sentences of the --text values, then of each file (or folder), read lazily file by file.
+
+    A sentence over MAX_SENTENCE_CHARS is scored on its start, with a warning naming it.
+    """
+    from itertools import chain
+
+    return chain.from_iterable(_item_chunks(resolve_inputs(files), texts, batch_size))
+
+
+def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int) -> Iterator[list[Item]]:
+    """The sentences in lists (a Parquet record batch, a few thousand lines, an article), each
+    checked for length: per chunk, not per sentence, which at a million sentences shows."""
+    from itertools import islice
+
+    from pipeline.data.sentences import split_sentences
+
+    for number, text in enumerate(texts):
+        doc_id = "text" if number == 0 else f"text{number}"
+        yield check_lengths([(doc_id, index, s) for index, s in enumerate(split_sentences(text))], "--text")
+    for name in files:
+        if name == STDIN:
+            sentences = split_sentences(_read_stdin())
+            yield check_lengths([("stdin", index, s) for index, s in enumerate(sentences)], "stdin")
+        elif name.lower().endswith(".parquet"):
+            for chunk in read_parquet_chunks(Path(name), batch_size):
+                yield check_lengths(chunk, name)
+        else:
+            items = read_file(Path(name), batch_size)
+            while chunk := list(islice(items, batch_size)):
+                yield check_lengths(chunk, name)
+
+
+def check_lengths(chunk: list[Item], source: str) -> list[Item]:
+    """Warn about each sentence of `chunk` over MAX_SENTENCE_CHARS (scored on its start)."""
+    from pipeline.common.textio import MAX_SENTENCE_CHARS, check_sentence_length
+
+    if chunk and max(len(item[2]) for item in chunk) > MAX_SENTENCE_CHARS:
+        for item in chunk:
+            check_sentence_length(item[2], f"{source}: sentence {item[1]}")
+    return chunk
+
+
+def _read_stdin() -> str:
+    from pipeline.common.textio import decode_forgiving
+
+    raw = getattr(sys.stdin, "buffer", None)
+    return sys.stdin.read() if raw is None else decode_forgiving(raw.read(), "stdin")
+
+
+def read_file(path: Path, batch_size: int = 2000) -> Iterator[Item]:
+    from pipeline.data.sentences import split_sentences
+
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from read_jsonl(path)
+    elif suffix == ".csv":
+        yield from read_csv(path)
+    elif suffix == ".parquet":
+        yield from read_parquet(path, batch_size)
+    else:
+        for index, sentence in enumerate(split_sentences(read_text(path))):
+            yield path.stem, index, sentence
+
+
+def read_text(path: Path) -> str:
+    """A text file as str; undecodable bytes and NUL bytes are repaired and reported, not fatal."""
+    from pipeline.common.textio import read_forgiving
+
+    return read_forgiving(path)
+
+
+def warn_replaced(path: Path) -> None:
+    print(f"warning: {path}: bytes that are not UTF-8 were replaced with \ufffd", file=sys.stderr)
+
+
+def read_jsonl(path: Path, start_byte: int = 0, first_line: int = 1, max_items: int | None = None) -> Iterator[Item]:
+    """One sentence per non-blank line, streamed; a partition may start at a byte offset."""
+    warned = False
+    count = 0
+    with _open_binary(path) as handle:
+        handle.seek(start_byte)
+        for number, raw in enumerate(handle, start=first_line):
+            if max_items is not None and count >= max_items:
+                return
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace")
+            if not warned and "\ufffd" in line and b"\xef\xbf\xbd" not in raw:
+                warn_replaced(path)
+                warned = True
+            if not line.strip():
+                continue
+            count += 1
+            yield jsonl_item(path, number, line)
+
+
+def jsonl_item(path: Path, number: int, line: str) -> Item:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise PipelineError(f"{path}: line {number}: expected an object with a 'text' string")
+    return str(record.get("doc_id", path.stem)), record.get("sentence_index", number - 1), record["text"]
+
+
+def read_csv(path: Path) -> Iterator[Item]:
+    try:
+        handle = open(path, encoding="utf-8-sig", errors="replace", newline="")
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        rows = csv.DictReader(handle)
+        if not rows.fieldnames or "text" not in rows.fieldnames:
+            raise PipelineError(f"{path}: no 'text' column")
+        for number, row in enumerate(rows):
+            try:
+                index = int(row.get("sentence_index") or number)
+            except ValueError:
+                raise PipelineError(f"{path}: row {number + 1}: sentence_index is not a number") from None
+            yield row.get("doc_id") or path.stem, index, row["text"] or ""
+
+
+def read_parquet(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
+                 first_row: int = 0) -> Iterator[Item]:
+    """Rows of a Parquet file in record batches (only the columns needed)."""
+    for chunk in read_parquet_chunks(path, batch_size, row_groups, first_row):
+        yield from chunk
+
+
+def read_parquet_chunks(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
+                        first_row: int = 0) -> Iterator[list[Item]]:
+    """`read_parquet` a record batch at a time, as lists of items."""
+    parquet = open_parquet(path)
+    names = parquet.schema_arrow.names
+    columns = ["text"] + [c for c in ("doc_id", "sentence_index") if c in names]
+    row = first_row
+    for batch in parquet.iter_batches(batch_size=batch_size, columns=columns, row_groups=row_groups):
+        texts = batch.column("text").to_pylist()
+        n = len(texts)
+        if None in texts:
+            raise PipelineError(f"{path}: row {row + texts.index(None) + 1}: 'text' is empty (null)")
+        doc_ids = ([str(d) if d is not None else path.stem for d in batch.column("doc_id").to_pylist()]
+                   if "doc_id" in columns else [path.stem] * n)
+        indices = (batch.column("sentence_index").to_pylist()
+                   if "sentence_index" in columns else range(row, row + n))
+        yield list(zip(doc_ids, indices, texts))
+        row += n
+
+
+def open_parquet(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
+        raise PipelineError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    if "text" not in parquet.schema_arrow.names:
+        raise PipelineError(f"{path}: no 'text' column")
+    return parquet
+
+
+def count_items(files: Iterable[str], texts: Iterable[str] = ()) -> int | None:
+    """How many sentences the inputs hold, when that is cheap to know (for a progress ETA).
+
+    None when an article or stdin has to be split first.
+    """
+    if list(texts):
+        return None
+    total = 0
+    for name in files:
+        suffix = Path(name).suffix.lower()
+        if name == STDIN or suffix not in SENTENCE_FILES:
+            return None
+        if suffix == ".parquet":
+            total += open_parquet(Path(name)).metadata.num_rows
+        else:
+            total += _count_lines(Path(name), non_blank=suffix == ".jsonl") - (suffix == ".csv")
+    return total
+
+
+def _count_lines(path: Path, non_blank: bool) -> int:
+    lines, last = 0, b"\n"
+    with _open_binary(path) as handle:
+        if non_blank:
+            return sum(1 for line in handle if line.strip())
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+def _open_binary(path: Path):
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _readable_kind(path: Path) -> bool:
+    return path.suffix.lower() in SENTENCE_FILES | TEXT_FILES and not path.name.startswith(".")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

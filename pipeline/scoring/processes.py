@@ -1,0 +1,146 @@
+"""Scoring on several processes of this machine (`--jobs N`).
+
+Inputs that are files are cut into partitions (pipeline.scoring.partitions); each worker reads its
+partitions, scores them and writes the scored rows to a work file in the output's partial folder,
+and the main process only appends finished work files to the output in input order. Stdin, --text
+and the html report go through `score_in_processes`, which sends batches of sentences instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from pipeline.scoring.inputs import Item
+from pipeline.scoring.partitions import partition_items, partition_size, plan_partitions
+from pipeline.scoring.writers import empty_scores
+
+_worker_model = None  # the model of this worker process (--jobs)
+
+
+# ---------------------------------------------------------------- processes on one machine
+def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jobs: int, trust: bool = False
+                       ) -> Iterator[tuple[list[Item], object]]:
+    """Score batches on `jobs` processes, a few batches in flight, results in input order.
+
+    With fork (Linux) the workers inherit the model loaded here; elsewhere each loads it once
+    from `model_dir` in its initializer.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    source = model if method == "fork" else str(model_dir)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_init_worker, initargs=(source, trust)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(_score_items, batch)))
+            if len(pending) > 2 * jobs:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def _init_worker(model_or_dir, trust: bool = False) -> None:
+    global _worker_model
+    if isinstance(model_or_dir, str):
+        from pipeline.artifacts.loading import load_model
+
+        model_or_dir = load_model(model_or_dir, trust=trust)
+    _worker_model = model_or_dir
+
+
+def _score_items(items: list[Item]):
+    return _worker_model.predict_items(items)
+
+
+# ---------------------------------------------------------------- partitions written by workers
+def partitions_to_do(files: list[str], rows: int, whole_documents: bool, skip: int) -> list[tuple[tuple, int]]:
+    """(partition, sentences to skip in it) for the inputs, the first `skip` sentences left out
+    (a resumed run). Partitions hold about `rows` sentences, or more where a file cannot be cut."""
+    todo = []
+    for part in plan_partitions(files, rows, whole_documents):
+        if skip:
+            size = partition_size(part)
+            if size <= skip:
+                skip -= size
+                continue
+            todo.append((part, skip))
+            skip = 0
+        else:
+            todo.append((part, 0))
+    return todo
+
+
+def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, trust: bool, target: "WorkTarget"
+                                  ) -> Iterator[tuple[Path, int]]:
+    """Score partitions on `jobs` processes, each writing a work file; (file, sentences) in input order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    source = model if method == "fork" else str(model_dir)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_init_worker, initargs=(source, trust)) as pool:
+        pending: deque = deque()
+        for number, (part, skip) in enumerate(todo):
+            path = target.path(number)
+            pending.append((path, pool.submit(_score_part_in_process, part, skip, str(path), target)))
+            if len(pending) > 2 * jobs:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+class WorkTarget:
+    """Where and how workers write scored partitions: a folder, the format, the labels, batching."""
+
+    def __init__(self, folder: Path, fmt: str, labels: list[str], batch_size: int, whole_documents: bool):
+        self.folder, self.fmt, self.labels = Path(folder), fmt, list(labels)
+        self.batch_size, self.whole_documents = batch_size, whole_documents
+
+    def path(self, number: int) -> Path:
+        return self.folder / f"work-{number:06d}.{self.fmt}"
+
+
+def _score_part_in_process(part: tuple, skip: int, path: str, target: WorkTarget) -> int:
+    return score_part_to_file(_worker_model, part, skip, Path(path), target)
+
+
+def score_part_to_file(model, part: tuple, skip: int, path: Path, target: WorkTarget) -> int:
+    """Read one partition, score it in batches and write the rows to `path`; the sentence count."""
+    from pipeline.scoring.batching import batches
+
+    items = partition_items(part, skip)
+    chunks = batches(iter(items), target.batch_size, target.whole_documents)
+    write_work_file(path, target, ((batch, model.predict_items(batch)) for batch in chunks))
+    return len(items)
+
+
+def write_work_file(path: Path, target: WorkTarget, scored) -> None:
+    """Scored batches as one file of the output format (CSV without its header), written whole."""
+    import os
+
+    from pipeline.scoring.resumable import PART_OPTIONS
+    from pipeline.scoring.writers import arrow_table, make_text_writer
+
+    tmp = path.with_name(path.name + ".tmp")
+    if target.fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [arrow_table(items, probabilities, target.labels) for items, probabilities in scored]
+        empty = arrow_table([], empty_scores(target.labels), target.labels)
+        pq.write_table(pa.concat_tables(tables) if tables else empty, tmp, **PART_OPTIONS)
+    else:
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            writer = make_text_writer(stream, target.fmt, target.labels, header=False)
+            for items, probabilities in scored:
+                writer.write(items, probabilities)
+    os.replace(tmp, path)

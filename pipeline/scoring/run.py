@@ -1,0 +1,246 @@
+"""Scoring core: inputs read lazily, scored in batches (or by workers), written as they come.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from itertools import islice
+from pathlib import Path
+
+from pipeline.artifacts.names import LATEST, MODELS_FOLDER
+from pipeline.common.errors import PipelineError
+from pipeline.scoring.batching import batches
+from pipeline.scoring.inputs import count_items, iter_items, resolve_inputs
+from pipeline.scoring.resumable import FileOutput, StdoutOutput
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = Path(MODELS_FOLDER) / LATEST
+ENGINES = ("local", "dask")
+
+
+def default_model_dir() -> Path:
+    if DEFAULT_MODEL.exists():
+        return DEFAULT_MODEL
+    return PROJECT_ROOT / DEFAULT_MODEL
+
+
+def skip_pandas() -> None:
+    """Make `import pandas` fail in this process, unless it is already imported.
+
+    scikit-learn imports pandas (and with it pyarrow) whenever it is installed, about a second
+    that a text model never uses; only call this in a process of its own that reads no Parquet.
+    """
+    sys.modules.setdefault("pandas", None)
+
+
+def _freeze_model_objects() -> None:
+    """Keep the garbage collector from scanning the model's objects again and again.
+
+    Scoring creates a few objects per sentence, so full collections come often, and each one
+    walked every object of the model (a vocabulary of a million terms): 5-10% of the time of
+    scoring a million sentences. The model lives until the process ends anyway, and forked
+    workers (--jobs, LocalCluster) then share its memory pages instead of copying them.
+    """
+    import gc
+
+    gc.freeze()
+
+
+def _scored_batches(args, files, model, model_dir, labels, skip):
+    """(items, probabilities) in input order, the first `skip` sentences left out."""
+    from pipeline.artifacts.folder import card_input_kind
+
+    if args.engine == "dask":
+        from pipeline.scoring.dask_engine import LOCAL_CLUSTER_WORKERS, score_with_dask
+
+        workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
+        whole_documents = card_input_kind(model_dir) == "records"
+        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust,
+                                 whole_documents, model)
+        return _drop_first(scored, skip)
+    items = islice(iter_items(files, args.text, args.batch_size), skip, None)
+    chunks = batches(items, args.batch_size, whole_documents=getattr(model, "input_kind", "text") == "records")
+    if args.jobs > 1:
+        from pipeline.scoring.processes import score_in_processes
+
+        return score_in_processes(chunks, model, model_dir, args.jobs, args.trust)
+    return ((batch, model.predict_items(batch)) for batch in chunks)
+
+
+def _by_partitions(args, files, fmt: str) -> bool:
+    """Whether workers read, score and write partitions of the input files themselves.
+
+    Yes for --jobs N and dask over files to jsonl, csv or parquet. Not for --text, stdin or the
+    html report; not for dask without -o (remote workers may not see a local temporary folder).
+    """
+    parallel = args.jobs > 1 or args.engine == "dask"
+    return (parallel and not args.text and "-" not in files and fmt in ("jsonl", "csv", "parquet")
+            and (args.output is not None or args.engine == "local"))
+
+
+def _scored_partitions(args, files, model, model_dir, labels, skip, output, fmt):
+    """(work file, sentences) per partition, in input order, the first `skip` sentences left out."""
+    from pipeline.artifacts.folder import card_input_kind
+    from pipeline.scoring.dask_engine import (
+        LOCAL_CLUSTER_WORKERS,
+        score_partitions_with_dask,
+    )
+    from pipeline.scoring.processes import (
+        WorkTarget,
+        partitions_to_do,
+        score_partitions_in_processes,
+    )
+
+    whole_documents = card_input_kind(model_dir) == "records"
+    rows = max(args.batch_size, MIN_PARTITION_ROWS)
+    todo = partitions_to_do(files, rows, whole_documents, skip)
+    target = WorkTarget(output.work_folder(), fmt, labels, args.batch_size, whole_documents)
+    if args.engine == "dask":
+        workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
+        return score_partitions_with_dask(todo, model_dir, args.scheduler, workers, args.trust, target, model)
+    return score_partitions_in_processes(todo, model, model_dir, args.jobs, args.trust, target)
+
+
+MIN_PARTITION_ROWS = 10_000  # sentences per partition at least: a work file and a commit each
+
+
+def _append_all(results, output, skip: int, files, args) -> int:
+    done = skip
+    with _progress(files, args.text, skip) as bar:
+        for path, count in results:
+            done += count
+            output.append_work(path, done)
+            if bar is not None:
+                bar.update(count)
+    return done
+
+
+def _write_all(scored, output, skip: int, files, args) -> int:
+    done = skip
+    with _progress(files, args.text, skip) as bar:
+        for items, probabilities in scored:
+            output.write(items, probabilities)
+            done += len(items)
+            output.commit(done)
+            if bar is not None:
+                bar.update(len(items))
+    return done
+
+
+def _progress(files, texts, skip: int):
+    """A progress bar (sentences, sentences/s, ETA) on a terminal; nothing in pipes."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    return tqdm(total=count_items(files, texts), initial=skip, unit=" sentences",
+                file=sys.stderr, smoothing=0.1)
+
+
+def _drop_first(scored, skip: int):
+    for items, probabilities in scored:
+        if skip >= len(items):
+            skip -= len(items)
+            continue
+        yield items[skip:], probabilities[skip:]
+        skip = 0
+
+
+def _check_output(output: str | None, resume: bool) -> Path | None:
+    if not output:
+        if resume:
+            raise PipelineError("--resume continues a run writing -o FILE; give the same -o")
+        return None
+    out = Path(output)
+    if not out.parent.is_dir():
+        raise PipelineError(f"--output: folder does not exist: {out.parent}")
+    if out.is_dir():
+        raise PipelineError(f"--output: {out} is a folder, not a file")
+    return out
+
+
+def _signature(files: list[str], texts: list[str], fmt: str, card: dict) -> dict:
+    """What a resumed run must share with the interrupted one."""
+    def describe(name: str):
+        if name == "-":
+            return name
+        stat = os.stat(name)
+        return [str(Path(name).resolve()), stat.st_size, stat.st_mtime_ns]
+
+    return {
+        "inputs": [describe(name) for name in files],
+        "texts": hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest(),
+        "format": fmt,
+        "model": card.get("sha256"),
+    }
+
+
+def _format_for(output: str | None) -> str:
+    if output:
+        suffix = Path(output).suffix.lower()
+        return {".csv": "csv", ".parquet": "parquet", ".html": "html", ".htm": "html"}.get(suffix, "jsonl")
+    return "table" if sys.stdout.isatty() else "jsonl"
+
+
+def score(args, lean: bool = False) -> None:
+    """Score the inputs the command line names (`args` of `pipeline.score`) and write the results.
+
+    `lean` skips importing pandas when nothing needs it (a process of its own, see skip_pandas).
+    """
+    from pipeline.artifacts.folder import card_input_kind, read_card
+    from pipeline.artifacts.loading import load_model
+
+    inputs = list(args.inputs)
+    if not inputs and not args.text:
+        if sys.stdin.isatty():
+            raise PipelineError("nothing to score: give files, folders, - for stdin, or --text")
+        inputs = ["-"]
+    files = resolve_inputs(inputs)
+    fmt = args.format or _format_for(args.output)
+    out = _check_output(args.output, args.resume)
+    if args.resume and "-" in files:
+        raise PipelineError("--resume cannot replay stdin; give the input as a file")
+    if args.engine == "dask":
+        from pipeline.scoring.dask_engine import check_dask
+
+        check_dask()
+        if args.text:
+            raise PipelineError("--engine dask reads files; score --text with the local engine")
+    model_dir = Path(args.model or default_model_dir())
+    model = card = None
+    if args.resume and fmt == "html":
+        raise PipelineError("--resume works with jsonl, csv and parquet output, not html")
+    # The html report explains with the model itself; LocalCluster workers are forked with it.
+    if args.engine == "local" or fmt == "html" or not args.scheduler:
+        if (lean and args.engine == "local" and fmt != "parquet"
+                and not any(f.lower().endswith(".parquet") for f in files)
+                and card_input_kind(model_dir) != "records"):  # context models take a DataFrame
+            skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
+        model = load_model(model_dir, trust=args.trust)
+        _freeze_model_objects()
+        labels, card = model.labels, model.card
+    else:
+        card = read_card(model_dir)
+        labels = [str(label) for label in card["labels"]]
+
+    output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card), args.resume, model)
+              if out else StdoutOutput(fmt, labels, model))
+    skip = output.committed_items
+    try:
+        if _by_partitions(args, files, fmt):
+            done = _append_all(_scored_partitions(args, files, model, model_dir, labels, skip, output, fmt),
+                               output, skip, files, args)
+        else:
+            scored = _scored_batches(args, files, model, model_dir, labels, skip)
+            done = _write_all(scored, output, skip, files, args)
+        output.finish(done)
+    except PipelineError:
+        output.abandon()
+        raise
+    except BaseException:
+        output.close_for_resume()
+        raise

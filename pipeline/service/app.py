@@ -1,0 +1,195 @@
+"""The HTTP service: POST /score, GET /health, the paste page, with request limits.
+"""
+
+# No `from __future__ import annotations`: pydantic and FastAPI read the annotations at run time.
+from pipeline.common.errors import PipelineError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MAX_BODY_BYTES = 1_000_000  # about 150 pages of text; larger requests get 413
+MAX_SENTENCES = 20_000
+SERVE_EXTRA = "pip install 'rhetoric-pipeline[serve]'"
+
+
+def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: int = MAX_SENTENCES):
+    """The ASGI app for a loaded `pipeline.model.Model`."""
+    from typing import Optional  # pydantic and FastAPI read these annotations at run time
+
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+    from pipeline.reports.articles_page import render_paste_page
+    from pipeline.reports.explain import LinearExplainer
+
+    class ScoreRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        text: Optional[str] = Field(None, description="an article, split into sentences by the server",
+                                    examples=["We will find you. The talks ended on Monday."])
+        sentences: Optional[list[str]] = Field(None, max_length=max_sentences,
+                                               description="sentences already split, scored as given")
+        doc_id: str = Field("text", max_length=500, description="doc_id of the returned records")
+        explain: bool = Field(False, description="add the top terms that pushed each sentence to its label")
+
+        @model_validator(mode="after")
+        def one_input(self):
+            if (self.text is None) == (self.sentences is None):
+                raise ValueError("give exactly one of 'text' or 'sentences'")
+            return self
+
+    class Term(BaseModel):
+        term: str
+        source: Optional[str]
+        weight: float
+
+    class ScoreRecord(BaseModel):
+        doc_id: str
+        sentence_index: int
+        text: str
+        label: str
+        scores: dict[str, float]
+        explanation: Optional[list[Term]] = Field(None, description="only when the request asks to explain")
+
+    class Health(BaseModel):
+        status: str
+        model: Optional[str]
+        labels: list[str]
+        score_method: Optional[str]
+        explainable: bool
+        versions: dict[str, dict[str, Optional[str]]]
+
+    name = model.card.get("name") or (model.path.name if model.path else None)
+    explainer = LinearExplainer.of(model.estimator)
+    health = {
+        "status": "ok",
+        "model": name,
+        "labels": model.labels,
+        "score_method": model.card.get("score_method"),
+        "explainable": explainer is not None,
+        "versions": {"model": dict(model.card.get("versions") or {}), "service": service_versions()},
+    }
+    page = render_paste_page(model.labels, name or "model")
+
+    app = FastAPI(
+        title="Rhetoric sentence classifier",
+        description="Labels each sentence of a news article: " + ", ".join(model.labels) + ".",
+        version=health["versions"]["service"].get("rhetoric-pipeline") or "0",
+        docs_url=None,  # the interactive docs load scripts from a CDN; this service works offline
+        redoc_url=None,
+    )
+
+    @app.post("/score", response_model=list[ScoreRecord], summary="Score an article or a list of sentences",
+              responses={413: {"description": "request body too large"}, 422: {"description": "bad request"}})
+    def score(request: ScoreRequest):
+        if request.text is not None:
+            from pipeline.data.sentences import split_sentences
+
+            sentences = split_sentences(request.text)
+            if len(sentences) > max_sentences:
+                raise HTTPException(413, f"the text has {len(sentences)} sentences; at most {max_sentences} per request")
+        else:
+            sentences = request.sentences
+        records = model.predict_sentences(sentences, doc_id=request.doc_id)
+        if request.explain and explainer is not None and records:
+            records = explainer.explain_records(records)
+        return JSONResponse(records)
+
+    @app.get("/health", response_model=Health, summary="Model name, labels and versions")
+    def get_health():
+        return health
+
+    @app.get("/", response_class=HTMLResponse, summary="Paste an article and see it highlighted")
+    def index():
+        return HTMLResponse(page)
+
+    return BodyLimit(app, max_body_bytes)
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 with a JSON error when a request body exceeds `max_bytes`.
+
+    Checks Content-Length first, and counts the bytes of bodies sent without it.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def __getattr__(self, name):  # the wrapped app's routes, openapi() and state stay reachable
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._reject(send)
+        from starlette.exceptions import HTTPException
+
+        received = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException passes through FastAPI's body parsing to its JSON error handler.
+                    raise HTTPException(413, self._message())
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except HTTPException as exc:  # read outside a route, where no handler turns it into JSON
+            if exc.status_code != 413 or started:
+                raise
+            await self._reject(send)
+
+    def _message(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes"
+
+    async def _reject(self, send) -> None:
+        import json
+
+        body = json.dumps({"detail": self._message()}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def service_versions() -> dict:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("rhetoric-pipeline", "scikit-learn", "fastapi", "starlette", "uvicorn"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one line, before loading the model, when the address cannot be listened on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PipelineError(f"--host {host}: unknown address ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PipelineError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})") from None

@@ -1,0 +1,1 @@
+"""The training stage: config to objects, evaluation protocols, fit and save."""

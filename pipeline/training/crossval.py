@@ -1,0 +1,166 @@
+"""Evaluation protocols: cross-validation grouped by document, or a held-out test file.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pipeline.common.config  # noqa: F401  (registers the resolvers)
+from pipeline.common.errors import PipelineError
+
+
+def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
+    """Out-of-fold predictions with folds grouped by document.
+
+    Returns the pooled and per-fold metrics, and the out-of-fold predictions with their scores.
+    The baselines go through the same folds.
+    """
+    import copy
+    import warnings
+
+    from pipeline.evaluation.metrics import baseline_summary, describe_predictions
+    from pipeline.models.baselines import baseline_estimators
+    from pipeline.models.scores import score_method
+
+    n_documents = corpus.n_documents
+    if n_documents < 2:
+        raise PipelineError(
+            f"data.path: cross-validation by document needs at least 2 documents, found {n_documents}; "
+            "give data.test_path to test on a file instead"
+        )
+    splitter = copy.deepcopy(splitter)
+    if getattr(splitter, "n_splits", 0) > n_documents:
+        splitter.n_splits = n_documents  # two seed articles: train on one, test on the other
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        splits = list(splitter.split(corpus.texts, corpus.labels, corpus.groups))
+    predictions, folds = out_of_fold(estimator, corpus, splits, labels)
+    baselines = {}
+    for name, baseline in baseline_estimators(seed).items():
+        base_predictions, base_folds = out_of_fold(baseline, corpus, splits, labels)
+        baselines[name] = baseline_summary(base_predictions, seed=seed, folds=base_folds)
+    metrics = describe_predictions(predictions, seed=seed, folds=folds, baselines=baselines,
+                                   score_method=score_method(estimator))
+    protocol = f"{len(folds)}-fold cross-validation grouped by document ({type(splitter).__name__})"
+    return {"protocol": protocol, **metrics}, predictions
+
+
+def out_of_fold(estimator, corpus, splits, labels):
+    """Each sentence predicted by the model fitted on the folds that do not hold its document.
+
+    Returns the Predictions (in corpus order) and the per-fold metrics.
+    """
+    import numpy as np
+    from sklearn.base import clone
+
+    from pipeline.data.records import input_kind
+    from pipeline.evaluation.metrics import Predictions, fold_metrics
+    from pipeline.models.scores import predict_with_scores, score_method
+
+    labels = list(labels)
+    kind = input_kind(estimator)
+    y = np.asarray(corpus.labels, dtype=object)
+    groups = np.asarray(corpus.groups, dtype=object)
+    predicted = np.empty(len(y), dtype=object)
+    shared = {label: label for label in labels}
+    scores = np.zeros((len(y), len(labels)))
+    folds = []
+    for train_index, test_index in splits:
+        model = fit(clone(estimator), corpus, train_index)
+        inputs = corpus.inputs(kind, test_index)
+        # A fold's model knows only the labels its training part holds: the others score 0.
+        fold_predicted, scores[test_index] = predict_with_scores(model, inputs, labels)
+        # One str object per label, not one per sentence (out of core, the corpus may be large).
+        predicted[test_index] = [shared.get(p, p) for p in fold_predicted]
+        folds.append(fold_metrics(list(y[test_index]), list(predicted[test_index]), labels, list(groups[test_index])))
+    probabilistic = score_method(estimator) == "predict_proba"
+    return Predictions(texts_of(corpus), list(corpus.groups), list(y), list(predicted), scores, labels,
+                       probabilistic), folds
+
+
+def holdout(estimator, corpus, test, labels, seed: int = 0, fitted_hook=None):
+    """Train on the training files, test on the explicit test file; metrics, predictions, model, fit seconds.
+
+    `fitted_hook(model)` is called as soon as the model is fitted (to start writing it).
+    """
+    from sklearn.base import clone
+
+    from pipeline.evaluation.metrics import (
+        Predictions,
+        baseline_summary,
+        describe_predictions,
+    )
+    from pipeline.models.baselines import baseline_estimators
+    from pipeline.models.scores import predict_with_scores, score_method
+
+    shared = set(corpus.groups) & set(test.groups)
+    if shared:
+        raise PipelineError(
+            f"data.test_path: {len(shared)} documents also in the training data (e.g. {sorted(shared)[0]!r})"
+        )
+    labels = list(labels)
+
+    def predict(model) -> Predictions:
+        from pipeline.data.records import input_kind
+
+        inputs = test.inputs(input_kind(model))  # sentence records for context models
+        predicted, scores = predict_with_scores(model, inputs, labels)
+        return Predictions(texts_of(test), list(test.groups), list(test.labels), predicted, scores, labels,
+                           score_method(model) == "predict_proba")
+
+    started = time.perf_counter()
+    model = fit(clone(estimator), corpus)
+    fit_seconds = time.perf_counter() - started
+    if fitted_hook is not None:
+        fitted_hook(model)
+    predictions = predict(model)
+    baselines = {
+        name: baseline_summary(predict(fit(baseline, corpus)), seed=seed)
+        for name, baseline in baseline_estimators(seed).items()
+    }
+    metrics = describe_predictions(predictions, seed=seed, baselines=baselines, score_method=score_method(model))
+    protocol = f"trained on {', '.join(corpus.files)}; tested on {', '.join(test.files)}"
+    return {"protocol": protocol, **metrics}, predictions, model, fit_seconds
+
+
+def streams(estimator) -> bool:
+    """True for a pipeline that reads sentences a batch at a time (pipeline.models.streaming)."""
+    from pipeline.models.streaming import StreamingPipeline
+
+    return isinstance(estimator, StreamingPipeline)
+
+
+def texts_of(corpus):
+    """The corpus sentences for Predictions: a copied list, or the same sentences left on disk."""
+    return list(corpus.texts) if isinstance(corpus.texts, list) else corpus.texts
+
+
+def one_blas_thread():
+    """Linear algebra on one thread while fitting and scoring.
+
+    The BLAS thread count changes the last bits of the floats (joblib launcher workers run with
+    one thread, a plain run with all cores), so without this the same config and seed would give
+    different metrics.json depending on the launcher. It is also faster here: a sparse
+    LogisticRegression fit on the default data took 0.7-1.2 s on one thread and 10-15 s on two.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def fit(estimator, corpus, index=None):
+    from pipeline.data.records import input_kind
+
+    inputs = corpus.inputs(input_kind(estimator), index)  # texts, or sentence records for context models
+    labels = corpus.labels if index is None else [corpus.labels[i] for i in index]
+    if len(set(labels)) < 2:
+        raise PipelineError(
+            f"data: a training set holds only the label {labels[0]!r}; a classifier needs at least 2"
+        )
+    from pipeline.models.calibration import fit_grouped
+
+    groups = corpus.groups if index is None else [corpus.groups[i] for i in index]
+    try:
+        return fit_grouped(estimator, inputs, labels, groups)
+    except ValueError as exc:
+        raise PipelineError(f"training failed: {exc}") from None

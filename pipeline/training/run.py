@@ -1,0 +1,141 @@
+"""Training stage core: evaluate, refit on all training sentences, save the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import pipeline.common.config  # noqa: F401  (registers the resolvers)
+from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, SKOPS_FILE
+from pipeline.common.errors import PipelineError
+from pipeline.training.crossval import (
+    cross_validate,
+    fit,
+    holdout,
+    one_blas_thread,
+    streams,
+)
+
+log = logging.getLogger(__name__)
+# From this many training sentences model.skops is written by a helper process
+# (pipeline.artifacts.skops_writer) while the reports are drawn; below it, in this process.
+BACKGROUND_SKOPS_SENTENCES = 10_000
+
+
+def train(
+    *,
+    estimator,
+    data,
+    splitter,
+    models_dir: str | Path,
+    run_dir: str | Path,
+    run_name: str,
+    config: dict,
+    seed: int = 0,
+    unique_name: bool = False,
+    save_skops: bool = True,
+) -> dict:
+    """Evaluate `estimator` on `data`, refit it on all training sentences and save it.
+
+    Returns the evaluation metrics (also written to run_dir and the model card). `seed` feeds
+    the bootstrap and the random baseline. Besides the reports, run_dir gets the evaluated
+    predictions (predictions.jsonl) and the saved model's folder (model_dir.txt). The model goes
+    to models_dir/run_name, which must not exist yet; with `unique_name` a random suffix is
+    added instead of failing.
+    """
+    from pipeline.artifacts.folder import check_run_name
+    from pipeline.artifacts.skops_writer import SkopsWriter
+    from pipeline.training.setup import check_params
+
+    check_run_name(run_name)
+    if not unique_name and (Path(models_dir) / run_name).exists():
+        raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
+    check_params(estimator)
+    lazy = streams(estimator)  # sentences stay on disk, read a batch at a time
+    corpus = data.load_train(lazy=lazy)
+    test = data.load_test(lazy=lazy)
+    background = save_skops and len(corpus) >= BACKGROUND_SKOPS_SENTENCES
+    with SkopsWriter() if background else contextlib.nullcontext() as skops_writer:
+        return _evaluate_and_save(
+            estimator, corpus, test, data.labels, splitter, models_dir=models_dir, run_dir=run_dir,
+            run_name=run_name, config=config, seed=seed, unique_name=unique_name, save_skops=save_skops,
+            skops_writer=skops_writer,
+        )
+
+
+def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir, run_dir, run_name, config, seed,
+                       unique_name, save_skops, skops_writer) -> dict:
+    """train() once the data is loaded; `skops_writer` (or None) is handed the final model."""
+    from sklearn.base import clone
+
+    from pipeline.artifacts.folder import save_model, scratch_path
+    from pipeline.artifacts.names import PREDICTIONS_FILE
+    from pipeline.artifacts.predictions_file import write_predictions
+    from pipeline.common import atomic
+    from pipeline.data.records import input_kind
+    from pipeline.models.scores import score_method
+    from pipeline.reports.files import write_reports
+    from pipeline.reports.markdown import print_table
+
+    def fitted_hook(model) -> None:
+        if skops_writer is not None:  # both model files are written while the evaluation goes on
+            skops_writer.submit(model, scratch_path(models_dir, SKOPS_FILE),
+                                scratch_path(models_dir, MODEL_FILE))
+
+    started = time.perf_counter()
+    with one_blas_thread():
+        if test is None:
+            metrics, predictions = cross_validate(estimator, corpus, splitter, labels, seed)
+            evaluated = time.perf_counter()
+            fitted = fit(clone(estimator), corpus)
+            fit_seconds = time.perf_counter() - evaluated
+            fitted_hook(fitted)
+        else:
+            # The held-out model was fitted on exactly the training files: it is the final model.
+            metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, labels, seed, fitted_hook)
+            evaluated = time.perf_counter()
+
+    title = f"Training run {run_name}"
+    write_reports(metrics, run_dir, title, predictions=predictions, estimator=fitted)
+    write_predictions(predictions, Path(run_dir) / PREDICTIONS_FILE)
+    card = {
+        "labels": [str(label) for label in fitted.classes_],
+        "score_method": score_method(fitted),
+        "input": input_kind(fitted),  # "text": a list of sentences; "records": sentences with positions
+        "config": config,
+        "metrics": metrics,
+        "training_data": {
+            "fingerprint": corpus.fingerprint(),
+            "files": corpus.files,
+            "n_sentences": len(corpus),
+            "n_documents": corpus.n_documents,
+            "label_counts": {label: corpus.labels.count(label) for label in labels},
+        },
+        "sizes": {"n_features": int(getattr(fitted[-1], "n_features_in_", 0))},
+        "timings": {"evaluate_seconds": round(evaluated - started, 3), "fit_seconds": round(fit_seconds, 3)},
+        "versions": library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "run_dir": str(run_dir),
+    }
+    saved = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops,
+                       skops_writer=skops_writer)
+    atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{saved.resolve()}\n")
+    print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
+    log.info("saved model to %s; evaluation files in %s", saved, run_dir)
+    return metrics
+
+
+def library_versions() -> dict:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("scikit-learn", "numpy", "scipy", "joblib", "skops", "rhetoric-pipeline"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions

@@ -1,0 +1,110 @@
+"""The one place where a composed config becomes the objects of a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+from pipeline.common.config import RUN_ID_ENV, _first_line, instantiate, to_container
+from pipeline.common.errors import PipelineError
+
+
+@dataclass
+class RunParts:
+    """What a composed train config describes, as objects (the config's groups in parentheses)."""
+
+    estimator: Any  # features + model (+ calibration): the whole inference path
+    data: Any  # a DataSource (data)
+    splitter: Any  # cross-validation by document (split)
+    seed: int  # feeds every random choice
+    config: dict  # the resolved config, for the model card
+    tracker: Any = None  # an experiment tracker (tracking), if asked for
+
+
+def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
+    """The objects of a run: train, audit, the tests and the benches all build them here.
+
+    With `tracking` the tracker is built first, so a missing MLflow stops before any work.
+    """
+    tracker = instantiate(cfg.tracking, "tracking") if tracking and cfg.get("tracking") else None
+    return RunParts(
+        estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
+        data=instantiate(cfg.data, "data"),
+        splitter=instantiate(cfg.split, "split"),
+        seed=int(cfg.seed),
+        config=to_container(cfg),
+        tracker=tracker,
+    )
+
+
+def run_name(cfg: DictConfig, choices: dict, job_num: str = "") -> str:
+    """models/<name>: `run_name` (with the job number in a multirun), else time, features, model,
+    the invocation's id and the job number, so runs never collide."""
+    if cfg.run_name:
+        # Every job of a multirun gets its own folder: run_name-0, run_name-1, ...
+        return "-".join(part for part in (str(cfg.run_name), job_num) if part)
+    parts = (time.strftime("%Y%m%d-%H%M%S"), str(choices.get("features")), str(choices.get("model")),
+             os.environ[RUN_ID_ENV], job_num)
+    return "-".join(part for part in parts if part)
+
+
+def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig, calibration_cfg: DictConfig | None = None):
+    """The whole inference path: Pipeline([("features", ...), ("clf", ...)]).
+
+    A StreamingPipeline (pipeline.models.streaming) when the features learn nothing and the
+    classifier fits batch by batch (features=hashing model=sgd_streaming). With a calibration
+    config the classifier step is wrapped in it (CalibratedClassifierCV).
+    """
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.models.streaming import StreamingPipeline, can_stream
+
+    features, clf = instantiate(features_cfg, "features"), instantiate(model_cfg, "model")
+    # Features that learn nothing + a partial_fit classifier: fitted and scored batch by batch.
+    kind = StreamingPipeline if can_stream([features], clf) and not calibration_cfg else Pipeline
+    estimator = kind([("features", features), ("clf", clf)])
+    if calibration_cfg:
+        from pipeline.models.calibration import with_calibration
+
+        estimator = with_calibration(estimator, instantiate(calibration_cfg, "calibration"))
+    return estimator
+
+
+def check_params(estimator) -> None:
+    """Validate every parameter before fitting, naming the config key of a bad value."""
+    import re
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    params = estimator.get_params(deep=True)
+    calibrated = "clf__estimator" in params
+    for path, obj in params.items():
+        if path.endswith("ngram_range") and isinstance(obj, tuple):
+            low, high = (obj + (None, None))[:2]
+            if len(obj) != 2 or not all(isinstance(n, int) for n in obj) or not 1 <= low <= high:
+                raise PipelineError(
+                    f"config {config_key(path, calibrated)}: must be [min, max] with 1 <= min <= max, got {list(obj)}"
+                )
+        elif hasattr(obj, "_parameter_constraints") and not isinstance(obj, type):
+            try:
+                obj._validate_params()
+            except InvalidParameterError as exc:
+                found = re.search(r"The '(\w+)' parameter", str(exc))
+                key = config_key(path + ("__" + found.group(1) if found else ""), calibrated)
+                raise PipelineError(f"config {key}: {_first_line(exc)}") from None
+
+
+def config_key(param_path: str, calibrated: bool = False) -> str:
+    """features__word__ngram_range -> features.word.ngram_range; clf__C -> model.C.
+
+    Calibrated: clf__estimator__C -> model.C, clf__method -> calibration.method.
+    """
+    head, *rest = param_path.split("__")
+    if head == "clf" and calibrated:
+        return ".".join(["model", *rest[1:]] if rest[:1] == ["estimator"] else ["calibration", *rest])
+    return ".".join([{"clf": "model"}.get(head, head), *rest])

@@ -11,19 +11,13 @@ FORMATS = ("table", "jsonl")
 
 
 def load_rows(data):
-    """The training corpus of a DataSource, and (file, row) of each of its sentences."""
-    from pipeline.common.files import resolve_files
-    from pipeline.data.corpus import Corpus
-
-    corpus = Corpus([], [], [], [])
-    places: list[tuple[str, int]] = []
-    for file in resolve_files(data.path, "data.path"):
-        part = data.load(str(file), "data.path")
-        corpus.texts += part.texts
-        corpus.labels += part.labels
-        corpus.groups += part.groups
-        corpus.files.append(str(file))
-        places += [(str(file), row) for row in range(1, len(part) + 1)]
+    """The training corpus of a DataSource (standoff labels included), and (file, line or row) of
+    each of its sentences."""
+    corpus = data.load_train()
+    places = []
+    for place in corpus.places:
+        file, _, where = place.rpartition(": ")
+        places.append((file, int(where.split()[-1])))
     return corpus, places
 
 

@@ -20,6 +20,7 @@ class Corpus:
     files: list[str] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)  # sentence index within its document
     doc_lengths: list[int] = field(default_factory=list)  # sentences in its document
+    places: list[str] = field(default_factory=list)  # where each sentence was read ("FILE: line N")
 
     def __len__(self) -> int:
         return len(self.texts)

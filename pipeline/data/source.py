@@ -29,6 +29,12 @@ class DataSource:
     # "error": one sentence labeled twice in one document stops loading; "warn" reports it and
     # keeps both (for corpora you cannot fix, such as NewsDiscourse).
     conflicting_labels: str = "error"
+    # Labels kept apart from corpora that are never committed: [{labels, corpus, format}]
+    # (pipeline.data.standoff); their sentences join the training data.
+    standoff: Sequence[dict] | None = None
+    # The real-news yardstick: a labeled file every trained model is also scored on (never trained on);
+    # skipped with a note when the file is absent.
+    dev_path: str | None = None
 
     def __post_init__(self) -> None:
         self.labels = list(self.labels)
@@ -38,15 +44,33 @@ class DataSource:
             raise PipelineError(
                 f"config data.conflicting_labels: must be error or warn, got {self.conflicting_labels!r}"
             )
+        from pipeline.data.standoff import StandoffSet
+
+        sets = []
+        for number, entry in enumerate(self.standoff or []):
+            if not isinstance(entry, dict) or set(entry) != {"labels", "corpus", "format"}:
+                raise PipelineError(f"config data.standoff[{number}]: expected the keys labels, corpus and format")
+            sets.append(StandoffSet(**{k: str(v) for k, v in entry.items()}))
+        self.standoff = sets
 
     def load_train(self, lazy: bool = False) -> Corpus:
-        return self.load(self.path, "data.path", lazy=lazy)
+        if lazy and self.standoff:
+            raise PipelineError("config data.standoff: standoff labels train in memory; out-of-core training "
+                                "(experiment=out_of_core) reads data.path files only")
+        return self.load(self.path, "data.path", lazy=lazy, standoff=self.standoff)
+
+    def load_dev(self) -> Corpus | None:
+        """The real-news yardstick (data.dev_path), or None when not configured or not present."""
+        if not self.dev_path or not Path(self.dev_path).is_file():
+            return None
+        return self.load(self.dev_path, "data.dev_path")
 
     def load_test(self, lazy: bool = False) -> Corpus | None:
         return None if self.test_path is None else self.load(self.test_path, "data.test_path", lazy=lazy)
 
-    def load(self, paths: str | list[str], key: str = "data.path", lazy: bool = False) -> Corpus:
-        """The labeled sentences of `paths`; `lazy` leaves the texts on disk (pipeline.data.lazy)."""
+    def load(self, paths: str | list[str], key: str = "data.path", lazy: bool = False, standoff=()) -> Corpus:
+        """The labeled sentences of `paths` (then of the `standoff` sets); `lazy` leaves the texts on
+        disk (pipeline.data.lazy)."""
         files = resolve_files(paths, key)
         if lazy:
             from pipeline.data.lazy import load_lazy
@@ -62,10 +86,20 @@ class DataSource:
             corpus.groups += groups
             places += where
             indices += self._index
+        for entry in standoff:
+            for record in entry.read():
+                where = f"{entry.labels}: line {record.line}"
+                corpus.texts.append(record.text)
+                corpus.labels.append(self._label(record.label, where))
+                corpus.groups.append(record.doc_id)
+                places.append(where)
+                indices.append(record.sentence_index)
+            corpus.files.append(entry.labels)
         if not corpus.texts:
             raise PipelineError(f"{key}: no sentences in {', '.join(corpus.files)}")
         check_conflicting_labels(corpus, places, fatal=self.conflicting_labels == "error")
         corpus.positions, corpus.doc_lengths = document_positions(corpus.groups, indices)
+        corpus.places = places
         return corpus
 
     def _read_file(self, file: Path) -> tuple[list[str], list[str], list[str], list[str]]:

@@ -9,6 +9,7 @@ from pipeline.evaluation.metrics import FEW_DOCUMENTS
 
 def render_markdown(metrics: dict, title: str) -> str:
     lines = [f"# {title}", ""]
+    lines += _render_real_news(metrics.get("real_news_dev"))
     if metrics.get("protocol"):
         lines += [f"Protocol: {metrics['protocol']}", ""]
     lines += [
@@ -49,6 +50,27 @@ def render_markdown(metrics: dict, title: str) -> str:
     lines += _render_uncertainty(metrics) + _render_baselines(metrics)
     lines += _render_calibration(metrics) + _render_mistakes(metrics)
     return "\n".join(lines) + "\n"
+
+
+def _render_real_news(real: dict | None) -> list[str]:
+    """The yardstick first: figures on real news articles the model never saw (data.dev_path)."""
+    if not real:
+        return []
+    if "macro_f1" not in real:
+        return ["## Real news (development set)", "", f"Not scored: {real['data']}: {real.get('skipped')}.", ""]
+    boot = real["bootstrap"]
+    lines = [
+        "## Real news (development set)", "",
+        f"Real text: {real['n_sentences']} sentences of {real['n_documents']} news articles labeled by the "
+        f"annotation guide ({real['data']}), never trained on. {boot['confidence']:.0%} intervals from "
+        f"{boot['n_resamples']} bootstrap resamples of whole articles.", "",
+        "| | F1 | interval | support |", "|---|---:|---:|---:|",
+        f"| macro F1 | {real['macro_f1']:.3f} | {_interval(boot['macro_f1'])} | {real['n_sentences']} |",
+    ]
+    for label, pair in boot["per_label_f1"].items():
+        row = real["per_label"][label]
+        lines.append(f"| {label} | {row['f1']:.3f} | {_interval(pair)} | {row['support']} |")
+    return lines + ["", "The rest of this report is on the training data's own evaluation protocol.", ""]
 
 
 def _interval(pair) -> str:

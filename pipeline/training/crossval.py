@@ -164,3 +164,43 @@ def fit(estimator, corpus, index=None):
         return fit_grouped(estimator, inputs, labels, groups)
     except ValueError as exc:
         raise PipelineError(f"training failed: {exc}") from None
+
+
+def predict_corpus(model, corpus, labels):
+    """Predictions (with scores) of a fitted model on every sentence of a labeled corpus."""
+    from pipeline.data.records import input_kind
+    from pipeline.evaluation.metrics import Predictions
+    from pipeline.models.scores import predict_with_scores, score_method
+
+    labels = list(labels)
+    inputs = corpus.inputs(input_kind(model))  # sentence records for context models
+    predicted, scores = predict_with_scores(model, inputs, labels)
+    return Predictions(texts_of(corpus), list(corpus.groups), list(corpus.labels), predicted, scores, labels,
+                       score_method(model) == "predict_proba")
+
+
+REAL_NEWS_DEV = "real_news_dev"  # the metrics.json key of the yardstick's figures
+
+
+def check_dev_apart(corpus, dev, dev_path) -> None:
+    """The real-news dev set is never trained on: no document of it among the training sentences."""
+    shared = set(corpus.groups) & set(dev.groups)
+    if shared:
+        raise PipelineError(
+            f"data.path: {len(shared)} documents of the real-news dev set ({dev_path}, data.dev_path) are in the "
+            f"training data (e.g. {sorted(shared)[0]!r}); it is a yardstick, never trained on"
+        )
+
+
+def real_news_dev(model, dev, labels, seed: int, dev_path) -> dict:
+    """The yardstick's figures for a fitted model: per-label metrics with document-bootstrap intervals."""
+    from pipeline.evaluation.metrics import describe_predictions
+    from pipeline.models.scores import score_method
+
+    known = [label for label in labels if label in set(dev.labels)]
+    if set(dev.labels) - set(labels):
+        return {"data": str(dev_path), "skipped": f"its labels {sorted(set(dev.labels))} are not the model's"}
+    predictions = predict_corpus(model, dev, known)
+    described = describe_predictions(predictions, seed=seed, score_method=score_method(model))
+    described.pop("confident_mistakes", None)  # dev sentences are looked at by pattern, not one by one
+    return {"data": str(dev_path), "real_text": True, **described}

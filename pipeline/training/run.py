@@ -12,10 +12,13 @@ import pipeline.common.config  # noqa: F401  (registers the resolvers)
 from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, SKOPS_FILE
 from pipeline.common.errors import PipelineError
 from pipeline.training.crossval import (
+    REAL_NEWS_DEV,
+    check_dev_apart,
     cross_validate,
     fit,
     holdout,
     one_blas_thread,
+    real_news_dev,
     streams,
 )
 
@@ -57,17 +60,24 @@ def train(
     lazy = streams(estimator)  # sentences stay on disk, read a batch at a time
     corpus = data.load_train(lazy=lazy)
     test = data.load_test(lazy=lazy)
+    dev = data.load_dev() if getattr(data, "dev_path", None) else None
+    if dev is not None:
+        check_dev_apart(corpus, dev, data.dev_path)
+        if test is not None:
+            check_dev_apart(test, dev, data.dev_path)
+    elif getattr(data, "dev_path", None):
+        log.info("real-news dev set not found at %s (data.dev_path, paths.ptc_dir): not scored", data.dev_path)
     background = save_skops and len(corpus) >= BACKGROUND_SKOPS_SENTENCES
     with SkopsWriter() if background else contextlib.nullcontext() as skops_writer:
         return _evaluate_and_save(
             estimator, corpus, test, data.labels, splitter, models_dir=models_dir, run_dir=run_dir,
             run_name=run_name, config=config, seed=seed, unique_name=unique_name, save_skops=save_skops,
-            skops_writer=skops_writer,
+            skops_writer=skops_writer, dev=dev, dev_path=getattr(data, "dev_path", None),
         )
 
 
 def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir, run_dir, run_name, config, seed,
-                       unique_name, save_skops, skops_writer) -> dict:
+                       unique_name, save_skops, skops_writer, dev=None, dev_path=None) -> dict:
     """train() once the data is loaded; `skops_writer` (or None) is handed the final model."""
     from sklearn.base import clone
 
@@ -97,6 +107,10 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
             # The held-out model was fitted on exactly the training files: it is the final model.
             metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, labels, seed, fitted_hook)
             evaluated = time.perf_counter()
+        if dev is not None:
+            metrics[REAL_NEWS_DEV] = real_news_dev(fitted, dev, labels, seed, dev_path)
+        elif dev_path:
+            metrics[REAL_NEWS_DEV] = {"data": str(dev_path), "skipped": "file not found"}
 
     title = f"Training run {run_name}"
     write_reports(metrics, run_dir, title, predictions=predictions, estimator=fitted)
@@ -124,6 +138,10 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
                        skops_writer=skops_writer)
     atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{saved.resolve()}\n")
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
+    if "macro_f1" in metrics.get(REAL_NEWS_DEV, {}):
+        real = metrics[REAL_NEWS_DEV]
+        print_table(real, f"Real news: {real['n_sentences']} sentences of {real['n_documents']} articles "
+                          f"({Path(real['data']).name}) — macro F1 {real['macro_f1']:.3f}")
     log.info("saved model to %s; evaluation files in %s", saved, run_dir)
     return metrics
 

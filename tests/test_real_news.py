@@ -1,0 +1,197 @@
+"""Real news: standoff labels rebuilt from corpora that are never committed, and the dev yardstick."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, compose, train_with, write_jsonl
+
+from pipeline.common.errors import PipelineError
+from pipeline.data.sentences import split_article
+from pipeline.data.source import DataSource
+from pipeline.data.standoff import text_hash
+
+# The 18 articles of ../shared/corpora/ptc/dev.jsonl (its README lists them): never labeled for training.
+DEV_ARTICLES = {f"article{n}" for n in (
+    111111111, 699291100, 718595845, 727569885, 729668796, 731927633, 761610997, 763280007, 770156173,
+    783774960, 786004130, 795689901, 795693029, 795703371, 832913316, 999000858, 999001290, 999001419)}
+PTC_LABELS = ROOT / "data" / "ptc" / "labels.jsonl"
+ND_LABELS = ROOT / "data" / "newsdiscourse" / "labels.jsonl"
+ARTICLE = "Rebels Vow To Take The Port\n\nThe rebels said on Monday they would storm the port. It fell in 2019.\n"
+
+
+def shared_paths():
+    cfg = compose("train", ["data=real"])
+    return Path(cfg.paths.ptc_dir), Path(cfg.paths.newsdiscourse_dir), Path(cfg.paths.ptc_dev)
+
+
+def ptc_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    """A PTC-like folder with one article and a standoff labels file for its sentences."""
+    corpus = tmp_path / "ptc"
+    (corpus / "articles").mkdir(parents=True)
+    (corpus / "articles" / "article42.txt").write_text(ARTICLE, encoding="utf-8")
+    labels = ["reporting", "threat", "background_fact"]
+    rows = [{"doc_id": "article42", "folder": "articles", "sentence_index": s.index, "start": s.start, "end": s.end,
+             "sha256": text_hash(s.text), "label": label} for s, label in zip(split_article(ARTICLE), labels)]
+    return corpus, write_jsonl(tmp_path / "labels.jsonl", rows)
+
+
+def source(labels: Path, corpus: Path, fmt: str = "ptc", **kwargs) -> DataSource:
+    seed = ROOT / "data" / "seed_sentences.jsonl"
+    return DataSource(path=str(seed), index_column="sentence_index",
+                      standoff=[{"labels": str(labels), "corpus": str(corpus), "format": fmt}], **kwargs)
+
+
+def test_standoff_labels_rebuild_their_sentences_from_the_corpus(tmp_path):
+    corpus, labels = ptc_corpus(tmp_path)
+    loaded = source(labels, corpus).load_train()
+    rows = [i for i, g in enumerate(loaded.groups) if g == "article42"]
+    assert [loaded.texts[i] for i in rows] == [s.text for s in split_article(ARTICLE)]
+    assert [loaded.labels[i] for i in rows] == ["reporting", "threat", "background_fact"]
+    assert [loaded.positions[i] for i in rows] == [0, 1, 2]
+    assert loaded.places[rows[1]] == f"{labels}: line 2"
+    assert str(labels) in loaded.files
+
+
+def test_newsdiscourse_standoff_labels_name_the_corpus_sentences(tmp_path):
+    corpus = tmp_path / "nd"
+    corpus.mkdir()
+    sentences = ["Floods forced 300 families from their homes.", "Officials warned of more rain."]
+    write_jsonl(corpus / "train.jsonl", [{"text": t, "doc_id": "Disaster/X_1", "sentence_index": i + 3, "label": "x"}
+                                         for i, t in enumerate(sentences)])
+    labels = write_jsonl(tmp_path / "labels.jsonl", [
+        {"doc_id": "Disaster/X_1", "sentence_index": 4, "sha256": text_hash(sentences[1]), "label": "reporting"}])
+    loaded = source(labels, corpus, "newsdiscourse").load_train()
+    assert loaded.texts[-1] == sentences[1] and loaded.labels[-1] == "reporting" and loaded.positions[-1] == 4
+
+
+def test_a_corpus_that_differs_from_the_labeled_copy_stops_with_the_line(tmp_path):
+    corpus, labels = ptc_corpus(tmp_path)
+    (corpus / "articles" / "article42.txt").write_text(ARTICLE.replace("storm", "seize"), encoding="utf-8")
+    with pytest.raises(PipelineError) as error:
+        source(labels, corpus).load_train()
+    message = str(error.value)
+    assert message.startswith(f"{labels}: line 2: articles/article42.txt characters")
+    assert "does not match" in message and str(corpus) in message and "\n" not in message
+
+
+def test_a_missing_corpus_folder_says_where_it_looked_and_where_to_get_it(tmp_path):
+    _, labels = ptc_corpus(tmp_path)
+    with pytest.raises(PipelineError) as error:
+        source(labels, tmp_path / "nowhere").load_train()
+    message = str(error.value)
+    assert str(tmp_path / "nowhere") in message and "paths.ptc_dir" in message
+    assert "SemEval-2020 Task 11" in message
+
+
+def test_a_missing_article_is_named(tmp_path):
+    corpus, labels = ptc_corpus(tmp_path)
+    (corpus / "articles" / "article42.txt").unlink()
+    with pytest.raises(PipelineError, match=r"line 1: articles/article42.txt .* is missing"):
+        source(labels, corpus).load_train()
+
+
+def test_the_cli_prints_one_line_for_a_missing_corpus(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("train", "data=real", f"paths.ptc_dir={tmp_path / 'nowhere'}", f"paths.models_dir={tmp_path}",
+                     f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "paths.ptc_dir" in result.stderr
+    assert not list(tmp_path.glob("*/model.joblib"))
+
+
+def test_no_dev_article_is_labeled_for_training():
+    labeled = {json.loads(line)["doc_id"] for line in PTC_LABELS.read_text(encoding="utf-8").splitlines()}
+    assert len(labeled) >= 100
+    assert not labeled & DEV_ARTICLES
+    dev = shared_paths()[2]
+    if dev.is_file():  # the yardstick itself, when present, agrees with the list above
+        assert {json.loads(line)["doc_id"] for line in dev.read_text(encoding="utf-8").splitlines()} == DEV_ARTICLES
+
+
+def test_standoff_files_hold_no_text():
+    for path in (PTC_LABELS, ND_LABELS):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            assert "text" not in record and re.fullmatch(r"[0-9a-f]{16}", record["sha256"])
+
+
+def test_training_refuses_a_dev_article(tmp_path):
+    dev = write_jsonl(tmp_path / "dev.jsonl", [
+        {"text": "The rebels said they would storm the port.", "label": "threat", "doc_id": "000_5e3df5cfc0837a4b",
+         "sentence_index": 0}])
+    with pytest.raises(PipelineError, match=r"documents of the real-news dev set .* never trained on"):
+        train_with(tmp_path, ["data=seed", "features=word_tfidf", f"+data.dev_path={dev}"])
+
+
+def test_a_run_reports_the_dev_set_first_when_present(tmp_path):
+    dev = write_jsonl(tmp_path / "dev.jsonl", [
+        {"text": t, "label": label, "doc_id": f"d{i // 2}", "sentence_index": i % 2}
+        for i, (t, label) in enumerate([("We will burn your city.", "threat"), ("The talks ended.", "reporting"),
+                                        ("This is a disgrace.", "editorial_framing"),
+                                        ("The dam was built in 1970.", "background_fact")])])
+    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"+data.dev_path={dev}"])
+    real = metrics["real_news_dev"]
+    assert real["real_text"] and real["n_sentences"] == 4 and real["n_documents"] == 2
+    assert set(real["bootstrap"]["per_label_f1"]) == {"threat", "reporting", "editorial_framing", "background_fact"}
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert report.index("## Real news (development set)") < report.index("Protocol:")
+    card = json.loads((tmp_path / "models" / "run" / "model.json").read_text(encoding="utf-8"))
+    assert card["metrics"]["real_news_dev"]["macro_f1"] == real["macro_f1"]
+
+
+def test_an_absent_dev_set_is_skipped_with_a_note(tmp_path):
+    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"+data.dev_path={tmp_path / 'no.jsonl'}"])
+    assert metrics["real_news_dev"] == {"data": str(tmp_path / "no.jsonl"), "skipped": "file not found"}
+
+
+@pytest.mark.slow
+def test_data_real_loads_the_labeled_real_articles():
+    ptc, newsdiscourse, _ = shared_paths()
+    if not (ptc / "articles").is_dir() or not (newsdiscourse / "train.jsonl").is_file():
+        pytest.skip(f"PTC or NewsDiscourse not found (looked in {ptc} and {newsdiscourse})")
+    data = compose("train", ["data=real"]).data
+    from pipeline.common.config import instantiate
+
+    corpus = instantiate(data, "data").load_train()
+    origins = {"ptc": PTC_LABELS, "newsdiscourse": ND_LABELS}
+    counts = {name: sum(1 for _ in path.open(encoding="utf-8")) for name, path in origins.items()}
+    assert counts["ptc"] + counts["newsdiscourse"] >= 5000
+    assert len(corpus) == counts["ptc"] + counts["newsdiscourse"] + len(instantiate(
+        compose("train", ["data=default"]).data, "data").load_train())
+
+
+def eight_word_runs(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))
+    return {" ".join(words[i:i + 8]) for i in range(len(words) - 7)}
+
+
+def test_no_bundled_sentence_shares_eight_words_in_a_row_with_the_shared_corpora():
+    corpora = shared_paths()[0].parent
+    if not corpora.is_dir():
+        pytest.skip(f"no corpora at {corpora}")
+    runs: set[str] = set()
+    for path in sorted(corpora.rglob("*")):
+        # written-starter is the project's own writing, bundled on purpose (data/written/starter_mixed_topics)
+        if not path.is_file() or "written-starter" in path.parts or path.suffix not in (".txt", ".jsonl"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = [json.loads(line).get("text", "") for line in text.splitlines() if line.strip()] \
+            if path.suffix == ".jsonl" else text.splitlines()
+        for line in lines:
+            runs |= eight_word_runs(line)
+    assert len(runs) > 100_000
+    shared = []
+    for path in sorted((ROOT / "data").rglob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            text = json.loads(line).get("text")
+            if text and eight_word_runs(text) & runs:
+                shared.append(f"{path.relative_to(ROOT)}: line {number}")
+    assert shared == []
+
+
+def test_the_overlap_check_finds_a_copied_run():
+    assert eight_word_runs("One two three four five six seven eight nine.") & eight_word_runs(
+        "x one two three four five six seven eight")

@@ -1,26 +1,45 @@
-"""Label quality of the default config against a raw scikit-learn baseline, on the project's data.
+"""Label quality on real news first: every feature and model option on the PTC dev set, in one run.
 
-    python bench/quality.py [OVERRIDE ...] [--within-genre]
+    python bench/quality.py [--data default,real] [--options NAME,...] [--cv] [--seed-articles] [OVERRIDE ...]
 
-OVERRIDEs are Hydra overrides of configs/train.yaml (default: none, the training defaults).
-Both models see the same folds and splits in one run:
+For each training data option (`data=default`: seed + written; `data=real`: + the standoff PTC
+and NewsDiscourse labels) and each option, one model is fitted on all training sentences and
+scored on the real-news development set (`paths.ptc_dev`: 751 sentences of 18 PTC articles
+labeled by the guide, never trained on): macro-F1 and each label's F1 with 95% intervals from a
+bootstrap over whole articles. A raw scikit-learn TF-IDF + LogisticRegression baseline (library
+defaults) is fitted on the same data in the same run. With `--seed-articles` the same options are
+also fitted without the two seed articles and scored on them (55 real sentences: a second, tiny
+real-text check of threat F1). With `--cv` each option also gets grouped cross-validation on its
+training data (the project's own text: optimistic, and printed after the real-text tables).
 
-- grouped CV: the config's cross-validation (grouped by document) over seed + written;
-- cross-domain: fit on the written corpus (origin=written), test on the real seed articles;
-- leave-one-genre-out: for each genre, fit on every other genre and test on it (all of a
-  genre's documents are unseen, so this measures transfer to a new genre);
-- with --within-genre also grouped CV inside each genre (fit and test on one genre).
-
-Baseline: Pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)), library defaults.
-Prints markdown tables.
+Options are Hydra overrides of configs/train.yaml joined by spaces, named by the `--options` list
+(default: every base-install feature option, and the embedding ones when the extra is installed).
+Prints Markdown tables; `--json FILE` also writes every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from collections import Counter
+
+BASELINE = "raw baseline (TF-IDF + LR)"
+BASE_OPTIONS = {
+    "default (word_char_tfidf_context + logreg)": [],
+    "word_tfidf": ["features=word_tfidf"],
+    "char_tfidf": ["features=char_tfidf"],
+    "word_char_tfidf": ["features=word_char_tfidf"],
+    "word_char_tfidf_context + linear_svc": ["model=linear_svc"],
+    "word_char_tfidf_context + sgd": ["model=sgd"],
+    "word_char_tfidf_context + complement_nb": ["model=complement_nb"],
+}
+EMBEDDING_OPTIONS = {
+    "minilm (frozen)": ["features=minilm"],
+    "minilm_context (frozen)": ["features=minilm_context"],
+    "word_char_minilm": ["features=word_char_minilm"],
+    "word_char_minilm_context": ["features=word_char_minilm_context"],
+}
 
 
 def baseline(seed: int):
@@ -31,40 +50,48 @@ def baseline(seed: int):
     return Pipeline([("features", TfidfVectorizer()), ("clf", LogisticRegression(max_iter=1000, random_state=seed))])
 
 
-def subset(corpus, keep):
+def without_documents(corpus, documents: set[str]):
+    """The corpus minus the sentences of `documents` (positions kept)."""
     from pipeline.data.corpus import Corpus
 
-    index = [i for i, k in enumerate(keep) if k]
-    return Corpus(
-        [corpus.texts[i] for i in index], [corpus.labels[i] for i in index], [corpus.groups[i] for i in index],
-        list(corpus.files),
-    )
+    keep = [i for i, g in enumerate(corpus.groups) if g not in documents]
+    return Corpus([corpus.texts[i] for i in keep], [corpus.labels[i] for i in keep], [corpus.groups[i] for i in keep],
+                  list(corpus.files), [corpus.positions[i] for i in keep], [corpus.doc_lengths[i] for i in keep])
 
 
-def record_fields(data, corpus, name: str) -> list[str]:
-    """The `name` field (origin, genre) of each training sentence, in corpus order."""
-    from pipeline.annotation.validation import read_records
-    from pipeline.common.files import resolve_files
-
-    errors: list[str] = []
-    records = []
-    for file in resolve_files(data.path, "data.path"):
-        records += read_records(file, None, errors, required=("text",))
-    if errors or [r.text for r in records] != corpus.texts:
-        sys.exit(f"error: could not line up the '{name}' field with the training sentences ({errors[:1]})")
-    return [str(r.fields.get(name) or "(none)") for r in records]
+def only_documents(corpus, documents: set[str]):
+    return without_documents(corpus, set(corpus.groups) - documents)
 
 
-def config_choices(overrides: list[str]) -> dict:
-    """Which option of each config group the overrides select (features=..., model=...)."""
-    from hydra import compose, initialize_config_dir
+def evaluate_on(estimator, train, test, labels, seed: int) -> dict:
+    """Fit on `train`, describe the predictions on `test` (document-bootstrap intervals included)."""
+    from pipeline.evaluation.metrics import describe_predictions
+    from pipeline.training.crossval import fit, one_blas_thread, predict_corpus
 
-    from pipeline.common.config import CONFIG_DIR
+    with one_blas_thread():
+        model = fit(estimator, train)
+        predictions = predict_corpus(model, test, labels)
+    return describe_predictions(predictions, seed=seed)
 
-    overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        choices = compose("train", overrides, return_hydra_config=True).hydra.runtime.choices
-    return {group: choices.get(group) for group in ("data", "features", "model", "split", "experiment")}
+
+def cell(metrics: dict, label: str | None = None) -> str:
+    if label is None:
+        value, (low, high) = metrics["macro_f1"], metrics["bootstrap"]["macro_f1"]
+    else:
+        value, (low, high) = metrics["per_label"][label]["f1"], metrics["bootstrap"]["per_label_f1"][label]
+    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def table(title: str, results: dict, labels: list[str], note: str) -> str:
+    lines = [f"### {title}", "", note, "",
+             "| option | macro-F1 [95% CI] | " + " | ".join(f"{label} F1" for label in labels) + " | fit+score s |",
+             "|---|---:|" + "---:|" * len(labels) + "---:|"]
+    ranked = sorted(results.items(), key=lambda item: -item[1]["metrics"]["macro_f1"])
+    for name, row in ranked:
+        m = row["metrics"]
+        lines.append(f"| {name} | {cell(m)} | " + " | ".join(cell(m, label) for label in labels)
+                     + f" | {row['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,89 +100,95 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.exceptions import ConvergenceWarning
 
     from pipeline.common.config import compose_config
-    from pipeline.training.crossval import cross_validate, holdout
+    from pipeline.common.errors import PipelineError
+    from pipeline.features.embeddings import check_installed
+    from pipeline.training.crossval import cross_validate, one_blas_thread
     from pipeline.training.setup import build_run
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides of configs/train.yaml")
-    parser.add_argument("--within-genre", action="store_true", help="also cross-validate inside each genre")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every option")
+    parser.add_argument("--data", default="default,real", help="training data options (default: %(default)s)")
+    parser.add_argument("--options", default=None,
+                        help="comma-separated option names (see the script), or 'NAME=override override' items")
+    parser.add_argument("--cv", action="store_true", help="also grouped cross-validation on the training data")
+    parser.add_argument("--seed-articles", action="store_true",
+                        help="also fit without the two seed articles and score them (55 real sentences)")
+    parser.add_argument("--json", default=None, help="write every figure to this JSON file")
     args = parser.parse_intermixed_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-    cfg = compose_config("train", args.overrides)
-    run = build_run(cfg)
-    data, splitter = run.data, run.splitter
-    labels = list(data.labels)
-    corpus = data.load_train()
-    origins = record_fields(data, corpus, "origin")
-    genres = record_fields(data, corpus, "genre")
-    models = {
-        "default": lambda: build_run(cfg).estimator,
-        "baseline": lambda: baseline(int(cfg.seed)),
-    }
-    choices = " ".join(f"{group}={name}" for group, name in config_choices(args.overrides).items())
-    print(f"# Label quality: default config ({choices}) vs raw TF-IDF + LogisticRegression\n")
-    print(f"{len(corpus)} sentences in {corpus.n_documents} documents; origins {dict(Counter(origins))}; "
-          f"split {type(splitter).__name__}(n_splits={getattr(splitter, 'n_splits', '?')}), seed {cfg.seed}.\n")
+    options = dict(BASE_OPTIONS)
+    try:
+        check_installed("all-MiniLM-L6-v2")
+        options.update(EMBEDDING_OPTIONS)
+    except PipelineError as exc:
+        print(f"note: leaving out the embedding options: {exc}", file=sys.stderr)
+    if args.options:
+        chosen = {}
+        for item in args.options.split(","):
+            name, _, overrides = item.partition("=")
+            chosen[name] = overrides.split() if overrides else options[name]
+        options = chosen
 
-    rows = []  # (protocol, n_sentences, n_documents, {model: metrics})
-    seconds = Counter()
+    report = {}
+    for data_name in args.data.split(","):
+        cfg = compose_config("train", [f"data={data_name}", *args.overrides])
+        run = build_run(cfg)
+        labels = list(run.data.labels)
+        try:
+            train = run.data.load_train()
+        except PipelineError as exc:
+            print(f"note: skipping data={data_name}: {exc}", file=sys.stderr)
+            continue
+        dev = run.data.load_dev()
+        if dev is None:
+            sys.exit(f"error: no real-news dev set at {run.data.dev_path} (paths.ptc_dev): "
+                     "it comes with the PTC corpus in ../shared/corpora/ptc/")
+        seed_docs = {g for g, place in zip(train.groups, train.places) if "seed_sentences" in place}
+        results = {"dev": {}, "seed": {}, "cv": {}}
+        print(f"data={data_name}: {len(train)} training sentences in {train.n_documents} documents; "
+              f"dev {len(dev)} sentences in {dev.n_documents} articles", file=sys.stderr)
+        for name, overrides in [(BASELINE, None), *options.items()]:
+            def make():
+                if overrides is None:
+                    return baseline(run.seed)
+                return build_run(compose_config("train", [f"data={data_name}", *args.overrides, *overrides])).estimator
 
-    def run(protocol, evaluate, n, docs):
-        results = {}
-        for name, make in models.items():
             started = time.perf_counter()
-            results[name] = evaluate(make())[0]  # metrics first, then predictions and more
-            seconds[name] += time.perf_counter() - started
-        rows.append((protocol, n, docs, results))
-        print(f"  done: {protocol} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-        return results
+            results["dev"][name] = {"metrics": evaluate_on(make(), train, dev, labels, run.seed)}
+            results["dev"][name]["seconds"] = time.perf_counter() - started
+            line = f"  {name}: dev macro-F1 {results['dev'][name]['metrics']['macro_f1']:.3f}"
+            if args.seed_articles and seed_docs:
+                started = time.perf_counter()
+                results["seed"][name] = {"metrics": evaluate_on(make(), without_documents(train, seed_docs),
+                                                                only_documents(train, seed_docs), labels, run.seed),
+                                         "seconds": time.perf_counter() - started}
+                line += f", seed threat F1 {results['seed'][name]['metrics']['per_label']['threat']['f1']:.3f}"
+            if args.cv:
+                started = time.perf_counter()
+                with one_blas_thread():
+                    metrics = cross_validate(make(), train, run.splitter, labels, run.seed)[0]
+                results["cv"][name] = {"metrics": metrics, "seconds": time.perf_counter() - started}
+                line += f", grouped CV {metrics['macro_f1']:.3f}"
+            print(line + f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+        report[data_name] = results
 
-    def mean_row(protocol, per_genre):
-        mean = {name: {"macro_f1": sum(r[name]["macro_f1"] for r in per_genre) / len(per_genre)} for name in models}
-        rows.append((f"{protocol}, mean over {len(per_genre)} genres", "", "", mean))
-
-    t0 = time.perf_counter()
-    cv = run("grouped CV, seed + written", lambda est: cross_validate(est, corpus, splitter, labels),
-             len(corpus), corpus.n_documents)
-    written = subset(corpus, [o == "written" for o in origins])
-    seed = subset(corpus, [o == "seed" for o in origins])
-    cross = run("cross-domain: fit written, test seed", lambda est: holdout(est, written, seed, labels),
-                len(seed), seed.n_documents)
-    per_genre = []
-    for genre in sorted(set(genres)):
-        test = subset(corpus, [g == genre for g in genres])
-        train = subset(corpus, [g != genre for g in genres])
-        per_genre.append(run(f"leave-one-genre-out: {genre}", lambda est: holdout(est, train, test, labels),
-                             len(test), test.n_documents))
-    mean_row("leave-one-genre-out", per_genre)
-    if args.within_genre:
-        per_genre = []
-        for genre in sorted(set(genres)):
-            part = subset(corpus, [g == genre for g in genres])
-            per_genre.append(run(f"within-genre grouped CV: {genre}",
-                                 lambda est: cross_validate(est, part, splitter, labels), len(part), part.n_documents))
-        mean_row("within-genre grouped CV", per_genre)
-
-    print("## Macro-F1\n")
-    print("| protocol | sentences | documents | default | baseline | default − baseline |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for protocol, n, docs, results in rows:
-        d, b = results["default"]["macro_f1"], results["baseline"]["macro_f1"]
-        print(f"| {protocol} | {n} | {docs} | {d:.3f} | {b:.3f} | {d - b:+.3f} |")
-
-    print("\n## Per-label F1\n")
-    print("| label | grouped CV default | grouped CV baseline | cross-domain default | cross-domain baseline |")
-    print("|---|---:|---:|---:|---:|")
-    for label in labels:
-        cells = [results[name]["per_label"][label]["f1"] for results in (cv, cross) for name in ("default", "baseline")]
-        print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-    print(f"\nFit + predict time over all protocols: default {seconds['default']:.0f} s, "
-          f"baseline {seconds['baseline']:.0f} s "
-          f"(ratio {seconds['default'] / max(seconds['baseline'], 1e-9):.1f}x).")
+    print("## Real news: the PTC development set (751 sentences, 18 articles, never trained on)\n")
+    for data_name, results in report.items():
+        print(table(f"data={data_name}", results["dev"], labels,
+                    "Fitted on all training sentences, scored on the dev set; intervals: bootstrap over articles."))
+    for data_name, results in report.items():
+        if results["seed"]:
+            print(table(f"Seed articles, data={data_name} without them", results["seed"], labels,
+                        "55 real sentences of 2 articles (17 threats): rough, but real text."))
+    for data_name, results in report.items():
+        if results["cv"]:
+            print(table(f"Grouped cross-validation on data={data_name} (the project's own text)", results["cv"],
+                        labels, "5 folds by document; pooled out-of-fold predictions."))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1, default=str)
 
 
 if __name__ == "__main__":
-    from pipeline.common.errors import reports_errors
-
-    reports_errors(main)()
+    main()

@@ -1,4 +1,4 @@
-"""The label set of the annotation guide (../shared/annotation-guide.md)."""
+"""The label set of the annotation guide (docs/annotation-guide.md)."""
 
 LABELS = ("threat", "reporting", "editorial_framing", "background_fact")
 

@@ -44,11 +44,11 @@ def subset(corpus, keep):
 def record_fields(data, corpus, name: str) -> list[str]:
     """The `name` field (origin, genre) of each training sentence, in corpus order."""
     from pipeline.annotation.validation import read_records
-    from pipeline.common.files import resolve_files
+    from pipeline.common.files import data_files
 
     errors: list[str] = []
     records = []
-    for file in resolve_files(data.path, "data.path"):
+    for file in data_files(data.path, "data.path"):
         records += read_records(file, None, errors, required=("text",))
     if errors or [r.text for r in records] != corpus.texts:
         sys.exit(f"error: could not line up the '{name}' field with the training sentences ({errors[:1]})")

@@ -12,12 +12,12 @@ FORMATS = ("table", "jsonl")
 
 def load_rows(data):
     """The training corpus of a DataSource, and (file, row) of each of its sentences."""
-    from pipeline.common.files import resolve_files
+    from pipeline.common.files import data_files
     from pipeline.data.corpus import Corpus
 
     corpus = Corpus([], [], [], [])
     places: list[tuple[str, int]] = []
-    for file in resolve_files(data.path, "data.path"):
+    for file in data_files(data.path, "data.path"):
         part = data.load(str(file), "data.path")
         corpus.texts += part.texts
         corpus.labels += part.labels

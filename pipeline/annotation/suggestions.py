@@ -40,10 +40,10 @@ def _unlabeled_jsonl(file: Path) -> Iterator[tuple[str, int, str]]:
 
 def labeled_keys(inputs: Iterable[str]) -> set[str]:
     """Sentence keys of already labeled files, to leave out of the suggestions."""
-    from pipeline.annotation.validation import data_files, read_records, sentence_key
+    from pipeline.annotation.validation import jsonl_files, read_records, sentence_key
 
     keys: set[str] = set()
-    for file in data_files(inputs):
+    for file in jsonl_files(inputs):
         errors: list[str] = []
         for record in read_records(file, None, errors, allow_unlabeled=True, required=("text",)):
             keys.add(sentence_key(record.text))

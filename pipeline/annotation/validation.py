@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 from pipeline.common.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
@@ -62,27 +62,19 @@ class Report:
         return dict(sorted(table.items()))
 
 
-def data_files(inputs: Iterable[str | Path]) -> list[Path]:
-    """The .jsonl files named, plus those inside named folders; each once, in order."""
-    files: list[Path] = []
-    seen: set[Path] = set()
+def jsonl_files(inputs: Iterable[str | Path]) -> list[Path]:
+    """The .jsonl files named, plus those inside named folders (pipeline.common.files.find_files);
+    each once, in order, since a file checked twice would leak into itself."""
+    from pipeline.common.files import find_files
+
+    inputs = list(inputs)
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.jsonl") if p.is_file() and not p.name.startswith("."))
-            if not found:
-                raise PipelineError(f"{path}: no .jsonl files in the folder")
-        elif path.is_file():
-            if path.suffix.lower() != ".jsonl":
-                raise PipelineError(f"{path}: not a .jsonl file (labeled sentences are JSON Lines)")
-            found = [path]
-        else:
-            raise PipelineError(f"{path}: file not found")
-        for file in found:
-            if file.resolve() not in seen:
-                seen.add(file.resolve())
-                files.append(file)
-    return files
+        if Path(item).is_file() and Path(item).suffix.lower() != ".jsonl":
+            raise PipelineError(f"{cut(item, PATH_CHARS)}: not a .jsonl file (labeled sentences are JSON Lines)")
+    files: dict[Path, Path] = {}
+    for file in find_files(inputs, {".jsonl"}, what=".jsonl files"):
+        files.setdefault(file.resolve(), file)
+    return list(files.values())
 
 
 def read_records(
@@ -149,7 +141,7 @@ def validate(
 
     Repeats of sentences shorter than `min_words` words are notes, not errors.
     """
-    files = data_files(inputs)
+    files = jsonl_files(inputs)
     errors: list[str] = []
     records: list[Record] = []
     for file in files:

@@ -13,6 +13,31 @@ class PipelineError(Exception):
     """Bad input or configuration; the message names the file, line or key."""
 
 
+# What a message shows of one value the user gave (a label, key or text; paths get more room
+# since they are copied): enough to recognise it, never a 5,000-character line.
+SHOWN_CHARS = 80
+PATH_CHARS = 200
+
+
+def cut(value, limit: int = SHOWN_CHARS) -> str:
+    """`value` as text, its middle replaced by "…" when longer than `limit` (paths keep their file name)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head):]}"
+
+
+def quote(value, limit: int = SHOWN_CHARS) -> str:
+    """A value the user gave, quoted as Python shows it and cut to `limit` characters (see `cut`),
+    with its length when cut: 'aaaa…aaaa' (5,000 characters)."""
+    if not isinstance(value, str):
+        return cut(repr(value), limit)
+    if len(value) <= limit:
+        return repr(value)
+    return f"{repr(cut(value, limit))} ({len(value):,} characters)"
+
+
 class PipelineWarning(UserWarning):
     """Something was read or loaded in a way the user should know about; work goes on."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.common.errors import PipelineError, warn
-from pipeline.common.files import resolve_files
+from pipeline.common.files import data_files
 from pipeline.common.labels import LABELS
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
 from pipeline.data.table import check_text, column_values, read_index, read_table
@@ -47,7 +47,7 @@ class DataSource:
 
     def load(self, paths: str | list[str], key: str = "data.path", lazy: bool = False) -> Corpus:
         """The labeled sentences of `paths`; `lazy` leaves the texts on disk (pipeline.data.lazy)."""
-        files = resolve_files(paths, key)
+        files = data_files(paths, key)
         if lazy:
             from pipeline.data.lazy import load_lazy
 

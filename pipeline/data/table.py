@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from pipeline.common.errors import PipelineError
-from pipeline.common.files import FORMATS, _is_saved_dataset
+from pipeline.common.files import FORMATS, is_saved_dataset
 from pipeline.common.jsonl import check_json_lines, check_text_lines
 from pipeline.common.textio import MAX_SENTENCE_CHARS
 
@@ -62,7 +62,7 @@ def read_table(file: Path):
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    if _is_saved_dataset(file):
+    if is_saved_dataset(file):
         loaded = datasets.load_from_disk(str(file))
         return (loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded), None
     builder = FORMATS.get(file.suffix.lower())

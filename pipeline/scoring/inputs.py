@@ -24,26 +24,19 @@ STDIN = "-"
 
 
 def resolve_inputs(inputs: Iterable[str]) -> list[str]:
-    """Files to read, in order: named files, the readable files of named folders (sorted), `-`.
+    """Files to read, in order: named files, the articles and sentence files of named folders
+    (pipeline.common.files.find_files: sorted, hidden ones skipped), `-` for stdin.
 
     Checked before anything is scored, so a missing file fails before any output is written.
     """
-    files: list[str] = []
-    for name in inputs:
-        if name == STDIN:
-            files.append(STDIN)
-            continue
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _readable_kind(p))
-            if not found:
-                raise PipelineError(f"{path}: no .txt, .jsonl, .csv or .parquet files in the folder")
-            files += [str(p) for p in found]
-        elif path.is_file():
-            files.append(str(path))
-        else:
-            raise PipelineError(f"{path}: file not found")
-    return files
+    from pipeline.common.files import find_files
+
+    inputs = list(inputs)
+    if not inputs:  # --text alone
+        return []
+    found = find_files(inputs, SENTENCE_FILES | TEXT_FILES, stdin=True,
+                       what=".txt, .jsonl, .csv or .parquet files")
+    return [str(path) for path in found]
 
 
 def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000) -> Iterator[Item]:
@@ -242,10 +235,6 @@ def _open_binary(path: Path):
         return open(path, "rb")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-
-
-def _readable_kind(path: Path) -> bool:
-    return path.suffix.lower() in SENTENCE_FILES | TEXT_FILES and not path.name.startswith(".")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -99,3 +99,47 @@ def test_score_resume_never_reads_the_partial_folder_beside_its_output(tmp_path,
     assert resumed.returncode == 0, resumed.stderr
     assert out.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")
     assert sorted(p.name for p in inbox.iterdir()) == ["article.txt", "out.jsonl", "sentences.jsonl"]
+
+
+# ---------------------------------------------------------------- the JSON Lines reader
+def test_strict_reading_names_every_bad_line_of_labeled_data(tmp_path):
+    from pipeline.common.jsonl import read_json_lines
+
+    file = tmp_path / "d.jsonl"
+    file.write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n\n{"text": "caf\xe9"}\n{"text": "a\x00b"}\n[1]\n{oops\n{"text": "z"}\n')
+    problems: list[str] = []
+    read = list(read_json_lines(file, problems=problems))
+    assert read == [(1, {"text": "a"}), (7, {"text": "z"})]
+    assert problems == [
+        f"{file}: line 3: not UTF-8 (byte 0xe9 at column 14)",
+        f"{file}: line 4: NUL byte at column 12",
+        f"{file}: line 5: expected one JSON object per line, got list",
+        f"{file}: line 6: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+    ]
+    with pytest.raises(PipelineError, match=r"d\.jsonl: line 3: not UTF-8"):
+        list(read_json_lines(file))
+
+
+def test_forgiving_reading_repairs_text_to_score_and_says_so_once(tmp_path, recwarn):
+    from pipeline.common.jsonl import read_json_lines
+
+    file = tmp_path / "s.jsonl"
+    file.write_bytes(b'{"text": "caf\xe9"}\n{"text": "\xff\xfe"}\n{"text": "a\x00b"}\n{"text": "ok \xef\xbf\xbd"}\n')
+    texts = [record["text"] for _, record in read_json_lines(file, forgiving=True)]
+    assert texts == ["caf\ufffd", "\ufffd\ufffd", "a b", "ok \ufffd"]
+    assert sorted(str(w.message) for w in recwarn) == [
+        f"{file}: NUL bytes were read as spaces",
+        f"{file}: bytes that are not UTF-8 were replaced with \ufffd",
+    ]
+    (tmp_path / "b.jsonl").write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(PipelineError, match="looks like a binary file"):
+        list(read_json_lines(tmp_path / "b.jsonl", forgiving=True))
+
+
+def test_a_partition_reads_its_own_lines(tmp_path):
+    from pipeline.common.jsonl import read_json_lines
+
+    file = write_jsonl(tmp_path / "p.jsonl", ({"i": i} for i in range(5)))
+    start = len(file.read_bytes().split(b"\n", 2)[0]) + 1 + len(b'{"i": 1}\n')  # after two lines
+    part = list(read_json_lines(file, start_byte=start, first_line=3, max_records=2))
+    assert part == [(3, {"i": 2}), (4, {"i": 3})]

@@ -88,12 +88,12 @@ def read_records(
 
     `labels=None` accepts any label string; fields not in `required` may be absent.
     """
-    from pipeline.common.jsonl import iter_json_lines
+    from pipeline.common.jsonl import read_json_lines
 
     known = set(labels) if labels is not None else None
     records = []
     seen = 0
-    for number, raw in iter_json_lines(file, errors):
+    for number, raw in read_json_lines(file, problems=errors):
         seen += 1
         where = f"{file}: line {number}"
         problems = []

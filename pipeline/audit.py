@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from pipeline.annotation.audit import FORMATS, _format_for, _write, audit
+from pipeline.common.cli import output_options
 from pipeline.common.errors import ArgumentParser, reports_errors
 
 
@@ -22,14 +23,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.audit",
         description="List the labeled sentences most likely mislabeled: lowest out-of-fold probability "
         "of their given label, with folds grouped by document as in training.",
+        parents=[output_options(FORMATS, format_help="output format (default: table on a terminal or -o *.txt, "
+                                "jsonl otherwise)")],
     )
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
                         help="Hydra overrides of configs/train.yaml, e.g. data=default model=logreg data.path=FILE")
     parser.add_argument("-n", "--top", type=int, default=30, help="how many sentences to list (default: 30)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: table on a terminal or -o *.txt, jsonl otherwise)")
-    parser.add_argument("-o", "--output", default=None, help="write here instead of stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
     args = parser.parse_intermixed_args(argv)
     if args.top < 1:
         parser.error("-n/--top must be at least 1")

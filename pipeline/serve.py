@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.common.cli import model_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.service.app import (
     DEFAULT_HOST,
@@ -32,11 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="python -m pipeline.serve",
         description="Serve a saved model: POST /score, GET /health, and a page at / to highlight a pasted article.",
+        parents=[model_options()],
     )
-    parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
-    parser.add_argument("--trust", action="store_true",
-                        help="load the model's model.joblib even if this machine does not trust it "
-                        "(a pickle runs code; see python -m pipeline.trust)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}, loopback only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     parser.add_argument("--max-bytes", type=int, default=MAX_BODY_BYTES,

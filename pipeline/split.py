@@ -13,6 +13,7 @@ import json
 import sys
 
 from pipeline.annotation.templates import read_articles, template_records
+from pipeline.common.cli import output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 
@@ -21,11 +22,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.split",
         description="Split articles into sentences and write a JSONL labeling template "
         "(doc_id, sentence_index, text, empty label).",
+        parents=[output_options(output_help="write the template here instead of stdout")],
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
                         help="article text files, folders of them, or - for stdin (doc_id: the file stem)")
-    parser.add_argument("-o", "--output", default=None, help="write the template here instead of stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
     for field in ("origin", "genre", "topic"):
         parser.add_argument(f"--{field}", default=None, help=f"add this {field} to every record")
     return parser.parse_args(argv)

@@ -20,6 +20,7 @@ from pipeline.annotation.suggestions import (
     labeled_keys,
     suggest,
 )
+from pipeline.common.cli import model_options, output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 
@@ -28,20 +29,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.suggest",
         description="List the unlabeled sentences the model is least sure of (smallest margin between "
         "its two top scores), to label next.",
+        parents=[model_options(), output_options(
+            FORMATS, output_help="write JSONL here instead of stdout",
+            format_help="output format (default: table on a terminal, jsonl otherwise)")],
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
                         help="articles (.txt), sentences (.jsonl/.csv), folders of them, or - for stdin")
-    parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
-    parser.add_argument("--trust", action="store_true",
-                        help="load the model's model.joblib even if this machine does not trust it "
-                        "(a pickle runs code; see python -m pipeline.trust)")
     parser.add_argument("-n", "--top", type=int, default=50, help="how many sentences (default: 50)")
     parser.add_argument("--exclude", action="append", default=[], metavar="FILE|DIR",
                         help="labeled .jsonl files or folders whose sentences are left out (repeatable)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: table on a terminal, jsonl otherwise)")
-    parser.add_argument("-o", "--output", default=None, help="write JSONL here instead of stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
     parser.add_argument("--batch-size", type=int, default=2000, help="sentences scored at once")
     args = parser.parse_args(argv)
     if args.top < 1:

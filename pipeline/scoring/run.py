@@ -150,17 +150,15 @@ def _drop_first(scored, skip: int):
         skip = 0
 
 
-def _check_output(output: str | None, resume: bool) -> Path | None:
+def _check_output(output: str | None, resume: bool, force: bool) -> Path | None:
+    """The -o file, by the rule of every command (replaced only with --force); --resume needs one."""
+    from pipeline.common.files import check_output
+
     if not output:
         if resume:
             raise PipelineError("--resume continues a run writing -o FILE; give the same -o")
         return None
-    out = Path(output)
-    if not out.parent.is_dir():
-        raise PipelineError(f"--output: folder does not exist: {out.parent}")
-    if out.is_dir():
-        raise PipelineError(f"--output: {out} is a folder, not a file")
-    return out
+    return check_output(output, force)
 
 
 def _signature(files: list[str], texts: list[str], fmt: str, card: dict) -> dict:
@@ -201,7 +199,7 @@ def score(args, lean: bool = False) -> None:
         inputs = ["-"]
     files = resolve_inputs(inputs)
     fmt = args.format or _format_for(args.output)
-    out = _check_output(args.output, args.resume)
+    out = _check_output(args.output, args.resume, args.force)
     if args.resume and "-" in files:
         raise PipelineError("--resume cannot replay stdin; give the input as a file")
     if args.engine == "dask":

@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from pipeline.common.config import compose_config
-    from pipeline.common.files import atomic_output, check_output
+    from pipeline.common.files import check_output, output_stream
     from pipeline.training.setup import build_run
 
     if args.output:
@@ -53,12 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         f"(accuracy {summary['accuracy']:.3f})",
         file=sys.stderr,
     )
-    top = rows[: args.top]
-    if args.output:
-        with atomic_output(args.output, args.force) as stream:
-            _write(top, fmt, stream)
-    else:
-        _write(top, fmt, sys.stdout)
+    with output_stream(args.output, args.force) as stream:
+        _write(rows[: args.top], fmt, stream)
 
 
 if __name__ == "__main__":

@@ -33,11 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.common.files import atomic_output, check_output
+    from pipeline.common.files import check_output, output_stream
 
     args = parse_args(argv)
-    if args.inputs.count("-") > 1:
-        raise PipelineError("stdin (-) can be read only once")
     if args.output:
         check_output(args.output, args.force)
     extra = {f: getattr(args, f) for f in ("origin", "genre", "topic") if getattr(args, f) is not None}
@@ -45,13 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     records = template_records(articles, extra)
     if not records:
         raise PipelineError("no sentences in the input; nothing written")
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    with output_stream(args.output, args.force) as stream:
+        stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     if args.output:
-        with atomic_output(args.output, args.force) as stream:
-            stream.write(lines)
         print(f"wrote {len(records)} sentences from {len(articles)} articles to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(lines)
 
 
 if __name__ == "__main__":

@@ -50,12 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
     from pipeline.artifacts.loading import load_model
-    from pipeline.common.files import atomic_output, check_output
+    from pipeline.common.files import check_output, output_stream
     from pipeline.scoring.run import default_model_dir
 
     args = parse_args(argv)
-    if args.inputs.count("-") > 1:
-        raise PipelineError("stdin (-) can be read only once")
     if args.output:
         check_output(args.output, args.force)
     fmt = args.format or ("jsonl" if args.output or not sys.stdout.isatty() else "table")
@@ -72,11 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(records)} with the smallest margin listed",
         file=sys.stderr,
     )
-    if args.output:
-        with atomic_output(args.output, args.force) as stream:
-            _write(records, fmt, stream)
-    else:
-        _write(records, fmt, sys.stdout)
+    with output_stream(args.output, args.force) as stream:
+        _write(records, fmt, stream)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, TextIO
 
@@ -34,6 +35,8 @@ def find_files(
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
         raise PipelineError(f"{key or 'inputs'}: no files given")
+    if stdin and [str(item) for item in items].count(STDIN) > 1:
+        raise PipelineError("stdin (-) can be read only once")
     wanted = {suffix.lower() for suffix in suffixes}
     files: list[Path] = []
     for item in items:
@@ -80,6 +83,16 @@ def check_output(path: str | Path, force: bool = False) -> Path:
     if out.exists() and not force:
         raise PipelineError(f"--output: {out} already exists (pass --force to replace it)")
     return out
+
+
+@contextlib.contextmanager
+def output_stream(path: str | Path | None, force: bool = False) -> Iterator[TextIO]:
+    """Where a command writes: the -o file (see `atomic_output`), or stdout without one."""
+    if path is None:
+        yield sys.stdout
+        return
+    with atomic_output(path, force) as stream:
+        yield stream
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
         card, sha256 = checked_card(folder)
         if trust or is_trusted(sha256):
             estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
-            return Model(estimator, card, folder.resolve(), loaded_with="joblib")
+            return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="joblib")
     else:
         card = _read_card_file(folder)
     if not skops_file.is_file():
@@ -46,7 +46,20 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     if expected and sha256_file(skops_file) != expected:
         raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
     estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
-    return Model(estimator, card, folder.resolve(), loaded_with="skops")
+    return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="skops")
+
+
+def _available(estimator, folder: Path):
+    """The estimator, once the parts that need more than the base install say they can run here
+    (a sentence encoder: its package; the embedding cache) — so scoring fails before it starts."""
+    parts = estimator.get_params(deep=True).values() if hasattr(estimator, "get_params") else ()
+    for part in parts:
+        if callable(getattr(part, "check_available", None)) and not isinstance(part, type):
+            try:
+                part.check_available()
+            except (ImportError, OSError) as exc:
+                raise PipelineError(f"{folder}: {exc}") from None
+    return estimator
 
 
 def _load_joblib(file: Path):

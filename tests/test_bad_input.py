@@ -338,3 +338,29 @@ def test_read_fine_cases_give_clean_sentences(tmp_path, trained_model):
     (tmp_path / "bom.txt").write_bytes("\ufeffWe will come.\r\nIt rained.\r\n".encode())
     texts = [text for _, _, text in iter_items([str(tmp_path / "bom.txt")], [])]
     assert texts == ["We will come.", "It rained."]
+
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("command, args, files, expect", [
+    ("train", lambda tmp: [f"data.path={tmp / 'd.jsonl'}", *TRAIN_ARGS],
+     {"d.jsonl": good_with(json.dumps({"text": "x", "label": LONG, "doc_id": "x"}))}, "line 9: unknown label 'xxx"),
+    ("validate", lambda tmp: [str(tmp / "d.jsonl")],
+     {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=LONG)])}, "validation failed: 1 problems"),
+    ("agreement", lambda tmp: [str(tmp / "a.jsonl"), str(tmp / "b.jsonl"), "--by", LONG], {},
+     "argument --by: invalid choice: 'xxx"),
+    ("train", lambda tmp: [f"model.{LONG}=1"], {}, "error: config: "),
+    ("score", lambda tmp: ["--text", "Hi.", "--model", str(tmp / LONG[:200] / LONG[:200])], {},
+     "model folder not found:"),
+])
+def test_a_5000_character_value_is_quoted_cut_to_a_readable_length(tmp_path, command, args, files, expect):
+    """What a user gave is shown cut (its length said), so the one error line stays readable."""
+    make_files(tmp_path, files)
+    extra = [f"hydra.run.dir={tmp_path / 'run'}"] if command == "train" else []
+    result = subprocess.run([sys.executable, "-m", f"pipeline.{command}", *args(tmp_path), *extra],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[-1].startswith("error: ") and expect in lines[-1], result.stderr
+    assert all(len(line) < 600 for line in lines), [len(line) for line in lines]
+    assert "…" in result.stderr

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
+from pipeline.common.errors import PATH_CHARS, cut, PipelineError, quote
 from pipeline.common.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
@@ -99,7 +99,7 @@ def read_records(
         problems = []
         for name in required:
             if name not in raw:
-                problems.append(f"missing field {name!r}")
+                problems.append(f"missing field {quote(name)}")
         text, label, doc_id, index = (raw.get(name) for name in REQUIRED)
         if "text" in raw:
             if not isinstance(text, str):
@@ -114,14 +114,14 @@ def read_records(
             elif not isinstance(label, str):
                 problems.append(f"'label' must be a string, got {type(label).__name__}")
             elif known is not None and label not in known:
-                problems.append(f"unknown label {label!r} (expected one of: {', '.join(labels)})")
+                problems.append(f"unknown label {quote(label)} (expected one of: {', '.join(labels)})")
         if "doc_id" in raw and (not isinstance(doc_id, str) or not doc_id.strip()):
-            problems.append(f"'doc_id' must be a non-empty string, got {doc_id!r}")
+            problems.append(f"'doc_id' must be a non-empty string, got {quote(doc_id)}")
         if "sentence_index" in raw and (type(index) is not int or index < 0):
-            problems.append(f"'sentence_index' must be a whole number >= 0, got {index!r}")
+            problems.append(f"'sentence_index' must be a whole number >= 0, got {quote(index)}")
         for name in DESCRIPTIVE:
             if raw.get(name) is not None and not isinstance(raw[name], str):
-                problems.append(f"{name!r} must be a string, got {type(raw[name]).__name__}")
+                problems.append(f"{quote(name)} must be a string, got {type(raw[name]).__name__}")
         errors += [f"{where}: {p}" for p in problems]
         if not problems:
             extra = {k: v for k, v in raw.items() if k not in REQUIRED}
@@ -166,7 +166,7 @@ def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_w
         key = (r.doc_id, r.sentence_index)
         if key in first_key:
             errors.append(
-                f"{r.where}: doc_id {r.doc_id!r} sentence_index {r.sentence_index} repeats {first_key[key].where}"
+                f"{r.where}: doc_id {quote(r.doc_id)} sentence_index {r.sentence_index} repeats {first_key[key].where}"
             )
         else:
             first_key[key] = r
@@ -174,7 +174,7 @@ def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_w
         if home.file != r.file and (r.doc_id, r.file) not in split_docs:
             split_docs.add((r.doc_id, r.file))
             errors.append(
-                f"{r.where}: doc_id {r.doc_id!r} is also in {home.where} "
+                f"{r.where}: doc_id {quote(r.doc_id)} is also in {home.where} "
                 "(leakage: one document split across files)"
             )
         text = sentence_key(r.text)
@@ -183,7 +183,7 @@ def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_w
             continue
         if r.label and other.label and r.label != other.label:
             errors.append(
-                f"{r.where}: conflicting labels: {r.label!r} here, {other.label!r} for the same sentence at "
+                f"{r.where}: conflicting labels: {quote(r.label)} here, {quote(other.label)} for the same sentence at "
                 f"{other.where}"
             )
         elif len(text.split()) < min_words:

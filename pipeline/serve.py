@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.common.cli import model_options
+from pipeline.common.cli import at_least_one, model_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.service.app import (
     DEFAULT_HOST,
@@ -37,13 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}, loopback only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
-    parser.add_argument("--max-bytes", type=int, default=MAX_BODY_BYTES,
+    parser.add_argument("--max-bytes", type=at_least_one, default=MAX_BODY_BYTES,
                         help=f"largest request body accepted (default: {MAX_BODY_BYTES})")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error("--port must be between 1 and 65535")
-    if args.max_bytes < 1:
-        parser.error("--max-bytes must be at least 1")
     return args
 
 

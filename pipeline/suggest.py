@@ -20,7 +20,7 @@ from pipeline.annotation.suggestions import (
     labeled_keys,
     suggest,
 )
-from pipeline.common.cli import model_options, output_options
+from pipeline.common.cli import at_least_one, model_options, output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 
@@ -35,15 +35,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
                         help="articles (.txt), sentences (.jsonl/.csv), folders of them, or - for stdin")
-    parser.add_argument("-n", "--top", type=int, default=50, help="how many sentences (default: 50)")
+    parser.add_argument("-n", "--top", type=at_least_one, default=50, help="how many sentences (default: 50)")
     parser.add_argument("--exclude", action="append", default=[], metavar="FILE|DIR",
                         help="labeled .jsonl files or folders whose sentences are left out (repeatable)")
-    parser.add_argument("--batch-size", type=int, default=2000, help="sentences scored at once")
+    parser.add_argument("--batch-size", type=at_least_one, default=2000, help="sentences scored at once")
     args = parser.parse_args(argv)
-    if args.top < 1:
-        parser.error("-n/--top must be at least 1")
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
     return args
 
 

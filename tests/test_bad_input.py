@@ -217,7 +217,7 @@ CASES = [
     Case("score-unknown-format", "score", score("--text", "Hello.", "--format", "xml"), {},
          "argument --format: invalid choice: 'xml'"),
     Case("score-batch-size-zero", "score", score("--text", "Hello.", "--batch-size", "0"), {},
-         "--batch-size must be at least 1"),
+         "argument --batch-size: must be at least 1, got 0"),
     Case("score-truncated-model", "score", score("--text", "Hello."), {},
          "model.joblib: sha256 does not match model.json", model_edit=truncate),
     Case("score-missing-card", "score", score("--text", "Hello."), {}, "no model.json in the model folder",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.common.errors import PATH_CHARS, cut, PipelineError, quote
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 from pipeline.common.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")

@@ -11,6 +11,20 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+
+def at_least_one(text: str) -> int:
+    """argparse type of counts (sentences, jobs, bytes, resamples): a whole number of at least 1."""
+    from pipeline.common.errors import quote
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {quote(text)}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 TRUST_HELP = ("load the model's model.joblib even if this machine does not trust it "
               "(a pickle runs code; see python -m pipeline.trust)")
 

@@ -18,7 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from pipeline.common.errors import PATH_CHARS, cut, PipelineError, quote, warn
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.textio import MAX_SENTENCE_CHARS
 
 SCAN_BATCH = 10_000  # sentences read at a time by the loader's checks and by iteration

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.common.errors import PATH_CHARS, cut, PipelineError, quote, warn
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.files import data_files
 from pipeline.common.labels import LABELS
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions

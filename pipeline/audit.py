@@ -37,11 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from pipeline.common.config import compose_config
-    from pipeline.common.files import check_output, output_stream
+    from pipeline.common.files import Output
     from pipeline.training.setup import build_run
 
-    if args.output:
-        check_output(args.output, args.force)
+    output = Output(args.output, args.force)
     fmt = args.format or _format_for(args.output)
     run = build_run(compose_config("train", args.overrides))
     rows, summary = audit(estimator=run.estimator, data=run.data, splitter=run.splitter, seed=run.seed)
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         f"(accuracy {summary['accuracy']:.3f})",
         file=sys.stderr,
     )
-    with output_stream(args.output, args.force) as stream:
+    with output.open() as stream:
         _write(rows[: args.top], fmt, stream)
 
 

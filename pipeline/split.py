@@ -33,17 +33,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.common.files import check_output, output_stream
+    from pipeline.common.files import Output
 
     args = parse_args(argv)
-    if args.output:
-        check_output(args.output, args.force)
+    output = Output(args.output, args.force)
     extra = {f: getattr(args, f) for f in ("origin", "genre", "topic") if getattr(args, f) is not None}
     articles = read_articles(args.inputs)
     records = template_records(articles, extra)
     if not records:
         raise PipelineError("no sentences in the input; nothing written")
-    with output_stream(args.output, args.force) as stream:
+    with output.open() as stream:
         stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     if args.output:
         print(f"wrote {len(records)} sentences from {len(articles)} articles to {args.output}", file=sys.stderr)

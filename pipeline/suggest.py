@@ -46,12 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
     from pipeline.artifacts.loading import load_model
-    from pipeline.common.files import check_output, output_stream
+    from pipeline.common.files import Output
     from pipeline.scoring.run import default_model_dir
 
     args = parse_args(argv)
-    if args.output:
-        check_output(args.output, args.force)
+    output = Output(args.output, args.force)
     fmt = args.format or ("jsonl" if args.output or not sys.stdout.isatty() else "table")
     exclude = labeled_keys(args.exclude) if args.exclude else set()
     model = load_model(args.model or default_model_dir(), trust=args.trust)
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(records)} with the smallest margin listed",
         file=sys.stderr,
     )
-    with output_stream(args.output, args.force) as stream:
+    with output.open() as stream:
         _write(records, fmt, stream)
 
 

@@ -85,14 +85,24 @@ def check_output(path: str | Path, force: bool = False) -> Path:
     return out
 
 
-@contextlib.contextmanager
-def output_stream(path: str | Path | None, force: bool = False) -> Iterator[TextIO]:
-    """Where a command writes: the -o file (see `atomic_output`), or stdout without one."""
-    if path is None:
-        yield sys.stdout
-        return
-    with atomic_output(path, force) as stream:
-        yield stream
+class Output:
+    """Where a command writes: its -o file (replaced only with --force), or stdout without one.
+
+    Made before any work, so an -o file that may not be written stops the command at once.
+    """
+
+    def __init__(self, path: str | Path | None, force: bool = False):
+        self.path = check_output(path, force) if path else None
+        self.force = force
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[TextIO]:
+        """A text stream: the -o file appears whole once the block ends (see `atomic_output`)."""
+        if self.path is None:
+            yield sys.stdout
+            return
+        with atomic_output(self.path, self.force) as stream:
+            yield stream
 
 
 @contextlib.contextmanager

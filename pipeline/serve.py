@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         import uvicorn
     except ImportError as exc:
         raise PipelineError(f"serving needs the [serve] extra ({exc.name} is not installed): {SERVE_EXTRA}") from None
-    from pipeline.artifacts.loading import load_model
-    from pipeline.scoring.run import default_model_dir
+    from pipeline.artifacts.loading import default_model_dir, load_model
 
     check_port(args.host, args.port)
     model = load_model(args.model or default_model_dir(), trust=args.trust)

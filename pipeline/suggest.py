@@ -45,9 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.artifacts.loading import load_model
+    from pipeline.artifacts.loading import default_model_dir, load_model
     from pipeline.common.files import Output
-    from pipeline.scoring.run import default_model_dir
 
     args = parse_args(argv)
     output = Output(args.output, args.force)

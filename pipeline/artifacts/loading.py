@@ -7,8 +7,18 @@ from pathlib import Path
 
 from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
 from pipeline.artifacts.model import Model
-from pipeline.artifacts.names import CARD_FILE, MODEL_FILE, SKOPS_FILE
+from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODELS_FOLDER, SKOPS_FILE
 from pipeline.common.errors import PipelineError, warn
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = Path(MODELS_FOLDER) / LATEST
+
+
+def default_model_dir() -> Path:
+    """The model a command loads without --model: models/latest here, else the project's."""
+    if DEFAULT_MODEL.exists():
+        return DEFAULT_MODEL
+    return PROJECT_ROOT / DEFAULT_MODEL
 
 
 def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Model:

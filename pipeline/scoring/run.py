@@ -9,21 +9,12 @@ import sys
 from itertools import islice
 from pathlib import Path
 
-from pipeline.artifacts.names import LATEST, MODELS_FOLDER
 from pipeline.common.errors import PipelineError
 from pipeline.scoring.batching import batches
 from pipeline.scoring.inputs import count_items, iter_items, resolve_inputs
 from pipeline.scoring.resumable import FileOutput, StdoutOutput
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = Path(MODELS_FOLDER) / LATEST
 ENGINES = ("local", "dask")
-
-
-def default_model_dir() -> Path:
-    if DEFAULT_MODEL.exists():
-        return DEFAULT_MODEL
-    return PROJECT_ROOT / DEFAULT_MODEL
 
 
 def skip_pandas() -> None:
@@ -190,7 +181,7 @@ def score(args, lean: bool = False) -> None:
     `lean` skips importing pandas when nothing needs it (a process of its own, see skip_pandas).
     """
     from pipeline.artifacts.folder import card_input_kind, read_card
-    from pipeline.artifacts.loading import load_model
+    from pipeline.artifacts.loading import default_model_dir, load_model
 
     inputs = list(args.inputs)
     if not inputs and not args.text:

@@ -150,7 +150,8 @@ def test_the_saved_pipeline_takes_bare_sentences_and_records(context_model, tmp_
 
     records = frame_from_items([("d", i, s) for i, s in enumerate(sentences)])
     in_article = pipeline.predict_proba(records)
-    np.testing.assert_array_equal(in_article, load_model(folder).predict_items([("d", i, s) for i, s in enumerate(sentences)]))
+    items = [("d", i, s) for i, s in enumerate(sentences)]
+    np.testing.assert_array_equal(in_article, load_model(folder).predict_items(items))
     assert abs(in_article - bare).max() > 1e-6  # the positions count
 
     features = pipeline.named_steps["features"]

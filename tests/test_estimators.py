@@ -126,7 +126,8 @@ def test_a_bad_streaming_parameter_is_refused_naming_its_config_key(override, ke
     from pipeline.training.setup import build_run, check_params
 
     run = build_run(compose("train", ["experiment=out_of_core", override]))
-    with pytest.raises(PipelineError, match=rf"^config {key}: The '{key.split('.')[-1]}' parameter of BatchedSGDClassifier"):
+    name = key.split(".")[-1]
+    with pytest.raises(PipelineError, match=rf"^config {key}: The '{name}' parameter of BatchedSGDClassifier"):
         check_params(run.estimator)
 
 

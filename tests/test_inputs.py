@@ -106,7 +106,8 @@ def test_strict_reading_names_every_bad_line_of_labeled_data(tmp_path):
     from pipeline.common.jsonl import read_json_lines
 
     file = tmp_path / "d.jsonl"
-    file.write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n\n{"text": "caf\xe9"}\n{"text": "a\x00b"}\n[1]\n{oops\n{"text": "z"}\n')
+    file.write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n\n{"text": "caf\xe9"}\n{"text": "a\x00b"}\n'
+                     b'[1]\n{oops\n{"text": "z"}\n')
     problems: list[str] = []
     read = list(read_json_lines(file, problems=problems))
     assert read == [(1, {"text": "a"}), (7, {"text": "z"})]
@@ -143,3 +144,16 @@ def test_a_partition_reads_its_own_lines(tmp_path):
     start = len(file.read_bytes().split(b"\n", 2)[0]) + 1 + len(b'{"i": 1}\n')  # after two lines
     part = list(read_json_lines(file, start_byte=start, first_line=3, max_records=2))
     assert part == [(3, {"i": 2}), (4, {"i": 3})]
+
+
+def test_scoring_a_folder_into_itself_does_not_read_its_own_earlier_output(tmp_path, trained_model):
+    from pipeline.score import main
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "sentences.jsonl", [{"text": "We will find you."}, {"text": "It rained on Monday."}])
+    out = inbox / "scores.jsonl"
+    main(["--model", str(trained_model), str(inbox), "-o", str(out)])
+    first = out.read_text(encoding="utf-8")
+    main(["--model", str(trained_model), str(inbox), "-o", str(out), "--force"])
+    assert out.read_text(encoding="utf-8") == first and len(first.splitlines()) == 2

@@ -41,8 +41,8 @@ def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
         if seen.get(doc_id) == where:
             raise PipelineError(f"{cut(where, PATH_CHARS)}: given more than once")
         if doc_id in seen:
-            raise PipelineError(f"{cut(where, PATH_CHARS)}: doc_id {quote(doc_id)} is already taken by {cut(seen[doc_id], PATH_CHARS)}; "
-                                "rename one file")
+            raise PipelineError(f"{cut(where, PATH_CHARS)}: doc_id {quote(doc_id)} is already taken by "
+                                f"{cut(seen[doc_id], PATH_CHARS)}; rename one file")
         seen[doc_id] = where
         text = sys.stdin.read() if from_stdin else read_text(path)
         if not text.strip():

@@ -12,6 +12,7 @@ from typing import Callable, Collection, Iterable, Iterator, TextIO
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+STDIN = "-"
 
 
 def find_files(
@@ -46,17 +47,16 @@ def find_files(
         elif path.is_dir() and not (whole_folder and whole_folder(path)):
             found = sorted(_walk(path, wanted))
             if not found:
-                raise PipelineError(f"{key}: no {what} in folder {cut(path, PATH_CHARS)}" if key else
-                                    f"{cut(path, PATH_CHARS)}: no {what} in the folder")
+                shown = cut(path, PATH_CHARS)
+                raise PipelineError(f"{key}: no {what} in folder {shown}" if key
+                                    else f"{shown}: no {what} in the folder")
             files += found
         elif path.exists():
             files.append(path)
         else:
-            raise PipelineError(f"{key}: file not found: {cut(path, PATH_CHARS)}" if key else f"{cut(path, PATH_CHARS)}: file not found")
+            shown = cut(path, PATH_CHARS)
+            raise PipelineError(f"{key}: file not found: {shown}" if key else f"{shown}: file not found")
     return files
-
-
-STDIN = "-"
 
 
 def _walk(folder: Path, suffixes: set[str]) -> Iterator[Path]:

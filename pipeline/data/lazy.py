@@ -129,7 +129,8 @@ def _read_file(source, file: Path, table, lines):
     needed = [source.text_column, source.label_column] + ([source.group_column] if source.group_column else [])
     missing = [c for c in needed if c not in table.column_names]
     if missing:
-        raise PipelineError(f"{file}: missing column {quote(missing[0])} (columns: {cut(', '.join(table.column_names), PATH_CHARS)})")
+        columns = cut(", ".join(table.column_names), PATH_CHARS)
+        raise PipelineError(f"{file}: missing column {quote(missing[0])} (columns: {columns})")
     arrow = table.with_format("arrow")
     text = arrow[source.text_column]
     n = len(text)

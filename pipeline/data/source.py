@@ -74,9 +74,8 @@ class DataSource:
         needed = [self.text_column, self.label_column] + ([self.group_column] if self.group_column else [])
         missing = [c for c in needed if c not in table.column_names]
         if missing:
-            raise PipelineError(
-                f"{file}: missing column {quote(missing[0])} (columns: {cut(', '.join(table.column_names), PATH_CHARS)})"
-            )
+            columns = cut(", ".join(table.column_names), PATH_CHARS)
+            raise PipelineError(f"{file}: missing column {quote(missing[0])} (columns: {columns})")
         texts = column_values(table, self.text_column)
         raw_labels = column_values(table, self.label_column)
         places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]

@@ -16,7 +16,9 @@ def check_text(text, where: str, column: str) -> None:
     if text is None:
         raise PipelineError(f"{where}: missing text in column {quote(column)}")
     if not isinstance(text, str):
-        raise PipelineError(f"{where}: text in column {quote(column)} is {type(text).__name__} {quote(text)}, not a string")
+        raise PipelineError(
+            f"{where}: text in column {quote(column)} is {type(text).__name__} {quote(text)}, not a string"
+        )
     if not text.strip():
         raise PipelineError(f"{where}: empty text in column {quote(column)}")
     if len(text) > MAX_SENTENCE_CHARS:

@@ -191,6 +191,8 @@ def score(args, lean: bool = False) -> None:
     files = resolve_inputs(inputs)
     fmt = args.format or _format_for(args.output)
     out = _check_output(args.output, args.resume, args.force)
+    if out is not None:  # -o inside a folder being scored: its earlier output is not an input
+        files = [name for name in files if name in inputs or Path(name).resolve() != out.resolve()]
     if args.resume and "-" in files:
         raise PipelineError("--resume cannot replay stdin; give the input as a file")
     if args.engine == "dask":

@@ -194,7 +194,7 @@ CASES = [
          "a.txt: bytes that are not UTF-8 were replaced", code=0),
     Case("score-nul-bytes", "score", score("{tmp}/a.txt"), {"a.txt": b"We will\x00 come."},
          "a.txt: NUL bytes were read as spaces", code=0),
-    Case("score-binary-file", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl"),
+    Case("score-binary-file", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl", "--force"),  # kept though forced
          {"a.txt": BINARY, "out.jsonl": b"kept\n"}, "a.txt: looks like a binary file"),
     Case("score-10mb-line", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl"), {"a.txt": b"x" * TEN_MB},
          "a.txt: sentence 0: sentence of 10,000,000 characters; scored on its first 10,000", code=0),
@@ -212,6 +212,8 @@ CASES = [
     Case("score-missing-input", "score", score("{tmp}/none.txt"), {}, "none.txt: file not found"),
     Case("score-output-in-missing-folder", "score", score("--text", "Hello.", "-o", "{tmp}/no/out.jsonl"), {},
          "--output: folder does not exist:"),
+    Case("score-output-exists", "score", score("--text", "Hello.", "-o", "{tmp}/out.jsonl"), {"out.jsonl": b"kept\n"},
+         "out.jsonl already exists (pass --force to replace it)"),
     Case("score-output-is-folder", "score", score("--text", "Hello.", "-o", "{tmp}/out"), {"out": None},
          "out is a folder, not a file"),
     Case("score-unknown-format", "score", score("--text", "Hello.", "--format", "xml"), {},

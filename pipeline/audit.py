@@ -29,8 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
                         help="Hydra overrides of configs/train.yaml, e.g. data=default model=logreg data.path=FILE")
     parser.add_argument("-n", "--top", type=at_least_one, default=30, help="how many sentences to list (default: 30)")
-    args = parser.parse_intermixed_args(argv)
-    return args
+    return parser.parse_intermixed_args(argv)
 
 
 @reports_errors

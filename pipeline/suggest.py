@@ -39,8 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--exclude", action="append", default=[], metavar="FILE|DIR",
                         help="labeled .jsonl files or folders whose sentences are left out (repeatable)")
     parser.add_argument("--batch-size", type=at_least_one, default=2000, help="sentences scored at once")
-    args = parser.parse_args(argv)
-    return args
+    return parser.parse_args(argv)
 
 
 @reports_errors

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"error: unknown command {name[:80]!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
+        from pipeline.common.errors import quote
+
+        print(f"error: unknown command {quote(name)} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         raise SystemExit(2)
     sys.argv = [f"pipeline.{name}", *rest]  # Hydra commands read their overrides from sys.argv
     runpy.run_module(f"pipeline.{name}", run_name="__main__", alter_sys=True)

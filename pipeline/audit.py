@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from pipeline.annotation.audit import FORMATS, _format_for, _write, audit
+from pipeline.common.cli import at_least_one, output_options
 from pipeline.common.errors import ArgumentParser, reports_errors
 
 
@@ -22,29 +23,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.audit",
         description="List the labeled sentences most likely mislabeled: lowest out-of-fold probability "
         "of their given label, with folds grouped by document as in training.",
+        parents=[output_options(FORMATS, format_help="output format (default: table on a terminal or -o *.txt, "
+                                "jsonl otherwise)")],
     )
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
                         help="Hydra overrides of configs/train.yaml, e.g. data=default model=logreg data.path=FILE")
-    parser.add_argument("-n", "--top", type=int, default=30, help="how many sentences to list (default: 30)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: table on a terminal or -o *.txt, jsonl otherwise)")
-    parser.add_argument("-o", "--output", default=None, help="write here instead of stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
-    args = parser.parse_intermixed_args(argv)
-    if args.top < 1:
-        parser.error("-n/--top must be at least 1")
-    return args
+    parser.add_argument("-n", "--top", type=at_least_one, default=30, help="how many sentences to list (default: 30)")
+    return parser.parse_intermixed_args(argv)
 
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from pipeline.common.config import compose_config
-    from pipeline.common.files import atomic_output, check_output
+    from pipeline.common.files import Output
     from pipeline.training.setup import build_run
 
-    if args.output:
-        check_output(args.output, args.force)
+    output = Output(args.output, args.force)
     fmt = args.format or _format_for(args.output)
     run = build_run(compose_config("train", args.overrides))
     rows, summary = audit(estimator=run.estimator, data=run.data, splitter=run.splitter, seed=run.seed)
@@ -54,12 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         f"(accuracy {summary['accuracy']:.3f})",
         file=sys.stderr,
     )
-    top = rows[: args.top]
-    if args.output:
-        with atomic_output(args.output, args.force) as stream:
-            _write(top, fmt, stream)
-    else:
-        _write(top, fmt, sys.stdout)
+    with output.open() as stream:
+        _write(rows[: args.top], fmt, stream)
 
 
 if __name__ == "__main__":

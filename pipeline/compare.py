@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.common.cli import TRUST_HELP, at_least_one
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.evaluation.comparison import (
     compare,
@@ -36,14 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, metavar="FILE",
                         help="score both models on this labeled file (text, label, doc_id) instead of "
                         "comparing their saved evaluation predictions")
-    parser.add_argument("--trust", action="store_true",
-                        help="with --data, load model.joblib files this machine does not trust (see python -m pipeline.trust)")
-    parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
+    parser.add_argument("--trust", action="store_true", help=f"with --data: {TRUST_HELP}")
+    parser.add_argument("--resamples", type=at_least_one, default=N_RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    if args.resamples < 1:
-        parser.error("--resamples must be at least 1")
     return args
 
 

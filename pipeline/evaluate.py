@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.common.config import instantiate, new_invocation, preflight
-from pipeline.common.errors import PipelineError, reports_errors
+from pipeline.common.errors import PipelineError, quote, reports_errors
 from pipeline.evaluation.saved_model import evaluate
 
 
@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     if not isinstance(cfg.trust_model, bool):
-        raise PipelineError(f"config trust_model: must be true or false, got {cfg.trust_model!r}")
+        raise PipelineError(f"config trust_model: must be true or false, got {quote(cfg.trust_model)}")
     metrics = evaluate(
         model_dir=cfg.model_dir,
         data=instantiate(cfg.data, "data"),

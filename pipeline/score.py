@@ -13,6 +13,7 @@ Hydra, `datasets`, matplotlib nor (for --text) pyarrow or dask, so one sentence 
 
 from __future__ import annotations
 
+from pipeline.common.cli import at_least_one, model_options, output_options
 from pipeline.common.errors import ArgumentParser, reports_errors
 from pipeline.scoring.run import ENGINES
 from pipeline.scoring.writers import FORMATS
@@ -23,35 +24,25 @@ def parse_args(argv: list[str] | None):
         prog="python -m pipeline.score",
         description="Label each sentence of new text with a saved model: doc_id, sentence_index, "
         "text, label and a score per label.",
+        parents=[model_options(), output_options(
+            FORMATS, output_help="write here (complete files only: renamed into place when done)",
+            format_help="output format (default: from the -o suffix; table on a terminal, jsonl otherwise); "
+            "html is one self-contained page of highlighted articles")],
     )
     parser.add_argument("inputs", nargs="*", metavar="FILE|DIR|-",
                         help="articles (.txt), sentences (.jsonl/.csv/.parquet), folders of them, or - for stdin")
     parser.add_argument("--text", action="append", default=[], help="score this text (repeatable)")
-    parser.add_argument("--model", default=None,
-                        help="model folder (default: models/latest)")
-    parser.add_argument("--trust", action="store_true",
-                        help="load the model's model.joblib even if this machine does not trust it "
-                        "(a pickle runs code; see python -m pipeline.trust)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: from the -o suffix; table on a terminal, jsonl otherwise); "
-                        "html is one self-contained page of highlighted articles")
-    parser.add_argument("-o", "--output", default=None,
-                        help="write here (complete files only: renamed into place when done)")
-    parser.add_argument("--batch-size", type=int, default=2000,
+    parser.add_argument("--batch-size", type=at_least_one, default=2000,
                         help="sentences scored at once (and per task with --jobs or dask)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run writing the same -o file")
-    parser.add_argument("--jobs", type=int, default=1,
+                        help="continue an interrupted run writing the same -o file (it has not appeared yet)")
+    parser.add_argument("--jobs", type=at_least_one, default=1,
                         help="processes scoring at once (local engine), or LocalCluster workers (dask)")
     parser.add_argument("--engine", choices=ENGINES, default="local",
                         help="local processes, or a Dask cluster (needs the [dask] extra)")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address; without it a LocalCluster of 2 workers is started")
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     if args.scheduler and args.engine != "dask":
         parser.error("--scheduler needs --engine dask")
     return args

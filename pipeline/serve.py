@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.common.cli import at_least_one, model_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.service.app import (
     DEFAULT_HOST,
@@ -32,20 +33,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="python -m pipeline.serve",
         description="Serve a saved model: POST /score, GET /health, and a page at / to highlight a pasted article.",
+        parents=[model_options()],
     )
-    parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
-    parser.add_argument("--trust", action="store_true",
-                        help="load the model's model.joblib even if this machine does not trust it "
-                        "(a pickle runs code; see python -m pipeline.trust)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}, loopback only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
-    parser.add_argument("--max-bytes", type=int, default=MAX_BODY_BYTES,
+    parser.add_argument("--max-bytes", type=at_least_one, default=MAX_BODY_BYTES,
                         help=f"largest request body accepted (default: {MAX_BODY_BYTES})")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error("--port must be between 1 and 65535")
-    if args.max_bytes < 1:
-        parser.error("--max-bytes must be at least 1")
     return args
 
 
@@ -57,8 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         import uvicorn
     except ImportError as exc:
         raise PipelineError(f"serving needs the [serve] extra ({exc.name} is not installed): {SERVE_EXTRA}") from None
-    from pipeline.artifacts.loading import load_model
-    from pipeline.scoring.run import default_model_dir
+    from pipeline.artifacts.loading import default_model_dir, load_model
 
     check_port(args.host, args.port)
     model = load_model(args.model or default_model_dir(), trust=args.trust)

@@ -13,6 +13,7 @@ import json
 import sys
 
 from pipeline.annotation.templates import read_articles, template_records
+from pipeline.common.cli import output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 
@@ -21,11 +22,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.split",
         description="Split articles into sentences and write a JSONL labeling template "
         "(doc_id, sentence_index, text, empty label).",
+        parents=[output_options(output_help="write the template here instead of stdout")],
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
                         help="article text files, folders of them, or - for stdin (doc_id: the file stem)")
-    parser.add_argument("-o", "--output", default=None, help="write the template here instead of stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
     for field in ("origin", "genre", "topic"):
         parser.add_argument(f"--{field}", default=None, help=f"add this {field} to every record")
     return parser.parse_args(argv)
@@ -33,25 +33,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.common.files import atomic_output, check_output
+    from pipeline.common.files import Output
 
     args = parse_args(argv)
-    if args.inputs.count("-") > 1:
-        raise PipelineError("stdin (-) can be read only once")
-    if args.output:
-        check_output(args.output, args.force)
+    output = Output(args.output, args.force)
     extra = {f: getattr(args, f) for f in ("origin", "genre", "topic") if getattr(args, f) is not None}
     articles = read_articles(args.inputs)
     records = template_records(articles, extra)
     if not records:
         raise PipelineError("no sentences in the input; nothing written")
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    with output.open() as stream:
+        stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     if args.output:
-        with atomic_output(args.output, args.force) as stream:
-            stream.write(lines)
         print(f"wrote {len(records)} sentences from {len(articles)} articles to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(lines)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pipeline.annotation.suggestions import (
     labeled_keys,
     suggest,
 )
+from pipeline.common.cli import at_least_one, model_options, output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 
@@ -28,40 +29,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.suggest",
         description="List the unlabeled sentences the model is least sure of (smallest margin between "
         "its two top scores), to label next.",
+        parents=[model_options(), output_options(
+            FORMATS, output_help="write JSONL here instead of stdout",
+            format_help="output format (default: table on a terminal, jsonl otherwise)")],
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR|-",
                         help="articles (.txt), sentences (.jsonl/.csv), folders of them, or - for stdin")
-    parser.add_argument("--model", default=None, help="model folder (default: models/latest)")
-    parser.add_argument("--trust", action="store_true",
-                        help="load the model's model.joblib even if this machine does not trust it "
-                        "(a pickle runs code; see python -m pipeline.trust)")
-    parser.add_argument("-n", "--top", type=int, default=50, help="how many sentences (default: 50)")
+    parser.add_argument("-n", "--top", type=at_least_one, default=50, help="how many sentences (default: 50)")
     parser.add_argument("--exclude", action="append", default=[], metavar="FILE|DIR",
                         help="labeled .jsonl files or folders whose sentences are left out (repeatable)")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: table on a terminal, jsonl otherwise)")
-    parser.add_argument("-o", "--output", default=None, help="write JSONL here instead of stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
-    parser.add_argument("--batch-size", type=int, default=2000, help="sentences scored at once")
-    args = parser.parse_args(argv)
-    if args.top < 1:
-        parser.error("-n/--top must be at least 1")
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    return args
+    parser.add_argument("--batch-size", type=at_least_one, default=2000, help="sentences scored at once")
+    return parser.parse_args(argv)
 
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.artifacts.loading import load_model
-    from pipeline.common.files import atomic_output, check_output
-    from pipeline.scoring.run import default_model_dir
+    from pipeline.artifacts.loading import default_model_dir, load_model
+    from pipeline.common.files import Output
 
     args = parse_args(argv)
-    if args.inputs.count("-") > 1:
-        raise PipelineError("stdin (-) can be read only once")
-    if args.output:
-        check_output(args.output, args.force)
+    output = Output(args.output, args.force)
     fmt = args.format or ("jsonl" if args.output or not sys.stdout.isatty() else "table")
     exclude = labeled_keys(args.exclude) if args.exclude else set()
     model = load_model(args.model or default_model_dir(), trust=args.trust)
@@ -76,11 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(records)} with the smallest margin listed",
         file=sys.stderr,
     )
-    if args.output:
-        with atomic_output(args.output, args.force) as stream:
-            _write(records, fmt, stream)
-    else:
-        _write(records, fmt, sys.stdout)
+    with output.open() as stream:
+        _write(records, fmt, stream)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def test_cli_lists_n_sentences_as_jsonl(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["model=forest"], "Could not find 'model/forest'"),
     (["data.path=/no/such.jsonl"], "data.path: file not found: /no/such.jsonl"),
-    (["data=seed", "-n", "0"], "-n/--top must be at least 1"),
+    (["data=seed", "-n", "0"], "argument -n/--top: must be at least 1, got 0"),
 ])
 def test_bad_input_exits_2_with_one_error_line(args, message):
     result = run_cli("audit", *args)

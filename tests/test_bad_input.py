@@ -159,6 +159,10 @@ CASES = [
     Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),
     Case("train-config-unknown-option", "train", lambda tmp, m: ["model=forest"], {}, "Could not find 'model/forest'"),
     Case("train-C-negative", "train", lambda tmp, m: ["model.C=-1"], {}, "config model.C: The 'C' parameter"),
+    Case("train-batch-size-zero", "train", lambda tmp, m: ["experiment=out_of_core", "model.batch_size=0"], {},
+         "config model.batch_size: The 'batch_size' parameter of BatchedSGDClassifier must be an int in the range"),
+    Case("train-neighbour-min-df-zero", "train", lambda tmp, m: ["features.context.neighbour_min_df=0"], {},
+         "config features.context.neighbour_min_df: The 'neighbour_min_df' parameter of DiscourseFeatures"),
     Case("train-ngram-range-reversed", "train", lambda tmp, m: ["features=char_tfidf", "features.ngram_range=[3,1]"],
          {}, "config features.ngram_range: must be [min, max] with 1 <= min <= max, got [3, 1]"),
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),
@@ -190,12 +194,15 @@ CASES = [
          "a.txt: bytes that are not UTF-8 were replaced", code=0),
     Case("score-nul-bytes", "score", score("{tmp}/a.txt"), {"a.txt": b"We will\x00 come."},
          "a.txt: NUL bytes were read as spaces", code=0),
-    Case("score-binary-file", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl"),
+    Case("score-binary-file", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl", "--force"),  # kept though forced
          {"a.txt": BINARY, "out.jsonl": b"kept\n"}, "a.txt: looks like a binary file"),
     Case("score-10mb-line", "score", score("{tmp}/a.txt", "-o", "{tmp}/out.jsonl"), {"a.txt": b"x" * TEN_MB},
          "a.txt: sentence 0: sentence of 10,000,000 characters; scored on its first 10,000", code=0),
     Case("score-json-array", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'[{"text": "a"}, {"text": "b"}]'},
-         "s.jsonl: line 1: expected an object with a 'text' string"),
+         "s.jsonl: line 1: expected one JSON object per line, got list; the file holds a JSON array"),
+    Case("score-jsonl-invalid-utf8", "score", score("{tmp}/s.jsonl"),
+         {"s.jsonl": b'{"text": "Le ministre a menac\xe9 la ville."}\n'},
+         "s.jsonl: bytes that are not UTF-8 were replaced", code=0),
     Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
          "s.jsonl: line 2: expected an object with a 'text' string"),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
@@ -205,12 +212,14 @@ CASES = [
     Case("score-missing-input", "score", score("{tmp}/none.txt"), {}, "none.txt: file not found"),
     Case("score-output-in-missing-folder", "score", score("--text", "Hello.", "-o", "{tmp}/no/out.jsonl"), {},
          "--output: folder does not exist:"),
+    Case("score-output-exists", "score", score("--text", "Hello.", "-o", "{tmp}/out.jsonl"), {"out.jsonl": b"kept\n"},
+         "out.jsonl already exists (pass --force to replace it)"),
     Case("score-output-is-folder", "score", score("--text", "Hello.", "-o", "{tmp}/out"), {"out": None},
          "out is a folder, not a file"),
     Case("score-unknown-format", "score", score("--text", "Hello.", "--format", "xml"), {},
          "argument --format: invalid choice: 'xml'"),
     Case("score-batch-size-zero", "score", score("--text", "Hello.", "--batch-size", "0"), {},
-         "--batch-size must be at least 1"),
+         "argument --batch-size: must be at least 1, got 0"),
     Case("score-truncated-model", "score", score("--text", "Hello."), {},
          "model.joblib: sha256 does not match model.json", model_edit=truncate),
     Case("score-missing-card", "score", score("--text", "Hello."), {}, "no model.json in the model folder",
@@ -247,6 +256,9 @@ CASES = [
          {"a.jsonl": b"", "b.jsonl": jsonl(RECORDS)}, "a.jsonl: empty file"),
     Case("suggest-unknown-format", "suggest", files("{tmp}/a.txt", "--format", "xml"), {"a.txt": b"Hi."},
          "argument --format: invalid choice: 'xml'"),
+    Case("agreement-invalid-utf8", "agreement", files("{tmp}/a.jsonl", "{tmp}/b.jsonl"),
+         {"a.jsonl": jsonl(RECORDS) + b'{"text": "caf\xe9", "label": "threat"}\n', "b.jsonl": jsonl(RECORDS)},
+         "a.jsonl: line 9: not UTF-8 (byte 0xe9 at column 14)"),
     Case("suggest-untrusted-model", "suggest", score("{tmp}/a.txt"), {"a.txt": b"We will come."},
          "not trusted on this machine", model_edit=untrusted),
     Case("audit-config-typo", "audit", lambda tmp, m: ["model.Cx=1"], {}, "Key 'Cx' is not in struct"),
@@ -328,3 +340,29 @@ def test_read_fine_cases_give_clean_sentences(tmp_path, trained_model):
     (tmp_path / "bom.txt").write_bytes("\ufeffWe will come.\r\nIt rained.\r\n".encode())
     texts = [text for _, _, text in iter_items([str(tmp_path / "bom.txt")], [])]
     assert texts == ["We will come.", "It rained."]
+
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("command, args, files, expect", [
+    ("train", lambda tmp: [f"data.path={tmp / 'd.jsonl'}", *TRAIN_ARGS],
+     {"d.jsonl": good_with(json.dumps({"text": "x", "label": LONG, "doc_id": "x"}))}, "line 9: unknown label 'xxx"),
+    ("validate", lambda tmp: [str(tmp / "d.jsonl")],
+     {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=LONG)])}, "validation failed: 1 problems"),
+    ("agreement", lambda tmp: [str(tmp / "a.jsonl"), str(tmp / "b.jsonl"), "--by", LONG], {},
+     "argument --by: invalid choice: 'xxx"),
+    ("train", lambda tmp: [f"model.{LONG}=1"], {}, "error: config: "),
+    ("score", lambda tmp: ["--text", "Hi.", "--model", str(tmp / LONG[:200] / LONG[:200])], {},
+     "model folder not found:"),
+])
+def test_a_5000_character_value_is_quoted_cut_to_a_readable_length(tmp_path, command, args, files, expect):
+    """What a user gave is shown cut (its length said), so the one error line stays readable."""
+    make_files(tmp_path, files)
+    extra = [f"hydra.run.dir={tmp_path / 'run'}"] if command == "train" else []
+    result = subprocess.run([sys.executable, "-m", f"pipeline.{command}", *args(tmp_path), *extra],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[-1].startswith("error: ") and expect in lines[-1], result.stderr
+    assert all(len(line) < 600 for line in lines), [len(line) for line in lines]
+    assert "…" in result.stderr

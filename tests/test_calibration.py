@@ -30,6 +30,14 @@ def test_brier_score_matches_a_hand_computed_case():
     assert brier_score(Y_TRUE, np.eye(3)[[0, 1, 0, 2]], LABELS) == 0.0
 
 
+def test_the_brier_score_is_the_sum_of_each_labels_one_vs_rest_score():
+    # threat column against the truth 1, 0, 1, 0: (0.35² + 0.58² + 0.8² + 0.05²) / 4
+    summary = calibration_summary(Y_TRUE, SCORES, LABELS)
+    assert list(summary["brier_per_label"]) == LABELS
+    assert summary["brier_per_label"]["threat"] == pytest.approx((0.35**2 + 0.58**2 + 0.8**2 + 0.05**2) / 4)
+    assert sum(summary["brier_per_label"].values()) == pytest.approx(summary["brier"])
+
+
 def test_expected_calibration_error_matches_a_hand_computed_case():
     # bins (0.5,0.6]: 0.58 and 0.55, both wrong: gap 0.565; (0.6,0.7]: 0.65 right: 0.35; (0.8,0.9]: 0.85 right: 0.15
     assert expected_calibration_error(Y_TRUE, SCORES, LABELS) == pytest.approx((2 * 0.565 + 0.35 + 0.15) / 4)

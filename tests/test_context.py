@@ -62,11 +62,12 @@ def test_neighbours_come_from_the_same_document_in_article_order():
     assert rows[2] == {"after:alpha", "after:one"}
 
 
-def test_context_features_refuse_plain_text():
+def test_context_features_read_plain_text_as_bare_sentences():
     from pipeline.features.discourse import DiscourseFeatures
 
-    with pytest.raises(PipelineError, match="needs sentence records"):
-        DiscourseFeatures().fit(["just text"])
+    texts = ["We will burn your city.", "It rained."]
+    features = DiscourseFeatures().fit(texts)
+    assert (features.transform(texts) != features.transform(sentence_frame(texts))).nnz == 0
 
 
 def test_input_kind_follows_the_features():
@@ -129,6 +130,39 @@ def test_a_context_model_trains_saves_and_scores_articles(context_model):
     assert all(abs(sum(r["scores"].values()) - 1) < 1e-6 for r in records)
     # Bare sentences work too, and match an article's sentence only in their text.
     assert model.predict_proba(["We will burn your city."]).shape == (1, 4)
+
+
+def test_the_saved_pipeline_takes_bare_sentences_and_records(context_model, tmp_path, monkeypatch):
+    """model.joblib is the whole inference path for a context model too: a list of str scores
+    bare sentences (no article), a records table scores sentences in their article, and records
+    are transformed exactly as by the ColumnTransformer context models were built on before."""
+    import joblib
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+
+    folder = context_model[0]
+    pipeline = joblib.load(folder / "model.joblib")
+    sentences = ["We will burn your city.", "The talks ended on Monday.", "It was a shameful betrayal."]
+    bare = pipeline.predict_proba(sentences)
+    assert bare.shape == (3, 4) and np.allclose(bare.sum(axis=1), 1)
+    np.testing.assert_array_equal(bare, pipeline.predict_proba(sentence_frame(sentences)))
+    assert list(pipeline.predict(sentences)) == list(pipeline.classes_[bare.argmax(axis=1)])
+
+    records = frame_from_items([("d", i, s) for i, s in enumerate(sentences)])
+    in_article = pipeline.predict_proba(records)
+    items = [("d", i, s) for i, s in enumerate(sentences)]
+    np.testing.assert_array_equal(in_article, load_model(folder).predict_items(items))
+    assert abs(in_article - bare).max() > 1e-6  # the positions count
+
+    features = pipeline.named_steps["features"]
+    plain = ColumnTransformer.__new__(ColumnTransformer)
+    plain.__dict__.update(features.__dict__)
+    assert (plain.transform(records) != features.transform(records)).nnz == 0
+
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))  # loads model.skops
+    checked = load_model(folder)
+    assert checked.loaded_with == "skops"
+    np.testing.assert_allclose(checked.estimator.predict_proba(sentences), bare, atol=1e-12)
 
 
 def test_a_context_model_uses_the_position(context_model):

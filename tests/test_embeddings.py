@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, needs_embeddings, train_with
+from conftest import ROOT, compose, needs_embeddings, train_with
 
 from pipeline.common.errors import PipelineError
 
@@ -19,8 +19,10 @@ def test_without_the_extra_choosing_embeddings_says_what_to_install(monkeypatch)
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
-    with pytest.raises(PipelineError, match=r"embeddings extra.*pip install -e '\.\[embeddings\]'"):
+    with pytest.raises(ImportError, match=r"embeddings extra.*pip install -e '\.\[embeddings\]'"):
         embeddings.sentence_embeddings(encoder="all-MiniLM-L6-v2")
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[embeddings\]'"):
+        embeddings.SentenceEmbeddings().check_available()  # what loading a saved model asks
 
 
 @pytest.mark.slow
@@ -40,10 +42,13 @@ def test_train_cli_without_the_extra_is_one_line_and_exit_2(tmp_path, features):
 
 
 def test_an_unknown_encoder_is_named():
+    from pipeline.common.config import instantiate
     from pipeline.features import embeddings
 
-    with pytest.raises(PipelineError, match="unknown sentence encoder 'bert-huge'"):
+    with pytest.raises(ValueError, match="unknown sentence encoder 'bert-huge'"):
         embeddings.sentence_embeddings(encoder="bert-huge")
+    with pytest.raises(PipelineError, match="^config features: unknown sentence encoder 'bert-huge'"):
+        instantiate(compose("train", ["features=minilm", "features.encoder=bert-huge"]).features, "features")
 
 
 @pytest.fixture(scope="module")

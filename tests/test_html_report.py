@@ -120,6 +120,24 @@ def test_worst_mistakes_are_the_most_confident_wrong_predictions():
     assert "0.950" in mistakes and "0.050" in mistakes
 
 
+def test_metrics_json_report_md_and_report_html_show_one_calibration_summary(trained_model):
+    """One function computes the Brier score; the three files show its numbers (report.html used
+    to show other, one-vs-rest Brier scores of its own)."""
+    run = trained_model.parents[1] / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    calibration = metrics["calibration"]
+    page = (run / "report.html").read_text(encoding="utf-8").split('id="calibration"')[1].split("</section>")[0]
+    markdown = (run / "report.md").read_text(encoding="utf-8")
+    brier, ece = f"{calibration['brier']:.3f}", f"{calibration['ece']:.3f}"
+    assert f"Brier score <b>{brier}</b>" in page and f"calibration error <b>{ece}</b>" in page
+    assert f"Brier score {brier}" in markdown and f"calibration error {ece}" in markdown
+    per_label = calibration["brier_per_label"]
+    assert list(per_label) == list(metrics["per_label"])
+    assert sum(per_label.values()) == pytest.approx(calibration["brier"])
+    for value in per_label.values():
+        assert f"<td>{value:.3f}</td>" in page
+
+
 def test_calibration_is_not_drawn_for_softmax_scores(tmp_path):
     from conftest import train_with
 

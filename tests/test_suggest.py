@@ -50,6 +50,21 @@ def test_labeled_repeated_and_excluded_sentences_are_skipped(tmp_path, trained_m
     assert (counts["n_skipped_repeats"], counts["n_skipped_known"]) == (1, 1)
 
 
+def test_unlabeled_sentence_files_are_read_as_forgivingly_as_score_reads_them(tmp_path):
+    """Suggest scores text, so it reads it like `score` does: stray bytes are replaced and
+    reported, and the --exclude files (labeled data) are read strictly."""
+    from pipeline.annotation.suggestions import labeled_keys
+    from pipeline.common.errors import PipelineError
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_bytes(b'{"text": "Le ministre a menac\xe9 la ville."}\n{"text": "Done.", "label": "reporting"}\n')
+    with pytest.warns(UserWarning, match="pool.jsonl: bytes that are not UTF-8 were replaced"):
+        items = list(iter_unlabeled([str(pool)]))
+    assert items == [("pool", 0, "Le ministre a menac\ufffd la ville.")]
+    with pytest.raises(PipelineError, match=r"--exclude: .*pool\.jsonl: line 1: not UTF-8 \(byte 0xe9 at column 30\)"):
+        labeled_keys([str(pool)])
+
+
 def test_cli_on_raw_articles_gives_a_labeling_template(tmp_path, trained_model):
     out = tmp_path / "next.jsonl"
     result = run_cli("suggest", "--model", trained_model, ROOT / "seeds", "-n", "5", "-o", out)

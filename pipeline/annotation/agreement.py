@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, quote
 from pipeline.common.labels import LABELS
 
 MATCHING = ("auto", "key", "text")
@@ -35,7 +35,7 @@ def match(a: Sequence, b: Sequence, by: str = "auto") -> tuple[list[tuple], str]
     from pipeline.annotation.validation import sentence_key
 
     if by not in MATCHING:
-        raise PipelineError(f"--by: expected one of {', '.join(MATCHING)}, got {by!r}")
+        raise PipelineError(f"--by: expected one of {', '.join(MATCHING)}, got {quote(by)}")
     keyed = all(r.doc_id is not None and r.sentence_index is not None for r in (*a, *b))
     if by == "key" and not keyed:
         missing = next(r for r in (*a, *b) if r.doc_id is None or r.sentence_index is None)
@@ -61,7 +61,7 @@ def match(a: Sequence, b: Sequence, by: str = "auto") -> tuple[list[tuple], str]
             for r, key in zip(records, keys_):
                 if key in first:
                     raise PipelineError(
-                        f"{r.where}: doc_id {r.doc_id!r} sentence_index {r.sentence_index} repeats "
+                        f"{r.where}: doc_id {quote(r.doc_id)} sentence_index {r.sentence_index} repeats "
                         f"{first[key].where}"
                     )
                 first[key] = r
@@ -72,7 +72,7 @@ def match(a: Sequence, b: Sequence, by: str = "auto") -> tuple[list[tuple], str]
         for ra, rb in pairs:
             if sentence_key(ra.text) != sentence_key(rb.text):
                 raise PipelineError(
-                    f"{ra.where} and {rb.where}: doc_id {ra.doc_id!r} sentence_index {ra.sentence_index} "
+                    f"{ra.where} and {rb.where}: doc_id {quote(ra.doc_id)} sentence_index {ra.sentence_index} "
                     "holds different sentences; were both split the same way? (--by text matches on text)"
                 )
     return pairs, method

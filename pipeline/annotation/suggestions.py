@@ -27,23 +27,22 @@ def iter_unlabeled(inputs: Iterable[str]) -> Iterator[tuple[str, int, str]]:
 
 
 def _unlabeled_jsonl(file: Path) -> Iterator[tuple[str, int, str]]:
-    from pipeline.common.jsonl import iter_json_lines
+    """The records without a label, read forgivingly like any text to score."""
+    from pipeline.common.jsonl import read_json_lines
+    from pipeline.scoring.inputs import jsonl_item
 
-    for number, record in iter_json_lines(file):
-        text = record.get("text")
-        if not isinstance(text, str):
-            raise PipelineError(f"{file}: line {number}: expected an object with a 'text' string")
-        if record.get("label"):
-            continue
-        yield str(record.get("doc_id", file.stem)), record.get("sentence_index", number - 1), text
+    for number, record in read_json_lines(file, forgiving=True):
+        item = jsonl_item(file, number, record)
+        if not record.get("label"):
+            yield item
 
 
 def labeled_keys(inputs: Iterable[str]) -> set[str]:
     """Sentence keys of already labeled files, to leave out of the suggestions."""
-    from pipeline.annotation.validation import data_files, read_records, sentence_key
+    from pipeline.annotation.validation import jsonl_files, read_records, sentence_key
 
     keys: set[str] = set()
-    for file in data_files(inputs):
+    for file in jsonl_files(inputs):
         errors: list[str] = []
         for record in read_records(file, None, errors, allow_unlabeled=True, required=("text",)):
             keys.add(sentence_key(record.text))

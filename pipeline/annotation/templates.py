@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 
 SENTENCE_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
 
@@ -26,39 +26,26 @@ def template_records(articles: Iterable[tuple[str, str]], extra: dict[str, str] 
 
 def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
     """(doc_id, text) for each article named, found in a named folder, or read from stdin."""
+    from pipeline.common.files import STDIN, find_files
     from pipeline.scoring.inputs import TEXT_FILES, read_text
 
+    inputs = list(inputs)
+    for name in inputs:
+        if name != STDIN and Path(name).is_file() and Path(name).suffix.lower() in SENTENCE_SUFFIXES:
+            raise PipelineError(f"{cut(name, PATH_CHARS)}: holds sentences already, not an article; label it directly")
     articles: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
-    for name in inputs:
-        if name == "-":
-            found = [("stdin", "stdin", None)]
-        else:
-            path = Path(name)
-            if path.is_dir():
-                files = sorted(
-                    p for p in path.rglob("*")
-                    if p.is_file() and p.suffix.lower() in TEXT_FILES and not p.name.startswith(".")
-                )
-                if not files:
-                    raise PipelineError(f"{path}: no article files (.txt, .md, .text) in the folder")
-            elif path.is_file():
-                if path.suffix.lower() in SENTENCE_SUFFIXES:
-                    raise PipelineError(
-                        f"{path}: holds sentences already, not an article; label it directly"
-                    )
-                files = [path]
-            else:
-                raise PipelineError(f"{path}: file not found")
-            found = [(p.stem, str(p), p) for p in files]
-        for doc_id, where, path in found:
-            if seen.get(doc_id) == where:
-                raise PipelineError(f"{where}: given more than once")
-            if doc_id in seen:
-                raise PipelineError(f"{where}: doc_id {doc_id!r} is already taken by {seen[doc_id]}; rename one file")
-            seen[doc_id] = where
-            text = sys.stdin.read() if path is None else read_text(path)
-            if not text.strip():
-                print(f"warning: {where}: no text, so no sentences", file=sys.stderr)
-            articles.append((doc_id, text))
+    for path in find_files(inputs, TEXT_FILES, what="article files (.txt, .md, .text)", stdin=True):
+        from_stdin = str(path) == STDIN
+        doc_id, where = ("stdin", "stdin") if from_stdin else (path.stem, str(path))
+        if seen.get(doc_id) == where:
+            raise PipelineError(f"{cut(where, PATH_CHARS)}: given more than once")
+        if doc_id in seen:
+            raise PipelineError(f"{cut(where, PATH_CHARS)}: doc_id {quote(doc_id)} is already taken by "
+                                f"{cut(seen[doc_id], PATH_CHARS)}; rename one file")
+        seen[doc_id] = where
+        text = sys.stdin.read() if from_stdin else read_text(path)
+        if not text.strip():
+            print(f"warning: {cut(where, PATH_CHARS)}: no text, so no sentences", file=sys.stderr)
+        articles.append((doc_id, text))
     return articles

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 from pipeline.common.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
@@ -62,27 +62,19 @@ class Report:
         return dict(sorted(table.items()))
 
 
-def data_files(inputs: Iterable[str | Path]) -> list[Path]:
-    """The .jsonl files named, plus those inside named folders; each once, in order."""
-    files: list[Path] = []
-    seen: set[Path] = set()
+def jsonl_files(inputs: Iterable[str | Path]) -> list[Path]:
+    """The .jsonl files named, plus those inside named folders (pipeline.common.files.find_files);
+    each once, in order, since a file checked twice would leak into itself."""
+    from pipeline.common.files import find_files
+
+    inputs = list(inputs)
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.jsonl") if p.is_file() and not p.name.startswith("."))
-            if not found:
-                raise PipelineError(f"{path}: no .jsonl files in the folder")
-        elif path.is_file():
-            if path.suffix.lower() != ".jsonl":
-                raise PipelineError(f"{path}: not a .jsonl file (labeled sentences are JSON Lines)")
-            found = [path]
-        else:
-            raise PipelineError(f"{path}: file not found")
-        for file in found:
-            if file.resolve() not in seen:
-                seen.add(file.resolve())
-                files.append(file)
-    return files
+        if Path(item).is_file() and Path(item).suffix.lower() != ".jsonl":
+            raise PipelineError(f"{cut(item, PATH_CHARS)}: not a .jsonl file (labeled sentences are JSON Lines)")
+    files: dict[Path, Path] = {}
+    for file in find_files(inputs, {".jsonl"}, what=".jsonl files"):
+        files.setdefault(file.resolve(), file)
+    return list(files.values())
 
 
 def read_records(
@@ -96,18 +88,18 @@ def read_records(
 
     `labels=None` accepts any label string; fields not in `required` may be absent.
     """
-    from pipeline.common.jsonl import iter_json_lines
+    from pipeline.common.jsonl import read_json_lines
 
     known = set(labels) if labels is not None else None
     records = []
     seen = 0
-    for number, raw in iter_json_lines(file, errors):
+    for number, raw in read_json_lines(file, problems=errors):
         seen += 1
         where = f"{file}: line {number}"
         problems = []
         for name in required:
             if name not in raw:
-                problems.append(f"missing field {name!r}")
+                problems.append(f"missing field {quote(name)}")
         text, label, doc_id, index = (raw.get(name) for name in REQUIRED)
         if "text" in raw:
             if not isinstance(text, str):
@@ -122,14 +114,14 @@ def read_records(
             elif not isinstance(label, str):
                 problems.append(f"'label' must be a string, got {type(label).__name__}")
             elif known is not None and label not in known:
-                problems.append(f"unknown label {label!r} (expected one of: {', '.join(labels)})")
+                problems.append(f"unknown label {quote(label)} (expected one of: {', '.join(labels)})")
         if "doc_id" in raw and (not isinstance(doc_id, str) or not doc_id.strip()):
-            problems.append(f"'doc_id' must be a non-empty string, got {doc_id!r}")
+            problems.append(f"'doc_id' must be a non-empty string, got {quote(doc_id)}")
         if "sentence_index" in raw and (type(index) is not int or index < 0):
-            problems.append(f"'sentence_index' must be a whole number >= 0, got {index!r}")
+            problems.append(f"'sentence_index' must be a whole number >= 0, got {quote(index)}")
         for name in DESCRIPTIVE:
             if raw.get(name) is not None and not isinstance(raw[name], str):
-                problems.append(f"{name!r} must be a string, got {type(raw[name]).__name__}")
+                problems.append(f"{quote(name)} must be a string, got {type(raw[name]).__name__}")
         errors += [f"{where}: {p}" for p in problems]
         if not problems:
             extra = {k: v for k, v in raw.items() if k not in REQUIRED}
@@ -196,7 +188,7 @@ def validate(
 
     Repeats of sentences shorter than `min_words` words are notes, not errors.
     """
-    files = data_files(inputs)
+    files = jsonl_files(inputs)
     errors: list[str] = []
     records: list[Record] = []
     notes: list[str] = []
@@ -226,7 +218,7 @@ def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_w
         key = (r.doc_id, r.sentence_index)
         if key in first_key:
             errors.append(
-                f"{r.where}: doc_id {r.doc_id!r} sentence_index {r.sentence_index} repeats {first_key[key].where}"
+                f"{r.where}: doc_id {quote(r.doc_id)} sentence_index {r.sentence_index} repeats {first_key[key].where}"
             )
         else:
             first_key[key] = r
@@ -234,7 +226,7 @@ def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_w
         if home.file != r.file and (r.doc_id, r.file) not in split_docs:
             split_docs.add((r.doc_id, r.file))
             errors.append(
-                f"{r.where}: doc_id {r.doc_id!r} is also in {home.where} "
+                f"{r.where}: doc_id {quote(r.doc_id)} is also in {home.where} "
                 "(leakage: one document split across files)"
             )
         text = sentence_key(r.text)
@@ -247,7 +239,7 @@ def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_w
             continue
         if r.label and other.label and r.label != other.label:
             errors.append(
-                f"{r.where}: conflicting labels: {r.label!r} here, {other.label!r} for the same sentence at "
+                f"{r.where}: conflicting labels: {quote(r.label)} here, {quote(other.label)} for the same sentence at "
                 f"{other.where}"
             )
         elif len(text.split()) < min_words:

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, SKOPS_FILE
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, quote
 
 
 def sha256_file(path: Path) -> str:
@@ -94,7 +94,7 @@ def save_model(
 def check_run_name(name: str) -> None:
     """A run name is one plain folder name: not `latest`, not hidden, no path separators."""
     if not name or name == LATEST or name.startswith(".") or "/" in name or os.sep in name:
-        raise PipelineError(f"config run_name: {name!r} cannot name a model folder")
+        raise PipelineError(f"config run_name: {quote(name)} cannot name a model folder")
 
 
 def _rename_into_place(tmp: Path, models: Path, name: str, card: dict, unique: bool) -> Path:

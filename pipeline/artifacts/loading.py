@@ -7,8 +7,18 @@ from pathlib import Path
 
 from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
 from pipeline.artifacts.model import Model
-from pipeline.artifacts.names import CARD_FILE, MODEL_FILE, SKOPS_FILE
+from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODELS_FOLDER, SKOPS_FILE
 from pipeline.common.errors import PipelineError, warn
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = Path(MODELS_FOLDER) / LATEST
+
+
+def default_model_dir() -> Path:
+    """The model a command loads without --model: models/latest here, else the project's."""
+    if DEFAULT_MODEL.exists():
+        return DEFAULT_MODEL
+    return PROJECT_ROOT / DEFAULT_MODEL
 
 
 def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Model:
@@ -33,7 +43,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
         card, sha256 = checked_card(folder)
         if trust or is_trusted(sha256):
             estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
-            return Model(estimator, card, folder.resolve(), loaded_with="joblib")
+            return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="joblib")
     else:
         card = _read_card_file(folder)
     if not skops_file.is_file():
@@ -46,7 +56,20 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     if expected and sha256_file(skops_file) != expected:
         raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
     estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
-    return Model(estimator, card, folder.resolve(), loaded_with="skops")
+    return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="skops")
+
+
+def _available(estimator, folder: Path):
+    """The estimator, once the parts that need more than the base install say they can run here
+    (a sentence encoder: its package; the embedding cache) — so scoring fails before it starts."""
+    parts = estimator.get_params(deep=True).values() if hasattr(estimator, "get_params") else ()
+    for part in parts:
+        if callable(getattr(part, "check_available", None)) and not isinstance(part, type):
+            try:
+                part.check_available()
+            except (ImportError, OSError) as exc:
+                raise PipelineError(f"{folder}: {exc}") from None
+    return estimator
 
 
 def _load_joblib(file: Path):

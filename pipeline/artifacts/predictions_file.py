@@ -28,6 +28,7 @@ def read_predictions(path: str | Path):
     """A predictions.jsonl written by a training or evaluation run."""
     import numpy as np
 
+    from pipeline.common.jsonl import read_json_lines
     from pipeline.evaluation.metrics import Predictions
 
     path = Path(path)
@@ -35,22 +36,20 @@ def read_predictions(path: str | Path):
         raise PipelineError(f"{path}: file not found")
     texts, groups, y_true, y_pred, rows = [], [], [], [], []
     labels: list[str] | None = None
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                record = json.loads(line)
-                scores = record["scores"]
-                if labels is None:
-                    labels = list(scores)
-                if list(scores) != labels:
-                    raise ValueError("labels differ from the first line")
-                texts.append(record["text"])
-                groups.append(str(record["doc_id"]))
-                y_true.append(record["label"])
-                y_pred.append(record["predicted"])
-                rows.append([float(scores[label]) for label in labels])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise PipelineError(f"{path}: line {number}: not a prediction record ({exc})") from None
+    for number, record in read_json_lines(path):
+        try:
+            scores = record["scores"]
+            if labels is None:
+                labels = list(scores)
+            if list(scores) != labels:
+                raise ValueError("labels differ from the first line")
+            texts.append(record["text"])
+            groups.append(str(record["doc_id"]))
+            y_true.append(record["label"])
+            y_pred.append(record["predicted"])
+            rows.append([float(scores[label]) for label in labels])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PipelineError(f"{path}: line {number}: not a prediction record ({exc})") from None
     if labels is None:
         raise PipelineError(f"{path}: no predictions")
     return Predictions(texts, groups, y_true, y_pred, np.asarray(rows, dtype=float), labels, probabilistic=False)

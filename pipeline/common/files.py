@@ -1,39 +1,75 @@
-"""Finding input files in folders, and output files that may be written.
+"""Finding input files in folders (one rule for every command), and output files that may be written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Callable, Collection, Iterable, Iterator, TextIO
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+STDIN = "-"
 
 
-def resolve_files(paths: str | list[str], key: str) -> list[Path]:
-    """Files named directly, plus the data files inside named folders (sorted)."""
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+def find_files(
+    inputs: str | os.PathLike | Iterable[str | os.PathLike],
+    suffixes: Collection[str],
+    *,
+    what: str,
+    key: str | None = None,
+    stdin: bool = False,
+    whole_folder: Callable[[Path], bool] | None = None,
+) -> list[Path]:
+    """The input files, in order: each named file as given, then the files inside each named folder.
+
+    The one rule for every command: a folder is walked to any depth, its files whose suffix
+    (case aside) is in `suffixes` are taken in sorted order, and hidden files and folders
+    (a name starting with ".") inside it are skipped, so no command reads a `.FILE.partial/`
+    folder or an editor's swap file. `what` names the wanted files in errors ("article
+    files (.txt, .md, .text)"); `key` (a config key or option) starts them. With `stdin`, `-`
+    stays in the list as Path("-"); a folder for which `whole_folder` holds is one input.
+    """
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
-        raise PipelineError(f"{key}: no files given")
+        raise PipelineError(f"{key or 'inputs'}: no files given")
+    if stdin and [str(item) for item in items].count(STDIN) > 1:
+        raise PipelineError("stdin (-) can be read only once")
+    wanted = {suffix.lower() for suffix in suffixes}
     files: list[Path] = []
     for item in items:
         path = Path(item)
-        if path.is_dir() and not _is_saved_dataset(path):
-            found = sorted(p for p in path.rglob("*") if p.suffix in FORMATS and p.is_file())
+        if stdin and str(item) == STDIN:
+            files.append(path)
+        elif path.is_dir() and not (whole_folder and whole_folder(path)):
+            found = sorted(_walk(path, wanted))
             if not found:
-                raise PipelineError(f"{key}: no .jsonl, .csv or .parquet files in folder {path}")
+                shown = cut(path, PATH_CHARS)
+                raise PipelineError(f"{key}: no {what} in folder {shown}" if key
+                                    else f"{shown}: no {what} in the folder")
             files += found
         elif path.exists():
             files.append(path)
         else:
-            raise PipelineError(f"{key}: file not found: {path}")
+            shown = cut(path, PATH_CHARS)
+            raise PipelineError(f"{key}: file not found: {shown}" if key else f"{shown}: file not found")
     return files
 
 
-def _is_saved_dataset(path: Path) -> bool:
+def _walk(folder: Path, suffixes: set[str]) -> Iterator[Path]:
+    for top, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]  # not walked into
+        for name in names:
+            path = Path(top, name)
+            if not name.startswith(".") and path.suffix.lower() in suffixes and path.is_file():
+                yield path
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by `datasets.Dataset.save_to_disk`: one input, not a folder of files."""
     return path.is_dir() and any((path / name).exists() for name in ("dataset_info.json", "dataset_dict.json"))
 
 
@@ -49,6 +85,26 @@ def check_output(path: str | Path, force: bool = False) -> Path:
     return out
 
 
+class Output:
+    """Where a command writes: its -o file (replaced only with --force), or stdout without one.
+
+    Made before any work, so an -o file that may not be written stops the command at once.
+    """
+
+    def __init__(self, path: str | Path | None, force: bool = False):
+        self.path = check_output(path, force) if path else None
+        self.force = force
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[TextIO]:
+        """A text stream: the -o file appears whole once the block ends (see `atomic_output`)."""
+        if self.path is None:
+            yield sys.stdout
+            return
+        with atomic_output(self.path, self.force) as stream:
+            yield stream
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[TextIO]:
     """A text stream whose content replaces `path` only once fully written."""
@@ -60,3 +116,8 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[TextIO]:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def data_files(paths: str | list[str], key: str) -> list[Path]:
+    """Labeled data files for config `key`: JSON Lines, CSV, Parquet, or a saved `datasets` folder."""
+    return find_files(paths, FORMATS, what=".jsonl, .csv or .parquet files", key=key, whole_folder=is_saved_dataset)

@@ -1,33 +1,44 @@
-"""JSON Lines read strictly: every bad line named by file and line number.
+"""The one JSON Lines reader: strict for labeled data, forgiving for text to score.
+
+Both modes read one JSON object per non-blank line, drop a UTF-8 byte order mark, read Windows
+line ends as usual, refuse a binary file, and name the file and line of a line that is not a
+JSON object. They differ in what they do with bytes that are not text:
+
+- strict (labeled data: training, validation, agreement, --exclude): a line that is not UTF-8
+  or holds a NUL byte is an error naming it;
+- forgiving (sentences to score: score, suggest): undecodable bytes are replaced with U+FFFD
+  and NUL bytes read as spaces, each kind reported once per file as a warning, since what can
+  be read should be scored.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, warn
 from pipeline.common.textio import check_not_binary
 
-
-def check_json_lines(file: Path) -> list[int]:
-    """Every non-blank line must be one JSON object; name the first line that is not.
-
-    Returns the line number of each object, in order.
-    """
-    lines = [number for number, _ in iter_json_lines(file)]
-    if not lines:
-        raise PipelineError(f"{file}: empty file, no JSON objects")
-    return lines
+_BOM = b"\xef\xbb\xbf"
+_REPLACEMENT = b"\xef\xbf\xbd"  # U+FFFD already in the file: not a repair of ours
 
 
-def iter_json_lines(file: Path, problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSON Lines file.
+def read_json_lines(
+    file: Path,
+    *,
+    forgiving: bool = False,
+    problems: list[str] | None = None,
+    start_byte: int = 0,
+    first_line: int = 1,
+    max_records: int | None = None,
+) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines file (see the module doc).
 
-    A bad line raises PipelineError naming it; with a `problems` list, its message is
-    appended there instead and reading goes on, so a checker can report every bad line.
-    A UTF-8 byte order mark and Windows line ends are read as usual; a binary file is an error.
+    A bad line raises PipelineError naming file and line; with a `problems` list its message is
+    appended there instead and reading goes on, so a checker can report every bad line. A
+    partition of a file starts at `start_byte`, on line `first_line`, and holds at most
+    `max_records` non-blank lines.
     """
 
     def bad(message: str) -> None:
@@ -35,23 +46,38 @@ def iter_json_lines(file: Path, problems: list[str] | None = None) -> Iterator[t
             raise PipelineError(message)
         problems.append(message)
 
-    for number, line in _text_lines(file, bad):
+    records = 0
+    for number, line in _text_lines(Path(file), bad, forgiving, start_byte, first_line):
         if not line.strip():
             continue
-        if "\x00" in line:
+        if max_records is not None and records >= max_records:
+            return
+        records += 1
+        if "\x00" in line:  # forgiving reading has made them spaces already
             bad(_nul_message(file, number, line))
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             hint = " (a JSON array? write one JSON object per line)" if number == 1 and line.lstrip().startswith("[") else ""
-            bad(f"{file}: line {number}: not valid JSON ({exc.msg} at column {exc.colno}){hint}")
+            bad(f"{_where(file, number)}: not valid JSON ({exc.msg} at column {exc.colno}){hint}")
             continue
         if not isinstance(record, dict):
-            hint = "; the file holds a JSON array, not JSON Lines" if isinstance(record, list) else ""
-            bad(f"{file}: line {number}: expected one JSON object per line, got {type(record).__name__}{hint}")
+            hint = "; the file holds a JSON array, not JSON Lines" if isinstance(record, list) and number == 1 else ""
+            bad(f"{_where(file, number)}: expected one JSON object per line, got {type(record).__name__}{hint}")
             continue
         yield number, record
+
+
+def check_json_lines(file: Path) -> list[int]:
+    """Every non-blank line must be one JSON object (read strictly); name the first line that is not.
+
+    Returns the line number of each object, in order.
+    """
+    lines = [number for number, _ in read_json_lines(file)]
+    if not lines:
+        raise PipelineError(f"{cut(file, PATH_CHARS)}: empty file, no JSON objects")
+    return lines
 
 
 def check_text_lines(file: Path) -> None:
@@ -66,31 +92,57 @@ def check_text_lines(file: Path) -> None:
             bad(_nul_message(file, number, line))
         filled += bool(line.strip())
     if filled == 0:
-        raise PipelineError(f"{file}: empty file")
+        raise PipelineError(f"{cut(file, PATH_CHARS)}: empty file")
     if filled == 1:
-        raise PipelineError(f"{file}: no rows below the header line")
+        raise PipelineError(f"{cut(file, PATH_CHARS)}: no rows below the header line")
+
+
+def _where(file, number: int) -> str:
+    return f"{cut(file, PATH_CHARS)}: line {number}"
 
 
 def _nul_message(file: Path, number: int, line: str) -> str:
-    return f"{file}: line {number}: NUL byte at column {line.index(chr(0)) + 1}"
+    return f"{_where(file, number)}: NUL byte at column {line.index(chr(0)) + 1}"
 
 
-def _text_lines(file: Path, bad) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file, the byte order mark dropped; an undecodable line goes to `bad`."""
+def _text_lines(file: Path, bad: Callable[[str], None], forgiving: bool = False, start_byte: int = 0,
+                first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file from `start_byte`, the byte order mark dropped.
+
+    Strict: an undecodable line goes to `bad`. Forgiving: its bytes are replaced and NUL bytes
+    read as spaces, each kind of repair warned about once.
+    """
+    repaired: set[str] = set()
+
+    def repair(what: str) -> None:
+        if what not in repaired:
+            repaired.add(what)
+            warn(f"{cut(file, PATH_CHARS)}: {what}")
+
     try:
         with open(file, "rb") as handle:
-            check_not_binary(file, handle.read(8192), "a data file")
-            handle.seek(0)
-            for number, raw in enumerate(handle, start=1):
-                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
+            if start_byte == 0:
+                check_not_binary(file, handle.read(8192), "a data file")
+            handle.seek(start_byte)
+            for number, raw in enumerate(handle, start=first_line):
+                if number == 1 and start_byte == 0 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM):]
+                if forgiving:
+                    line = raw.decode("utf-8", errors="replace")
+                    if "\ufffd" in line and line.count("\ufffd") > raw.count(_REPLACEMENT):
+                        repair("bytes that are not UTF-8 were replaced with \ufffd")
+                    if "\x00" in line:
+                        repair("NUL bytes were read as spaces")
+                        line = line.replace("\x00", " ")
+                    yield number, line
+                    continue
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    bad(f"{file}: line {number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})")
+                    bad(f"{_where(file, number)}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})")
                     continue
                 yield number, line
     except IsADirectoryError:
-        raise PipelineError(f"{file}: is a folder, not a file") from None
+        raise PipelineError(f"{cut(file, PATH_CHARS)}: is a folder, not a file") from None
     except OSError as exc:
-        raise PipelineError(f"{file}: cannot read: {exc.strerror}") from None
+        raise PipelineError(f"{cut(file, PATH_CHARS)}: cannot read: {exc.strerror}") from None

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from pipeline.common.errors import PipelineError, warn
+from pipeline.common.errors import PipelineError, quote, warn
 
 
 @dataclass
@@ -70,7 +70,7 @@ def check_conflicting_labels(corpus: Corpus, places: list[str], fatal: bool = Tr
         j = first.setdefault((key, group), i)
         if corpus.labels[j] != label:
             message = (
-                f"{places[i]}: the same sentence is labeled {label!r} here and {corpus.labels[j]!r} at "
+                f"{places[i]}: the same sentence is labeled {quote(label)} here and {quote(corpus.labels[j])} at "
                 f"{places[j]} in the same document"
             )
             if fatal:
@@ -84,7 +84,7 @@ def check_conflicting_labels(corpus: Corpus, places: list[str], fatal: bool = Tr
         count = "1 sentence carries" if len(across) == 1 else f"{len(across)} sentences carry"
         warn(
             f"{count} different labels in different documents (first: {places[k]} "
-            f"{corpus.labels[k]!r}, {places[i]} {corpus.labels[i]!r})"
+            f"{quote(corpus.labels[k])}, {places[i]} {quote(corpus.labels[i])})"
         )
 
 

@@ -18,7 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from pipeline.common.errors import PipelineError, warn
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.textio import MAX_SENTENCE_CHARS
 
 SCAN_BATCH = 10_000  # sentences read at a time by the loader's checks and by iteration
@@ -129,7 +129,8 @@ def _read_file(source, file: Path, table, lines):
     needed = [source.text_column, source.label_column] + ([source.group_column] if source.group_column else [])
     missing = [c for c in needed if c not in table.column_names]
     if missing:
-        raise PipelineError(f"{file}: missing column {missing[0]!r} (columns: {', '.join(table.column_names)})")
+        columns = cut(", ".join(table.column_names), PATH_CHARS)
+        raise PipelineError(f"{file}: missing column {quote(missing[0])} (columns: {columns})")
     arrow = table.with_format("arrow")
     text = arrow[source.text_column]
     n = len(text)
@@ -175,7 +176,7 @@ def _read_file(source, file: Path, table, lines):
         first, raw, label = min(normalised, key=lambda item: item[0])
         more_rows = sum(int(counts[raw_values.index(r)]) for _, r, _ in normalised) - 1
         more = f" (and {more_rows} more in this file)" if more_rows else ""
-        warn(f"{where(first)}: label {raw!r} read as {label!r}{more}")
+        warn(f"{where(first)}: label {quote(raw)} read as {quote(label)}{more}")
     labels = [read_as[c] for c in codes.tolist()]
 
     if source.group_column:
@@ -240,7 +241,7 @@ def check_conflicting_labels(hashes, group_codes, label_codes, labels: Sequence[
     found, first = conflicts([hashes[:, 0], hashes[:, 1], group_codes])
     for i, j in zip(found.tolist(), first.tolist()):
         message = (
-            f"{places[i]}: the same sentence is labeled {labels[i]!r} here and {labels[j]!r} at "
+            f"{places[i]}: the same sentence is labeled {quote(labels[i])} here and {quote(labels[j])} at "
             f"{places[j]} in the same document"
         )
         if fatal:
@@ -254,5 +255,5 @@ def check_conflicting_labels(hashes, group_codes, label_codes, labels: Sequence[
         count = "1 sentence carries" if n_sentences == 1 else f"{n_sentences} sentences carry"
         warn(
             f"{count} different labels in different documents (first: {places[k]} "
-            f"{labels[k]!r}, {places[i]} {labels[i]!r})"
+            f"{quote(labels[k])}, {places[i]} {quote(labels[i])})"
         )

@@ -72,11 +72,22 @@ def frame_from_items(items: Sequence[Item]):
     )
 
 
+def as_records(sentences):
+    """The records input of a context model: a records table as given, a list of str as bare sentences."""
+    if hasattr(sentences, "columns"):
+        return sentences
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("expected a list of sentences or a table of sentence records, got one string")
+    texts = list(sentences)
+    wrong = next((t for t in texts if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise TypeError(f"expected sentences as str, got {type(wrong).__name__}")
+    return sentence_frame(texts)
+
+
 def as_input(kind: str, texts: Sequence[str] | object):
     """Plain sentences in the form a model of `kind` takes (bare sentences for context models)."""
-    if kind != RECORDS or hasattr(texts, "columns"):
-        return texts
-    return sentence_frame(list(texts))
+    return as_records(texts) if kind == RECORDS else texts
 
 
 def input_kind(estimator) -> str:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.common.errors import PipelineError, warn
-from pipeline.common.files import resolve_files
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
+from pipeline.common.files import data_files
 from pipeline.common.labels import LABELS
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
 from pipeline.data.table import check_text, column_values, read_index, read_table
@@ -42,7 +42,7 @@ class DataSource:
             raise PipelineError(f"config data.labels: needs at least 2 labels, got {self.labels}")
         if self.conflicting_labels not in ("error", "warn"):
             raise PipelineError(
-                f"config data.conflicting_labels: must be error or warn, got {self.conflicting_labels!r}"
+                f"config data.conflicting_labels: must be error or warn, got {quote(self.conflicting_labels)}"
             )
         from pipeline.data.standoff import StandoffSet
 
@@ -71,7 +71,7 @@ class DataSource:
     def load(self, paths: str | list[str], key: str = "data.path", lazy: bool = False, standoff=()) -> Corpus:
         """The labeled sentences of `paths` (then of the `standoff` sets); `lazy` leaves the texts on
         disk (pipeline.data.lazy)."""
-        files = resolve_files(paths, key)
+        files = data_files(paths, key)
         if lazy:
             from pipeline.data.lazy import load_lazy
 
@@ -108,9 +108,8 @@ class DataSource:
         needed = [self.text_column, self.label_column] + ([self.group_column] if self.group_column else [])
         missing = [c for c in needed if c not in table.column_names]
         if missing:
-            raise PipelineError(
-                f"{file}: missing column {missing[0]!r} (columns: {', '.join(table.column_names)})"
-            )
+            columns = cut(", ".join(table.column_names), PATH_CHARS)
+            raise PipelineError(f"{file}: missing column {quote(missing[0])} (columns: {columns})")
         texts = column_values(table, self.text_column)
         raw_labels = column_values(table, self.label_column)
         places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]
@@ -131,14 +130,14 @@ class DataSource:
         if normalised:
             where, raw, label = normalised[0]
             more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
-            warn(f"{where}: label {raw!r} read as {label!r}{more}")
+            warn(f"{where}: label {quote(raw)} read as {quote(label)}{more}")
         self._index = read_index(table, self.index_column, file)  # positions, read by load() beside the 4 lists
         return texts, labels, groups, places
 
     def _label(self, label, where: str) -> str:
         """The label of one row; stray spaces and capitals are forgiven (the caller warns)."""
         if label is None:
-            raise PipelineError(f"{where}: missing label in column {self.label_column!r}")
+            raise PipelineError(f"{where}: missing label in column {quote(self.label_column)}")
         if self.label_map and isinstance(label, (str, int, float, bool)) and label in self.label_map:
             label = self.label_map[label]
         if label in self.labels:
@@ -150,4 +149,4 @@ class DataSource:
             found = by_name.get(key) or by_map.get(key)
             if found in self.labels:
                 return found
-        raise PipelineError(f"{where}: unknown label {label!r} (expected one of: {', '.join(self.labels)})")
+        raise PipelineError(f"{where}: unknown label {quote(label)} (expected one of: {', '.join(self.labels)})")

@@ -87,12 +87,12 @@ class StandoffSet:
 
 def read_labels(labels_file: Path, fmt: str) -> list[tuple[int, dict]]:
     """(line, record) of a standoff labels file, each record's fields checked."""
-    from pipeline.common.jsonl import iter_json_lines
+    from pipeline.common.jsonl import read_json_lines
 
     if not labels_file.is_file():
         raise PipelineError(f"{labels_file}: standoff labels file not found")
     rows = []
-    for line, row in iter_json_lines(labels_file):
+    for line, row in read_json_lines(labels_file):
         missing = [f for f in FIELDS[fmt] if f not in row]
         if missing:
             raise PipelineError(f"{labels_file}: line {line}: missing field {missing[0]!r} of a {fmt} standoff label")

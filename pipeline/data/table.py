@@ -6,22 +6,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.common.errors import PipelineError
-from pipeline.common.files import FORMATS, _is_saved_dataset
+from pipeline.common.errors import PipelineError, quote
+from pipeline.common.files import FORMATS, is_saved_dataset
 from pipeline.common.jsonl import check_json_lines, check_text_lines
 from pipeline.common.textio import MAX_SENTENCE_CHARS
 
 
 def check_text(text, where: str, column: str) -> None:
     if text is None:
-        raise PipelineError(f"{where}: missing text in column {column!r}")
+        raise PipelineError(f"{where}: missing text in column {quote(column)}")
     if not isinstance(text, str):
-        raise PipelineError(f"{where}: text in column {column!r} is {type(text).__name__} {text!r}, not a string")
+        raise PipelineError(
+            f"{where}: text in column {quote(column)} is {type(text).__name__} {quote(text)}, not a string"
+        )
     if not text.strip():
-        raise PipelineError(f"{where}: empty text in column {column!r}")
+        raise PipelineError(f"{where}: empty text in column {quote(column)}")
     if len(text) > MAX_SENTENCE_CHARS:
         raise PipelineError(
-            f"{where}: text of {len(text):,} characters in column {column!r}; a sentence has at most "
+            f"{where}: text of {len(text):,} characters in column {quote(column)}; a sentence has at most "
             f"{MAX_SENTENCE_CHARS:,} (is a whole document in one field?)"
         )
 
@@ -44,7 +46,7 @@ def read_index(table, column: str | None, file: Path) -> list[int | None]:
     for row, value in enumerate(column_values(table, column), start=1):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PipelineError(
-                f"{file}: row {row}: {column!r} must be a whole number >= 0, got {value!r}"
+                f"{file}: row {row}: {quote(column)} must be a whole number >= 0, got {quote(value)}"
             )
         index.append(value)
     return index
@@ -62,12 +64,12 @@ def read_table(file: Path):
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    if _is_saved_dataset(file):
+    if is_saved_dataset(file):
         loaded = datasets.load_from_disk(str(file))
         return (loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded), None
     builder = FORMATS.get(file.suffix.lower())
     if builder is None:
-        raise PipelineError(f"{file}: unsupported file type {file.suffix!r} (use .jsonl, .csv or .parquet)")
+        raise PipelineError(f"{file}: unsupported file type {quote(file.suffix)} (use .jsonl, .csv or .parquet)")
     lines = None
     if builder == "json":
         lines = check_json_lines(file)

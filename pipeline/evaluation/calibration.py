@@ -1,4 +1,7 @@
 """How well scores match how often they are right: Brier score, reliability bins, expected calibration error.
+
+`calibration_summary` is the one place these are computed: metrics.json keeps it under
+"calibration", and report.md, report.html and reliability.png show its numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ def brier_score(y_true: Sequence[str], scores, labels: Sequence[str]) -> float:
         brier_score_loss(list(y_true), np.asarray(scores)[:, order],
                          labels=[labels[i] for i in order], scale_by_half=False)
     )
+
+
+def brier_per_label(y_true: Sequence[str], scores, labels: Sequence[str]) -> dict[str, float]:
+    """Each label's one-vs-rest Brier score (mean squared error of its column); they sum to `brier_score`."""
+    import numpy as np
+
+    truth = np.asarray(y_true, dtype=object)
+    scores = np.asarray(scores, dtype=float)
+    return {label: float(np.mean((scores[:, k] - (truth == label)) ** 2)) for k, label in enumerate(labels)}
 
 
 def top_label(y_true: Sequence[str], scores, labels: Sequence[str]):
@@ -57,8 +69,11 @@ def expected_calibration_error(y_true: Sequence[str], scores, labels: Sequence[s
 
 
 def calibration_summary(y_true: Sequence[str], scores, labels: Sequence[str], n_bins: int = N_BINS) -> dict:
+    """Brier score (multiclass, 0 best, 2 worst) and its share per label, expected calibration
+    error and the reliability bins of the top score."""
     return {
         "brier": brier_score(y_true, scores, labels),
+        "brier_per_label": brier_per_label(y_true, scores, labels),
         "ece": expected_calibration_error(y_true, scores, labels, n_bins),
         "n_bins": n_bins,
         "bins": reliability_bins(y_true, scores, labels, n_bins),

@@ -23,7 +23,7 @@ from pipeline.artifacts.names import (
     METRICS_FILE,
     MODEL_POINTER_FILE,
 )
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, quote
 
 log = logging.getLogger(__name__)
 MARKDOWN_FILE, CSV_FILE = LEADERBOARD_MARKDOWN_FILE, LEADERBOARD_CSV_FILE
@@ -41,7 +41,7 @@ def ranking_score(metrics: dict, metric: str | None = None) -> float:
     if value is None:
         value = metrics["macro_f1"]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PipelineError(f"config sweep_metric: {metric!r} is not a number in metrics.json")
+        raise PipelineError(f"config sweep_metric: {quote(metric)} is not a number in metrics.json")
     return float(value)
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from numbers import Integral, Real
 from typing import Iterable
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 
-from pipeline.common.errors import PipelineError
-from pipeline.data.records import INPUT_COLUMNS, RECORDS
+from pipeline.data.records import INPUT_COLUMNS, RECORDS, as_records
 
 # Cues, each a regex over the sentence; names become feature names.
 _WORDS = lambda *words: r"\b(?:" + "|".join(words) + r")\b"  # noqa: E731
@@ -65,10 +66,19 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
     verbs, "we will" and "you", hedges and modals, numbers and dates, tense cues, length;
     with `neighbours`, TF-IDF n-grams of the sentences before and after it.
 
-    Takes a DataFrame with INPUT_COLUMNS (see `pipeline.context.sentence_frame`).
+    Takes a DataFrame with INPUT_COLUMNS (see `pipeline.data.records.sentence_frame`), or a
+    list of str: bare sentences, whose position features are all zero.
     """
 
     input_kind = RECORDS  # models holding this transformer take sentence records
+    _parameter_constraints: dict = {
+        "position": ["boolean"],
+        "cues": ["boolean"],
+        "neighbours": ["boolean"],
+        "neighbour_ngram_range": [tuple],
+        "neighbour_min_df": [Interval(Integral, 1, None, closed="left")],
+        "neighbour_weight": [Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -87,6 +97,7 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         self.neighbour_weight = neighbour_weight
 
     def fit(self, X, y=None):
+        self._validate_params()
         frame = _check_frame(X)
         self.n_features_in_ = len(INPUT_COLUMNS)
         if self.neighbours:
@@ -119,7 +130,16 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
             return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
         return sparse.hstack(blocks, format="csr")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # sentence records or plain sentences, not numbers
+        tags.input_tags.string = True
+        return tags
+
     def get_feature_names_out(self, input_features=None):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "fitted_")
         names = []
         if self.position:
             names += _position_names()
@@ -132,14 +152,12 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
 
 
 def _check_frame(X):
-    if not hasattr(X, "columns"):
-        raise PipelineError(
-            "a context model needs sentence records (text, doc_id, sentence_index, ...), got plain text"
-        )
-    missing = [c for c in INPUT_COLUMNS if c not in X.columns]
+    """Sentence records (a list of str: bare sentences) with every column the features read."""
+    frame = as_records(X)
+    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
     if missing:
-        raise PipelineError(f"sentence records lack column {missing[0]!r}")
-    return X
+        raise ValueError(f"sentence records lack column {missing[0]!r} (needed: {', '.join(INPUT_COLUMNS)})")
+    return frame
 
 
 def _position_names() -> list[str]:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from numbers import Integral
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import quote
 
 # Encoder name -> the installed package whose get_model_path() holds its weights, and its
 # distribution name (whose version goes into the cache key).
@@ -38,13 +40,13 @@ def sentence_embeddings(**params) -> "SentenceEmbeddings":
 
 
 def check_installed(encoder: str) -> None:
-    """One-line PipelineError naming the install command when the extra is missing."""
+    """ImportError naming the install command when the extra is missing."""
     from importlib.util import find_spec
 
     module, _ = _encoder_entry(encoder)
     missing = [name for name in ("torch", "transformers", module) if find_spec(name) is None]
     if missing:
-        raise PipelineError(
+        raise ImportError(
             f"sentence embeddings ({encoder}) need the embeddings extra, which is not installed "
             f"(no {missing[0]}): {INSTALL_HINT}"
         )
@@ -58,6 +60,13 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
     (None: torch's default).
     """
 
+    _parameter_constraints: dict = {
+        "encoder": [StrOptions(set(ENCODERS))],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "cache_dir": [str, os.PathLike, None],
+        "threads": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
     def __init__(self, encoder: str = "all-MiniLM-L6-v2", batch_size: int = 64,
                  cache_dir: str | None = DEFAULT_CACHE_DIR, threads: int | None = None):
         self.encoder = encoder
@@ -65,11 +74,18 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.threads = threads
 
+    def check_available(self) -> None:
+        """Fail now, not mid-run, if the encoder or the cache cannot be used on this machine:
+        ImportError naming the install command, OSError naming the cache file."""
+        check_installed(self.encoder)
+        self._open_cache()
+
     def fit(self, X, y=None):
         self.fit_transform(X)
         return self
 
     def fit_transform(self, X, y=None, **fit_params):
+        self._validate_params()
         vectors = self._embed(_texts(X))
         self.n_features_in_ = 1
         self.embedding_dim_ = int(vectors.shape[1])
@@ -81,9 +97,17 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "embedding_dim_")
         return self._embed(_texts(X))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # sentences, not numbers
+        tags.input_tags.string = True
+        return tags
+
     def get_feature_names_out(self, input_features=None):
         import numpy as np
+        from sklearn.utils.validation import check_is_fitted
 
+        check_is_fitted(self, "embedding_dim_")
         return np.asarray([f"{self.encoder}_{i}" for i in range(self.embedding_dim_)], dtype=object)
 
     def __getstate__(self):
@@ -137,7 +161,7 @@ def load_encoder(name: str, threads: int | None = None) -> "Encoder":
     module, _ = _encoder_entry(name)
     path = Path(importlib.import_module(module).get_model_path())
     if not (path / "modules.json").is_file():
-        raise PipelineError(f"encoder {name}: no model files in {path}; reinstall: {INSTALL_HINT}")
+        raise ImportError(f"encoder {name}: no model files in {path}; reinstall: {INSTALL_HINT}")
     return Encoder(path, threads)
 
 
@@ -164,7 +188,7 @@ class Encoder:
         modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((path / "modules.json").read_text())]
         pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
         if modules[:2] != ["Transformer", "Pooling"] or not pooling.get("pooling_mode_mean_tokens"):
-            raise PipelineError(f"encoder at {path}: only mean-pooled sentence-transformers models are supported")
+            raise ValueError(f"encoder at {path}: only mean-pooled sentence-transformers models are supported")
         settings = json.loads((path / "sentence_bert_config.json").read_text())
         self.max_length = int(settings.get("max_seq_length", 256))
         self.normalize = "Normalize" in modules
@@ -206,13 +230,15 @@ def encoder_id(name: str) -> str:
 
 def _encoder_entry(name: str) -> tuple[str, str]:
     if name not in ENCODERS:
-        raise PipelineError(f"unknown sentence encoder {name!r} (known: {', '.join(ENCODERS)})")
+        raise ValueError(f"unknown sentence encoder {quote(name)} (known: {', '.join(ENCODERS)})")
     return ENCODERS[name]
 
 
 def _texts(X) -> list[str]:
     if hasattr(X, "columns"):  # a one-column frame from a ColumnTransformer
         X = X.iloc[:, 0] if X.shape[1] == 1 else X["text"]
+    if isinstance(X, (str, bytes)):
+        raise TypeError("expected a list of sentences, got one string")
     return [str(t) for t in X]
 
 
@@ -234,7 +260,7 @@ class EmbeddingCache:
             )
             self.db.commit()
         except (OSError, sqlite3.Error) as exc:
-            raise PipelineError(f"embedding cache {self.path}: {exc}") from None
+            raise OSError(f"embedding cache {self.path}: {exc}") from None
 
     def get_many(self, texts: Sequence[str]) -> dict:
         import numpy as np

@@ -20,8 +20,12 @@ What still grows with the corpus: labels, document ids, out-of-fold predictions 
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
 
@@ -36,6 +40,14 @@ class BatchedSGDClassifier(ClassifierMixin, BaseEstimator):
     Fitted state: `classifier_` (the SGDClassifier), `classes_`, `n_features_in_`.
     """
 
+    _parameter_constraints: dict = {
+        # the SGDClassifier's own rules for what is passed on to it
+        **{name: SGDClassifier._parameter_constraints[name]
+           for name in ("loss", "alpha", "penalty", "class_weight", "shuffle", "random_state")},
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, loss="log_loss", alpha=1e-4, penalty="l2", class_weight=None,
                  batch_size=10_000, n_epochs=5, shuffle=True, random_state=None):
         self.loss = loss
@@ -48,9 +60,10 @@ class BatchedSGDClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        from sklearn.utils.validation import check_X_y
+        from sklearn.utils.validation import validate_data
 
-        X, y = check_X_y(X, y, accept_sparse="csr")
+        self._validate_params()
+        X, y = validate_data(self, X, y, accept_sparse="csr")
         return self.fit_batches(lambda rows: X[rows], y)
 
     def fit_batches(self, rows_of, y):
@@ -61,49 +74,69 @@ class BatchedSGDClassifier(ClassifierMixin, BaseEstimator):
         """
         import numpy as np
         from sklearn.utils import check_random_state
+        from sklearn.utils.multiclass import check_classification_targets
         from sklearn.utils.validation import column_or_1d
 
-        if self.batch_size < 1 or self.n_epochs < 1:
-            raise ValueError("batch_size and n_epochs must be at least 1")
+        self._validate_params()
         y = column_or_1d(np.asarray(y), warn=True)
+        check_classification_targets(y)
+        n = len(y)
+        if n == 0:
+            raise ValueError("no rows to fit (0 samples)")
         self.classes_ = np.unique(y)
         self.classifier_ = self._new_classifier(y)
         rng = check_random_state(self.random_state)
-        n = len(y)
         for _ in range(self.n_epochs):
             order = rng.permutation(n) if self.shuffle else np.arange(n)
             for start in range(0, n, self.batch_size):
                 rows = order[start:start + self.batch_size]
-                X = rows_of(rows)
-                self.classifier_.partial_fit(X, y[rows], classes=self.classes_)
-        self.n_features_in_ = X.shape[1]
+                self.classifier_.partial_fit(rows_of(rows), y[rows], classes=self.classes_)
+        self.n_features_in_ = self.classifier_.n_features_in_
         return self
 
     def partial_fit(self, X, y, classes=None):
         """One more batch; the first call needs `classes` (all labels there will ever be)."""
         import numpy as np
+        from sklearn.utils.validation import validate_data
 
-        if not hasattr(self, "classifier_"):
+        first = not hasattr(self, "classifier_")
+        if first:
+            self._validate_params()
             if classes is None:
                 raise ValueError("the first partial_fit call needs classes=")
+        X, y = validate_data(self, X, y, accept_sparse="csr", reset=first)
+        if first:
             self.classes_ = np.asarray(classes)
             self.classifier_ = self._new_classifier(None)
-            self.n_features_in_ = X.shape[1]
         self.classifier_.partial_fit(X, y, classes=self.classes_)
         return self
 
     def predict(self, X):
+        X = self._checked(X)
         return self.classifier_.predict(X)
 
     @available_if(_has_probabilities)  # as on SGDClassifier: only for probabilistic losses
     def predict_proba(self, X):
+        X = self._checked(X)
         return self.classifier_.predict_proba(X)
 
     def decision_function(self, X):
+        X = self._checked(X)
         return self.classifier_.decision_function(X)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # hashed text comes as sparse rows
+        return tags
+
+    def _checked(self, X):
+        """X after the checks every fitted scikit-learn estimator makes before predicting."""
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "classifier_")
+        return validate_data(self, X, accept_sparse="csr", reset=False)
+
     def _new_classifier(self, y):
-        from sklearn.linear_model import SGDClassifier
         from sklearn.utils.class_weight import compute_class_weight
 
         weights = self.class_weight
@@ -142,8 +175,13 @@ class StreamingPipeline(Pipeline):
             raise TypeError(f"StreamingPipeline.fit takes no fit parameters, got {sorted(params)}")
         if not can_stream([t for _, t in self.steps[:-1]], self._final_estimator):
             raise ValueError("StreamingPipeline needs transformers that learn nothing and a BatchedSGDClassifier")
-        if len(X) != len(y):
-            raise ValueError(f"{len(X)} sentences but {len(y)} labels")
+        X = _indexable(X)
+        if y is None or n_rows(X) != len(y):
+            raise ValueError(f"{n_rows(X)} sentences but {'no' if y is None else len(y)} labels")
+        first = take(X, range(min(n_rows(X), self._final_estimator.batch_size)))
+        for _, transformer in self.steps[:-1]:
+            if transformer != "passthrough":
+                transformer.fit(first)  # they learn nothing, so one batch checks their settings
         self._final_estimator.fit_batches(lambda rows: self._features(take(X, rows)), y)
         return self
 
@@ -173,7 +211,8 @@ class StreamingPipeline(Pipeline):
     def _batches(self, X):
         """Consecutive batches of X as lists; one empty batch for an empty X, so shapes stay right."""
         size = self._final_estimator.batch_size
-        n = len(X)
+        X = _indexable(X)
+        n = n_rows(X)
         if hasattr(X, "iter_batches"):
             yield from X.iter_batches(size)
         else:
@@ -183,10 +222,26 @@ class StreamingPipeline(Pipeline):
             yield []
 
 
-def take(X, rows) -> list:
-    """The sentences at positions `rows` of X, in that order, as a list."""
-    if hasattr(X, "rows"):
+def _indexable(X):
+    """X with rows that can be picked: sparse matrices as CSR (COO, DIA and LIL cannot)."""
+    from scipy import sparse
+
+    return X.tocsr() if sparse.issparse(X) else X
+
+
+def n_rows(X) -> int:
+    """How many sentences (or rows) X holds: sparse matrices have no len()."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def take(X, rows):
+    """The sentences at positions `rows` of X, in that order: a list, or rows of an array or matrix."""
+    if hasattr(X, "iter_batches"):  # ArrowTexts: sentences left on disk
         return X.rows(rows)
     if hasattr(X, "iloc"):
         return list(X.iloc[rows])
+    if hasattr(X, "shape"):  # numpy arrays and sparse matrices keep their kind
+        import numpy as np
+
+        return X[np.asarray(rows, dtype=np.intp)]
     return [X[i] for i in rows]

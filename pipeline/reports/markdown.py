@@ -128,7 +128,7 @@ def _render_calibration(metrics: dict) -> list[str]:
     method = f" Scores come from {cal['score_method']}." if cal.get("score_method") else ""
     lines = [
         "", "## Calibration", "",
-        f"Brier score {cal['brier']:.3f} (0 best, 2 worst); expected calibration error "
+        f"Brier score {cal['brier']:.3f} (0 best, 2 worst){_per_label_brier(cal)}; expected calibration error "
         f"{cal['ece']:.3f} over {cal['n_bins']} equal-width bins of the top score.{method}", "",
         f"![reliability diagram]({RELIABILITY_FILE})", "",
         "| top score | sentences | mean top score | accuracy |",
@@ -137,6 +137,13 @@ def _render_calibration(metrics: dict) -> list[str]:
     for b in cal["bins"]:
         lines.append(f"| ({b['low']:.1f}, {b['high']:.1f}] | {b['count']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |")
     return lines
+
+
+def _per_label_brier(cal: dict) -> str:
+    shares = cal.get("brier_per_label")
+    if not shares:
+        return ""
+    return ", the sum of one-vs-rest scores per label: " + ", ".join(f"{k} {v:.3f}" for k, v in shares.items())
 
 
 def _render_mistakes(metrics: dict) -> list[str]:

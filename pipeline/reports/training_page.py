@@ -26,7 +26,7 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     sections = [
         ("metrics", "Per-label metrics", _metrics_section(metrics, meta)),
         ("confusion", "Confusion matrix", _confusion_section(metrics, meta)),
-        ("calibration", "Calibration", _calibration_section(predictions, meta)),
+        ("calibration", "Calibration", _calibration_section(metrics.get("calibration"), predictions, meta)),
         ("features", "Top features per label", _features_section(estimator, meta)),
         ("mistakes", "Worst mistakes", _mistakes_section(predictions, meta)),
     ]
@@ -114,30 +114,32 @@ def _confusion_section(metrics: dict, meta: dict) -> str:
     )
 
 
-def _calibration_section(predictions, meta: dict) -> str:
-    if predictions is None:
+def _calibration_section(calibration: dict | None, predictions, meta: dict) -> str:
+    """The numbers of metrics.json's "calibration" (as report.md shows them), and a diagram per label."""
+    if not calibration:
         return '<p class="muted">Not available: this run kept no per-sentence scores.</p>\n'
-    if not predictions.probabilistic:
-        return (
-            '<p class="muted">Not drawn: this model has no predict_proba; its scores are a softmax of its '
-            "decision function, not probabilities to be calibrated.</p>\n"
-        )
-    import numpy as np
-    from sklearn.metrics import brier_score_loss
-
-    y_true = np.asarray(predictions.y_true, dtype=object)
-    rows = []
-    for k, label in enumerate(predictions.labels):
-        hits = (y_true == label).astype(int)
-        brier = brier_score_loss(hits, predictions.scores[:, k], pos_label=1)
-        rows.append(f'<tr><td class="label">{_label_cell(meta, label)}</td><td>{brier:.3f}</td></tr>')
+    e = html.escape
+    summary = (
+        f'<p>Brier score <b>{calibration["brier"]:.3f}</b> (0 best, 2 worst; the sum of the labels\' scores '
+        f'below); expected calibration error <b>{calibration["ece"]:.3f}</b> over {calibration["n_bins"]} '
+        "equal-width bins of the top score.</p>\n"
+    )
+    per_label = calibration.get("brier_per_label") or {}
+    rows = "".join(f'<tr><td class="label">{_label_cell(meta, label)}</td><td>{value:.3f}</td></tr>'
+                   for label, value in per_label.items())
     table = (
         '<table class="grid"><thead><tr><th>label (one vs rest)</th><th>Brier score</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>\n"
+        f"<tbody>{rows}</tbody></table>\n" if rows else ""
     )
+    if predictions is None or not predictions.probabilistic:
+        why = ("this run kept no per-sentence scores" if predictions is None else
+               f"this model has no predict_proba; its scores are {e(str(calibration.get('score_method')))}, "
+               "not probabilities to be calibrated")
+        return summary + table + f'<p class="muted">Diagram not drawn: {why}.</p>\n'
     image = _calibration_png(predictions, meta)
     return (
-        '<p class="muted">For each label, sentences binned by the predicted probability of that label '
+        summary
+        + '<p class="muted">For each label, sentences binned by the predicted probability of that label '
         "against the share of them that truly have it; a calibrated model follows the diagonal.</p>\n"
         f'<img class="plot" alt="calibration diagram: observed share against predicted probability, one line per label" '
         f'src="data:image/png;base64,{image}">\n' + table

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,7 +10,7 @@ from typing import Iterator
 from pipeline.common.errors import PipelineError
 from pipeline.scoring.inputs import STDIN, Item
 from pipeline.scoring.partitions import partition_items, plan_partitions
-from pipeline.scoring.processes import WorkTarget, score_part_to_file
+from pipeline.scoring.processes import WorkTarget, in_order, score_part_to_file
 from pipeline.scoring.writers import empty_scores
 
 DASK_INSTALL = "--engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'"
@@ -19,7 +18,6 @@ LOCAL_CLUSTER_WORKERS = 2
 _models_by_path: dict[str, object] = {}  # models loaded in this Dask worker, by folder
 
 
-# ---------------------------------------------------------------- Dask
 # ---------------------------------------------------------------- Dask
 def check_dask() -> None:
     try:
@@ -63,13 +61,8 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
     with _dask_client(scheduler, workers, model, model_dir) as client:
         client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
-        pending: deque = deque()
-        for task in tasks:
-            pending.append(client.compute(task))
-            if len(pending) > in_flight:
-                yield _from_frame(pending.popleft().result(), columns)
-        while pending:
-            yield _from_frame(pending.popleft().result(), columns)
+        for _, frame in in_order(((None, client.compute(task)) for task in tasks), in_flight):
+            yield _from_frame(frame, columns)
 
 
 def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, workers: int, trust: bool,
@@ -95,15 +88,8 @@ def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, wor
     with _dask_client(scheduler, workers, model, model_dir) as client:
         client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
-        pending: deque = deque()
-        for path, task in zip(paths, tasks):
-            pending.append((path, client.compute(task)))
-            if len(pending) > in_flight:
-                done, future = pending.popleft()
-                yield done, int(future.result()["sentences"].iloc[0])
-        while pending:
-            done, future = pending.popleft()
-            yield done, int(future.result()["sentences"].iloc[0])
+        for path, counts in in_order(((path, client.compute(task)) for path, task in zip(paths, tasks)), in_flight):
+            yield path, int(counts["sentences"].iloc[0])
 
 
 def _score_part_on_worker(part: tuple, skip: int, path: str, model_dir: str, trust: bool, target: WorkTarget):

@@ -9,12 +9,11 @@ Parquet needs pyarrow, imported when such a file is given.
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut
 
 Item = tuple[str, int, str]  # doc_id, sentence_index, text
 
@@ -24,26 +23,19 @@ STDIN = "-"
 
 
 def resolve_inputs(inputs: Iterable[str]) -> list[str]:
-    """Files to read, in order: named files, the readable files of named folders (sorted), `-`.
+    """Files to read, in order: named files, the articles and sentence files of named folders
+    (pipeline.common.files.find_files: sorted, hidden ones skipped), `-` for stdin.
 
     Checked before anything is scored, so a missing file fails before any output is written.
     """
-    files: list[str] = []
-    for name in inputs:
-        if name == STDIN:
-            files.append(STDIN)
-            continue
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _readable_kind(p))
-            if not found:
-                raise PipelineError(f"{path}: no .txt, .jsonl, .csv or .parquet files in the folder")
-            files += [str(p) for p in found]
-        elif path.is_file():
-            files.append(str(path))
-        else:
-            raise PipelineError(f"{path}: file not found")
-    return files
+    from pipeline.common.files import find_files
+
+    inputs = list(inputs)
+    if not inputs:  # --text alone
+        return []
+    found = find_files(inputs, SENTENCE_FILES | TEXT_FILES, stdin=True,
+                       what=".txt, .jsonl, .csv or .parquet files")
+    return [str(path) for path in found]
 
 
 def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000) -> Iterator[Item]:
@@ -118,36 +110,21 @@ def read_text(path: Path) -> str:
     return read_forgiving(path)
 
 
-def warn_replaced(path: Path) -> None:
-    print(f"warning: {path}: bytes that are not UTF-8 were replaced with \ufffd", file=sys.stderr)
-
-
 def read_jsonl(path: Path, start_byte: int = 0, first_line: int = 1, max_items: int | None = None) -> Iterator[Item]:
-    """One sentence per non-blank line, streamed; a partition may start at a byte offset."""
-    warned = False
-    count = 0
-    with _open_binary(path) as handle:
-        handle.seek(start_byte)
-        for number, raw in enumerate(handle, start=first_line):
-            if max_items is not None and count >= max_items:
-                return
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace")
-            if not warned and "\ufffd" in line and b"\xef\xbf\xbd" not in raw:
-                warn_replaced(path)
-                warned = True
-            if not line.strip():
-                continue
-            count += 1
-            yield jsonl_item(path, number, line)
+    """One sentence per non-blank line, streamed and read forgivingly (pipeline.common.jsonl);
+    a partition may start at a byte offset."""
+    from pipeline.common.jsonl import read_json_lines
+
+    for number, record in read_json_lines(path, forgiving=True, start_byte=start_byte, first_line=first_line,
+                                          max_records=max_items):
+        yield jsonl_item(path, number, record)
 
 
-def jsonl_item(path: Path, number: int, line: str) -> Item:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise PipelineError(f"{path}: line {number}: expected an object with a 'text' string")
+def jsonl_item(path: Path, number: int, record: dict) -> Item:
+    """A JSON Lines record as an item: its `text`, and `doc_id` and `sentence_index` (default:
+    the file's stem and the line's place)."""
+    if not isinstance(record.get("text"), str):
+        raise PipelineError(f"{cut(path, PATH_CHARS)}: line {number}: expected an object with a 'text' string")
     return str(record.get("doc_id", path.stem)), record.get("sentence_index", number - 1), record["text"]
 
 
@@ -242,10 +219,6 @@ def _open_binary(path: Path):
         return open(path, "rb")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-
-
-def _readable_kind(path: Path) -> bool:
-    return path.suffix.lower() in SENTENCE_FILES | TEXT_FILES and not path.name.startswith(".")
 
 
 def _first_line(exc: BaseException) -> str:

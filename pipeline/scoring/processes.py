@@ -9,6 +9,7 @@ and the html report go through `score_in_processes`, which sends batches of sent
 from __future__ import annotations
 
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,6 +28,14 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
     With fork (Linux) the workers inherit the model loaded here; elsewhere each loads it once
     from `model_dir` in its initializer.
     """
+    with _pool(model, model_dir, jobs, trust) as pool:
+        yield from in_order(((batch, pool.submit(_score_items, batch)) for batch in batches), 2 * jobs)
+
+
+@contextmanager
+def _pool(model, model_dir: Path, jobs: int, trust: bool):
+    """`jobs` worker processes, each holding the model: inherited with fork (Linux), else loaded
+    once from `model_dir` in the worker's initializer."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -34,15 +43,21 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
     source = model if method == "fork" else str(model_dir)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
                              initializer=_init_worker, initargs=(source, trust)) as pool:
-        pending: deque = deque()
-        for batch in batches:
-            pending.append((batch, pool.submit(_score_items, batch)))
-            if len(pending) > 2 * jobs:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+        yield pool
+
+
+def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
+    """(key, result) of (key, future) pairs in submission order (process pool or Dask futures);
+    submitting goes on lazily while no more than `limit` are in flight, so memory stays flat."""
+    pending: deque = deque()
+    for key, future in submitted:
+        pending.append((key, future))
+        if len(pending) > limit:
+            done, first = pending.popleft()
+            yield done, first.result()
+    while pending:
+        done, first = pending.popleft()
+        yield done, first.result()
 
 
 def _init_worker(model_or_dir, trust: bool = False) -> None:
@@ -79,23 +94,11 @@ def partitions_to_do(files: list[str], rows: int, whole_documents: bool, skip: i
 def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, trust: bool, target: "WorkTarget"
                                   ) -> Iterator[tuple[Path, int]]:
     """Score partitions on `jobs` processes, each writing a work file; (file, sentences) in input order."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    source = model if method == "fork" else str(model_dir)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_init_worker, initargs=(source, trust)) as pool:
-        pending: deque = deque()
-        for number, (part, skip) in enumerate(todo):
-            path = target.path(number)
-            pending.append((path, pool.submit(_score_part_in_process, part, skip, str(path), target)))
-            if len(pending) > 2 * jobs:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+    with _pool(model, model_dir, jobs, trust) as pool:
+        submitted = ((target.path(number), pool.submit(_score_part_in_process, part, skip, str(target.path(number)),
+                                                       target))
+                     for number, (part, skip) in enumerate(todo))
+        yield from in_order(submitted, 2 * jobs)
 
 
 class WorkTarget:

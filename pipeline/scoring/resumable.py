@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.common.errors import PipelineError
-from pipeline.scoring.writers import empty_scores, arrow_table, make_text_writer
+from pipeline.scoring.writers import arrow_table, empty_scores, make_text_writer
 
 PROGRESS_FILE = "progress.json"
 DATA_FILE = "data"

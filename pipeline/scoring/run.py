@@ -9,21 +9,12 @@ import sys
 from itertools import islice
 from pathlib import Path
 
-from pipeline.artifacts.names import LATEST, MODELS_FOLDER
 from pipeline.common.errors import PipelineError
 from pipeline.scoring.batching import batches
 from pipeline.scoring.inputs import count_items, iter_items, resolve_inputs
 from pipeline.scoring.resumable import FileOutput, StdoutOutput
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = Path(MODELS_FOLDER) / LATEST
 ENGINES = ("local", "dask")
-
-
-def default_model_dir() -> Path:
-    if DEFAULT_MODEL.exists():
-        return DEFAULT_MODEL
-    return PROJECT_ROOT / DEFAULT_MODEL
 
 
 def skip_pandas() -> None:
@@ -150,17 +141,15 @@ def _drop_first(scored, skip: int):
         skip = 0
 
 
-def _check_output(output: str | None, resume: bool) -> Path | None:
+def _check_output(output: str | None, resume: bool, force: bool) -> Path | None:
+    """The -o file, by the rule of every command (replaced only with --force); --resume needs one."""
+    from pipeline.common.files import check_output
+
     if not output:
         if resume:
             raise PipelineError("--resume continues a run writing -o FILE; give the same -o")
         return None
-    out = Path(output)
-    if not out.parent.is_dir():
-        raise PipelineError(f"--output: folder does not exist: {out.parent}")
-    if out.is_dir():
-        raise PipelineError(f"--output: {out} is a folder, not a file")
-    return out
+    return check_output(output, force)
 
 
 def _signature(files: list[str], texts: list[str], fmt: str, card: dict) -> dict:
@@ -192,7 +181,7 @@ def score(args, lean: bool = False) -> None:
     `lean` skips importing pandas when nothing needs it (a process of its own, see skip_pandas).
     """
     from pipeline.artifacts.folder import card_input_kind, read_card
-    from pipeline.artifacts.loading import load_model
+    from pipeline.artifacts.loading import default_model_dir, load_model
 
     inputs = list(args.inputs)
     if not inputs and not args.text:
@@ -201,7 +190,9 @@ def score(args, lean: bool = False) -> None:
         inputs = ["-"]
     files = resolve_inputs(inputs)
     fmt = args.format or _format_for(args.output)
-    out = _check_output(args.output, args.resume)
+    out = _check_output(args.output, args.resume, args.force)
+    if out is not None:  # -o inside a folder being scored: its earlier output is not an input
+        files = [name for name in files if name in inputs or Path(name).resolve() != out.resolve()]
     if args.resume and "-" in files:
         raise PipelineError("--resume cannot replay stdin; give the input as a file")
     if args.engine == "dask":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, quote
 
 
 def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
@@ -96,7 +96,7 @@ def holdout(estimator, corpus, test, labels, seed: int = 0, fitted_hook=None):
     shared = set(corpus.groups) & set(test.groups)
     if shared:
         raise PipelineError(
-            f"data.test_path: {len(shared)} documents also in the training data (e.g. {sorted(shared)[0]!r})"
+            f"data.test_path: {len(shared)} documents also in the training data (e.g. {quote(sorted(shared)[0])})"
         )
     labels = list(labels)
 
@@ -155,7 +155,7 @@ def fit(estimator, corpus, index=None):
     labels = corpus.labels if index is None else [corpus.labels[i] for i in index]
     if len(set(labels)) < 2:
         raise PipelineError(
-            f"data: a training set holds only the label {labels[0]!r}; a classifier needs at least 2"
+            f"data: a training set holds only the label {quote(labels[0])}; a classifier needs at least 2"
         )
     from pipeline.models.calibration import fit_grouped
 

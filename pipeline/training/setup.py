@@ -84,6 +84,11 @@ def check_params(estimator) -> None:
     params = estimator.get_params(deep=True)
     calibrated = "clf__estimator" in params
     for path, obj in params.items():
+        if callable(getattr(obj, "check_available", None)) and not isinstance(obj, type):
+            try:
+                obj.check_available()  # an encoder to install, a cache folder to write
+            except (ImportError, OSError) as exc:
+                raise PipelineError(f"config {config_key(path, calibrated)}: {_first_line(exc)}") from None
         if path.endswith("ngram_range") and isinstance(obj, tuple):
             low, high = (obj + (None, None))[:2]
             if len(obj) != 2 or not all(isinstance(n, int) for n in obj) or not 1 <= low <= high:

@@ -1,0 +1,48 @@
+"""Options several commands share, defined once: --model/--trust, and -o/--force/--format.
+
+Each function gives a parent parser (`ArgumentParser(parents=[...])`), so every command that
+takes an option spells it, defaults it and explains it the same way. The overwrite rule that
+goes with `-o` is `pipeline.common.files.check_output`: an existing file is replaced only with
+`--force`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+
+def at_least_one(text: str) -> int:
+    """argparse type of counts (sentences, jobs, bytes, resamples): a whole number of at least 1."""
+    from pipeline.common.errors import quote
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {quote(text)}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+TRUST_HELP = ("load the model's model.joblib even if this machine does not trust it "
+              "(a pickle runs code; see python -m pipeline.trust)")
+
+
+def model_options() -> argparse.ArgumentParser:
+    """--model DIR (default: models/latest) and --trust."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--model", default=None, metavar="DIR", help="model folder (default: models/latest)")
+    parent.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    return parent
+
+
+def output_options(formats: Sequence[str] | None = None, format_help: str = "output format",
+                   output_help: str = "write here instead of stdout") -> argparse.ArgumentParser:
+    """-o/--output FILE, --force (replace an existing FILE), and --format when `formats` are given."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-o", "--output", default=None, metavar="FILE", help=output_help)
+    parent.add_argument("--force", action="store_true", help="replace the -o file if it exists")
+    if formats:
+        parent.add_argument("--format", choices=list(formats), default=None, help=format_help)
+    return parent

@@ -1,0 +1,159 @@
+"""Finding input files: one walker, one rule for every command (sorted, hidden files and folders skipped)."""
+
+import json
+
+import pytest
+from conftest import SEED_DATA, run_cli, write_jsonl
+
+from pipeline.common.errors import PipelineError
+from pipeline.common.files import data_files, find_files
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A folder of inputs with the kinds of clutter a real folder holds."""
+    files = {
+        "b.jsonl": "", "a.txt": "", "sub/c.CSV": "", "sub/d.md": "", "notes": "",
+        ".hidden.jsonl": "", ".partial/data.jsonl": "", "sub/.cache/e.txt": "", "sub/.f.txt.swp": "",
+        "image.png": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def names(found, root):
+    return [str(p.relative_to(root)) for p in found]
+
+
+def test_a_folder_gives_its_files_sorted_without_hidden_files_or_folders(tree):
+    found = find_files([tree], {".jsonl", ".csv", ".txt", ".md", ""}, what="files")
+    assert names(found, tree) == ["a.txt", "b.jsonl", "notes", "sub/c.CSV", "sub/d.md"]
+    assert names(find_files(tree, {".jsonl"}, what=".jsonl files"), tree) == ["b.jsonl"]
+
+
+def test_named_files_are_taken_as_given_in_order_and_stdin_only_when_asked(tree):
+    found = find_files([tree / "sub" / "d.md", "-", tree / ".hidden.jsonl"], {".txt"}, what="files", stdin=True)
+    assert [str(p) for p in found] == [str(tree / "sub" / "d.md"), "-", str(tree / ".hidden.jsonl")]
+    with pytest.raises(PipelineError, match="^-: file not found$"):
+        find_files(["-"], {".txt"}, what="files")
+
+
+def test_missing_files_and_empty_folders_are_one_line_naming_them(tree):
+    (tree / "empty").mkdir()
+    with pytest.raises(PipelineError, match=r"empty: no \.parquet files in the folder$"):
+        find_files([tree / "empty"], {".parquet"}, what=".parquet files")
+    with pytest.raises(PipelineError, match=r"^data\.path: file not found: .*none\.jsonl$"):
+        data_files(str(tree / "none.jsonl"), "data.path")
+    with pytest.raises(PipelineError, match=r"^data\.path: no \.jsonl, \.csv or \.parquet files in folder .*\.cache$"):
+        data_files(str(tree / "sub" / ".cache"), "data.path")  # named: walked, but it holds only a .txt
+
+
+def test_every_command_reads_a_folder_by_the_same_rule(tree):
+    """Data loading, validation, labeling templates and scoring all skip the hidden files."""
+    from pipeline.annotation.templates import read_articles
+    from pipeline.annotation.validation import jsonl_files
+    from pipeline.scoring.inputs import resolve_inputs
+
+    assert names(data_files(str(tree), "data.path"), tree) == ["b.jsonl", "sub/c.CSV"]
+    assert names(jsonl_files([tree, tree / "b.jsonl"]), tree) == ["b.jsonl"]  # each file once
+    assert [doc for doc, _ in read_articles([str(tree)])] == ["a", "notes", "d"]
+    assert [p.replace(str(tree) + "/", "") for p in resolve_inputs([str(tree)])] == [
+        "a.txt", "b.jsonl", "notes", "sub/c.CSV", "sub/d.md"]
+
+
+def test_score_resume_never_reads_the_partial_folder_beside_its_output(tmp_path, trained_model, monkeypatch):
+    """`score DIR -o DIR/out.jsonl`, interrupted, then --resume: the hidden `.out.jsonl.partial/`
+    folder now inside DIR is not an input, so the resumed run finishes with the full output."""
+    from pipeline.score import main
+    from pipeline.scoring.resumable import FileOutput
+
+    texts = [json.loads(line)["text"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "sentences.jsonl", ({"doc_id": f"d{i // 10}", "text": f"{texts[i % len(texts)]} ({i})"}
+                                           for i in range(200)))
+    (inbox / "article.txt").write_text("We will find you. The talks ended on Monday.\n", encoding="utf-8")
+    full = tmp_path / "full.jsonl"
+    main(["--model", str(trained_model), str(inbox), "-o", str(full)])
+
+    out = inbox / "out.jsonl"
+    args = ["--model", str(trained_model), str(inbox), "-o", str(out), "--batch-size", "20"]
+    real_write, calls = FileOutput.write, []
+
+    def write_then_die(self, items, probabilities):
+        real_write(self, items, probabilities)
+        calls.append(len(items))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(FileOutput, "write", write_then_die)
+    with pytest.raises(SystemExit):
+        main(args)
+    partial = inbox / ".out.jsonl.partial"
+    assert partial.is_dir() and any(partial.iterdir()) and not out.exists()
+
+    monkeypatch.setattr(FileOutput, "write", real_write)
+    resumed = run_cli("score", *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")
+    assert sorted(p.name for p in inbox.iterdir()) == ["article.txt", "out.jsonl", "sentences.jsonl"]
+
+
+# ---------------------------------------------------------------- the JSON Lines reader
+def test_strict_reading_names_every_bad_line_of_labeled_data(tmp_path):
+    from pipeline.common.jsonl import read_json_lines
+
+    file = tmp_path / "d.jsonl"
+    file.write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n\n{"text": "caf\xe9"}\n{"text": "a\x00b"}\n'
+                     b'[1]\n{oops\n{"text": "z"}\n')
+    problems: list[str] = []
+    read = list(read_json_lines(file, problems=problems))
+    assert read == [(1, {"text": "a"}), (7, {"text": "z"})]
+    assert problems == [
+        f"{file}: line 3: not UTF-8 (byte 0xe9 at column 14)",
+        f"{file}: line 4: NUL byte at column 12",
+        f"{file}: line 5: expected one JSON object per line, got list",
+        f"{file}: line 6: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+    ]
+    with pytest.raises(PipelineError, match=r"d\.jsonl: line 3: not UTF-8"):
+        list(read_json_lines(file))
+
+
+def test_forgiving_reading_repairs_text_to_score_and_says_so_once(tmp_path, recwarn):
+    from pipeline.common.jsonl import read_json_lines
+
+    file = tmp_path / "s.jsonl"
+    file.write_bytes(b'{"text": "caf\xe9"}\n{"text": "\xff\xfe"}\n{"text": "a\x00b"}\n{"text": "ok \xef\xbf\xbd"}\n')
+    texts = [record["text"] for _, record in read_json_lines(file, forgiving=True)]
+    assert texts == ["caf\ufffd", "\ufffd\ufffd", "a b", "ok \ufffd"]
+    assert sorted(str(w.message) for w in recwarn) == [
+        f"{file}: NUL bytes were read as spaces",
+        f"{file}: bytes that are not UTF-8 were replaced with \ufffd",
+    ]
+    (tmp_path / "b.jsonl").write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(PipelineError, match="looks like a binary file"):
+        list(read_json_lines(tmp_path / "b.jsonl", forgiving=True))
+
+
+def test_a_partition_reads_its_own_lines(tmp_path):
+    from pipeline.common.jsonl import read_json_lines
+
+    file = write_jsonl(tmp_path / "p.jsonl", ({"i": i} for i in range(5)))
+    start = len(file.read_bytes().split(b"\n", 2)[0]) + 1 + len(b'{"i": 1}\n')  # after two lines
+    part = list(read_json_lines(file, start_byte=start, first_line=3, max_records=2))
+    assert part == [(3, {"i": 2}), (4, {"i": 3})]
+
+
+def test_scoring_a_folder_into_itself_does_not_read_its_own_earlier_output(tmp_path, trained_model):
+    from pipeline.score import main
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "sentences.jsonl", [{"text": "We will find you."}, {"text": "It rained on Monday."}])
+    out = inbox / "scores.jsonl"
+    main(["--model", str(trained_model), str(inbox), "-o", str(out)])
+    first = out.read_text(encoding="utf-8")
+    main(["--model", str(trained_model), str(inbox), "-o", str(out), "--force"])
+    assert out.read_text(encoding="utf-8") == first and len(first.splitlines()) == 2

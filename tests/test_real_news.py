@@ -123,7 +123,7 @@ def test_training_refuses_a_dev_article(tmp_path):
         {"text": "The rebels said they would storm the port.", "label": "threat", "doc_id": "000_5e3df5cfc0837a4b",
          "sentence_index": 0}])
     with pytest.raises(PipelineError, match=r"documents of the real-news dev set .* never trained on"):
-        train_with(tmp_path, ["data=seed", "features=word_tfidf", f"+data.dev_path={dev}"])
+        train_with(tmp_path, ["data=seed", "features=word_tfidf", f"data.dev_path={dev}"])
 
 
 def test_a_run_reports_the_dev_set_first_when_present(tmp_path):
@@ -132,7 +132,7 @@ def test_a_run_reports_the_dev_set_first_when_present(tmp_path):
         for i, (t, label) in enumerate([("We will burn your city.", "threat"), ("The talks ended.", "reporting"),
                                         ("This is a disgrace.", "editorial_framing"),
                                         ("The dam was built in 1970.", "background_fact")])])
-    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"+data.dev_path={dev}"])
+    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"data.dev_path={dev}"])
     real = metrics["real_news_dev"]
     assert real["real_text"] and real["n_sentences"] == 4 and real["n_documents"] == 2
     assert set(real["bootstrap"]["per_label_f1"]) == {"threat", "reporting", "editorial_framing", "background_fact"}
@@ -143,7 +143,7 @@ def test_a_run_reports_the_dev_set_first_when_present(tmp_path):
 
 
 def test_an_absent_dev_set_is_skipped_with_a_note(tmp_path):
-    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"+data.dev_path={tmp_path / 'no.jsonl'}"])
+    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"data.dev_path={tmp_path / 'no.jsonl'}"])
     assert metrics["real_news_dev"] == {"data": str(tmp_path / "no.jsonl"), "skipped": "file not found"}
 
 

@@ -74,6 +74,12 @@ def save_model(
             skops.io.dump(compact(estimator), tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             card["skops_sha256"] = sha256_file(tmp / SKOPS_FILE)
             sizes["skops_bytes"] = (tmp / SKOPS_FILE).stat().st_size
+        from pipeline.artifacts.weights import CARD_KEY, save_weights, weights_bytes
+
+        listed = save_weights(estimator, tmp)  # networks as data files (pipeline.artifacts.weights)
+        if listed:
+            card[CARD_KEY] = listed
+            sizes["weights_bytes"] = weights_bytes(tmp, listed)
         card["sizes"] = sizes
         final = _rename_into_place(tmp, models, name, card, unique)
     except BaseException:

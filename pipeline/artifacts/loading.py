@@ -8,6 +8,7 @@ from pathlib import Path
 from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
 from pipeline.artifacts.model import Model
 from pipeline.artifacts.names import CARD_FILE, MODEL_FILE, SKOPS_FILE
+from pipeline.artifacts.weights import attach_weights
 from pipeline.common.errors import PipelineError, warn
 
 
@@ -33,6 +34,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
         card, sha256 = checked_card(folder)
         if trust or is_trusted(sha256):
             estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
+            attach_weights(estimator, folder, card)
             return Model(estimator, card, folder.resolve(), loaded_with="joblib")
     else:
         card = _read_card_file(folder)
@@ -46,6 +48,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     if expected and sha256_file(skops_file) != expected:
         raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
     estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
+    attach_weights(estimator, folder, card)  # data files only, each checked against the card
     return Model(estimator, card, folder.resolve(), loaded_with="skops")
 
 

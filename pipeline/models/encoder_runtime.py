@@ -135,10 +135,13 @@ def encoder_config_json(network) -> str:
 
 
 def save_safetensors(network, path) -> None:
-    from safetensors.torch import save_file
+    from pathlib import Path
+
+    from safetensors.torch import save
 
     tensors = {name: tensor.detach().contiguous() for name, tensor in network.state_dict().items()}
-    save_file(tensors, str(path), metadata={"format": "pt"})
+    # Written by us, so the file gets the usual permissions (save_file makes it owner-only).
+    Path(path).write_bytes(save(tensors, metadata={"format": "pt"}))
 
 
 def torch_runner(network, threads: int | None = None) -> Callable:

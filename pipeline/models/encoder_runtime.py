@@ -217,6 +217,12 @@ def export_onnx(network, path) -> None:
 
 def quantize_int8(source, target) -> None:
     """Dynamic int8 quantization of the matrix products (weights per output channel)."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    logging.disable(logging.WARNING)  # it advises pre-processing on the root logger, every time
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(logging.NOTSET)

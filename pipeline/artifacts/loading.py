@@ -19,6 +19,10 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     code) only if its sha256 is in the trust store (models trained here, or vouched for with
     `python -m pipeline.trust DIR`) or `trust` is true. Otherwise the model loads from
     model.skops, which builds only trusted types; without model.skops it is refused.
+
+    A model with a neural network (model=minilm_finetune) then gets its network from the data
+    files the card lists (safetensors, ONNX, JSON), each checked against its sha256 first
+    (pipeline.artifacts.weights); neither path unpickles weights.
     """
     from pipeline.artifacts.trust_store import is_trusted, store_path
 
@@ -90,7 +94,9 @@ def trusted_type(name: str) -> bool:
     scikit-learn or project class that is an estimator, since estimators only store their state.
 
     Also the project's array holders in TRUSTED_STATE_TYPES. Functions and other classes
-    (numpy.memmap writes files, for instance) stay refused.
+    (numpy.memmap writes files, for instance) stay refused. A fine-tuned encoder
+    (pipeline.models.finetune) is such an estimator: its state is settings and labels, and its
+    network is attached afterwards from data files (pipeline.artifacts.weights), never from here.
     """
     import importlib
     import re

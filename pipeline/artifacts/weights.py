@@ -58,8 +58,6 @@ def _collect(obj, found: list, seen: set) -> None:
 
 def save_weights(estimator, folder: Path) -> dict:
     """Write every holder's files into `folder`; {holder name: {file: sha256}} for the card ({} if none)."""
-    from pipeline.artifacts.folder import sha256_file
-
     listed = {}
     for name, part in holder_names(estimator):
         try:
@@ -127,8 +125,14 @@ class CheckedReader:
 
     def check_the_rest(self) -> None:
         """Files the part did not need (torch weights when ONNX scores) are checked all the same."""
-        from pipeline.artifacts.folder import sha256_file
-
         for file, expected in self.files.items():
             if file not in self.read_files and sha256_file(self.folder / file) != expected:
                 raise PipelineError(f"{self.folder / file}: sha256 does not match {CARD_FILE}; refusing to load it")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

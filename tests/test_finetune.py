@@ -236,7 +236,7 @@ def test_holdout_with_early_stopping_and_int8(tmp_path, tiny_data):
     assert np.mean([model.labels[i] == label for i, label in zip(int8.argmax(axis=1), torch_labels)]) >= 0.75
 
 
-def test_the_same_seed_and_threads_give_the_same_model():
+def test_the_same_seed_and_threads_give_the_same_model(tmp_path):
     import numpy as np
 
     from pipeline.models.finetune import MiniLMFineTuneClassifier
@@ -254,6 +254,16 @@ def test_the_same_seed_and_threads_give_the_same_model():
     from pipeline.data.records import sentence_frame
 
     assert np.array_equal(fits[0].predict_proba(sentence_frame(SENTENCES)), first)
+    # Saved without an ONNX graph and loaded, it scores in torch exactly as it did in memory.
+    from pipeline.artifacts.folder import save_model
+    from pipeline.artifacts.loading import load_model
+
+    folder = save_model(fits[0], {"input": "text"}, tmp_path / "models", "torch-only")
+    assert sorted(p.name for p in folder.glob("encoder*")) == [
+        "encoder.config.json", "encoder.safetensors", "encoder.tokenizer.json"]
+    loaded = load_model(folder)
+    assert loaded.estimator.runtime == "torch"
+    assert np.array_equal(loaded.predict_proba(SENTENCES), first)
 
 
 @pytest.mark.parametrize("override, key", [

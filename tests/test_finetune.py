@@ -55,7 +55,7 @@ def cv_run(tmp_path_factory, tiny_data):
 def test_grouped_cv_fine_tunes_each_fold_and_says_the_cost_first(cv_run):
     folder, metrics, stderr = cv_run
     assert len(metrics["folds"]) == 2
-    assert "fine-tuning cost: 2 folds x 1 epochs x ~" in stderr and "then the final fit on all 40 sentences" in stderr
+    assert "fine-tuning cost: 2 folds x 1 epochs x ~" in stderr and "then fits on all 40 sentences" in stderr
     card = json.loads((folder / "model.json").read_text())
     assert card["input"] == "text" and card["config"]["features"]["_target_"].endswith("FunctionTransformer")
 

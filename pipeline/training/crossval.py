@@ -50,7 +50,7 @@ def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     """Print what fitting will cost before it starts, for classifiers slow enough to say so.
 
     A classifier with `estimate_epoch_seconds` (model=minilm_finetune) times a few training
-    steps on the first fold's sentences: folds x epochs x seconds an epoch, then the final fit.
+    steps on the first fold's sentences: folds x epochs x seconds an epoch, and the final fit.
     """
     import sys
 
@@ -70,7 +70,7 @@ def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     folds_total = sum(per_sentence * len(rows) * epochs for rows in fold_rows)
     final = per_sentence * final_rows * epochs
     print(f"fine-tuning cost: {len(fold_rows)} folds x {epochs} epochs x ~{_duration(seconds)} an epoch "
-          f"= ~{_duration(folds_total)}, then the final fit on all {final_rows} sentences ~{_duration(final)} "
+          f"= ~{_duration(folds_total)}; training then fits on all {final_rows} sentences, ~{_duration(final)} more "
           f"(timed on a few batches; a busy machine takes longer)", file=sys.stderr, flush=True)
 
 

@@ -58,6 +58,7 @@ def test_grouped_cv_fine_tunes_each_fold_and_says_the_cost_first(cv_run):
     assert "fine-tuning cost: 2 folds x 1 epochs x ~" in stderr and "then fits on all 40 sentences" in stderr
     card = json.loads((folder / "model.json").read_text())
     assert card["input"] == "text" and card["config"]["features"]["_target_"].endswith("FunctionTransformer")
+    assert [epoch["epoch"] for epoch in card["fit_history"]] == [1] and card["fit_history"][0]["loss"] > 0
 
 
 def test_the_network_is_saved_as_data_files_listed_with_their_sha256(cv_run):

@@ -109,11 +109,12 @@ def test_features_options_compose_their_parts_instead_of_repeating_them():
         assert "_target_: sklearn.feature_extraction.text.TfidfVectorizer" not in option.read_text(), option
 
 
-def test_seed_data_is_the_default_data_with_another_path():
+def test_seed_data_is_the_default_data_with_another_path_and_no_dev_set():
     from omegaconf import OmegaConf
 
     seed = OmegaConf.to_container(compose("train", ["data=seed"]).data, resolve=True)
     default = OmegaConf.to_container(compose("train").data, resolve=True)
     assert seed.pop("path").endswith("seed_sentences.jsonl")
+    assert seed.pop("dev_path") is None and default.pop("dev_path").endswith("dev.jsonl")
     default.pop("path")
     assert seed == default

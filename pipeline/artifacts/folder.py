@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import secrets
@@ -12,15 +11,10 @@ import shutil
 from pathlib import Path
 
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, SKOPS_FILE
+from pipeline.artifacts.weights import CARD_KEY, save_weights, sha256_file, weights_bytes
 from pipeline.common.errors import PipelineError, quote
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_model(
@@ -74,6 +68,10 @@ def save_model(
             skops.io.dump(compact(estimator), tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             card["skops_sha256"] = sha256_file(tmp / SKOPS_FILE)
             sizes["skops_bytes"] = (tmp / SKOPS_FILE).stat().st_size
+        listed = save_weights(estimator, tmp)  # networks as data files (pipeline.artifacts.weights)
+        if listed:
+            card[CARD_KEY] = listed
+            sizes["weights_bytes"] = weights_bytes(tmp, listed)
         card["sizes"] = sizes
         final = _rename_into_place(tmp, models, name, card, unique)
     except BaseException:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
 from pipeline.artifacts.model import Model
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODELS_FOLDER, SKOPS_FILE
+from pipeline.artifacts.weights import attach_weights
 from pipeline.common.errors import PipelineError, warn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,10 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     code) only if its sha256 is in the trust store (models trained here, or vouched for with
     `python -m pipeline.trust DIR`) or `trust` is true. Otherwise the model loads from
     model.skops, which builds only trusted types; without model.skops it is refused.
+
+    A model with a neural network (model=minilm_finetune) then gets its network from the data
+    files the card lists (safetensors, ONNX, JSON), each checked against its sha256 first
+    (pipeline.artifacts.weights); neither path unpickles weights.
     """
     from pipeline.artifacts.trust_store import is_trusted, store_path
 
@@ -43,6 +48,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
         card, sha256 = checked_card(folder)
         if trust or is_trusted(sha256):
             estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
+            attach_weights(estimator, folder, card)
             return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="joblib")
     else:
         card = _read_card_file(folder)
@@ -56,6 +62,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     if expected and sha256_file(skops_file) != expected:
         raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
     estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
+    attach_weights(estimator, folder, card)  # data files only, each checked against the card
     return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="skops")
 
 
@@ -110,7 +117,9 @@ def trusted_type(name: str) -> bool:
     scikit-learn or project class that is an estimator, since estimators only store their state.
 
     Also the project's array holders in TRUSTED_STATE_TYPES. Functions and other classes
-    (numpy.memmap writes files, for instance) stay refused.
+    (numpy.memmap writes files, for instance) stay refused. A fine-tuned encoder
+    (pipeline.models.finetune) is such an estimator: its state is settings and labels, and its
+    network is attached afterwards from data files (pipeline.artifacts.weights), never from here.
     """
     import importlib
     import re

@@ -22,9 +22,22 @@ def needs_groups(estimator) -> bool:
     return isinstance(last, CalibratedClassifierCV)
 
 
+def takes_groups(estimator) -> bool:
+    """True when the classifier itself splits by document while fitting (early stopping)."""
+    import inspect
+
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return "groups" in inspect.signature(last.fit).parameters
+
+
 def fit_grouped(estimator, texts: list[str], labels: list[str], groups: list[str]):
-    """Fit; a calibrated model gets the documents routed to its calibration folds."""
+    """Fit; a calibrated model gets the documents routed to its calibration folds, a classifier
+    that holds out documents for early stopping (pipeline.models.finetune) gets them too."""
     if not needs_groups(estimator):
+        if takes_groups(estimator):
+            if hasattr(estimator, "steps"):
+                return estimator.fit(texts, labels, **{f"{estimator.steps[-1][0]}__groups": list(groups)})
+            return estimator.fit(texts, labels, groups=list(groups))
         return estimator.fit(texts, labels)
     import sklearn
 

@@ -100,17 +100,17 @@ class HtmlWriter:
     """
 
     def __init__(self, stream, model, title: str | None = None):
-        from pipeline.reports.explain import LinearExplainer
+        from pipeline.reports.explain import explainer_for
 
         self.stream = stream
-        self.explainer = LinearExplainer.of(model.estimator)
+        self.explainer = explainer_for(model.estimator)
         self.first = True
         name = model.card.get("name") or (model.path.name if model.path else "model")
         title = title or f"Scored articles — {name}"
         meta = dict(label_meta(model.labels), model=name, title=title)
         explained = (
             "Hover over a sentence (or focus it with Tab) for its label probabilities"
-            + (" and the words that pushed it to its label." if self.explainer else ".")
+            + (f" and {self.explainer.description}." if self.explainer else ".")
         )
         stream.write(
             page_head(title, REPORT_SCRIPTS)

@@ -5,6 +5,11 @@ FeatureUnion features included. Classifiers with `coef_` (logistic regression, l
 SGD) are explained by their coefficients for the label; naive Bayes by its per-label log
 weights, centred across labels (a shift shared by every label changes no score).
 Other classifiers have no explanation: `LinearExplainer.of` returns None for them.
+
+Classifiers without per-feature weights that say so (`explanation = "occlusion"`, the fine-tuned
+encoder of pipeline.models.finetune) are explained by token occlusion instead: each word is cut
+out of the sentence in turn, and the words whose removal lowers the label's probability most are
+listed. `explainer_for` picks the one that fits; each says what it shows (`description`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,17 @@ from typing import Sequence
 TOP_TERMS = 5
 
 
+def explainer_for(estimator):
+    """The explainer of a fitted model: coefficients for linear models, token occlusion for models
+    that ask for it, else None."""
+    return LinearExplainer.of(estimator) or OcclusionExplainer.of(estimator)
+
+
 class LinearExplainer:
     """Per-sentence and per-label feature contributions of a fitted linear text pipeline."""
+
+    method = "weights"
+    description = "the words that pushed it to its label"
 
     def __init__(self, features, weights, labels: Sequence[str]):
         self.features = features
@@ -176,3 +190,65 @@ def feature_names(features, n_features: int) -> list[tuple[str | None, str]]:
     if len(names) != n_features:
         return [(None, f"#{j}") for j in range(n_features)]
     return names
+
+
+OCCLUDED_WORDS = 40  # words tried per sentence: each one is another pass of the model
+_WORD = r"\w[\w'\u2019-]*"
+
+
+class OcclusionExplainer:
+    """Words whose removal lowers a sentence's probability of its label most (token occlusion).
+
+    For models without per-feature weights: every word (up to OCCLUDED_WORDS a sentence) is cut
+    out in turn and the shortened sentence scored again; a word's weight is the drop in the
+    label's probability. It costs one more pass of the model per word.
+    """
+
+    method = "occlusion"
+    description = "the words whose removal lowers its label's probability most (token occlusion)"
+
+    def __init__(self, estimator, labels: Sequence[str]):
+        self.estimator = estimator
+        self.labels = [str(label) for label in labels]
+
+    @classmethod
+    def of(cls, estimator) -> OcclusionExplainer | None:
+        last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        if getattr(last, "explanation", None) != "occlusion" or getattr(estimator, "classes_", None) is None:
+            return None
+        return cls(estimator, estimator.classes_)
+
+    def explain(self, texts: Sequence[str], labels: Sequence[str], top: int = TOP_TERMS) -> list[list[dict]]:
+        """For each text, up to `top` words whose removal lowered its label's probability, largest drop first."""
+        import re
+
+        from pipeline.data.records import as_input, input_kind
+        from pipeline.models.scores import predict_scores
+
+        if not len(texts):
+            return []
+        variants, spans = [], []
+        for text in texts:
+            words = [(m.start(), m.end()) for m in re.finditer(_WORD, text)][:OCCLUDED_WORDS]
+            spans.append(words)
+            variants.append(text)
+            variants += [re.sub(r"\s{2,}", " ", text[:start] + text[end:]).strip() for start, end in words]
+        scores = predict_scores(self.estimator, as_input(input_kind(self.estimator), variants))
+        column = {label: k for k, label in enumerate(self.labels)}
+        out, row = [], 0
+        for text, label, words in zip(texts, labels, spans):
+            k = column[str(label)]
+            drops = scores[row, k] - scores[row + 1 : row + 1 + len(words), k]
+            row += 1 + len(words)
+            best: dict[str, float] = {}
+            for (start, end), drop in zip(words, drops.tolist()):
+                if drop > best.get(text[start:end], 0.0):
+                    best[text[start:end]] = drop
+            ranked = sorted(best.items(), key=lambda item: -item[1])[:top]
+            out.append([{"term": word, "source": None, "weight": round(drop, 6)} for word, drop in ranked])
+        return out
+
+    def explain_records(self, records: list[dict], top: int = TOP_TERMS) -> list[dict]:
+        """Score records (as from Model.records) with an "explanation" list added to each."""
+        explanations = self.explain([r["text"] for r in records], [r["label"] for r in records], top)
+        return [dict(record, explanation=why) for record, why in zip(records, explanations)]

@@ -177,9 +177,16 @@ def _calibration_png(predictions, meta: dict) -> str:
 
 
 def _features_section(estimator, meta: dict) -> str:
-    from pipeline.reports.explain import LinearExplainer
+    from pipeline.reports.explain import LinearExplainer, OcclusionExplainer
 
     explainer = LinearExplainer.of(estimator) if estimator is not None else None
+    if explainer is None and estimator is not None and OcclusionExplainer.of(estimator) is not None:
+        name = type(getattr(estimator, "named_steps", {}).get("clf", estimator)).__name__
+        return (
+            f'<p class="muted">Not available: {html.escape(name)} has no '
+            "per-feature weights. The scored-articles report (<code>score --format html</code>) and the server "
+            f"explain each sentence by {html.escape(OcclusionExplainer.description)}.</p>\n"
+        )
     if explainer is None:
         why = "no fitted model was given" if estimator is None else (
             f"{type(getattr(estimator, 'named_steps', {}).get('clf', estimator)).__name__} has no per-feature weights"

@@ -20,7 +20,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
     from pydantic import BaseModel, ConfigDict, Field, model_validator
 
     from pipeline.reports.articles_page import render_paste_page
-    from pipeline.reports.explain import LinearExplainer
+    from pipeline.reports.explain import explainer_for
 
     class ScoreRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -30,7 +30,9 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
         sentences: Optional[list[str]] = Field(None, max_length=max_sentences,
                                                description="sentences already split, scored as given")
         doc_id: str = Field("text", max_length=500, description="doc_id of the returned records")
-        explain: bool = Field(False, description="add the top terms that pushed each sentence to its label")
+        explain: bool = Field(False, description="add the top terms that pushed each sentence to its label "
+                              "(coefficients of a linear model; for a fine-tuned encoder, the words whose "
+                              "removal lowers the label's probability most)")
 
         @model_validator(mode="after")
         def one_input(self):
@@ -60,7 +62,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
         versions: dict[str, dict[str, Optional[str]]]
 
     name = model.card.get("name") or (model.path.name if model.path else None)
-    explainer = LinearExplainer.of(model.estimator)
+    explainer = explainer_for(model.estimator)  # weights of a linear model, or token occlusion
     health = {
         "status": "ok",
         "model": name,

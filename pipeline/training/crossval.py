@@ -34,6 +34,7 @@ def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
         splits = list(splitter.split(corpus.texts, corpus.labels, corpus.groups))
+    announce_cost(estimator, corpus, [train for train, _ in splits], len(corpus))
     predictions, folds = out_of_fold(estimator, corpus, splits, labels)
     baselines = {}
     for name, baseline in baseline_estimators(seed).items():
@@ -43,6 +44,42 @@ def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
                                    score_method=score_method(estimator))
     protocol = f"{len(folds)}-fold cross-validation grouped by document ({type(splitter).__name__})"
     return {"protocol": protocol, **metrics}, predictions
+
+
+def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
+    """Print what fitting will cost before it starts, for classifiers slow enough to say so.
+
+    A classifier with `estimate_epoch_seconds` (model=minilm_finetune) times a few training
+    steps on the first fold's sentences: folds x epochs x seconds an epoch, and the final fit.
+    """
+    import sys
+
+    from pipeline.data.records import TEXT
+
+    clf = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    estimate = getattr(clf, "estimate_epoch_seconds", None)
+    if estimate is None or not fold_rows:
+        return
+    first = fold_rows[0]
+    try:
+        seconds = estimate(corpus.inputs(TEXT, first))
+    except ValueError as exc:
+        raise PipelineError(f"training failed: {exc}") from None
+    per_sentence = seconds / max(1, len(first))
+    epochs = int(getattr(clf, "epochs", 1))
+    folds_total = sum(per_sentence * len(rows) * epochs for rows in fold_rows)
+    final = per_sentence * final_rows * epochs
+    print(f"fine-tuning cost: {len(fold_rows)} folds x {epochs} epochs x ~{_duration(seconds)} an epoch "
+          f"= ~{_duration(folds_total)}; training then fits on all {final_rows} sentences, ~{_duration(final)} more "
+          f"(timed on a few batches; a busy machine takes longer)", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def out_of_fold(estimator, corpus, splits, labels):

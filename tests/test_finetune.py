@@ -1,0 +1,300 @@
+"""model=minilm_finetune: a fine-tuned encoder that trains, saves its network as checked data
+files, loads without running code, and scores through ONNX Runtime or torch.
+
+Tiny settings throughout (1 epoch, 40 sentences, 32 tokens): these test the machinery, not the
+quality; bench/encoder.py measures speed.
+"""
+
+import json
+import shutil
+
+import pytest
+from conftest import ROOT, compose, needs_embeddings, run_cli, train_with, write_jsonl
+
+from pipeline.common.errors import PipelineError
+
+pytestmark = needs_embeddings
+TINY = ["model=minilm_finetune", "model.epochs=1", "model.max_length=32", "model.batch_size=8"]
+SENTENCES = ["We will burn your city to the ground.", "The talks ended on Monday.",
+             "The treaty was signed in 1994.", "It is a cynical ploy, plainly."]
+
+
+def written_documents() -> dict[str, list[dict]]:
+    documents: dict[str, list[dict]] = {}
+    for file in sorted((ROOT / "data" / "written").glob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            documents.setdefault(record["doc_id"], []).append(record)
+    return documents
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """40 training sentences from four written articles, 16 test sentences from two others."""
+    folder = tmp_path_factory.mktemp("finetune-data")
+    documents = written_documents()
+    train = [r for doc in ("wf01", "wf02", "wf03", "wf04") for r in documents[doc][:10]]
+    test = [r for doc in ("wf05", "wf06") for r in documents[doc][:8]]
+    return write_jsonl(folder / "train.jsonl", train), write_jsonl(folder / "test.jsonl", test)
+
+
+@pytest.fixture(scope="module")
+def cv_run(tmp_path_factory, tiny_data):
+    """Two-fold grouped cross-validation, then the final fit, saved with an fp32 ONNX graph."""
+    import contextlib
+    import io
+
+    tmp = tmp_path_factory.mktemp("finetune-cv")
+    train, _ = tiny_data
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        metrics = train_with(tmp, [*TINY, f"data.path={train}", "split.n_splits=2"], run_name="ft")
+    return tmp / "models" / "ft", metrics, stderr.getvalue()
+
+
+def test_grouped_cv_fine_tunes_each_fold_and_says_the_cost_first(cv_run):
+    folder, metrics, stderr = cv_run
+    assert len(metrics["folds"]) == 2
+    assert "fine-tuning cost: 2 folds x 1 epochs x ~" in stderr and "then fits on all 40 sentences" in stderr
+    card = json.loads((folder / "model.json").read_text())
+    assert card["input"] == "text" and card["config"]["features"]["_target_"].endswith("FunctionTransformer")
+    assert [epoch["epoch"] for epoch in card["fit_history"]] == [1] and card["fit_history"][0]["loss"] > 0
+
+
+def test_the_network_is_saved_as_data_files_listed_with_their_sha256(cv_run):
+    import hashlib
+
+    folder, _, _ = cv_run
+    card = json.loads((folder / "model.json").read_text())
+    files = card["weights"]["encoder"]
+    assert set(files) == {"encoder.safetensors", "encoder.config.json", "encoder.tokenizer.json", "encoder.onnx"}
+    for name, digest in files.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    # The estimator files hold settings and labels, never the 90 MB of weights.
+    assert (folder / "model.joblib").stat().st_size < 100_000
+    assert (folder / "model.skops").stat().st_size < 100_000
+    assert card["sizes"]["weights_bytes"] > 50_000_000
+
+
+def test_trusted_and_untrusted_loads_score_identically(cv_run, monkeypatch):
+    import numpy as np
+
+    from pipeline.artifacts import trust_store
+    from pipeline.artifacts.loading import load_model
+
+    folder, _, _ = cv_run
+    trusted = load_model(folder)
+    assert trusted.loaded_with == "joblib" and trusted.estimator[-1].runtime == "onnxruntime"
+    monkeypatch.setattr(trust_store, "is_trusted", lambda sha256: False)
+    foreign = load_model(folder)  # a model from elsewhere: skops for the estimator, data for the network
+    assert foreign.loaded_with == "skops"
+    first, second = trusted.predict_proba(SENTENCES), foreign.predict_proba(SENTENCES)
+    assert first.shape == (4, 4) and np.allclose(first.sum(axis=1), 1)
+    assert np.array_equal(first, second)
+
+
+def test_onnx_and_the_torch_fallback_agree(cv_run, monkeypatch):
+    import numpy as np
+
+    from pipeline.artifacts.loading import load_model
+    from pipeline.models import encoder_runtime
+
+    folder, _, _ = cv_run
+    onnx = load_model(folder).predict_proba(SENTENCES)
+    monkeypatch.setattr(encoder_runtime, "onnxruntime_available", lambda: False)
+    fallback = load_model(folder)
+    assert fallback.estimator[-1].runtime == "torch"
+    scores = fallback.predict_proba(SENTENCES)
+    assert np.abs(scores - onnx).max() < 1e-4
+    assert (scores.argmax(axis=1) == onnx.argmax(axis=1)).all()
+
+
+@pytest.mark.parametrize("victim", ["encoder.safetensors", "encoder.onnx", "encoder.tokenizer.json"])
+def test_changed_weight_files_are_refused(cv_run, tmp_path, victim):
+    from pipeline.artifacts.loading import load_model
+
+    folder, _, _ = cv_run
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    data = bytearray((copy / victim).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / victim).write_bytes(bytes(data))
+    with pytest.raises(PipelineError, match=rf"{victim}: sha256 does not match model.json; refusing to load it"):
+        load_model(copy)
+
+
+@pytest.mark.parametrize("listed", ["model.pt", "../encoder.onnx", "weights.bin"])
+def test_weight_files_that_are_not_data_are_refused(cv_run, tmp_path, listed):
+    from pipeline.artifacts.loading import load_model
+
+    folder, _, _ = cv_run
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    card = json.loads((copy / "model.json").read_text())
+    card["weights"]["encoder"][listed] = "0" * 64
+    (copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(PipelineError, match="refusing weight file"):
+        load_model(copy)
+
+
+def test_a_missing_weight_file_is_named(cv_run, tmp_path):
+    from pipeline.artifacts.loading import load_model
+
+    folder, _, _ = cv_run
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / "encoder.onnx").unlink()
+    with pytest.raises(PipelineError, match=r"encoder.onnx: missing from the model folder"):
+        load_model(copy)
+
+
+def test_score_reads_text_and_records_and_runs_on_two_processes(cv_run, tmp_path):
+    folder, _, _ = cv_run
+    one = run_cli("score", "--model", folder, "--text", SENTENCES[0], "--format", "jsonl")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["label"] in {"threat", "reporting", "editorial_framing", "background_fact"}
+    records = write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "sentence_index": i, "text": t}
+                                                  for i, t in enumerate(SENTENCES * 5)])
+    single = run_cli("score", "--model", folder, records, "-o", tmp_path / "one.jsonl")
+    double = run_cli("score", "--model", folder, records, "-o", tmp_path / "two.jsonl", "--jobs", "2")
+    assert single.returncode == 0 and double.returncode == 0, single.stderr + double.stderr
+    rows = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    assert len(rows) == 20 and rows[4]["label"] == rows[0]["label"]
+    same = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in same] == [r["label"] for r in rows]
+    assert max(abs(a["scores"][k] - b["scores"][k]) for a, b in zip(rows, same) for k in a["scores"]) < 1e-5
+
+
+def test_explanations_fall_back_to_token_occlusion(cv_run, tmp_path):
+    from pipeline.artifacts.loading import load_model
+    from pipeline.reports.explain import OcclusionExplainer, explainer_for
+
+    folder, _, _ = cv_run
+    model = load_model(folder)
+    explainer = explainer_for(model.estimator)
+    assert isinstance(explainer, OcclusionExplainer)
+    records = explainer.explain_records(model.predict_sentences(SENTENCES))
+    words = set(SENTENCES[0].replace(".", "").split())
+    assert all(entry["term"] in words for entry in records[0]["explanation"])
+    assert all(entry["weight"] > 0 for r in records for entry in r["explanation"])
+    page = run_cli("score", "--model", folder, ROOT / "seeds", "--format", "html", "-o", tmp_path / "r.html")
+    assert page.returncode == 0, page.stderr
+    assert "token occlusion" in (tmp_path / "r.html").read_text()
+
+
+def test_the_training_report_says_how_sentences_are_explained(cv_run):
+    folder, _, _ = cv_run
+    card = json.loads((folder / "model.json").read_text())
+    from pathlib import Path
+
+    html = (Path(card["run_dir"]) / "report.html").read_text()
+    assert "MiniLMFineTuneClassifier has no per-feature weights" in html and "token occlusion" in html
+
+
+def test_serve_scores_and_explains(cv_run):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from pipeline.artifacts.loading import load_model
+    from pipeline.service.app import create_app
+
+    client = TestClient(create_app(load_model(cv_run[0])))
+    assert client.get("/health").json()["explainable"] is True
+    answer = client.post("/score", json={"sentences": SENTENCES[:2], "explain": True})
+    assert answer.status_code == 200
+    assert len(answer.json()) == 2 and "explanation" in answer.json()[0]
+
+
+def test_evaluate_and_suggest_use_the_saved_model(cv_run, tiny_data, tmp_path):
+    _, test = tiny_data
+    folder = cv_run[0]
+    evaluated = run_cli("evaluate", f"model_dir={folder}", f"data.path={test}", f"hydra.run.dir={tmp_path / 'ev'}")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n_sentences"] == 16
+    suggested = run_cli("suggest", "--model", folder, ROOT / "seeds", "-n", "3", "-o", tmp_path / "next.jsonl")
+    assert suggested.returncode == 0, suggested.stderr
+    assert len((tmp_path / "next.jsonl").read_text().splitlines()) == 3
+
+
+def test_holdout_with_early_stopping_and_int8(tmp_path, tiny_data):
+    import numpy as np
+
+    from pipeline.artifacts.loading import load_model
+
+    train, test = tiny_data
+    metrics = train_with(tmp_path, [*TINY, f"data.path={train}", f"data.test_path={test}", "model.epochs=2",
+                                    "model.validation_fraction=0.25", "model.onnx_int8=true"], run_name="ft8")
+    assert metrics["n_sentences"] == 16
+    folder = tmp_path / "models" / "ft8"
+    card = json.loads((folder / "model.json").read_text())
+    assert set(card["weights"]["encoder"]) == {"encoder.safetensors", "encoder.config.json",
+                                               "encoder.tokenizer.json", "encoder.int8.onnx"}
+    assert (folder / "encoder.int8.onnx").stat().st_size < (folder / "encoder.safetensors").stat().st_size / 3
+    model = load_model(folder)
+    clf = model.estimator[-1]
+    assert 1 <= clf.n_epochs_ <= 2 and all("validation_loss" in epoch for epoch in clf.history_)
+    predictions = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    torch_labels = [p["predicted"] for p in predictions]
+    int8 = model.predict_proba([p["text"] for p in predictions])
+    # 1 epoch on 40 sentences leaves small margins; a real model agrees on 99%+ (bench/encoder.py).
+    assert np.mean([model.labels[i] == label for i, label in zip(int8.argmax(axis=1), torch_labels)]) >= 0.75
+
+
+def test_the_same_seed_and_threads_give_the_same_model(tmp_path):
+    import numpy as np
+
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    documents = written_documents()
+    rows = [r for doc in ("wf07", "wf08") for r in documents[doc][:12]]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    fits = [MiniLMFineTuneClassifier(epochs=1, max_length=24, batch_size=8, threads=2, random_state=5, onnx=False)
+            .fit(texts, labels) for _ in range(2)]
+    first, second = (fit.predict_proba(SENTENCES) for fit in fits)
+    assert np.array_equal(first, second)
+    other = MiniLMFineTuneClassifier(epochs=1, max_length=24, batch_size=8, threads=2, random_state=6).fit(texts, labels)
+    assert not np.array_equal(first, other.predict_proba(SENTENCES))
+    # Sentence records work like plain sentences.
+    from pipeline.data.records import sentence_frame
+
+    assert np.array_equal(fits[0].predict_proba(sentence_frame(SENTENCES)), first)
+    # Saved without an ONNX graph and loaded, it scores in torch exactly as it did in memory.
+    from pipeline.artifacts.folder import save_model
+    from pipeline.artifacts.loading import load_model
+
+    folder = save_model(fits[0], {"input": "text"}, tmp_path / "models", "torch-only")
+    assert sorted(p.name for p in folder.glob("encoder*")) == [
+        "encoder.config.json", "encoder.safetensors", "encoder.tokenizer.json"]
+    loaded = load_model(folder)
+    assert loaded.estimator.runtime == "torch"
+    assert np.array_equal(loaded.predict_proba(SENTENCES), first)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("model.epochs=0", "model.epochs"),
+    ("model.learning_rate=-1", "model.learning_rate"),
+    ("model.class_weight=heavy", "model.class_weight"),
+    ("model.max_length=1000", "model.max_length"),
+    ("model.validation_fraction=1.5", "model.validation_fraction"),
+])
+def test_bad_settings_name_their_config_key(override, key):
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", ["model=minilm_finetune", override])
+    with pytest.raises(PipelineError, match=rf"^config {key}: "):
+        check_params(build_estimator(cfg.features, cfg.model))
+
+
+def test_features_other_than_the_sentences_are_refused():
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", ["model=minilm_finetune", "features=word_tfidf"])
+    with pytest.raises(PipelineError, match="config features: MiniLMFineTuneClassifier reads the sentences itself; "
+                                            "use features=sentences"):
+        check_params(build_estimator(cfg.features, cfg.model))
+
+
+@pytest.mark.slow
+def test_train_cli_bad_value_is_one_line_before_any_work(tmp_path):
+    result = run_cli("train", "model=minilm_finetune", "model.batch_size=0", f"hydra.run.dir={tmp_path / 'run'}",
+                     f"paths.models_dir={tmp_path / 'models'}")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: config model.batch_size: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "models").exists()

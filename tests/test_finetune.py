@@ -298,3 +298,35 @@ def test_train_cli_bad_value_is_one_line_before_any_work(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: config model.batch_size: ") and result.stderr.count("\n") == 1
     assert not (tmp_path / "models").exists()
+
+
+def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_articles(tmp_path, tiny_data,
+                                                                                      monkeypatch):
+    import numpy as np
+
+    from pipeline import load_model
+    from pipeline.data.records import sentence_frame
+
+    train, test = tiny_data
+    vote = ["model=minilm_tfidf_vote", "model.encoder.epochs=1", "model.encoder.max_length=32",
+            "model.encoder.batch_size=8", "model.weights=[1.0,2.0]"]
+    metrics = train_with(tmp_path, [*vote, f"data.path={train}", f"data.test_path={test}", "data.dev_path=null"],
+                         run_name="vote")
+    assert metrics["n_sentences"] == 16
+    folder = tmp_path / "models" / "vote"
+    card = json.loads((folder / "model.json").read_text())
+    assert card["input"] == "records" and (folder / "encoder.safetensors").is_file()
+    trusted = load_model(folder)
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
+    foreign = load_model(folder)  # through model.skops; the encoder's weights attach as data
+    assert (trusted.loaded_with, foreign.loaded_with) == ("joblib", "skops")
+    article = " ".join(SENTENCES)
+    for model in (trusted, foreign):
+        records = model.score_text(article)
+        assert [r["sentence_index"] for r in records] == [0, 1, 2, 3]
+    np.testing.assert_allclose([list(r["scores"].values()) for r in trusted.score_text(article)],
+                               [list(r["scores"].values()) for r in foreign.score_text(article)], atol=1e-6)
+    bare = sentence_frame(SENTENCES)
+    tfidf_only, encoder_only = (member.predict_proba(bare) for member in trusted.estimator[-1].estimators_)
+    np.testing.assert_allclose(trusted.estimator[-1].predict_proba(bare), (tfidf_only + 2 * encoder_only) / 3,
+                               atol=1e-6)

@@ -109,14 +109,16 @@ def _load_skops(file: Path):
 
 TRUSTED_MODULES = ("sklearn", "pipeline")
 # Project classes that hold plain arrays only and check them when loaded.
-TRUSTED_STATE_TYPES = ("pipeline.artifacts.skops_state.ArrayVocabulary",)
+# Plain data holders: the project's vocabulary arrays, and scikit-learn's Bunch (a dict with
+# attribute access, which holds a VotingClassifier's fitted members).
+TRUSTED_STATE_TYPES = ("pipeline.artifacts.skops_state.ArrayVocabulary", "sklearn.utils._bunch.Bunch")
 
 
 def trusted_type(name: str) -> bool:
     """Beyond skops' own vetted list (scikit-learn estimators, numpy and scipy data types): any
     scikit-learn or project class that is an estimator, since estimators only store their state.
 
-    Also the project's array holders in TRUSTED_STATE_TYPES. Functions and other classes
+    Also the data holders in TRUSTED_STATE_TYPES. Functions and other classes
     (numpy.memmap writes files, for instance) stay refused. A fine-tuned encoder
     (pipeline.models.finetune) is such an estimator: its state is settings and labels, and its
     network is attached afterwards from data files (pipeline.artifacts.weights), never from here.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 
 
@@ -42,9 +43,11 @@ class SetFitClassifier:
         self.classes_ = np.array(sorted(set(y)))
         self.model_ = SetFitModel.from_pretrained(str(body), labels=self.classes_.tolist(), local_files_only=True)
         train = Dataset.from_dict({"text": sentences_of(X), "label": [self.classes_.tolist().index(v) for v in y]})
-        args = TrainingArguments(batch_size=self.batch_size, max_steps=self.max_steps, max_length=self.max_length,
-                                 seed=self.seed, num_epochs=1, show_progress_bar=False, report_to="none")
-        Trainer(model=self.model_, args=args, train_dataset=train).train()
+        with tempfile.TemporaryDirectory(prefix="setfit-") as scratch:  # its checkpoints, never the working folder
+            args = TrainingArguments(output_dir=scratch, save_strategy="no", batch_size=self.batch_size,
+                                     max_steps=self.max_steps, max_length=self.max_length, seed=self.seed,
+                                     num_epochs=1, show_progress_bar=False, report_to="none")
+            Trainer(model=self.model_, args=args, train_dataset=train).train()
         return self
 
     def predict_proba(self, X):

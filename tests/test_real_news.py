@@ -147,6 +147,17 @@ def test_an_absent_dev_set_is_skipped_with_a_note(tmp_path):
     assert metrics["real_news_dev"] == {"data": str(tmp_path / "no.jsonl"), "skipped": "file not found"}
 
 
+def test_a_model_trained_on_fewer_labels_trains_and_says_the_dev_set_is_not_comparable(tmp_path):
+    dev = write_jsonl(tmp_path / "dev.jsonl", [
+        {"text": "The dam was built in 1970.", "label": "background_fact", "doc_id": "d0", "sentence_index": 0}])
+    two = write_jsonl(tmp_path / "two.jsonl", [
+        {"text": f"{text} ({n})", "label": label, "doc_id": f"t{n}"} for n in range(6)
+        for text, label in [("We will burn your city", "threat"), ("The minister said talks ended", "reporting")]])
+    metrics = train_with(tmp_path, ["data=seed", f"data.path={two}", "features=word_tfidf",
+                                    "data.labels=[threat,reporting]", f"data.dev_path={dev}"])
+    assert "are not the model's" in metrics["real_news_dev"]["skipped"]
+
+
 @pytest.mark.slow
 def test_data_real_loads_the_labeled_real_articles():
     ptc, newsdiscourse, _ = shared_paths()

@@ -63,7 +63,10 @@ class DataSource:
         """The real-news yardstick (data.dev_path), or None when not configured or not present."""
         if not self.dev_path or not Path(self.dev_path).is_file():
             return None
-        return self.load(self.dev_path, "data.dev_path")
+        # Read as the guide labels it, whatever columns and labels the training data uses: a model
+        # trained on other labels is then reported as not comparable rather than stopping the run.
+        guide = DataSource(path=self.dev_path, labels=list(dict.fromkeys([*LABELS, *self.labels])))
+        return guide.load(self.dev_path, "data.dev_path")
 
     def load_test(self, lazy: bool = False) -> Corpus | None:
         return None if self.test_path is None else self.load(self.test_path, "data.test_path", lazy=lazy)

@@ -10,13 +10,13 @@ def with_context(text, context=None, context_weight: float = 1.0):
     """Text features of the `text` column side by side with discourse features of the record.
 
     Config: `_target_: pipeline.context.with_context` with `text:` (any text featurizer) and
-    `context:` (a DiscourseFeatures).
+    `context:` (a DiscourseFeatures, by default the FastDiscourseFeatures).
     """
     from sklearn.compose import ColumnTransformer
 
-    from pipeline.features.discourse import DiscourseFeatures
+    from pipeline.features.discourse import FastDiscourseFeatures
 
-    context = DiscourseFeatures() if context is None else context
+    context = FastDiscourseFeatures() if context is None else context
     return ColumnTransformer(
         [("text", text, "text"), ("context", context, list(INPUT_COLUMNS))],
         transformer_weights={"text": 1.0, "context": context_weight},

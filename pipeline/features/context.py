@@ -17,7 +17,8 @@ def with_context(text, context=None, context_weight: float = 1.0):
     from pipeline.features.discourse import FastDiscourseFeatures
 
     context = FastDiscourseFeatures() if context is None else context
+    # A weight of 1 is left out: ColumnTransformer copies a block to multiply it, even by 1.
     return ColumnTransformer(
         [("text", text, "text"), ("context", context, list(INPUT_COLUMNS))],
-        transformer_weights={"text": 1.0, "context": context_weight},
+        transformer_weights={"context": context_weight} if context_weight != 1.0 else None,
     )

@@ -152,7 +152,8 @@ class CueSearch:
         for text in texts:
             every.extend(findall(text))
             ends.append(len(every))
-        bits = {word: self.word_bits(word) for word in dict.fromkeys(every)}
+        distinct = list(dict.fromkeys(every))
+        bits = dict(zip(distinct, map(self.word_bits, distinct)))
         per_word = np.fromiter(map(bits.__getitem__, every), dtype=np.int64, count=len(every))
         counts = np.diff(np.asarray(ends))
         masks = np.zeros(len(texts), dtype=np.int64)

@@ -5,18 +5,21 @@ few times fewer distinct ones. scikit-learn cuts every word occurrence into its 
 n-grams and looks each n-gram up in the vocabulary, one Python step per n-gram, and joins
 every pair of words into a string to look bigrams up. `FastTfidfVectorizer` numbers the
 distinct words of a batch, cuts each once and counts the sentences' n-grams with one sparse
-product (sentences x words times words x n-grams); when scoring, n-grams and word pairs are
-looked up as integer keys in sorted arrays built from the vocabulary, so no Python step runs
-per n-gram or per pair. The vocabulary, idf and every output value are scikit-learn's: only
-the counting (`_count_vocab`, shared by fit and transform) is replaced, and only for the
-analyzers it knows (`char_wb`, and `word` with n-grams up to 2); anything else is counted by
-scikit-learn itself.
+product (words x n-grams, summed per sentence). Character n-grams become integer keys (each
+character's number in an alphabet, a few bits each) computed in numpy, so fitting finds the
+distinct n-grams with one sort, and scoring looks n-grams and word pairs up in sorted key
+tables built from the vocabulary once enough lookups have paid for them.
+
+The vocabulary, idf and every output value are scikit-learn's: only the counting
+(`_count_vocab`, shared by fit and transform) and the vocabulary's sorting and pruning are
+replaced, and the counting only for the analyzers known here (`char_wb`, and `word` with
+n-grams up to 2); anything else runs scikit-learn's own code.
 """
 
 from __future__ import annotations
 
 import weakref
-from itertools import repeat
+from itertools import chain, compress, repeat
 
 import numpy as np
 from scipy import sparse
@@ -53,6 +56,38 @@ class FastTfidfVectorizer(TfidfVectorizer):
                 raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         return vocabulary, _as_sklearn_counts(X, len(vocabulary), self.dtype)
 
+    def _sort_features(self, X, vocabulary):
+        """scikit-learn's: terms numbered in sorted order, X's columns renumbered (a C loop, not
+        a Python step per term)."""
+        terms = list(vocabulary)
+        old = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(terms))
+        order = sorted(range(len(terms)), key=terms.__getitem__)
+        renumber = np.empty(len(terms), dtype=X.indices.dtype)
+        renumber[old[order]] = np.arange(len(terms))
+        vocabulary.update(zip(map(terms.__getitem__, order), range(len(terms))))
+        X.indices = renumber.take(X.indices, mode="clip")
+        return X
+
+    def _limit_features(self, X, vocabulary, high=None, low=None, limit=None):
+        """scikit-learn's pruning by document frequency (max_features: scikit-learn's own code)."""
+        if limit is not None or (high is None and low is None) or X.format != "csr":
+            return super()._limit_features(X, vocabulary, high, low, limit)
+        frequency = np.bincount(X.indices, minlength=X.shape[1])
+        keep = np.ones(len(frequency), dtype=bool)
+        if high is not None:
+            keep &= frequency <= high
+        if low is not None:
+            keep &= frequency >= low
+        renumber = np.cumsum(keep) - 1
+        terms = list(vocabulary)
+        old = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(terms))
+        kept = keep[old]
+        vocabulary.clear()  # refilled in the same order, with numpy integers as scikit-learn leaves them
+        vocabulary.update(zip(compress(terms, kept), renumber[old[kept]]))
+        if not vocabulary:
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        return X if keep.all() else X[:, np.flatnonzero(keep)]
+
 
 class _GrowingVocabulary(dict):
     """term -> column, a new term taking the next column (scikit-learn's fitting vocabulary)."""
@@ -83,9 +118,8 @@ def _tokens(raw_documents, prepare, split) -> tuple[dict[str, int], list[int], l
     for doc in raw_documents:
         every.extend(split(prepare(doc)))
         ends.append(len(every))
-    ids = dict.fromkeys(every)
-    for number, token in enumerate(ids):
-        ids[token] = number
+    distinct = list(dict.fromkeys(every))
+    ids = dict(zip(distinct, range(len(distinct))))
     return ids, list(map(ids.__getitem__, every)), ends
 
 
@@ -103,17 +137,108 @@ def _word_tokenizer(vectorizer):
     return lambda doc: [t for t in tokenize(doc) if t not in stop_words]
 
 
+_last_word_tokens: tuple = (None, None)  # (what was tokenized, how; its tokens)
+
+
+def _word_tokens(vectorizer, raw_documents):
+    """`_tokens` of the word analyzer, reused when the same texts are tokenized the same way
+    again right after: FastDiscourseFeatures' neighbour words read the texts the word
+    features of the same model have just read (the same str objects, so comparing is cheap)."""
+    global _last_word_tokens
+    simple = (vectorizer.tokenizer is None and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN
+              and vectorizer.get_stop_words() is None and vectorizer.preprocessor is None
+              and not vectorizer.strip_accents and vectorizer.input == "content")
+    if not simple:
+        return _tokens(raw_documents, _prepare(vectorizer), _word_tokenizer(vectorizer))
+    texts = tuple(raw_documents)
+    key = (vectorizer.lowercase, vectorizer.encoding, vectorizer.decode_error, texts)
+    last_key, last_tokens = _last_word_tokens
+    if last_key is not None and last_key == key:
+        return last_tokens
+    tokens = _tokens(texts, _prepare(vectorizer), _word_tokenizer(vectorizer))
+    _last_word_tokens = (key, tokens)
+    return tokens
+
+
+# ---------------------------------------------------------------- character n-grams as integer keys
+def _codepoints(text: str):
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+
+
+class _Alphabet:
+    """Characters numbered 1..A (0: a character outside the alphabet), `bits` bits each, so an
+    n-gram of up to 63 // bits characters is one int64 key."""
+
+    def __init__(self, characters: str):
+        codes = np.unique(_codepoints(characters))
+        self.bits = max(1, len(codes).bit_length())
+        self.number = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int64)
+        self.number[codes] = np.arange(1, len(codes) + 1)
+
+    def letters(self, text: str):
+        points = _codepoints(text)
+        inside = points < len(self.number)
+        return np.where(inside, self.number[np.where(inside, points, 0)], 0)
+
+
+def _gram_keys(words: list[str], min_n: int, max_n: int, alphabet: _Alphabet):
+    """scikit-learn's char_wb n-grams of each word as keys: " word1  word2 ...", and per n-gram
+    its word, n, offset in the padded word and key (-1: a character outside the alphabet).
+
+    A padded word (" word ") of length L gives all its n-grams for n < L, and itself once for
+    the first n >= L (scikit-learn counts a short word once).
+    """
+    padded = " " + "  ".join(words) + " " if words else ""
+    letters = alphabet.letters(padded)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
+    starts = np.cumsum(lengths) - lengths
+    owner_of = np.repeat(np.arange(len(words)), lengths)
+    left = np.repeat(starts + lengths, lengths) - np.arange(len(letters))  # characters to the word's end
+    key = np.zeros(len(letters), dtype=np.int64)
+    unknown = np.zeros(len(letters), dtype=bool)
+    parts = []
+    for n in range(1, max_n + 1):
+        shifted = np.zeros(len(letters), dtype=np.int64)
+        shifted[:len(letters) - n + 1] = letters[n - 1:]
+        key += shifted << (alphabet.bits * (n - 1))
+        unknown |= shifted == 0
+        if n >= min_n:
+            at = np.flatnonzero(left >= n)
+            parts.append((owner_of[at], np.full(len(at), n), at, np.where(unknown[at], -1, key[at])))
+    short = np.flatnonzero(lengths < min_n)  # shorter than every n: counted once, whole
+    if len(short):
+        places = np.arange(int(lengths[short].sum())) - np.repeat(np.cumsum(lengths[short]) - lengths[short],
+                                                                  lengths[short])
+        chars = letters[np.repeat(starts[short], lengths[short]) + places]
+        firsts = np.cumsum(lengths[short]) - lengths[short]
+        whole = np.add.reduceat(chars << (alphabet.bits * places), firsts)
+        whole = np.where(np.minimum.reduceat(chars, firsts) > 0, whole, -1)
+        parts.append((short, lengths[short], starts[short], whole))
+    owners, sizes, at, keys = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    return padded, owners, sizes, at - starts[owners], keys
+
+
+def _fits_in_keys(alphabet: _Alphabet, max_n: int) -> bool:
+    return max_n * alphabet.bits <= 63
+
+
 # ---------------------------------------------------------------- lookup tables (scoring)
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _table(vectorizer, build):
-    """`build(vectorizer)` for the vectorizer's current vocabulary, built once per process."""
+def _table(vectorizer, build, lookups: int):
+    """The key table `build(vectorizer)` of the vectorizer's current vocabulary, or None until
+    looking terms up one by one (`lookups` now) has cost as much as building it would: one
+    sentence is scored without building a table for a vocabulary of a million terms."""
     vocabulary = vectorizer.vocabulary_
     entry = _TABLES.get(vectorizer)
     if entry is None or entry[0] is not vocabulary:
-        entry = (vocabulary, build(vectorizer))
+        entry = [vocabulary, None, 0]
         _TABLES[vectorizer] = entry
+    if entry[1] is None:
+        entry[2] += lookups
+        if entry[2] >= len(vocabulary):
+            entry[1] = build(vectorizer)
     return entry[1]
 
 
@@ -125,62 +250,60 @@ def _lookup(sorted_keys, sorted_columns, keys):
     return np.where(sorted_keys[at] == keys, sorted_columns[at], -1)
 
 
-def _codepoints(text: str):
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
 class _CharKeys:
-    """Each character n-gram of the vocabulary as one int64: its characters' numbers in the
-    vocabulary's alphabet (1..A, 0 for a character no term holds), `bits` bits each."""
+    """The vocabulary's character n-grams as sorted keys in its own alphabet."""
 
     def __init__(self, vectorizer):
         terms = list(vectorizer.vocabulary_)
         joined = "".join(terms)
-        alphabet = sorted(set(joined))
-        self.bits = max(1, len(alphabet).bit_length())
+        self.alphabet = _Alphabet(joined)
         lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
-        self.usable = bool(len(terms)) and lengths.min() > 0 and lengths.max() * self.bits <= 63
+        self.usable = bool(len(terms)) and lengths.min() > 0 and _fits_in_keys(self.alphabet, int(lengths.max()))
         if not self.usable:
             return
-        codes = _codepoints("".join(alphabet)).astype(np.int64)
-        self.letters = np.zeros(int(codes.max()) + 1, dtype=np.int64)
-        self.letters[codes] = np.arange(1, len(codes) + 1)
-        letters = self.letters[_codepoints(joined)]
+        letters = self.alphabet.letters(joined)
         starts = np.cumsum(lengths) - lengths
-        place = np.arange(len(letters)) - np.repeat(starts, lengths)
-        keys = np.add.reduceat(letters << (self.bits * place), starts)
+        places = np.arange(len(letters)) - np.repeat(starts, lengths)
+        keys = np.add.reduceat(letters << (self.alphabet.bits * places), starts)
         columns = np.fromiter(vectorizer.vocabulary_.values(), dtype=np.int64, count=len(terms))
         order = np.argsort(keys)
         self.keys, self.columns = keys[order], columns[order]
 
-    def letters_of(self, text: str):
-        points = _codepoints(text).astype(np.int64)
-        inside = points < len(self.letters)
-        return np.where(inside, self.letters[np.where(inside, points, 0)], 0)
-
 
 class _WordKeys:
     """Vocabulary terms as numbers: each token of a term numbered, a unigram's column by token,
-    and bigrams as sorted int64 keys (first token x number of tokens + second token)."""
+    and bigrams as sorted int64 keys (first token x number of tokens + second token). Terms of
+    other shapes are never a word 1- or 2-gram of tokens without spaces, and are left out."""
 
     def __init__(self, vectorizer):
-        tokens: dict[str, int] = {}
-        unigrams, pairs, pair_columns = {}, [], []
-        for term, column in vectorizer.vocabulary_.items():
-            parts = term.split(" ")
-            if len(parts) == 1:
-                unigrams[tokens.setdefault(term, len(tokens))] = column
-            elif len(parts) == 2 and parts[0] and parts[1]:
-                pairs.append((tokens.setdefault(parts[0], len(tokens)), tokens.setdefault(parts[1], len(tokens))))
-                pair_columns.append(column)
-            # any other term is never a word 1- or 2-gram of tokens without spaces
-        self.tokens = tokens
-        self.unigram_columns = np.full(len(tokens), -1, dtype=np.int64)
-        self.unigram_columns[list(unigrams)] = list(unigrams.values())
-        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        keys = pairs[:, 0] * len(tokens) + pairs[:, 1]
+        terms = list(vectorizer.vocabulary_)
+        columns = np.fromiter(vectorizer.vocabulary_.values(), dtype=np.int64, count=len(terms))
+        # Split on spaces found in numpy and cut by slicing one joined string: a list per term
+        # would wake the garbage collector over the whole model again and again.
+        joined = "".join(terms)
+        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+        starts = np.cumsum(lengths) - lengths
+        space = _codepoints(joined) == ord(" ")
+        before = np.concatenate([[0], np.cumsum(space)])
+        spaces = before[starts + lengths] - before[starts]
+        unigrams = np.flatnonzero(spaces == 0)
+        bigrams = np.flatnonzero(spaces == 1)
+        cut = np.flatnonzero(space)[before[starts[bigrams]]]  # where each bigram's space is
+        ends = (starts + lengths)[bigrams]
+        left = [joined[a:b] for a, b in zip(starts[bigrams].tolist(), cut.tolist())]
+        right = [joined[a:b] for a, b in zip((cut + 1).tolist(), ends.tolist())]
+        unigram_terms = [terms[i] for i in unigrams.tolist()]
+        distinct = list(dict.fromkeys(chain(unigram_terms, left, right)))
+        self.tokens = dict(zip(distinct, range(len(distinct))))
+        number = self.tokens.__getitem__
+        self.unigram_columns = np.full(len(distinct), -1, dtype=np.int64)
+        self.unigram_columns[np.fromiter(map(number, unigram_terms), dtype=np.int64, count=len(unigrams))] = \
+            columns[unigrams]
+        a = np.fromiter(map(number, left), dtype=np.int64, count=len(left))
+        b = np.fromiter(map(number, right), dtype=np.int64, count=len(right))
+        keys = a * len(distinct) + b
         order = np.argsort(keys)
-        self.keys, self.columns = keys[order], np.asarray(pair_columns, dtype=np.int64)[order]
+        self.keys, self.columns = keys[order], columns[bigrams][order]
 
 
 # ---------------------------------------------------------------- char_wb
@@ -188,11 +311,20 @@ def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     """Counts (documents x vocabulary) as documents x distinct words times words x n-grams."""
     word_ids, flat, indptr = _tokens(raw_documents, _prepare(vectorizer), str.split)
     words = list(word_ids)
-    keys = _table(vectorizer, _CharKeys) if fixed else None
-    if keys is not None and keys.usable and vectorizer.ngram_range[1] * keys.bits <= 63:
-        owners, columns = _char_wb_columns_by_key(words, *vectorizer.ngram_range, keys)
+    min_n, max_n = vectorizer.ngram_range
+    if fixed:
+        table = _table(vectorizer, _CharKeys, (max_n - min_n + 1) * sum(map(len, words)))
+        if table is not None and table.usable and _fits_in_keys(table.alphabet, max_n):
+            _, owners, _, _, keys = _gram_keys(words, min_n, max_n, table.alphabet)
+            columns = _lookup(table.keys, table.columns, keys)
+        else:
+            owners, columns = _char_wb_columns(words, min_n, max_n, vocabulary, fixed)
     else:
-        owners, columns = _char_wb_columns(words, *vectorizer.ngram_range, vocabulary, fixed)
+        alphabet = _Alphabet(" " + "".join(words))
+        if _fits_in_keys(alphabet, max_n):
+            owners, columns = _char_wb_fit_by_key(words, min_n, max_n, alphabet, vocabulary)
+        else:
+            owners, columns = _char_wb_columns(words, min_n, max_n, vocabulary, fixed)
     keep = columns >= 0
     # (n-grams x words) @ (words x documents), turned around: its CSR conversion sorts the columns
     # of each document in one pass, cheaper than sorting the product.
@@ -204,12 +336,37 @@ def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     return (by_gram @ by_document.tocsr()).T.tocsr()
 
 
-def _char_wb_grams(words: list[str], min_n: int, max_n: int):
-    """scikit-learn's char_wb n-grams of each word: the n-grams, their word, n and offset.
+def _char_wb_fit_by_key(words, min_n, max_n, alphabet, vocabulary):
+    """(word, column) of each n-gram of each word, numbering new n-grams into `vocabulary` in
+    the order scikit-learn meets them (word by word, then by n and offset)."""
+    padded, owners, sizes, offsets, keys = _gram_keys(words, min_n, max_n, alphabet)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
+    at = (np.cumsum(lengths) - lengths)[owners] + offsets  # where each n-gram starts in `padded`
+    # _gram_keys lists n-grams by n, then word, then offset; scikit-learn meets them by word, then
+    # n, then offset: a stable sort by word gives that order, and a stable sort by key after it
+    # puts each n-gram's first meeting first among its equals.
+    met = np.empty(len(keys), dtype=np.int64)
+    meeting = np.argsort(owners, kind="stable")
+    met[meeting] = np.arange(len(keys))
+    by_key = meeting[np.argsort(keys[meeting], kind="stable")]
+    sorted_keys = keys[by_key]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    distinct_of = np.empty(len(keys), dtype=np.int64)
+    distinct_of[by_key] = np.cumsum(first) - 1
+    firsts = by_key[first]  # the first meeting of each distinct n-gram, in key order
+    order = np.argsort(met[firsts])
+    column_of = np.empty(len(firsts), dtype=np.int64)
+    column_of[order] = np.arange(len(vocabulary), len(vocabulary) + len(firsts))
+    new = firsts[order]
+    vocabulary.update(zip([padded[a:a + n] for a, n in zip(at[new].tolist(), sizes[new].tolist())],
+                          column_of[order].tolist()))
+    return owners, column_of[distinct_of]
 
-    A padded word (" word ") of length L gives all its n-grams for n < L, and itself once for
-    the first n >= L (scikit-learn counts a short word once).
-    """
+
+def _char_wb_grams(words: list[str], min_n: int, max_n: int):
+    """scikit-learn's char_wb n-grams of each word as strings: the n-grams, their word, n and
+    offset (for alphabets too large for integer keys)."""
     padded = [" " + word + " " for word in words]
     lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
     grams: list[str] = []
@@ -221,7 +378,7 @@ def _char_wb_grams(words: list[str], min_n: int, max_n: int):
         owners.append(owner)
         sizes.append(np.full(len(owner), n))
         offsets.append(np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts))
-    short = np.flatnonzero(lengths < min_n)  # shorter than every n: counted once, whole
+    short = np.flatnonzero(lengths < min_n)
     grams.extend([padded[k] for k in short.tolist()])
     owners.append(short)
     sizes.append(np.full(len(short), min_n))
@@ -234,70 +391,27 @@ def _char_wb_columns(words, min_n, max_n, vocabulary, fixed: bool):
     grams, owners, sizes, offsets = _char_wb_grams(words, min_n, max_n)
     if fixed:
         return owners, np.fromiter(map(vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-    # scikit-learn numbers new n-grams as it meets them: word by word, then by n and offset.
-    order = np.lexsort((offsets, sizes, owners))
+    order = np.lexsort((offsets, sizes, owners))  # the order scikit-learn meets them in
     columns = np.empty(len(grams), dtype=np.int64)
     columns[order] = list(map(vocabulary.__getitem__, [grams[i] for i in order.tolist()]))
     return owners, columns
 
 
-def _char_wb_columns_by_key(words, min_n, max_n, table: _CharKeys):
-    """(word, column) of each n-gram of each word, computed as integer keys in numpy."""
-    padded = " " + "  ".join(words) + " " if words else ""
-    letters = table.letters_of(padded)
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
-    starts = np.cumsum(lengths) - lengths
-    owner_of = np.repeat(np.arange(len(words)), lengths)
-    left = np.repeat(starts + lengths, lengths) - np.arange(len(letters))  # characters to the word's end
-    key = np.zeros(len(letters), dtype=np.int64)
-    unknown = np.zeros(len(letters), dtype=bool)
-    owners, columns = [], []
-    for n in range(1, max_n + 1):
-        shifted = np.zeros(len(letters), dtype=np.int64)
-        shifted[:len(letters) - n + 1] = letters[n - 1:]
-        key += shifted << (table.bits * (n - 1))
-        unknown |= shifted == 0
-        if n < min_n:
-            continue
-        at = np.flatnonzero(left >= n)
-        known = at[~unknown[at]]
-        owners.append(owner_of[known])
-        columns.append(_lookup(table.keys, table.columns, key[known]))
-        if n == min_n:  # words shorter than min_n count once, whole
-            short = starts[lengths < min_n]
-            whole = _whole_word_keys(letters, short, lengths[lengths < min_n], table.bits)
-            owners.append(owner_of[short])
-            columns.append(_lookup(table.keys, table.columns, whole))
-    if not owners:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(owners), np.concatenate(columns)
-
-
-def _whole_word_keys(letters, starts, lengths, bits):
-    """Keys of whole padded words (-1 when a letter is outside the vocabulary's alphabet)."""
-    if not len(starts):
-        return np.zeros(0, dtype=np.int64)
-    place = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    chars = letters[np.repeat(starts, lengths) + place]
-    firsts = np.cumsum(lengths) - lengths
-    keys = np.add.reduceat(chars << (bits * place), firsts)
-    return np.where(np.minimum.reduceat(chars, firsts) > 0, keys, -1)
-
-
 # ---------------------------------------------------------------- word 1- and 2-grams
 def _count_words(vectorizer, raw_documents, vocabulary, fixed: bool):
     """Counts of word 1- and 2-grams: each distinct token and each distinct pair looked up once."""
-    token_ids, flat, indptr = _tokens(raw_documents, _prepare(vectorizer), _word_tokenizer(vectorizer))
+    token_ids, flat, indptr = _word_tokens(vectorizer, raw_documents)
     min_n, max_n = vectorizer.ngram_range
     n_docs, tokens = len(indptr) - 1, list(token_ids)
     flat_ids = np.asarray(flat, dtype=np.int64)
     doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(np.asarray(indptr, dtype=np.int64)))
     starts = np.flatnonzero(doc_of[1:] == doc_of[:-1]) if min_n <= 2 <= max_n else np.zeros(0, dtype=np.int64)
     simple = vectorizer.tokenizer is None and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN
-    if fixed and simple:
-        rows, cols = _word_columns_by_key(vectorizer, tokens, flat_ids, doc_of, starts, min_n)
+    table = _table(vectorizer, _WordKeys, len(tokens) + len(starts)) if fixed and simple else None
+    if table is not None:
+        rows, cols = _word_columns_by_key(table, tokens, flat_ids, doc_of, starts, min_n)
     else:
-        rows, cols = _word_columns(tokens, flat_ids, doc_of, starts, np.asarray(indptr), min_n, vocabulary, fixed)
+        rows, cols = _word_columns(tokens, flat_ids, doc_of, starts, min_n, vocabulary, fixed, distinct_terms=simple)
     if not rows:
         return sparse.csr_array((n_docs, len(vocabulary)), dtype=np.int64)
     row, col = np.concatenate(rows), np.concatenate(cols)
@@ -306,9 +420,8 @@ def _count_words(vectorizer, raw_documents, vocabulary, fixed: bool):
                             shape=(n_docs, len(vocabulary)))
 
 
-def _word_columns_by_key(vectorizer, tokens, flat_ids, doc_of, starts, min_n):
+def _word_columns_by_key(table: _WordKeys, tokens, flat_ids, doc_of, starts, min_n):
     """(document, column) of every unigram and bigram occurrence, looked up as integer keys."""
-    table = _table(vectorizer, _WordKeys)
     known = np.fromiter(map(table.tokens.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
     ids = known[flat_ids] if len(flat_ids) else np.zeros(0, dtype=np.int64)
     rows, cols = [], []
@@ -323,10 +436,11 @@ def _word_columns_by_key(vectorizer, tokens, flat_ids, doc_of, starts, min_n):
     return rows, cols
 
 
-def _word_columns(tokens, flat_ids, doc_of, starts, indptr, min_n, vocabulary, fixed: bool):
+def _word_columns(tokens, flat_ids, doc_of, starts, min_n, vocabulary, fixed: bool, distinct_terms=False):
     """(document, column) of every unigram and bigram occurrence, by looking strings up; a
     growing vocabulary numbers new terms in the order scikit-learn meets them (per document
-    its unigrams, then its bigrams)."""
+    its unigrams, then its bigrams). `distinct_terms`: no unigram can equal a bigram (tokens
+    hold no spaces)."""
     kinds = []  # (terms, first document, kind, first position, each occurrence's term, its document)
     if min_n <= 1:
         first = np.unique(flat_ids, return_index=True)[1]  # token ids count up in order of first use
@@ -341,13 +455,18 @@ def _word_columns(tokens, flat_ids, doc_of, starts, indptr, min_n, vocabulary, f
     terms = [term for kind in kinds for term in kind[0]]
     if fixed:
         columns = np.fromiter(map(vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
-    else:
-        documents = np.concatenate([kind[1] for kind in kinds]) if kinds else np.zeros(0, dtype=np.int64)
-        kind_of = np.concatenate([np.full(len(kind[0]), kind[2]) for kind in kinds]) if kinds else documents
-        positions = np.concatenate([kind[3] for kind in kinds]) if kinds else documents
+    elif kinds:
+        documents = np.concatenate([kind[1] for kind in kinds])
+        kind_of = np.concatenate([np.full(len(kind[0]), kind[2]) for kind in kinds])
+        positions = np.concatenate([kind[3] for kind in kinds])  # flat positions: in document order
         order = np.lexsort((positions, kind_of, documents))
         columns = np.empty(len(terms), dtype=np.int64)
-        columns[order] = list(map(vocabulary.__getitem__, [terms[i] for i in order.tolist()]))
+        in_order = [terms[i] for i in order.tolist()]
+        if distinct_terms and not vocabulary:  # all new: numbered in one C loop
+            columns[order] = np.arange(len(terms))
+            vocabulary.update(zip(in_order, range(len(terms))))
+        else:
+            columns[order] = list(map(vocabulary.__getitem__, in_order))
     rows, cols, offset = [], [], 0
     for names, _, _, _, occurrences, occurrence_docs in kinds:
         rows.append(occurrence_docs)

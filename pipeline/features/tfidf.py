@@ -198,8 +198,8 @@ def _gram_keys(words: list[str], min_n: int, max_n: int, alphabet: _Alphabet):
     unknown = np.zeros(len(letters), dtype=bool)
     parts = []
     for n in range(1, max_n + 1):
-        shifted = np.zeros(len(letters), dtype=np.int64)
-        shifted[:len(letters) - n + 1] = letters[n - 1:]
+        shifted = np.zeros(len(letters), dtype=np.int64)  # the letter n - 1 places further on
+        shifted[:max(len(letters) - n + 1, 0)] = letters[n - 1:]
         key += shifted << (alphabet.bits * (n - 1))
         unknown |= shifted == 0
         if n >= min_n:

@@ -19,6 +19,7 @@ from pipeline.features import tfidf
 from pipeline.features.cue_search import CueSearch, discourse_rules
 from pipeline.features.discourse import CUE_WORDS, CUES, DiscourseFeatures, FastDiscourseFeatures
 from pipeline.features.tfidf import FastTfidfVectorizer
+from pipeline.features.words import batch_words
 
 # Text that stresses tokenizers, case folding and n-gram cutting.
 AWKWARD = [
@@ -106,6 +107,8 @@ def test_fast_tfidf_fits_and_transforms_like_scikit_learn(params, tables):
     assert [type(c) for c in ours.vocabulary_.values()] == [type(c) for c in theirs.vocabulary_.values()]
     if hasattr(theirs, "idf_"):
         np.testing.assert_array_equal(ours.idf_, theirs.idf_)
+    names = ours.get_feature_names_out()
+    assert names.dtype == object and names.tolist() == theirs.get_feature_names_out().tolist()
     for batch in (test, test[::-1], test[:1], [], TEXTS):
         assert_same_transform(ours, theirs, batch)
 
@@ -184,10 +187,11 @@ cue_text = st.lists(st.tuples(st.sampled_from(CUE_PIECES), st.sampled_from([" ",
 @given(st.lists(st.one_of(cue_text, st.text(max_size=60)), max_size=10))
 @settings(max_examples=300, deadline=None)
 def test_batch_cue_search_answers_as_each_regex_does(texts):
-    found = SEARCH.found(texts)
-    assert found.shape == (len(texts), len(CUES))
-    for row, text in enumerate(texts):
-        assert found[row].tolist() == [regex.search(text) is not None for regex in REGEXES], text
+    expected = [[regex.search(text) is not None for regex in REGEXES] for text in texts]
+    for words in (None, batch_words(texts)):  # reading the texts, or the batch's shared cut
+        found = SEARCH.found(texts, words)
+        assert found.shape == (len(texts), len(CUES))
+        assert found.tolist() == expected
 
 
 def test_letters_that_match_ascii_letters_ignoring_case_are_word_characters():

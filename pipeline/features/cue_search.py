@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.features.words import numbered
+
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 _LISTED = re.compile(r"[a-z]+(?:s\?)?")  # a listed word: letters, maybe a plural s ("appears?")
@@ -106,9 +108,10 @@ class CueSearch:
         chars = "".join(sorted({c for _, decisive, needed in self.char_tests for c in decisive + needed}))
         self.any_char = re.compile("[" + re.escape(chars) + "]") if chars else None
 
-    def found(self, texts: list[str]):
+    def found(self, texts: list[str], words=None):
+        """`words`: the batch's shared cut of `texts` (pipeline.features.words), if there is one."""
         n, k = len(texts), len(self.names)
-        masks = self._word_masks(texts)
+        masks = self._word_masks(texts, words)
         shifts = np.arange(k, dtype=np.int64) * 2
         decided = (masks[:, None] >> shifts) & 1 == 1
         to_check = (masks[:, None] >> (shifts + 1)) & 1 == 1
@@ -144,20 +147,34 @@ class CueSearch:
                     bits |= bit
         return bits
 
-    def _word_masks(self, texts: list[str]):
-        """Per text, the OR of the bits of its words (each distinct word looked at once)."""
-        every: list[str] = []
-        ends = [0]
-        findall = _WORD.findall
-        for text in texts:
-            every.extend(findall(text))
-            ends.append(len(every))
-        distinct = list(dict.fromkeys(every))
-        bits = dict(zip(distinct, map(self.word_bits, distinct)))
-        per_word = np.fromiter(map(bits.__getitem__, every), dtype=np.int64, count=len(every))
-        counts = np.diff(np.asarray(ends))
+    def _word_masks(self, texts: list[str], words=None):
+        """Per text, the OR of the bits of its words (each distinct word looked at once).
+
+        With the batch's shared cut (pipeline.features.words.BatchWords), an ASCII text's bits
+        come from its lower-cased pieces: lower-casing ASCII changes no word's extent, and
+        ASCII words are compared by their lower case anyway. Other texts are read here.
+        """
         masks = np.zeros(len(texts), dtype=np.int64)
-        has = np.flatnonzero(counts)
-        if len(has):
-            masks[has] = np.bitwise_or.reduceat(per_word, np.asarray(ends[:-1])[has])
+        own = list(range(len(texts)))
+        if words is not None:
+            ascii_texts = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+            if ascii_texts.any():
+                # Pieces of other texts get bits too, unused: an ASCII text has ASCII pieces only.
+                piece_bits = self._bits_of(list(words.pieces))
+                masks = np.where(ascii_texts, words.per_text(piece_bits, np.bitwise_or), 0)
+                own = np.flatnonzero(~ascii_texts).tolist()
+        if own:
+            masks[own] = self._bits_of([texts[row] for row in own])
         return masks
+
+    def _bits_of(self, texts: list[str]):
+        """Per text, the OR of the bits of its \w runs."""
+        distinct, run_of, ends = numbered(list(map(_WORD.findall, texts)))
+        bits = np.fromiter(map(self.word_bits, distinct), dtype=np.int64, count=len(distinct))
+        per_run = bits[np.asarray(run_of, dtype=np.int64)]
+        ends = np.asarray(ends, dtype=np.int64)
+        out = np.zeros(len(texts), dtype=np.int64)
+        has = np.flatnonzero(np.diff(ends))
+        if len(has):
+            out[has] = np.bitwise_or.reduceat(per_run, ends[:-1][has])
+        return out

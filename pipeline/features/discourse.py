@@ -378,8 +378,10 @@ def _fast_position_block(frame, article: _Article):
 
 
 def _fast_cue_block(texts, article: _Article):
+    from pipeline.features.words import batch_words
+
     block = np.zeros((len(texts), len(_cue_names())), dtype=np.float64)
-    block[:, :len(CUES)] = _cue_search().found(texts)
+    block[:, :len(CUES)] = _cue_search().found(texts, batch_words(texts))
     col = len(CUES)
     block[:, col] = article.inside_quote(texts)
     stripped = [t.strip() for t in texts]

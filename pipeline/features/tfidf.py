@@ -25,8 +25,9 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from pipeline.features.words import WORD_TOKEN, batch_words, numbered
+
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-_TWO_OR_MORE = r"\w\w+"  # the same tokens as the default pattern (maximal runs of 2+), found faster
 
 
 class FastTfidfVectorizer(TfidfVectorizer):
@@ -55,6 +56,14 @@ class FastTfidfVectorizer(TfidfVectorizer):
             if not vocabulary:
                 raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         return vocabulary, _as_sklearn_counts(X, len(vocabulary), self.dtype)
+
+    def get_feature_names_out(self, input_features=None):
+        """scikit-learn's: the terms in column order (placed by column, not sorted by it)."""
+        self._check_vocabulary()
+        columns = np.fromiter(self.vocabulary_.values(), dtype=np.int64, count=len(self.vocabulary_))
+        names = np.empty(len(columns), dtype=object)
+        names[columns] = list(self.vocabulary_)
+        return names
 
     def _sort_features(self, X, vocabulary):
         """scikit-learn's: terms numbered in sorted order, X's columns renumbered (a C loop, not
@@ -98,37 +107,33 @@ class _GrowingVocabulary(dict):
 
 
 # ---------------------------------------------------------------- documents and tokens
-def _prepare(vectorizer):
-    """The function scikit-learn's analyzer applies to a document before cutting it."""
-    decode, preprocess = vectorizer.decode, vectorizer.build_preprocessor()
+def _prepared(vectorizer, raw_documents) -> list[str]:
+    """The documents as scikit-learn's analyzer has them before cutting: decoded, preprocessed."""
+    docs = raw_documents.tolist() if hasattr(raw_documents, "tolist") else list(raw_documents)
     plain = (vectorizer.input == "content" and vectorizer.preprocessor is None
              and not vectorizer.strip_accents)
-    if plain and vectorizer.lowercase:
-        return lambda doc: doc.lower() if type(doc) is str else preprocess(decode(doc))
-    if plain:
-        return lambda doc: doc if type(doc) is str else preprocess(decode(doc))
-    return lambda doc: preprocess(decode(doc))
+    if plain and set(map(type, docs)) <= {str}:
+        return list(map(str.lower, docs)) if vectorizer.lowercase else docs
+    decode, preprocess = vectorizer.decode, vectorizer.build_preprocessor()
+    return [preprocess(decode(doc)) for doc in docs]
 
 
-def _tokens(raw_documents, prepare, split) -> tuple[dict[str, int], list[int], list[int]]:
+def _tokens(docs: list[str], split) -> tuple[dict[str, int], list[int], list[int]]:
     """Distinct tokens numbered in order of first use, every token's number, and where each
-    document's tokens end (in C loops: dict.fromkeys and map, not a Python step per token)."""
-    every: list[str] = []
-    ends = [0]
-    for doc in raw_documents:
-        every.extend(split(prepare(doc)))
-        ends.append(len(every))
-    distinct = list(dict.fromkeys(every))
-    ids = dict(zip(distinct, range(len(distinct))))
-    return ids, list(map(ids.__getitem__, every)), ends
+    document's tokens end."""
+    return numbered(list(map(split, docs)))
+
+
+def _plain_lowercase(vectorizer) -> bool:
+    """Whether the vectorizer's analyzer only lower-cases str documents before cutting them."""
+    return (vectorizer.input == "content" and vectorizer.preprocessor is None and not vectorizer.strip_accents
+            and vectorizer.lowercase)
 
 
 def _word_tokenizer(vectorizer):
     """scikit-learn's tokenizer with its stop words removed."""
-    import re
-
     if vectorizer.tokenizer is None and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN:
-        tokenize = re.compile(_TWO_OR_MORE).findall
+        tokenize = WORD_TOKEN.findall
     else:
         tokenize = vectorizer.build_tokenizer()
     stop_words = vectorizer.get_stop_words()
@@ -137,27 +142,15 @@ def _word_tokenizer(vectorizer):
     return lambda doc: [t for t in tokenize(doc) if t not in stop_words]
 
 
-_last_word_tokens: tuple = (None, None)  # (what was tokenized, how; its tokens)
-
-
 def _word_tokens(vectorizer, raw_documents):
-    """`_tokens` of the word analyzer, reused when the same texts are tokenized the same way
-    again right after: FastDiscourseFeatures' neighbour words read the texts the word
-    features of the same model have just read (the same str objects, so comparing is cheap)."""
-    global _last_word_tokens
-    simple = (vectorizer.tokenizer is None and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN
-              and vectorizer.get_stop_words() is None and vectorizer.preprocessor is None
-              and not vectorizer.strip_accents and vectorizer.input == "content")
-    if not simple:
-        return _tokens(raw_documents, _prepare(vectorizer), _word_tokenizer(vectorizer))
-    texts = tuple(raw_documents)
-    key = (vectorizer.lowercase, vectorizer.encoding, vectorizer.decode_error, texts)
-    last_key, last_tokens = _last_word_tokens
-    if last_key is not None and last_key == key:
-        return last_tokens
-    tokens = _tokens(texts, _prepare(vectorizer), _word_tokenizer(vectorizer))
-    _last_word_tokens = (key, tokens)
-    return tokens
+    """`_tokens` of the word analyzer; with the default analysis, from the batch's shared cut
+    (pipeline.features.words), which FastDiscourseFeatures' neighbour words read again."""
+    default = (vectorizer.tokenizer is None and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN
+               and vectorizer.get_stop_words() is None and _plain_lowercase(vectorizer))
+    words = batch_words(raw_documents) if default else None
+    if words is not None:
+        return words.tokens()
+    return _tokens(_prepared(vectorizer, raw_documents), _word_tokenizer(vectorizer))
 
 
 # ---------------------------------------------------------------- character n-grams as integer keys
@@ -309,7 +302,11 @@ class _WordKeys:
 # ---------------------------------------------------------------- char_wb
 def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     """Counts (documents x vocabulary) as documents x distinct words times words x n-grams."""
-    word_ids, flat, indptr = _tokens(raw_documents, _prepare(vectorizer), str.split)
+    words = batch_words(raw_documents) if _plain_lowercase(vectorizer) else None
+    if words is not None:  # the batch's shared cut: its pieces are char_wb's words
+        word_ids, flat, indptr = words.pieces, words.piece_of, words.ends
+    else:
+        word_ids, flat, indptr = _tokens(_prepared(vectorizer, raw_documents), str.split)
     words = list(word_ids)
     min_n, max_n = vectorizer.ngram_range
     if fixed:
@@ -328,10 +325,10 @@ def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     keep = columns >= 0
     # (n-grams x words) @ (words x documents), turned around: its CSR conversion sorts the columns
     # of each document in one pass, cheaper than sorting the product.
-    by_gram = sparse.csr_array((np.ones(int(keep.sum()), dtype=np.int64), (columns[keep], owners[keep])),
+    by_gram = sparse.csr_array((np.ones(int(keep.sum()), dtype=np.int32), (columns[keep], owners[keep])),
                                shape=(len(vocabulary), len(words)))
     by_document = sparse.csc_array(
-        (np.ones(len(flat), dtype=np.int64), np.asarray(flat, dtype=np.int64), np.asarray(indptr)),
+        (np.ones(len(flat), dtype=np.int32), np.asarray(flat, dtype=np.int32), np.asarray(indptr)),
         shape=(len(words), len(indptr) - 1))
     return (by_gram @ by_document.tocsr()).T.tocsr()
 
@@ -416,7 +413,7 @@ def _count_words(vectorizer, raw_documents, vocabulary, fixed: bool):
         return sparse.csr_array((n_docs, len(vocabulary)), dtype=np.int64)
     row, col = np.concatenate(rows), np.concatenate(cols)
     keep = col >= 0
-    return sparse.csr_array((np.ones(int(keep.sum()), dtype=np.int64), (row[keep], col[keep])),
+    return sparse.csr_array((np.ones(int(keep.sum()), dtype=np.int32), (row[keep], col[keep])),
                             shape=(n_docs, len(vocabulary)))
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 
 import numpy as np
 
@@ -103,27 +105,26 @@ class CueSearch:
                 self.word_regexes.append((bit, re.compile("|".join(words), flags)))
             if rule.decisive_digit_word:
                 self.digit_regexes.append((1 << (2 * k), re.compile(rule.decisive_digit_word, flags)))
-        self.char_tests = [(k, rule.decisive_chars, rule.needed_chars) for k, rule in enumerate(rules.values())
-                           if rule.decisive_chars or rule.needed_chars]
-        chars = "".join(sorted({c for _, decisive, needed in self.char_tests for c in decisive + needed}))
+        self.char_bits: dict[str, int] = {}  # a character -> the bits it sets
+        for k, rule in enumerate(rules.values()):
+            for bit, chars in ((1 << (2 * k), rule.decisive_chars), (1 << (2 * k + 1), rule.needed_chars)):
+                for char in chars:
+                    self.char_bits[char] = self.char_bits.get(char, 0) | bit
+        chars = "".join(sorted(self.char_bits))
         self.any_char = re.compile("[" + re.escape(chars) + "]") if chars else None
 
     def found(self, texts: list[str], words=None):
         """`words`: the batch's shared cut of `texts` (pipeline.features.words), if there is one."""
         n, k = len(texts), len(self.names)
         masks = self._word_masks(texts, words)
+        if self.any_char is not None:
+            bits_of = self.char_bits.__getitem__
+            for row, chars in enumerate(map(self.any_char.findall, texts)):
+                if chars:
+                    masks[row] |= reduce(or_, map(bits_of, set(chars)))
         shifts = np.arange(k, dtype=np.int64) * 2
         decided = (masks[:, None] >> shifts) & 1 == 1
         to_check = (masks[:, None] >> (shifts + 1)) & 1 == 1
-        if self.any_char is not None:
-            search = self.any_char.search
-            for row in [i for i, text in enumerate(texts) if search(text)]:
-                text = texts[row]
-                for cue, decisive, needed in self.char_tests:
-                    if any(c in text for c in decisive):
-                        decided[row, cue] = True
-                    elif any(c in text for c in needed):
-                        to_check[row, cue] = True
         for cue, regex in enumerate(self.regexes):
             rows = np.flatnonzero(to_check[:, cue] & ~decided[:, cue]).tolist()
             if rows:

@@ -64,6 +64,8 @@ VECTORIZERS = [
     dict(ngram_range=(2, 2), stop_words="english"),
     dict(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", lowercase=False),
     dict(ngram_range=(1, 2), max_features=40, use_idf=False),
+    dict(ngram_range=(1, 2), vocabulary=["town", "the town", "said", "officials said", "zz", "a b c"]),
+    dict(analyzer="char_wb", ngram_range=(1, 4), vocabulary=[" th", "the", "own ", "x", " a ", "東京"]),
     dict(ngram_range=(1, 3)),  # counted by scikit-learn's own code
     dict(analyzer="char", ngram_range=(2, 3)),  # likewise
 ]

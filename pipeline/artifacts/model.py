@@ -35,7 +35,11 @@ class Model:
         from pipeline.data.records import as_input
 
         if hasattr(sentences, "columns"):
-            sentences = sentences.assign(text=[t[:MAX_SENTENCE_CHARS] for t in sentences["text"]])
+            import pandas as pd
+
+            texts = [t[:MAX_SENTENCE_CHARS] for t in sentences["text"].tolist()]
+            # Python strings (object): see pipeline.data.records.sentence_frame
+            sentences = sentences.assign(text=pd.Series(texts, index=sentences.index, dtype=object))
         else:
             sentences = [text[:MAX_SENTENCE_CHARS] for text in sentences]
         return predict_scores(self.estimator, as_input(self.input_kind, sentences))

@@ -45,10 +45,13 @@ def sentence_frame(
     import pandas as pd
 
     n = len(texts)
+    # Python strings (object), not pandas' Arrow strings: each feature reads the column, and
+    # turning Arrow strings into Python ones on every read cost more than some features.
     return pd.DataFrame(
         {
-            "text": list(texts),
-            "doc_id": [str(d) for d in doc_ids] if doc_ids is not None else [f"bare:{i}" for i in range(n)],
+            "text": pd.Series(list(texts), dtype=object),
+            "doc_id": pd.Series([str(d) for d in doc_ids] if doc_ids is not None else [f"bare:{i}" for i in range(n)],
+                                dtype=object),
             "sentence_index": list(indices) if indices is not None else [UNKNOWN] * n,
             "n_sentences": list(n_sentences) if n_sentences is not None else [0] * n,
             "paragraph": list(paragraphs) if paragraphs is not None else [UNKNOWN] * n,

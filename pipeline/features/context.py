@@ -37,12 +37,13 @@ def with_context(text, context=None, context_weight: float = 1.0) -> ContextFeat
     """Text features of the `text` column side by side with discourse features of the record.
 
     Config: `_target_: pipeline.features.context.with_context` with `text:` (any text featurizer)
-    and `context:` (a DiscourseFeatures).
+    and `context:` (a DiscourseFeatures, by default the FastDiscourseFeatures).
     """
-    from pipeline.features.discourse import DiscourseFeatures
+    from pipeline.features.discourse import FastDiscourseFeatures
 
-    context = DiscourseFeatures() if context is None else context
+    context = FastDiscourseFeatures() if context is None else context
+    # A weight of 1 is left out: ColumnTransformer copies a block to multiply it, even by 1.
     return ContextFeatures(
         [("text", text, "text"), ("context", context, list(INPUT_COLUMNS))],
-        transformer_weights={"text": 1.0, "context": context_weight},
+        transformer_weights={"context": context_weight} if context_weight != 1.0 else None,
     )

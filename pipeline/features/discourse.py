@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from numbers import Integral, Real
+from operator import methodcaller
 from typing import Iterable
 
 import numpy as np
@@ -13,40 +14,53 @@ from sklearn.utils._param_validation import Interval
 
 from pipeline.data.records import INPUT_COLUMNS, RECORDS, as_records
 
-# Cues, each a regex over the sentence; names become feature names.
+# Cues, each a regex over the sentence; names become feature names. The word-list cues are
+# `\b(?:word|...)\b` over the words in CUE_WORDS (pipeline.features.cue_search reads those).
 _WORDS = lambda *words: r"\b(?:" + "|".join(words) + r")\b"  # noqa: E731
-CUES = {
-    "quote_mark": r"[“”\"«»]|''|``|(?:^|\s)‘",
-    "attribution": _WORDS(
+CUE_WORDS = {
+    "attribution": (
         "said", "says", "say", "told", "tells", "warned", "warns", "added", "adds", "stated", "states",
         "announced", "claimed", "claims", "explained", "noted", "insisted", "asked", "confirmed",
         "denied", "wrote", "writes", "tweeted", "according to", "urged", "vowed", "threatened",
     ),
-    "we_future": r"\b(?:we|we'll|we’ll)\s+(?:will|shall|are going to|'ll|’ll|won't|won’t)\b|\bwe['’]ll\b",
-    "first_plural": _WORDS("we", "us", "our", "ours"),
-    "second_person": _WORDS("you", "your", "yours", "yourself", "yourselves"),
-    "hedge": _WORDS(
+    "first_plural": ("we", "us", "our", "ours"),
+    "second_person": ("you", "your", "yours", "yourself", "yourselves"),
+    "hedge": (
         "may", "might", "perhaps", "possibly", "probably", "likely", "unlikely", "appears?", "seems?",
         "suggests?", "reportedly", "allegedly", "apparently", "could",
     ),
-    "modal_strong": _WORDS("must", "should", "ought to", "need to", "needs to", "have to", "has to"),
-    "future": _WORDS("will", "won't", "won’t", "shall", "going to", "would"),
-    "number": r"\d",
-    "money_or_percent": r"[$€£¥]|\b(?:percent|per cent|million|billion|trillion)\b|%",
-    "year": r"\b(?:1[89]\d\d|20\d\d)s?\b",
-    "date": _WORDS(
+    "modal_strong": ("must", "should", "ought to", "need to", "needs to", "have to", "has to"),
+    "future": ("will", "won't", "won’t", "shall", "going to", "would"),
+    "date": (
         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "yesterday",
         "today", "tonight", "january", "february", "march", "april", "june", "july", "august",
         "september", "october", "november", "december", "last (?:week|month|year)", "ago",
     ),
-    "past_perfect": r"\bhad\s+(?:been|\w+ed|\w+en)\b",
-    "present_perfect": r"\b(?:has|have|'ve|’ve)\s+(?:been|\w+ed|\w+en)\b",
-    "past_simple": _WORDS("was", "were", "did"),
-    "since_history": _WORDS("since", "previously", "earlier", "former", "formerly", "history", "decades?"),
-    "evaluative": _WORDS(
+    "past_simple": ("was", "were", "did"),
+    "since_history": ("since", "previously", "earlier", "former", "formerly", "history", "decades?"),
+    "evaluative": (
         "however", "but", "although", "despite", "even", "only", "just", "clearly", "indeed",
         "critics?", "analysts?", "expected", "expects?",
     ),
+}
+CUES = {
+    "quote_mark": r"[“”\"«»]|''|``|(?:^|\s)‘",
+    "attribution": _WORDS(*CUE_WORDS["attribution"]),
+    "we_future": r"\b(?:we|we'll|we’ll)\s+(?:will|shall|are going to|'ll|’ll|won't|won’t)\b|\bwe['’]ll\b",
+    "first_plural": _WORDS(*CUE_WORDS["first_plural"]),
+    "second_person": _WORDS(*CUE_WORDS["second_person"]),
+    "hedge": _WORDS(*CUE_WORDS["hedge"]),
+    "modal_strong": _WORDS(*CUE_WORDS["modal_strong"]),
+    "future": _WORDS(*CUE_WORDS["future"]),
+    "number": r"\d",
+    "money_or_percent": r"[$€£¥]|\b(?:percent|per cent|million|billion|trillion)\b|%",
+    "year": r"\b(?:1[89]\d\d|20\d\d)s?\b",
+    "date": _WORDS(*CUE_WORDS["date"]),
+    "past_perfect": r"\bhad\s+(?:been|\w+ed|\w+en)\b",
+    "present_perfect": r"\b(?:has|have|'ve|’ve)\s+(?:been|\w+ed|\w+en)\b",
+    "past_simple": _WORDS(*CUE_WORDS["past_simple"]),
+    "since_history": _WORDS(*CUE_WORDS["since_history"]),
+    "evaluative": _WORDS(*CUE_WORDS["evaluative"]),
     "question": r"\?",
     "exclamation": r"!",
 }
@@ -207,10 +221,12 @@ def _cue_block(frame):
         block[:, col] = [pattern.search(t) is not None for t in texts]
     col = len(CUES)
     block[:, col] = _inside_quote(frame)
-    stripped = [t.strip() for t in texts]
-    block[:, col + 1] = [bool(s) and s[0] in "“\"«‘'`" for s in stripped]
-    block[:, col + 2] = [bool(s) and s.rstrip(".").endswith(("”", '"', "»", "’", "''")) for s in stripped]
-    tokens = np.array([len(t.split()) for t in texts])
+    # As _cue_block, in C loops (map) rather than a Python step per sentence.
+    stripped = list(map(str.strip, texts))
+    block[:, col + 1] = list(map(methodcaller("startswith", tuple("“\"«‘'`")), stripped))
+    block[:, col + 2] = list(map(methodcaller("endswith", ("”", '"', "»", "’", "''")),
+                                 map(methodcaller("rstrip", "."), stripped)))
+    tokens = np.fromiter(map(len, map(str.split, texts)), dtype=np.int64, count=len(texts))
     for i, (lo, hi) in enumerate(zip(LENGTH_BINS, LENGTH_BINS[1:])):
         block[:, col + 3 + i] = (tokens >= lo) & (tokens < hi)
     return block
@@ -261,3 +277,152 @@ def _neighbour_texts(frame) -> tuple[list[str], list[str]]:
             if index[a] >= 0 and index[b] >= 0:
                 before[b], after[a] = texts[a], texts[b]
     return before, after
+
+
+class FastDiscourseFeatures(DiscourseFeatures):
+    """DiscourseFeatures computed batch-wise: the same parameters, features and values, faster.
+
+    Each sentence's words are counted once for the neighbour features (the previous and next
+    sentence's rows are its neighbours' own rows), cues are decided per distinct word of the
+    batch (pipeline.features.cue_search), and article order, paragraph starts and neighbours
+    come from one sort of the batch instead of a pass per feature.
+    """
+
+    def fit(self, X, y=None):
+        self._validate_params()
+        frame = _check_frame(X)
+        self.n_features_in_ = len(INPUT_COLUMNS)
+        if self.neighbours:
+            from pipeline.features.tfidf import FastTfidfVectorizer
+
+            self.neighbour_vectorizer_ = FastTfidfVectorizer(
+                ngram_range=tuple(self.neighbour_ngram_range),
+                min_df=self.neighbour_min_df,
+                sublinear_tf=True,
+            ).fit(frame["text"].tolist())
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "fitted_")
+        frame = _check_frame(X)
+        texts = frame["text"].tolist()
+        article = _Article(frame)
+        blocks = []
+        if self.position:
+            blocks.append(sparse.csr_matrix(_fast_position_block(frame, article)))
+        if self.cues:
+            blocks.append(sparse.csr_matrix(_fast_cue_block(texts, article)))
+        if self.neighbours:
+            own = self.neighbour_vectorizer_.transform(texts)
+            before, after = article.neighbours()
+            blocks.append(self.neighbour_weight * _take_rows(own, before))
+            blocks.append(self.neighbour_weight * _take_rows(own, after))
+        if not blocks:
+            return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
+        return sparse.hstack(blocks, format="csr")
+
+
+class _Article:
+    """The batch's rows in article order (as `_documents` yields them), found with one sort."""
+
+    def __init__(self, frame):
+        first_seen: dict = {}
+        codes = np.fromiter((first_seen.setdefault(d, len(first_seen)) for d in frame["doc_id"].tolist()),
+                            dtype=np.int64, count=len(frame))
+        self.index = frame["sentence_index"].to_numpy(dtype=np.int64)
+        self.order = np.lexsort((np.arange(len(frame)), self.index, codes))
+        sorted_codes = codes[self.order]
+        # continues[k]: the row at position k of the order follows one of its own document
+        self.continues = np.zeros(len(frame), dtype=bool)
+        self.continues[1:] = sorted_codes[1:] == sorted_codes[:-1]
+
+    def neighbours(self):
+        """Row of each row's previous and next sentence (-1 at a document's edges or unknown index)."""
+        before = np.full(len(self.order), -1, dtype=np.int64)
+        after = np.full(len(self.order), -1, dtype=np.int64)
+        k = np.flatnonzero(self.continues)
+        a, b = self.order[k - 1], self.order[k]
+        linked = (self.index[a] >= 0) & (self.index[b] >= 0)
+        before[b[linked]], after[a[linked]] = a[linked], b[linked]
+        return before, after
+
+    def paragraph_starts(self, paragraph):
+        """As `_paragraph_starts`: a known paragraph that differs from the previous row's."""
+        in_order = paragraph[self.order]
+        start_in_order = in_order >= 0
+        start_in_order[1:] &= ~self.continues[1:] | (in_order[1:] != in_order[:-1])
+        start = np.empty(len(paragraph), dtype=bool)
+        start[self.order] = start_in_order
+        return start, start & (paragraph == 0)
+
+    def inside_quote(self, texts):
+        """As `_inside_quote`, with `_quote_open_after` run only on texts that hold a quote character."""
+        quoting = _QUOTE_CHARACTER.search
+        inside = np.zeros(len(texts), dtype=bool)
+        open_quote = False
+        for row, continues in zip(self.order.tolist(), self.continues.tolist()):
+            if not continues:
+                open_quote = False
+            inside[row] = open_quote
+            text = texts[row]
+            if quoting(text):
+                open_quote = _quote_open_after(text, open_quote)
+        return inside
+
+
+_QUOTE_CHARACTER = re.compile("[“`«‘”'»\"]")  # texts without one leave the quotation state as it was
+_CUE_SEARCH = None
+
+
+def _cue_search():
+    global _CUE_SEARCH
+    if _CUE_SEARCH is None:
+        from pipeline.features.cue_search import CueSearch, discourse_rules
+
+        _CUE_SEARCH = CueSearch(discourse_rules(CUES, CUE_WORDS))
+    return _CUE_SEARCH
+
+
+def _fast_position_block(frame, article: _Article):
+    index = article.index
+    length = frame["n_sentences"].to_numpy(dtype=np.int64)
+    known = index >= 0
+    cols = [known & (index >= lo) & (index <= hi) for lo, hi in INDEX_BINS]
+    relative = np.where(length > 0, np.minimum(index / np.maximum(length, 1), 0.999), -1.0)
+    cols += [known & (length > 0) & (relative >= lo) & (relative < hi)
+             for lo, hi in zip(RELATIVE_BINS, RELATIVE_BINS[1:])]
+    cols.append(known & (length > 0) & (index == length - 1))
+    cols += list(article.paragraph_starts(frame["paragraph"].to_numpy(dtype=np.int64)))
+    return np.column_stack(cols).astype(np.float64)
+
+
+def _fast_cue_block(texts, article: _Article):
+    from pipeline.features.words import batch_words
+
+    block = np.zeros((len(texts), len(_cue_names())), dtype=np.float64)
+    block[:, :len(CUES)] = _cue_search().found(texts, batch_words(texts))
+    col = len(CUES)
+    block[:, col] = article.inside_quote(texts)
+    # As _cue_block, in C loops (map) rather than a Python step per sentence.
+    stripped = list(map(str.strip, texts))
+    block[:, col + 1] = list(map(methodcaller("startswith", tuple("“\"«‘'`")), stripped))
+    block[:, col + 2] = list(map(methodcaller("endswith", ("”", '"', "»", "’", "''")),
+                                 map(methodcaller("rstrip", "."), stripped)))
+    tokens = np.fromiter(map(len, map(str.split, texts)), dtype=np.int64, count=len(texts))
+    for i, (lo, hi) in enumerate(zip(LENGTH_BINS, LENGTH_BINS[1:])):
+        block[:, col + 3 + i] = (tokens >= lo) & (tokens < hi)
+    return block
+
+
+def _take_rows(matrix, rows):
+    """Rows `rows` of a CSR matrix (an empty row for -1), entries in the same order."""
+    indptr = matrix.indptr
+    source = np.maximum(rows, 0)
+    counts = np.where(rows >= 0, indptr[source + 1] - indptr[source], 0)
+    new_indptr = np.zeros(len(rows) + 1, dtype=indptr.dtype)
+    np.cumsum(counts, out=new_indptr[1:])
+    positions = np.repeat(indptr[source] - new_indptr[:-1], counts) + np.arange(new_indptr[-1])
+    return type(matrix)((matrix.data[positions], matrix.indices[positions], new_indptr), shape=(len(rows), matrix.shape[1]))

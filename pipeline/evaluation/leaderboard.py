@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,6 +46,16 @@ def ranking_score(metrics: dict, metric: str | None = None) -> float:
 
 class LeaderboardCallback(Callback):
     """Writes the sweep folder's leaderboard when a multirun ends."""
+
+    # The run or sweep folder this process started, for commands that stop early to name.
+    running_folder: Path | None = None
+    running_sweep: Path | None = None
+
+    def on_run_start(self, config, **kwargs: Any) -> None:
+        LeaderboardCallback.running_folder = Path(str(config.hydra.run.dir))
+
+    def on_multirun_start(self, config, **kwargs: Any) -> None:
+        LeaderboardCallback.running_sweep = LeaderboardCallback.running_folder = Path(str(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -226,11 +235,11 @@ def render_csv(board: dict) -> str:
 
 def write_leaderboard(board: dict, folder: str | Path) -> dict:
     """Write leaderboard.md and leaderboard.csv into `folder`, each replaced whole."""
+    from pipeline.common import atomic
+
     folder = Path(folder)
     for name, text in ((MARKDOWN_FILE, render_markdown(board)), (CSV_FILE, render_csv(board))):
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, folder / name)
+        atomic.write_text(folder / name, text)
     return board
 
 

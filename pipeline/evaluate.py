@@ -10,7 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.common.config import instantiate, new_invocation, preflight
+from pipeline.common.config import instantiate, new_invocation, preflight, run_hydra_app
 from pipeline.common.errors import PipelineError, reports_errors
 from pipeline.evaluation.saved_model import evaluate
 
@@ -34,4 +34,4 @@ def main(cfg: DictConfig) -> float:
 if __name__ == "__main__":
     new_invocation()
     reports_errors(preflight)("evaluate", sys.argv[1:])
-    main()
+    reports_errors(run_hydra_app)(main, lambda: "no evaluation file was half-written")

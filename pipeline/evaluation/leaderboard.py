@@ -47,16 +47,6 @@ def ranking_score(metrics: dict, metric: str | None = None) -> float:
 class LeaderboardCallback(Callback):
     """Writes the sweep folder's leaderboard when a multirun ends."""
 
-    # The run or sweep folder this process started, for commands that stop early to name.
-    running_folder: Path | None = None
-    running_sweep: Path | None = None
-
-    def on_run_start(self, config, **kwargs: Any) -> None:
-        LeaderboardCallback.running_folder = Path(str(config.hydra.run.dir))
-
-    def on_multirun_start(self, config, **kwargs: Any) -> None:
-        LeaderboardCallback.running_sweep = LeaderboardCallback.running_folder = Path(str(config.hydra.sweep.dir))
-
     def on_multirun_end(self, config, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

@@ -33,7 +33,8 @@ class DiskFull(PipelineError):
     def __init__(self, path, exc: OSError | None = None, advice: str = "free some space and run the command again",
                  reason: str | None = None):
         self.path, self.advice = path, advice
-        self.reason = reason or (exc.strerror if exc is not None and exc.strerror else None) or os.strerror(errno.ENOSPC)
+        # The system's words for the errno: libraries (pyarrow) wrap it in their own text.
+        self.reason = reason or os.strerror(exc.errno if exc is not None and exc.errno else errno.ENOSPC)
         super().__init__(f"{path}: disk full ({self.reason}); {advice}")
 
     def __reduce__(self):  # raised in worker processes and sent back whole

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from pipeline.artifacts.names import LATEST
 from pipeline.common.config import new_invocation, preflight, run_hydra_app
 from pipeline.common.errors import note_kept, reports_errors
 from pipeline.training.run import train
@@ -36,7 +38,8 @@ def main(cfg: DictConfig) -> float:
             unique_name=not cfg.run_name, save_skops=cfg.get("save_skops", True),
         )
     except KeyboardInterrupt as exc:  # train() says what it kept; before it, nothing was written
-        kept = getattr(exc, "kept", None) or "stopped before training; no model was saved"
+        kept = getattr(exc, "kept", None) or (
+            f"no model was saved ({Path(cfg.paths.models_dir) / LATEST} is unchanged); stopped before training")
         note_kept(exc, f"sweep job {job_num}: {kept}; {_sweep_kept(hydra_cfg.sweep.dir)}" if job_num else kept)
         raise
     if run.tracker is not None:

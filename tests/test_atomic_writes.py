@@ -13,7 +13,6 @@ from conftest import ROOT
 
 from pipeline.artifacts.predictions_file import read_predictions, write_predictions
 from pipeline.artifacts.trust_store import record, store_path, trusted_models
-from pipeline.common import atomic
 from pipeline.common.errors import DiskFull
 from pipeline.common.files import atomic_output
 from pipeline.evaluation.leaderboard import build_leaderboard, write_leaderboard

@@ -71,7 +71,7 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
                        skops_writer) -> Path:
     import joblib
 
-    from pipeline.artifacts.trust_store import forget, record
+    from pipeline.artifacts.trust_store import forget, is_trusted, record
     from pipeline.common import atomic
 
     try:
@@ -103,7 +103,9 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     link_tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{LATEST}"
+    trusted_before = False
     try:
+        trusted_before = is_trusted(card["sha256"])  # the same bytes saved before: keep trusting them
         record(card["sha256"], final, "trained")
         os.symlink(final.name, link_tmp)
         os.replace(link_tmp, models / LATEST)
@@ -111,8 +113,9 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
         link_tmp.unlink(missing_ok=True)
         if (models / LATEST).resolve() != final.resolve():  # not published yet: take it back
             _unpublish(final, tmp)
-            with contextlib.suppress(Exception):
-                forget(card["sha256"])
+            if not trusted_before:
+                with contextlib.suppress(Exception):
+                    forget(card["sha256"])
         if isinstance(exc, OSError) and not is_disk_full(exc):
             raise PipelineError(f"{models / LATEST}: cannot point it at {final.name}: {exc.strerror}") from None
         raise

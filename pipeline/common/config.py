@@ -158,6 +158,10 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
     # (a job's own errors never reach Hydra: its reports_errors turned them into an exit code).
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     logging.raiseExceptions = False  # a log line a full disk cannot take prints no traceback
+    # When a signal stops launcher workers, multiprocessing's resource tracker removes the
+    # semaphores they held and warns about each; it cleans up, so the warning is only noise.
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                          "ignore:resource_tracker:UserWarning"]))
     try:
         with stopping_signals(before_raising=_stop_job_processes):
             main()

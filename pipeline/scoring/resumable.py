@@ -105,13 +105,18 @@ class FileOutput:
         state = {"signature": signature, "items": 0, "bytes": 0, "parts": 0}
         self.lock = None
         if self.partial.exists():
+            self._lock()  # fails first if a live run holds the folder
             if not resume:
+                self._unlock()
                 raise PipelineError(
                     f"{out}: an interrupted run left {self.partial}; pass --resume to continue it "
                     "or delete that folder to start over"
                 )
-            self._lock()
-            state = self._read_state(signature)
+            try:
+                state = self._read_state(signature)
+            except PipelineError:
+                self._unlock()
+                raise
         else:
             try:
                 self.partial.mkdir()

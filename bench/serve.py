@@ -266,28 +266,47 @@ async def run_load(url: str, clients: int, max_requests: int, seconds: float, ma
                                                  headers={"Content-Type": "application/json"})
                     status = response.status_code
             except (httpx.HTTPError, OSError, asyncio.TimeoutError, ValueError, IndexError) as exc:
-                results[name]["errors"].append(type(exc).__name__)
+                results[name]["errors"].append(f"{type(exc).__name__}: {exc}")
                 continue
             finally:
                 results[name]["latencies"].append(time.perf_counter() - began)
             results[name]["statuses"][status] = results[name]["statuses"].get(status, 0) + 1
             results[name]["unexpected"] += status not in allowed
 
+    probe = results["health, during the load"] = {"statuses": {}, "latencies": [], "unexpected": 0, "errors": []}
+
+    async def probe_health() -> None:
+        """What a load balancer sees: GET /health on a connection of its own, every 0.25 s."""
+        async with httpx.AsyncClient(base_url=url, timeout=60) as own:
+            while True:
+                began = time.perf_counter()
+                try:
+                    status = (await own.get("/health")).status_code
+                except httpx.HTTPError as exc:
+                    probe["errors"].append(f"{type(exc).__name__}: {exc}")
+                else:
+                    probe["statuses"][status] = probe["statuses"].get(status, 0) + 1
+                    probe["unexpected"] += status != 200
+                probe["latencies"].append(time.perf_counter() - began)
+                await asyncio.sleep(0.25)
+
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    sampler = asyncio.ensure_future(sample_memory())
+    sampler, prober = asyncio.ensure_future(sample_memory()), asyncio.ensure_future(probe_health())
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         await asyncio.gather(*(one_client(client) for _ in range(clients)))
         elapsed = time.perf_counter() - started
         sampler.cancel()
+        prober.cancel()
         health = await client.get("/health")
         check = await client.post("/score", json={"sentences": SENTENCES[:1]})
     end_memory = rss_mb(server_pid) if server_pid else None
-    latencies = sorted(x for r in results.values() for x in r["latencies"])
+    latencies = sorted(x for name, r in results.items() if name in kinds for x in r["latencies"])
     return {
         "clients": clients, "requests": sent, "seconds": elapsed, "kinds": results,
         "p50_ms": 1000 * percentile(latencies, 0.50), "p99_ms": 1000 * percentile(latencies, 0.99),
         "server_errors": sum(n for r in results.values() for s, n in r["statuses"].items() if s >= 500),
+        "sent_by_kind": {name: len(results[name]["latencies"]) for name in kinds},
         "unexpected": sum(r["unexpected"] for r in results.values()),
         "dropped": sum(len(r["errors"]) for r in results.values()),
         "health_after": health.status_code, "score_after": check.status_code,
@@ -312,10 +331,13 @@ def load_table(result: dict) -> str:
         statuses = ", ".join(f"{s}×{n}" for s, n in sorted(r["statuses"].items())) or "-"
         lines.append(f"| {name} | {len(latencies)} | {statuses} | {1000 * percentile(latencies, 0.5):.0f} "
                      f"| {1000 * percentile(latencies, 0.99):.0f} | {len(r['errors'])} |")
+    errors = sorted({e for r in result["kinds"].values() for e in r["errors"]})
     memory = result["rss_mb"]
     lines.append(f"| **all** | {result['requests']} | 5xx: {result['server_errors']}, unexpected: "
                  f"{result['unexpected']} | {result['p50_ms']:.0f} | {result['p99_ms']:.0f} | {result['dropped']} |")
     lines.append("")
+    if errors:
+        lines.append("dropped: " + "; ".join(errors))
     lines.append(f"{result['clients']} clients, {result['requests']} requests in {result['seconds']:.1f} s; "
                  f"/health afterwards: {result['health_after']}, a valid request afterwards: {result['score_after']}")
     if memory["start"] is not None:

@@ -290,7 +290,9 @@ async def run_load(url: str, clients: int, max_requests: int, seconds: float, ma
                 probe["latencies"].append(time.perf_counter() - began)
                 await asyncio.sleep(0.25)
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing one the
+    # server is closing at that moment fails a request (a race of HTTP/1.1 keep-alive itself).
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0)
     sampler, prober = asyncio.ensure_future(sample_memory()), asyncio.ensure_future(probe_health())
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:

@@ -29,22 +29,25 @@ def main(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     job_num = str(hydra_cfg.job.num) if hydra_cfg.mode.name == "MULTIRUN" else ""
-    name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
+    run_dir = hydra_cfg.runtime.output_dir
+    metrics = None
     try:
+        name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
         run = build_run(cfg, tracking=True)
         metrics = train(
             estimator=run.estimator, data=run.data, splitter=run.splitter, models_dir=cfg.paths.models_dir,
-            run_dir=hydra_cfg.runtime.output_dir, run_name=name, config=run.config, seed=run.seed,
+            run_dir=run_dir, run_name=name, config=run.config, seed=run.seed,
             unique_name=not cfg.run_name, save_skops=cfg.get("save_skops", True),
         )
-    except KeyboardInterrupt as exc:  # train() says what it kept; before it, nothing was written
+        if run.tracker is not None:
+            run.tracker.log_run(run_name=name, config=run.config, metrics=metrics, run_dir=run_dir)
+        return ranking_score(metrics, cfg.get("sweep_metric"))
+    except KeyboardInterrupt as exc:  # train() says what it kept; before it nothing was saved, after it all
         kept = getattr(exc, "kept", None) or (
-            f"no model was saved ({Path(cfg.paths.models_dir) / LATEST} is unchanged); stopped before training")
+            f"the run finished: its model is saved and {Path(run_dir) / 'model_dir.txt'} names it" if metrics
+            else f"no model was saved ({Path(cfg.paths.models_dir) / LATEST} is unchanged); stopped before training")
         note_kept(exc, f"sweep job {job_num}: {kept}; {_sweep_kept(hydra_cfg.sweep.dir)}" if job_num else kept)
         raise
-    if run.tracker is not None:
-        run.tracker.log_run(run_name=name, config=run.config, metrics=metrics, run_dir=hydra_cfg.runtime.output_dir)
-    return ranking_score(metrics, cfg.get("sweep_metric"))
 
 
 def _sweep_kept(sweep_dir) -> str:

@@ -257,3 +257,26 @@ def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, m
     assert (models / LATEST).resolve() == (models / "first").resolve()
     assert len(trust_store.trusted_models()) == 1  # the second model's sha256 is not left trusted
     assert load_model(models / LATEST).loaded_with == "joblib"
+
+
+def test_a_signal_landing_in_a_weakref_callback_is_not_lost(capsys):
+    """Python drops an exception raised inside a finalizer (printing "Exception ignored"): the
+    signal is delivered again once the callback has returned."""
+    import weakref
+
+    from pipeline.common.errors import Terminated, stopping_signals
+
+    class Thing:
+        pass
+
+    def callback(ref):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs here, inside the callback
+
+    with pytest.raises(Terminated):
+        with stopping_signals():
+            thing = Thing()
+            ref = weakref.ref(thing, callback)  # noqa: F841
+            del thing
+            time.sleep(2)
+    assert "Exception ignored" not in capsys.readouterr().err

@@ -80,25 +80,38 @@ def stopping_signals(before_raising=None) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    raised = False
+    raised = passed_on = False
 
     def handler(signum, frame):
-        nonlocal raised
+        nonlocal raised, passed_on
         if raised:
             return
-        raised = True
-        if before_raising is not None:
+        if before_raising is not None and not passed_on:
+            passed_on = True
             before_raising(signum)
+        raised = signum
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def unraisable(info):
+        """Raised inside a __del__ or weakref callback, the exception is dropped: deliver the signal again."""
+        nonlocal raised
+        if raised and isinstance(info.exc_value, KeyboardInterrupt):
+            signum, raised = raised, False
+            # From another thread a moment later: sent from here it would land in this hook.
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            return
+        previous_hook(info)
 
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         current = signal.getsignal(signum)
         if current is not signal.SIG_IGN and current is not None:
             previous[signum] = signal.signal(signum, handler)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, old in previous.items():
             signal.signal(signum, old)
 

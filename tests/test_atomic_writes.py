@@ -173,7 +173,7 @@ ALLOWED = {
 }
 ALLOWED_LINES = {
     ("pipeline/reports/training_page.py", "savefig(buffer"): "an image drawn into memory for report.html",
-    ("pipeline/scoring/processes.py", ", handle, **PART_OPTIONS)"): "into the handle atomic.replacing opened",
+    ("pipeline/scoring/processes.py", ", tmp, **PART_OPTIONS)"): "into the temporary atomic.replacing_path gave",
 }
 
 

@@ -52,6 +52,32 @@ def replacing(target: str | Path, mode: str = "w", *, durable: bool = True, **op
         sync_folder(target.parent)
 
 
+@contextlib.contextmanager
+def replacing_path(target: str | Path, *, durable: bool = True) -> Iterator[Path]:
+    """Like `replacing`, for writers that open a path themselves (pyarrow writes a path natively,
+    without taking Python's lock for each write as it would through a Python file object)."""
+    target = Path(target)
+    tmp = temporary_name(target)
+    try:
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, target)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(target, exc) from None
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    if durable:
+        sync_folder(target.parent)
+
+
 def write_text(target: str | Path, text: str, *, durable: bool = True) -> None:
     with replacing(target, "w", newline="", durable=durable) as handle:
         handle.write(text)

@@ -162,8 +162,8 @@ def write_work_file(path: Path, target: WorkTarget, scored) -> None:
 
         tables = [arrow_table(items, probabilities, target.labels) for items, probabilities in scored]
         empty = arrow_table([], empty_scores(target.labels), target.labels)
-        with atomic.replacing(path, "wb", durable=False) as handle:
-            pq.write_table(pa.concat_tables(tables) if tables else empty, handle, **PART_OPTIONS)
+        with atomic.replacing_path(path, durable=False) as tmp:
+            pq.write_table(pa.concat_tables(tables) if tables else empty, tmp, **PART_OPTIONS)
     else:
         with atomic.replacing(path, "w", newline="", durable=False) as stream:
             writer = make_text_writer(stream, target.fmt, target.labels, header=False)

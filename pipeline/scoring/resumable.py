@@ -246,8 +246,8 @@ class FileOutput:
 
         number = self.state["parts"]
         # Not synced: the partial folder is kept against a process dying (see the module doc).
-        with atomic.replacing(self.partial / f"part-{number:05d}.parquet", "wb", durable=False) as handle:
-            pq.write_table(table, handle, **PART_OPTIONS)
+        with atomic.replacing_path(self.partial / f"part-{number:05d}.parquet", durable=False) as tmp:
+            pq.write_table(table, tmp, **PART_OPTIONS)
         self.state["parts"] = number + 1
         if self.merged_parts == number:  # the usual case: append the table in hand, not its file
             self._append_merged(table)

@@ -10,8 +10,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.common.config import instantiate, new_invocation, preflight
-from pipeline.common.errors import PipelineError, quote, reports_errors
+from pipeline.common.config import instantiate, new_invocation, preflight, run_hydra_app
+from pipeline.common.errors import PipelineError, note_kept, quote, reports_errors
 from pipeline.evaluation.saved_model import evaluate
 
 
@@ -22,16 +22,21 @@ def main(cfg: DictConfig) -> float:
 
     if not isinstance(cfg.trust_model, bool):
         raise PipelineError(f"config trust_model: must be true or false, got {quote(cfg.trust_model)}")
-    metrics = evaluate(
-        model_dir=cfg.model_dir,
-        data=instantiate(cfg.data, "data"),
-        out_dir=HydraConfig.get().runtime.output_dir,
-        trust_model=cfg.trust_model,
-    )
+    out_dir = HydraConfig.get().runtime.output_dir
+    try:
+        metrics = evaluate(
+            model_dir=cfg.model_dir,
+            data=instantiate(cfg.data, "data"),
+            out_dir=out_dir,
+            trust_model=cfg.trust_model,
+        )
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
+        note_kept(exc, f"the evaluation files already in {out_dir} are complete")
+        raise
     return metrics["macro_f1"]
 
 
 if __name__ == "__main__":
     new_invocation()
     reports_errors(preflight)("evaluate", sys.argv[1:])
-    main()
+    reports_errors(run_hydra_app)(main, lambda: "no evaluation file was half-written")

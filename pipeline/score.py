@@ -13,6 +13,8 @@ Hydra, `datasets`, matplotlib nor (for --text) pyarrow or dask, so one sentence 
 
 from __future__ import annotations
 
+import sys
+
 from pipeline.common.cli import at_least_one, model_options, output_options
 from pipeline.common.errors import ArgumentParser, reports_errors
 from pipeline.scoring.run import ENGINES
@@ -43,6 +45,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address; without it a LocalCluster of 2 workers is started")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the --resume command an interruption prints
     if args.scheduler and args.engine != "dask":
         parser.error("--scheduler needs --engine dask")
     return args

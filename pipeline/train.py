@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.common.config import new_invocation, preflight
-from pipeline.common.errors import reports_errors
+from pipeline.artifacts.names import LATEST
+from pipeline.common.config import new_invocation, preflight, run_hydra_app
+from pipeline.common.errors import note_kept, reports_errors
 from pipeline.training.run import train
 from pipeline.training.setup import build_run, run_name
 
@@ -27,18 +29,41 @@ def main(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     job_num = str(hydra_cfg.job.num) if hydra_cfg.mode.name == "MULTIRUN" else ""
-    name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
-    run = build_run(cfg, tracking=True)
-    metrics = train(
-        estimator=run.estimator, data=run.data, splitter=run.splitter, models_dir=cfg.paths.models_dir,
-        run_dir=hydra_cfg.runtime.output_dir, run_name=name, config=run.config, seed=run.seed,
-        unique_name=not cfg.run_name, save_skops=cfg.get("save_skops", True),
-    )
-    if run.tracker is not None:
-        run.tracker.log_run(run_name=name, config=run.config, metrics=metrics, run_dir=hydra_cfg.runtime.output_dir)
-    return ranking_score(metrics, cfg.get("sweep_metric"))
+    run_dir = hydra_cfg.runtime.output_dir
+    metrics = None
+    try:
+        name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
+        run = build_run(cfg, tracking=True)
+        metrics = train(
+            estimator=run.estimator, data=run.data, splitter=run.splitter, models_dir=cfg.paths.models_dir,
+            run_dir=run_dir, run_name=name, config=run.config, seed=run.seed,
+            unique_name=not cfg.run_name, save_skops=cfg.get("save_skops", True),
+        )
+        if run.tracker is not None:
+            run.tracker.log_run(run_name=name, config=run.config, metrics=metrics, run_dir=run_dir)
+        return ranking_score(metrics, cfg.get("sweep_metric"))
+    except KeyboardInterrupt as exc:  # train() says what it kept; before it nothing was saved, after it all
+        kept = getattr(exc, "kept", None) or (
+            f"the run finished: its model is saved and {Path(run_dir) / 'model_dir.txt'} names it" if metrics
+            else f"no model was saved ({Path(cfg.paths.models_dir) / LATEST} is unchanged); stopped before training")
+        note_kept(exc, f"sweep job {job_num}: {kept}; {_sweep_kept(hydra_cfg.sweep.dir)}" if job_num else kept)
+        raise
+
+
+def _sweep_kept(sweep_dir) -> str:
+    return ("the sweep's finished jobs keep their run folders and models, and a stopped job saved its whole "
+            f"model or none; no leaderboard was written (python -m pipeline.leaderboard {sweep_dir} makes one)")
+
+
+def _outside_a_job() -> str:
+    from pipeline.common.config import RunFolders
+
+    if RunFolders.sweep is not None:
+        return _sweep_kept(RunFolders.sweep)
+    return "no model was half-written (models/latest names the last complete save)"
+
 
 if __name__ == "__main__":
     new_invocation()
     reports_errors(preflight)("train", sys.argv[1:])
-    main()
+    reports_errors(run_hydra_app)(main, _outside_a_job)

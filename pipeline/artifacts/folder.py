@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, SKOPS_FILE
 from pipeline.artifacts.weights import CARD_KEY, save_weights, sha256_file, weights_bytes
-from pipeline.common.errors import PipelineError, quote
+from pipeline.common.errors import PipelineError, is_disk_full, quote
 
 
 
@@ -25,26 +26,48 @@ def save_model(
 
     Every file is flushed to disk inside a hidden `.tmp-*` folder that one rename turns into
     models/<name>, so a run killed at any moment leaves earlier models and `latest` intact
-    (the next save removes the dead run's temporary folder). An existing folder is never
+    (the next save removes the dead run's temporary folder). A save that fails or is
+    interrupted (a full disk, Ctrl-C, SIGTERM) before `latest` names the new folder takes the
+    folder back out of sight and removes it: all or nothing. An existing folder is never
     replaced: `unique` picks a free name by adding a random suffix, otherwise it is an error.
     The model's sha256 goes into the local trust store (pipeline.trust) so it loads fast here;
     `skops` also writes model.skops, which other machines can load without trusting code; a
     `skops_writer` (pipeline.skops_writer.SkopsWriter) that was given the model writes it instead
     (and model.joblib too, when it was given a name for it).
     """
-    import joblib
-
-    from pipeline.artifacts.trust_store import record
-    from pipeline.common import atomic
-
     models = Path(models_dir)
     check_run_name(name)
-    models.mkdir(parents=True, exist_ok=True)
+    try:
+        models.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _not_saved(models, models, exc) from None
     if (models / name).exists() and not unique:
         raise PipelineError(f"model folder already exists: {models / name} (choose another run_name)")
     remove_dead_temporaries(models)
     tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{name}"
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+        return _write_and_publish(estimator, card, models, name, tmp, unique, skops, skops_writer)
+    except OSError as exc:
+        raise _not_saved(models / name, models, exc) from None
+
+
+def _not_saved(path: Path, models: Path, exc: OSError) -> PipelineError:
+    from pipeline.common.errors import DiskFull
+
+    if is_disk_full(exc):
+        return DiskFull(path, exc, advice=f"the model was not saved and {models / LATEST} is unchanged; "
+                        "free some space and train again")
+    return PipelineError(f"{path}: cannot save the model: {exc.strerror or exc}")
+
+
+def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, unique: bool, skops: bool,
+                       skops_writer) -> Path:
+    import joblib
+
+    from pipeline.artifacts.trust_store import forget, is_trusted, record
+    from pipeline.common import atomic
+
     try:
         written = skops_writer.result() if skops and skops_writer is not None and skops_writer.submitted else None
         if written is not None and "joblib" in written:  # the writer dumped the same model
@@ -77,16 +100,34 @@ def save_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    record(card["sha256"], final, "trained")
     link_tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{LATEST}"
-    os.symlink(final.name, link_tmp)
+    trusted_before = False
     try:
+        trusted_before = is_trusted(card["sha256"])  # the same bytes saved before: keep trusting them
+        record(card["sha256"], final, "trained")
+        os.symlink(final.name, link_tmp)
         os.replace(link_tmp, models / LATEST)
-    except OSError as exc:
-        os.unlink(link_tmp)
-        raise PipelineError(f"{models / LATEST}: cannot point it at {final.name}: {exc.strerror}") from None
+    except BaseException as exc:
+        link_tmp.unlink(missing_ok=True)
+        if (models / LATEST).resolve() != final.resolve():  # not published yet: take it back
+            _unpublish(final, tmp)
+            if not trusted_before:
+                with contextlib.suppress(Exception):
+                    forget(card["sha256"])
+        if isinstance(exc, OSError) and not is_disk_full(exc):
+            raise PipelineError(f"{models / LATEST}: cannot point it at {final.name}: {exc.strerror}") from None
+        raise
     atomic.sync_folder(models)
     return final
+
+
+def _unpublish(final: Path, hidden: Path) -> None:
+    """Move a model folder back out of sight, then delete it (a reader never sees it half-gone)."""
+    try:
+        os.rename(final, hidden)
+    except OSError:
+        return
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def check_run_name(name: str) -> None:

@@ -11,11 +11,14 @@ from pipeline.common.errors import PipelineError
 
 
 def write_predictions(predictions, path: str | Path) -> None:
+    """Write predictions.jsonl whole (pipeline.common.atomic): a reader never sees part of it."""
+    from pipeline.common import atomic
+
     def score_rows():  # as Python floats a block at a time, not all at once
         for start in range(0, len(predictions.scores), 10_000):
             yield from predictions.scores[start:start + 10_000].tolist()
 
-    with open(path, "w", encoding="utf-8") as handle:
+    with atomic.replacing(path) as handle:
         for text, group, label, predicted, row in zip(
             predictions.texts, predictions.groups, predictions.y_true, predictions.y_pred, score_rows(),
         ):

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import DISK_FULL_ERRNOS, PipelineError
 
 _HEADER = 8  # bytes of the request length
 
@@ -69,6 +69,8 @@ class SkopsWriter:
             except ValueError:
                 raise PipelineError(f"{self.target}: the skops writer stopped (exit code {code})") from None
             if "error" in reply:
+                if reply.get("errno") in DISK_FULL_ERRNOS:  # the caller names the model folder
+                    raise OSError(reply["errno"], reply.get("strerror") or reply["error"])
                 raise PipelineError(f"{self.target}: cannot write model.skops ({reply['error']})")
             self.done = reply
         return self.done
@@ -112,6 +114,8 @@ def serve() -> None:
             reply["joblib"] = _write_synced(joblib_target, lambda handle: joblib.dump(expand(estimator), handle))
     except Exception as exc:  # reported by the parent as one line
         reply = {"error": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, OSError):
+            reply.update(errno=exc.errno, strerror=exc.strerror)
     stdout.write(json.dumps(reply) + "\n")
     stdout.flush()
 

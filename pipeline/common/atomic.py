@@ -2,6 +2,8 @@
 
 Each file is written to a hidden temporary name in its own folder, flushed to disk and
 renamed over the target: the target holds either its old content or the complete new one.
+A full disk (ENOSPC, EDQUOT) while writing removes the temporary and raises `DiskFull`
+naming the target, which commands print as one `error:` line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import IO, Iterator
 
+from pipeline.common.errors import DiskFull, is_disk_full
+
 
 def temporary_name(target: Path) -> Path:
     """A hidden sibling of `target` that no other process picks (pid and random part)."""
@@ -19,8 +23,13 @@ def temporary_name(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def replacing(target: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
-    """Open a temporary file; on a clean exit it replaces `target`, on an error it is removed."""
+def replacing(target: str | Path, mode: str = "w", *, durable: bool = True, **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file; on a clean exit it replaces `target`, on an error it is removed.
+
+    `durable` flushes the file to disk before the rename, so a power cut cannot leave an empty
+    target either; small bookkeeping files rewritten many times a second may skip it (a killed
+    process loses nothing written before it died either way).
+    """
     target = Path(target)
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
@@ -29,16 +38,48 @@ def replacing(target: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO
         with open(tmp, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(target, exc) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    sync_folder(target.parent)
+    if durable:
+        sync_folder(target.parent)
 
 
-def write_text(target: str | Path, text: str) -> None:
-    with replacing(target, "w", newline="") as handle:
+@contextlib.contextmanager
+def replacing_path(target: str | Path, *, durable: bool = True) -> Iterator[Path]:
+    """Like `replacing`, for writers that open a path themselves (pyarrow writes a path natively,
+    without taking Python's lock for each write as it would through a Python file object)."""
+    target = Path(target)
+    tmp = temporary_name(target)
+    try:
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, target)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(target, exc) from None
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    if durable:
+        sync_folder(target.parent)
+
+
+def write_text(target: str | Path, text: str, *, durable: bool = True) -> None:
+    with replacing(target, "w", newline="", durable=durable) as handle:
         handle.write(text)
 
 

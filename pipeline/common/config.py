@@ -7,11 +7,12 @@ import os
 import secrets
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, note_kept, stopping_signals
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # One id per invocation, inherited by launcher worker processes through the environment,
@@ -127,3 +128,67 @@ def hydra_message(exc: BaseException) -> str:
         lines.append(str(exc.__cause__).splitlines()[0])
     message = " ".join(lines).replace("Available options in", "available options in")
     return message or type(exc).__name__
+
+
+class RunFolders(Callback):
+    """Hydra callback recording the run or sweep folder this process started, so a command that
+    stops outside a job (a signal, a full disk while Hydra writes .hydra/) can name it."""
+
+    run: Path | None = None
+    sweep: Path | None = None
+
+    def on_run_start(self, config, **kwargs: Any) -> None:
+        RunFolders.run = Path(str(config.hydra.run.dir))
+
+    def on_multirun_start(self, config, **kwargs: Any) -> None:
+        RunFolders.sweep = RunFolders.run = Path(str(config.hydra.sweep.dir))
+
+
+def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]) -> None:
+    """Run a `@hydra.main` function with faults handled from the start (wrap it in reports_errors).
+
+    SIGTERM and Ctrl-C outside a job (Hydra starting, or a launcher waiting for its jobs) end
+    with the line `kept_outside_a_job()` gives; jobs running in launcher processes
+    (hydra/launcher=joblib) get SIGTERM too and clean up before their launcher stops them. A full
+    disk while Hydra writes .hydra/ is one line naming the folder, not Hydra's stack trace.
+    """
+    import logging
+
+    # Hydra prints its own errors as a stack trace; raised instead, they reach reports_errors
+    # (a job's own errors never reach Hydra: its reports_errors turned them into an exit code).
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    logging.raiseExceptions = False  # a log line a full disk cannot take prints no traceback
+    # When a signal stops launcher workers, multiprocessing's resource tracker removes the
+    # semaphores they held and warns about each; it cleans up, so the warning is only noise.
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                          "ignore:resource_tracker:UserWarning"]))
+    try:
+        with stopping_signals(before_raising=_stop_job_processes):
+            main()
+    except KeyboardInterrupt as exc:
+        if not hasattr(exc, "kept"):
+            note_kept(exc, kept_outside_a_job())
+        raise
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(exc.filename or RunFolders.run or "the run folder", exc) from None
+        raise
+
+
+def _stop_job_processes(signum: int, wait_seconds: float = 20.0) -> None:
+    """Send this process's launcher workers SIGTERM and give them time to clean up: a job stops
+    as a terminated command does (and ends its process), an idle worker just ends. Always
+    SIGTERM: an idle worker given Ctrl-C prints a traceback."""
+    import multiprocessing
+    import signal
+    import time
+
+    children = multiprocessing.active_children()
+    for child in children:
+        try:
+            os.kill(child.pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + wait_seconds
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))

@@ -1,12 +1,18 @@
-"""One kind of error for bad input, shown to users as a single line."""
+"""One kind of error for bad input, shown to users as a single line; faults (a full disk,
+SIGTERM, Ctrl-C) end the same way: one line on stderr and a known exit status."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import functools
 import os
+import signal
 import sys
+import threading
 import warnings
+from typing import Iterator
 
 
 class PipelineError(Exception):
@@ -57,6 +63,28 @@ def readable(message: str) -> str:
 MESSAGE_CHARS = 2000
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError saying the disk, or the user's quota, has no room left."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+class DiskFull(PipelineError):
+    """A write failed for want of space; the message names the path and says what to do."""
+
+    def __init__(self, path, exc: OSError | None = None, advice: str = "free some space and run the command again",
+                 reason: str | None = None):
+        self.path, self.advice = path, advice
+        # The system's words for the errno: libraries (pyarrow) wrap it in their own text.
+        self.reason = reason or os.strerror(exc.errno if exc is not None and exc.errno else errno.ENOSPC)
+        super().__init__(f"{path}: disk full ({self.reason}); {advice}")
+
+    def __reduce__(self):  # raised in worker processes and sent back whole
+        return DiskFull, (self.path, None, self.advice, self.reason)
+
+
 class PipelineWarning(UserWarning):
     """Something was read or loaded in a way the user should know about; work goes on."""
 
@@ -74,6 +102,89 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as shells report Ctrl-C
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as shells report a SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler stopping the job), raised like Ctrl-C so the same cleanup runs."""
+
+
+def note_kept(exc: BaseException, what: str) -> None:
+    """Say what an interrupted command kept; printed on its one `interrupted:`/`terminated:` line."""
+    exc.kept = what
+
+
+@contextlib.contextmanager
+def stopping_signals(before_raising=None) -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated, once: a repeated signal
+    during the cleanup that follows is ignored (SIGKILL still stops at once). A signal ignored
+    when the command started (nohup, background jobs) stays ignored. Main thread only.
+    `before_raising(signum)` runs first (to pass the signal on to worker processes, say)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = passed_on = False
+
+    def handler(signum, frame):
+        nonlocal raised, passed_on
+        if raised:
+            return
+        if before_raising is not None and not passed_on:
+            passed_on = True
+            before_raising(signum)
+        raised = signum
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def unraisable(info):
+        """Raised inside a __del__ or weakref callback, the exception is dropped: deliver the signal again."""
+        nonlocal raised
+        if raised and isinstance(info.exc_value, KeyboardInterrupt):
+            signum, raised = raised, False
+            # From another thread a moment later: sent from here it would land in this hook.
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            return
+        previous_hook(info)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(signum)
+        if current is not signal.SIG_IGN and current is not None:
+            previous[signum] = signal.signal(signum, handler)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous_hook
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def quiet_worker_signals() -> None:
+    """For worker processes of a pool: Ctrl-C (sent to the whole terminal group) is left to the
+    main process, which stops the workers; SIGTERM ends a worker at once, without a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stopped(exc: KeyboardInterrupt) -> None:
+    """Print the one line of an interrupted command (what it kept, if it said) and exit 130/143.
+
+    A command running in a worker process of another one (a Hydra launcher's job) prints
+    nothing and ends its process once cleaned up, so the pool takes no further job: the process
+    that started it prints the line."""
+    import multiprocessing
+
+    terminated = isinstance(exc, Terminated)
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    if multiprocessing.parent_process() is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    line = "terminated (SIGTERM)" if terminated else "interrupted"
+    kept = getattr(exc, "kept", None)
+    print(f"{line}: {kept}" if kept else line, file=sys.stderr)
+    raise SystemExit(code)
 
 
 def fail(message: str) -> None:
@@ -83,12 +194,13 @@ def fail(message: str) -> None:
 
 
 def reports_errors(func):
-    """Turn a PipelineError raised by a command into one stderr line and exit code 2."""
+    """Turn a PipelineError (or a full disk) raised by a command into one stderr line and exit
+    code 2; SIGINT and SIGTERM into one line and exit code 130 or 143 (see `stopping_signals`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), stopping_signals():
                 warnings.showwarning = _show_warning
                 return func(*args, **kwargs)
         except PipelineError as exc:
@@ -97,9 +209,13 @@ def reports_errors(func):
             # The reader went away (| head); stop quietly like other Unix tools.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            raise SystemExit(130)
+        except KeyboardInterrupt as exc:
+            stopped(exc)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # A write no stage wrapped: name the file when the error does.
+            fail(str(DiskFull(exc.filename or "a file being written", exc)))
 
     return wrapper
 

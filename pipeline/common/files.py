@@ -108,14 +108,11 @@ class Output:
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[TextIO]:
     """A text stream whose content replaces `path` only once fully written."""
+    from pipeline.common import atomic
+
     out = check_output(path, force)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic.replacing(out, "w", newline="") as stream:
+        yield stream
 
 
 def data_files(paths: str | list[str], key: str) -> list[Path]:

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -226,11 +225,11 @@ def render_csv(board: dict) -> str:
 
 def write_leaderboard(board: dict, folder: str | Path) -> dict:
     """Write leaderboard.md and leaderboard.csv into `folder`, each replaced whole."""
+    from pipeline.common import atomic
+
     folder = Path(folder)
     for name, text in ((MARKDOWN_FILE, render_markdown(board)), (CSV_FILE, render_csv(board))):
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, folder / name)
+        atomic.write_text(folder / name, text)
     return board
 
 

@@ -8,16 +8,11 @@ wrong predictions made with the most confidence (out-of-fold in cross-validation
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 from pipeline.reports.articles_page import label_meta, page_head
 
 WORST_MISTAKES = 25
 TOP_FEATURES = 12
-
-
-def write_training_report(path: str | Path, metrics: dict, title: str, *, predictions=None, estimator=None) -> None:
-    Path(path).write_text(render_training_report(metrics, title, predictions, estimator), encoding="utf-8")
 
 
 def render_training_report(metrics: dict, title: str, predictions=None, estimator=None) -> str:

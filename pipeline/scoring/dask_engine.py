@@ -117,6 +117,7 @@ def _dask_client(scheduler: str | None, workers: int, model=None, model_dir: Pat
     import dask
     from distributed import Client, LocalCluster
 
+    global _starting_workers
     if scheduler:
         cluster, client = None, Client(scheduler)
     else:
@@ -124,16 +125,47 @@ def _dask_client(scheduler: str | None, workers: int, model=None, model_dir: Pat
         if model is not None and "fork" in multiprocessing.get_all_start_methods():
             _models_by_path[str(model_dir)] = model
             settings["distributed.worker.multiprocessing-method"] = "fork"
-        with dask.config.set(settings):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
+        _quiet_forked_workers()
+        _starting_workers = True
+        try:
+            with dask.config.set(settings):
+                # Worker logs are silenced: task errors come back here, and a stopped run's
+                # workers would otherwise print a traceback each about the closed scheduler.
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+            client = Client(cluster)
+        except BaseException:
+            _starting_workers = False
+            raise
     try:
         yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+        _starting_workers = False
+
+
+_starting_workers = False  # True while this process forks LocalCluster workers
+_fork_hook_registered = False
+
+
+def _quiet_forked_workers() -> None:
+    """LocalCluster workers forked from here leave SIGINT to this process and die at SIGTERM,
+    rather than running this process's handlers (pipeline.common.errors.stopping_signals)."""
+    import os
+
+    global _fork_hook_registered
+    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_registered = True
+
+
+def _after_fork_in_child() -> None:
+    if _starting_workers:
+        from pipeline.common.errors import quiet_worker_signals
+
+        quiet_worker_signals()
 
 
 def read_partition(part: tuple, skip: int = 0):

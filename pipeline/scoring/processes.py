@@ -28,22 +28,8 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
     With fork (Linux) the workers inherit the model loaded here; elsewhere each loads it once
     from `model_dir` in its initializer.
     """
-    with _pool(model, model_dir, jobs, trust) as pool:
+    with worker_pool(jobs, model, model_dir, trust) as pool:
         yield from in_order(((batch, pool.submit(_score_items, batch)) for batch in batches), 2 * jobs)
-
-
-@contextmanager
-def _pool(model, model_dir: Path, jobs: int, trust: bool):
-    """`jobs` worker processes, each holding the model: inherited with fork (Linux), else loaded
-    once from `model_dir` in the worker's initializer."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    source = model if method == "fork" else str(model_dir)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_init_worker, initargs=(source, trust)) as pool:
-        yield pool
 
 
 def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
@@ -60,8 +46,42 @@ def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
         yield done, first.result()
 
 
+@contextmanager
+def worker_pool(jobs: int, model, model_dir: Path, trust: bool):
+    """A pool of `jobs` processes holding the model; stopped at once (not drained) when the
+    caller is interrupted or fails, so a SIGTERM or Ctrl-C ends the run within moments."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    source = model if method == "fork" else str(model_dir)
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=(source, trust))
+    try:
+        yield pool
+    except BaseException:  # GeneratorExit too: the reader of the results went away
+        stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stop_workers(pool) -> None:
+    """Terminate a ProcessPoolExecutor's workers (their unfinished work files stay temporaries)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
 def _init_worker(model_or_dir, trust: bool = False) -> None:
+    from pipeline.common.errors import quiet_worker_signals
+
     global _worker_model
+    quiet_worker_signals()
     if isinstance(model_or_dir, str):
         from pipeline.artifacts.loading import load_model
 
@@ -94,7 +114,7 @@ def partitions_to_do(files: list[str], rows: int, whole_documents: bool, skip: i
 def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, trust: bool, target: "WorkTarget"
                                   ) -> Iterator[tuple[Path, int]]:
     """Score partitions on `jobs` processes, each writing a work file; (file, sentences) in input order."""
-    with _pool(model, model_dir, jobs, trust) as pool:
+    with worker_pool(jobs, model, model_dir, trust) as pool:
         submitted = ((target.path(number), pool.submit(_score_part_in_process, part, skip, str(target.path(number)),
                                                        target))
                      for number, (part, skip) in enumerate(todo))
@@ -127,23 +147,25 @@ def score_part_to_file(model, part: tuple, skip: int, path: Path, target: WorkTa
 
 
 def write_work_file(path: Path, target: WorkTarget, scored) -> None:
-    """Scored batches as one file of the output format (CSV without its header), written whole."""
-    import os
+    """Scored batches as one file of the output format (CSV without its header), written whole.
 
+    Not synced to disk: the partial folder it goes to is kept against a process dying, not a
+    power cut (pipeline.scoring.resumable).
+    """
+    from pipeline.common import atomic
     from pipeline.scoring.resumable import PART_OPTIONS
     from pipeline.scoring.writers import arrow_table, make_text_writer
 
-    tmp = path.with_name(path.name + ".tmp")
     if target.fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         tables = [arrow_table(items, probabilities, target.labels) for items, probabilities in scored]
         empty = arrow_table([], empty_scores(target.labels), target.labels)
-        pq.write_table(pa.concat_tables(tables) if tables else empty, tmp, **PART_OPTIONS)
+        with atomic.replacing_path(path, durable=False) as tmp:
+            pq.write_table(pa.concat_tables(tables) if tables else empty, tmp, **PART_OPTIONS)
     else:
-        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+        with atomic.replacing(path, "w", newline="", durable=False) as stream:
             writer = make_text_writer(stream, target.fmt, target.labels, header=False)
             for items, probabilities in scored:
                 writer.write(items, probabilities)
-    os.replace(tmp, path)

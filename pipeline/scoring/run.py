@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shlex
 import sys
 from itertools import islice
 from pathlib import Path
 
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, note_kept
 from pipeline.scoring.batching import batches
 from pipeline.scoring.inputs import count_items, iter_items, resolve_inputs
 from pipeline.scoring.resumable import FileOutput, StdoutOutput
@@ -222,16 +224,49 @@ def score(args, lean: bool = False) -> None:
               if out else StdoutOutput(fmt, labels, model))
     skip = output.committed_items
     try:
-        if _by_partitions(args, files, fmt):
-            done = _append_all(_scored_partitions(args, files, model, model_dir, labels, skip, output, fmt),
-                               output, skip, files, args)
-        else:
-            scored = _scored_batches(args, files, model, model_dir, labels, skip)
-            done = _write_all(scored, output, skip, files, args)
+        by_partitions = _by_partitions(args, files, fmt)
+        results = (_scored_partitions(args, files, model, model_dir, labels, skip, output, fmt) if by_partitions
+                   else _scored_batches(args, files, model, model_dir, labels, skip))
+        # Closed before the output is: workers (processes, a Dask cluster) stop writing first.
+        with contextlib.closing(results):
+            if by_partitions:
+                done = _append_all(results, output, skip, files, args)
+            else:
+                done = _write_all(results, output, skip, files, args)
         output.finish(done)
+    except DiskFull as exc:
+        raise _disk_full(output, out, exc, args) from None
     except PipelineError:
         output.abandon()
         raise
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (pipeline.common.errors.Terminated)
+        output.close_for_resume()
+        note_kept(exc, output.kept(resume_command(args)))
+        raise
+    except OSError as exc:
+        if not is_disk_full(exc):
+            output.close_for_resume()
+            raise
+        raise _disk_full(output, out, DiskFull(out or "stdout", exc), args) from None
     except BaseException:
         output.close_for_resume()
         raise
+
+
+def _disk_full(output, out: Path | None, exc: DiskFull, args) -> DiskFull:
+    """The one line for a full disk: which path, and for -o what is kept and how to go on."""
+    output.close_for_resume()  # frees what was written after the last commit
+    if out is None or not output.resumable:
+        return DiskFull(exc.path, reason=exc.reason, advice="nothing was kept; free some space and run it again")
+    inside = Path(exc.path).resolve().is_relative_to(output.partial.resolve())
+    return DiskFull(out if inside else exc.path, reason=exc.reason,
+                    advice=f"{output.committed():,} sentences are committed in {output.partial}; "
+                    f"free some space, then continue with: {resume_command(args)}")
+
+
+def resume_command(args) -> str:
+    """The command line that continues this run: the same arguments, with --resume."""
+    argv = list(getattr(args, "argv", None) or [])
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["python", "-m", "pipeline.score", *argv])

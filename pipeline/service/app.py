@@ -97,12 +97,14 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
             records = explainer.explain_records(records)
         return JSONResponse(records)
 
+    # async: answered on the event loop at once, not queued behind scoring in the thread pool,
+    # so a health check (a load balancer's, say) answers while the server is busy.
     @app.get("/health", response_model=Health, summary="Model name, labels and versions")
-    def get_health():
+    async def get_health():
         return health
 
     @app.get("/", response_class=HTMLResponse, summary="Paste an article and see it highlighted")
-    def index():
+    async def index():
         return HTMLResponse(page)
 
     return BodyLimit(app, max_body_bytes)

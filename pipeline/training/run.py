@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
 from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, SKOPS_FILE
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import DiskFull, PipelineError, note_kept
 from pipeline.training.crossval import (
     REAL_NEWS_DEV,
     check_dev_apart,
@@ -66,16 +66,33 @@ def train(
     elif getattr(data, "dev_path", None):
         log.info("real-news dev set not found at %s (data.dev_path, paths.ptc_dir): not scored", data.dev_path)
     background = save_skops and len(corpus) >= BACKGROUND_SKOPS_SENTENCES
-    with SkopsWriter() if background else contextlib.nullcontext() as skops_writer:
-        return _evaluate_and_save(
-            estimator, corpus, test, data.labels, splitter, models_dir=models_dir, run_dir=run_dir,
-            run_name=run_name, config=config, seed=seed, unique_name=unique_name, save_skops=save_skops,
-            skops_writer=skops_writer, dev=dev, dev_path=getattr(data, "dev_path", None),
-        )
+    saved: list[Path] = []
+    try:
+        with SkopsWriter() if background else contextlib.nullcontext() as skops_writer:
+            return _evaluate_and_save(
+                estimator, corpus, test, data.labels, splitter, models_dir=models_dir, run_dir=run_dir,
+                run_name=run_name, config=config, seed=seed, unique_name=unique_name, save_skops=save_skops,
+                skops_writer=skops_writer, saved=saved, dev=dev, dev_path=getattr(data, "dev_path", None),
+            )
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what the run leaves behind
+        note_kept(exc, _kept(models_dir, run_dir, saved))
+        raise
+    except DiskFull as exc:  # a run file, the model or the trust store: say what the run leaves behind
+        raise DiskFull(exc.path, reason=exc.reason, advice=f"{_kept(models_dir, run_dir, saved)}; "
+                       "free some space and train again") from None
+
+
+def _kept(models_dir, run_dir, saved: list[Path]) -> str:
+    from pipeline.artifacts.names import LATEST
+
+    if saved:
+        return f"the model was saved to {saved[0]} and {Path(models_dir) / LATEST} names it"
+    return (f"no model was saved ({Path(models_dir) / LATEST} is unchanged); "
+            f"the files already in {run_dir} are complete")
 
 
 def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir, run_dir, run_name, config, seed,
-                       unique_name, save_skops, skops_writer, dev=None, dev_path=None) -> dict:
+                       unique_name, save_skops, skops_writer, saved: list, dev=None, dev_path=None) -> dict:
     """train() once the data is loaded; `skops_writer` (or None) is handed the final model."""
     from sklearn.base import clone
 
@@ -135,15 +152,16 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
     history = getattr(fitted[-1], "history_", None)
     if history is not None:  # a fine-tuned encoder: loss (and validation loss) and seconds per epoch
         card["fit_history"] = history
-    saved = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops,
-                       skops_writer=skops_writer)
-    atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{saved.resolve()}\n")
+    folder = save_model(fitted, card, models_dir, run_name, unique=unique_name, skops=save_skops,
+                        skops_writer=skops_writer)
+    saved.append(folder)
+    atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{folder.resolve()}\n")
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     if "macro_f1" in metrics.get(REAL_NEWS_DEV, {}):
         real = metrics[REAL_NEWS_DEV]
         print_table(real, f"Real news: {real['n_sentences']} sentences of {real['n_documents']} articles "
                           f"({Path(real['data']).name}) — macro F1 {real['macro_f1']:.3f}")
-    log.info("saved model to %s; evaluation files in %s", saved, run_dir)
+    log.info("saved model to %s; evaluation files in %s", folder, run_dir)
     return metrics
 
 

@@ -1,0 +1,282 @@
+"""SIGTERM (a scheduler stopping the job) and SIGINT (Ctrl-C, sent to the terminal's whole process
+group) during scoring (one process, --jobs 2, Dask), training and sweeps: workers stop, temporaries
+are removed or left resumable, exit status 143 or 130, and one line saying what was kept.
+
+Real processes and real signals; every wait is bounded.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, train_with
+from faults import hidden_leftovers, run_command, stderr_lines, visible_models
+
+from pipeline import load_model
+from pipeline.artifacts.names import LATEST
+from pipeline.score import main as score_main
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and /proc as on Linux")]
+SENTENCES = 40_000
+EXIT = {signal.SIGTERM: 143, signal.SIGINT: 130}
+LINE_START = {signal.SIGTERM: r"terminated \(SIGTERM\): ", signal.SIGINT: r"interrupted: "}
+
+
+def start(*args, cwd=ROOT) -> subprocess.Popen:
+    """`python -m pipeline.<args>` in a session of its own, so its whole process group can be signalled."""
+    return subprocess.Popen([sys.executable, "-m", *[f"pipeline.{args[0]}", *map(str, args[1:])]], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_until(condition, process: subprocess.Popen, timeout: float = 240, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the command ended before {what}: {process.stderr.read()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def send(process: subprocess.Popen, signum: int, group: bool) -> None:
+    """To the main process (`kill PID`), or to its process group as a terminal's Ctrl-C or Slurm do."""
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+
+
+def finish(process: subprocess.Popen, timeout: float = 90) -> tuple[int, list[str]]:
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"still running {timeout} s after the signal")
+    return process.returncode, stderr_lines(err)
+
+
+def session_processes(session: int) -> list[str]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(text.split(")")[0] + ")")
+    return found
+
+
+def assert_no_process_left(session: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while session_processes(session):
+        assert time.monotonic() < deadline, f"processes left running: {session_processes(session)}"
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- scoring
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory):
+    path = tmp_path_factory.mktemp("termination-input") / "articles.jsonl"
+    texts = ["The minister said the talks would resume on Monday.", "We will make them pay for this.",
+             "The bridge was built in 1931.", "Critics call the plan a reckless gamble."]
+    path.write_text("".join(json.dumps({"doc_id": f"a{i // 20}", "text": f"{texts[i % 4]} ({i})"}) + "\n"
+                            for i in range(SENTENCES)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def full_scores(tmp_path_factory, text_model, big_input):
+    out = tmp_path_factory.mktemp("termination-reference") / "scores.jsonl"
+    score_main(["--model", str(text_model), str(big_input), "-o", str(out)])
+    return out.read_bytes()
+
+
+ENGINES = {"one process": [], "--jobs 2": ["--jobs", "2"], "dask": ["--engine", "dask"]}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["SIGTERM to the process", "Ctrl-C to the group"])
+def test_a_stopped_scoring_run_says_what_it_kept_and_resumes(tmp_path, text_model, big_input, full_scores, engine,
+                                                              signum, group):
+    if engine == "dask" and find_spec("distributed") is None:
+        pytest.skip("the [dask] extra is not installed")
+    out = tmp_path / "scores.jsonl"
+    partial = tmp_path / f".{out.name}.partial"
+    progress = partial / "progress.json"
+
+    def committed() -> int:
+        try:
+            return json.loads(progress.read_text())["items"]
+        except (OSError, ValueError):
+            return 0
+
+    run = start("score", "--model", text_model, big_input, "-o", out, "--batch-size", 1000, *ENGINES[engine])
+    wait_until(lambda: committed() > 0, run, what="the first commit")
+    send(run, signum, group)
+    code, lines = finish(run)
+
+    assert code == EXIT[signum], lines
+    assert len(lines) == 1, lines
+    found = re.fullmatch(rf"{LINE_START[signum]}([\d,]+) sentences are committed in {partial}; "
+                         rf"continue with: (python -m pipeline\.score .* --resume)", lines[0])
+    assert found, lines[0]
+    assert 0 < int(found.group(1).replace(",", "")) == committed() < SENTENCES
+    assert_no_process_left(run.pid)
+    assert not out.exists()
+    assert {p.name for p in partial.iterdir()} <= {"data", "progress.json", "lock"}  # no work files, no temporaries
+
+    resumed = run_command(found.group(2), cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.read_bytes() == full_scores
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+# ---------------------------------------------------------------- training
+FAST = ["data=seed", "features=word_tfidf"]
+
+
+@pytest.fixture
+def first_model(tmp_path):
+    """models/ holding one complete model, `first`, which latest names."""
+    train_with(tmp_path, FAST, run_name="first", run_dir=tmp_path / "run-first")
+    return tmp_path / "models"
+
+
+def assert_models_whole(models: Path) -> None:
+    assert hidden_leftovers(models) == []
+    for folder in visible_models(models):
+        assert load_model(folder).card["name"] == folder.name
+    assert (models / LATEST).resolve() in [f.resolve() for f in visible_models(models)]
+
+
+def test_sigterm_while_a_model_is_written_saves_it_whole_or_not_at_all(tmp_path, first_model):
+    models, run_dir = first_model, tmp_path / "run"
+    run = start("train", "data=seed", f"paths.models_dir={models}", f"hydra.run.dir={run_dir}", "run_name=second")
+    wait_until(lambda: (run_dir / "metrics.json").exists(), run, what="the reports")  # the model is saved next
+    send(run, signal.SIGTERM, group=False)
+    code, lines = finish(run)
+
+    assert code == 143 and len(lines) == 1, lines
+    kept_nothing = (f"terminated (SIGTERM): no model was saved ({models / LATEST} is unchanged); "
+                    f"the files already in {run_dir} are complete")
+    kept_all = (f"terminated (SIGTERM): the model was saved to {models / 'second'} and {models / LATEST} names it",
+                f"terminated (SIGTERM): the run finished: its model is saved and {run_dir / 'model_dir.txt'} names it")
+    assert lines[0] == kept_nothing or lines[0] in kept_all
+    assert_models_whole(models)
+    assert (models / LATEST).resolve().name == ("first" if lines[0] == kept_nothing else "second")
+    assert hidden_leftovers(run_dir) == []
+    assert_no_process_left(run.pid)
+
+
+def test_ctrl_c_while_training_keeps_latest(tmp_path, first_model):
+    models, run_dir = first_model, tmp_path / "run"
+    run = start("train", *FAST, f"paths.models_dir={models}", f"hydra.run.dir={run_dir}", "run_name=second")
+    wait_until(lambda: (run_dir / ".hydra" / "config.yaml").exists(), run, what="the run to start")
+    time.sleep(1.0)
+    send(run, signal.SIGINT, group=True)
+    code, lines = finish(run)
+
+    assert code == 130 and len(lines) == 1, lines
+    assert lines[0].startswith("interrupted: no model was")
+    assert visible_models(models) == [models / "first"]
+    assert_models_whole(models)
+    assert hidden_leftovers(run_dir) == []
+
+
+# ---------------------------------------------------------------- sweeps
+SWEEP = ["-m", *FAST, "save_skops=false", "model=logreg,complement_nb,sgd,linear_svc,logreg"]
+
+
+@pytest.mark.parametrize("launcher, signum, group", [
+    ("basic", signal.SIGTERM, False),
+    ("joblib", signal.SIGTERM, True),
+    ("joblib", signal.SIGINT, True),
+])
+def test_a_stopped_sweep_keeps_its_finished_jobs(tmp_path, launcher, signum, group):
+    models, runs = tmp_path / "models", tmp_path / "runs"
+    extra = ["hydra/launcher=joblib"] if launcher == "joblib" else []
+    run = start("train", *SWEEP, *extra, f"paths.models_dir={models}", f"paths.runs_dir={runs}")
+    finished = lambda: list(runs.glob("train-multirun/*/*/model_dir.txt"))  # noqa: E731
+    wait_until(lambda: finished(), run, what="the first job to finish")
+    send(run, signum, group)
+    code, lines = finish(run)
+
+    assert code == EXIT[signum] and len(lines) == 1, lines
+    [sweep] = runs.glob("train-multirun/*")
+    assert re.fullmatch(rf"{LINE_START[signum]}(sweep job \d+: .*; )?the sweep's finished jobs keep their run "
+                        rf"folders and models, and a stopped job saved its whole model or none; no leaderboard was "
+                        rf"written \(python -m pipeline\.leaderboard {sweep} makes one\)", lines[0]), lines[0]
+    assert not (sweep / "leaderboard.md").exists()
+    assert_no_process_left(run.pid)
+    # Each job saved its whole model or none; every model saved belongs to a finished job.
+    saved = sorted(Path(p.read_text().strip()).name for p in sweep.glob("*/model_dir.txt"))
+    assert saved and sorted(p.name for p in visible_models(models)) == saved
+    assert_models_whole(models)
+    assert hidden_leftovers(sweep) == []
+    assert len(saved) < 5, "the sweep went on after the signal"
+
+
+# ---------------------------------------------------------------- a save stopped at any step
+@pytest.mark.parametrize("step", ["writing model.joblib", "recording its trust", "switching latest"])
+def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, monkeypatch, step):
+    import joblib
+
+    from pipeline.artifacts import trust_store
+    from pipeline.artifacts.folder import save_model
+    from pipeline.common.errors import Terminated
+
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "trusted.json"))
+    model = load_model(trained_model, trust=True)
+    models = tmp_path / "models"
+    save_model(model.estimator, model.card, models, "first", skops=False)
+    model.estimator.set_params(clf__C=0.123)  # other bytes, another sha256
+    real_dump, real_record, real_replace = joblib.dump, trust_store.record, os.replace
+
+    def stop(*args, **kwargs):
+        raise Terminated
+
+    if step == "writing model.joblib":
+        monkeypatch.setattr(joblib, "dump", lambda value, target, *a, **k: (real_dump(value, target), stop()))
+    elif step == "recording its trust":
+        monkeypatch.setattr(trust_store, "record", lambda *a, **k: (real_record(*a, **k), stop()))
+    else:
+        monkeypatch.setattr(os, "replace", lambda src, dst, *a, **k: stop() if Path(dst).name == LATEST
+                            else real_replace(src, dst, *a, **k))
+    with pytest.raises(Terminated):
+        save_model(model.estimator, model.card, models, "second", skops=False)
+    assert visible_models(models) == [models / "first"] and hidden_leftovers(models) == []
+    assert (models / LATEST).resolve() == (models / "first").resolve()
+    assert len(trust_store.trusted_models()) == 1  # the second model's sha256 is not left trusted
+    assert load_model(models / LATEST).loaded_with == "joblib"
+
+
+def test_a_signal_landing_in_a_weakref_callback_is_not_lost(capsys):
+    """Python drops an exception raised inside a finalizer (printing "Exception ignored"): the
+    signal is delivered again once the callback has returned."""
+    import weakref
+
+    from pipeline.common.errors import Terminated, stopping_signals
+
+    class Thing:
+        pass
+
+    def callback(ref):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs here, inside the callback
+
+    with pytest.raises(Terminated):
+        with stopping_signals():
+            thing = Thing()
+            ref = weakref.ref(thing, callback)  # noqa: F841
+            del thing
+            time.sleep(2)
+    assert "Exception ignored" not in capsys.readouterr().err

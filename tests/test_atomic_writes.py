@@ -168,6 +168,9 @@ ALLOWED = {
     "pipeline/artifacts/folder.py": "model files inside the hidden temporary folder one rename publishes",
     "pipeline/artifacts/skops_writer.py": "model files under hidden scratch names save_model moves in",
     "pipeline/artifacts/trust_store.py": "the lock file (empty); the store goes through atomic.write_text",
+    "pipeline/models/encoder_runtime.py": "network weights, into the hidden temporary model folder (save_weights)",
+    "pipeline/models/finetune.py": "save_weights: network files into the hidden temporary model folder save_model "
+                                   "publishes by one rename",
     "pipeline/reports/plots.py": "PNGs drawn into the handle atomic.replacing opened",
     "pipeline/scoring/resumable.py": "the hidden resumable partial folder, renamed into place when complete",
 }

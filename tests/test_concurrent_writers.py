@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 START = """
 import sys, time
+from pathlib import Path
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)

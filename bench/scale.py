@@ -102,7 +102,8 @@ model_file, data, batch, count, repeats = sys.argv[1], sys.argv[2], int(sys.argv
 model = joblib.load(model_file)
 import gc; gc.freeze()
 features, clf = model.steps[0][1], model.steps[-1][1]
-records = type(features).__name__ == "ColumnTransformer"
+from sklearn.compose import ColumnTransformer
+records = isinstance(features, ColumnTransformer)  # a context model (ContextFeatures in this code)
 table = pq.read_table(data, columns=["text", "doc_id", "sentence_index"]).slice(0, count)
 texts, docs, index = (table.column(c).to_pylist() for c in ("text", "doc_id", "sentence_index"))
 batches, start = [], 0

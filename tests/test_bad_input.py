@@ -162,7 +162,7 @@ CASES = [
     Case("train-batch-size-zero", "train", lambda tmp, m: ["experiment=out_of_core", "model.batch_size=0"], {},
          "config model.batch_size: The 'batch_size' parameter of BatchedSGDClassifier must be an int in the range"),
     Case("train-neighbour-min-df-zero", "train", lambda tmp, m: ["features.context.neighbour_min_df=0"], {},
-         "config features.context.neighbour_min_df: The 'neighbour_min_df' parameter of DiscourseFeatures"),
+         "config features.context.neighbour_min_df: The 'neighbour_min_df' parameter of FastDiscourseFeatures must be an int"),
     Case("train-ngram-range-reversed", "train", lambda tmp, m: ["features=char_tfidf", "features.ngram_range=[3,1]"],
          {}, "config features.ngram_range: must be [min, max] with 1 <= min <= max, got [3, 1]"),
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),

@@ -31,9 +31,12 @@ LINE_START = {signal.SIGTERM: r"terminated \(SIGTERM\): ", signal.SIGINT: r"inte
 
 
 def start(*args, cwd=ROOT) -> subprocess.Popen:
-    """`python -m pipeline.<args>` in a session of its own, so its whole process group can be signalled."""
+    """`python -m pipeline.<args>` in a session of its own, so its whole process group can be signalled,
+    with Ctrl-C handled as in a terminal's foreground job (a test run started in the background,
+    `pytest &`, would otherwise pass on its ignored SIGINT, which the commands rightly keep ignoring)."""
     return subprocess.Popen([sys.executable, "-m", *[f"pipeline.{args[0]}", *map(str, args[1:])]], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_until(condition, process: subprocess.Popen, timeout: float = 240, what: str = "") -> None:

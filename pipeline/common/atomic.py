@@ -30,26 +30,10 @@ def replacing(target: str | Path, mode: str = "w", *, durable: bool = True, **op
     target either; small bookkeeping files rewritten many times a second may skip it (a killed
     process loses nothing written before it died either way).
     """
-    target = Path(target)
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
-    tmp = temporary_name(target)
-    try:
-        with open(tmp, mode, **open_kwargs) as handle:
-            yield handle
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise DiskFull(target, exc) from None
-        raise
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    if durable:
-        sync_folder(target.parent)
+    with replacing_path(target, durable=durable) as tmp, open(tmp, mode, **open_kwargs) as handle:
+        yield handle
 
 
 @contextlib.contextmanager

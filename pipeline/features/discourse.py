@@ -115,15 +115,20 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         frame = _check_frame(X)
         self.n_features_in_ = len(INPUT_COLUMNS)
         if self.neighbours:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            self.neighbour_vectorizer_ = TfidfVectorizer(
+            self.neighbour_vectorizer_ = self._vectorizer_class()(
                 ngram_range=tuple(self.neighbour_ngram_range),
                 min_df=self.neighbour_min_df,
                 sublinear_tf=True,
             ).fit(frame["text"].tolist())
         self.fitted_ = True
         return self
+
+    @staticmethod
+    def _vectorizer_class():
+        """The TF-IDF class of the neighbours' words (the fast subclass gives the same output)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer
 
     def transform(self, X):
         from sklearn.utils.validation import check_is_fitted
@@ -288,20 +293,11 @@ class FastDiscourseFeatures(DiscourseFeatures):
     come from one sort of the batch instead of a pass per feature.
     """
 
-    def fit(self, X, y=None):
-        self._validate_params()
-        frame = _check_frame(X)
-        self.n_features_in_ = len(INPUT_COLUMNS)
-        if self.neighbours:
-            from pipeline.features.tfidf import FastTfidfVectorizer
+    @staticmethod
+    def _vectorizer_class():
+        from pipeline.features.tfidf import FastTfidfVectorizer
 
-            self.neighbour_vectorizer_ = FastTfidfVectorizer(
-                ngram_range=tuple(self.neighbour_ngram_range),
-                min_df=self.neighbour_min_df,
-                sublinear_tf=True,
-            ).fit(frame["text"].tolist())
-        self.fitted_ = True
-        return self
+        return FastTfidfVectorizer
 
     def transform(self, X):
         from sklearn.utils.validation import check_is_fitted

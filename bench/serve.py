@@ -387,12 +387,18 @@ def main() -> None:
                 line += f"; {per_cpu:,.0f} requests per server CPU-second, ratio {per_cpu / baseline_cpu:.2f}"
             print(line)
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_server(server)
+
+
+def stop_server(server) -> None:
+    """Stop the server this script started (None: it was given --url)."""
+    if server is None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def main_load(args) -> None:
@@ -413,12 +419,7 @@ def main_load(args) -> None:
         passed = load_passed(result, server)
         print("passed" if passed else "FAILED: a 5xx, a dropped connection, an unexpected status or a stopped server")
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_server(server)
     if not passed:
         sys.exit(1)
 

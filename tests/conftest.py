@@ -105,3 +105,15 @@ def embeddings_installed() -> bool:
 needs_embeddings = pytest.mark.skipif(
     not embeddings_installed(), reason="the embeddings extra is not installed (pip install -e '.[embeddings]')"
 )
+
+
+SCORING_TEXTS = ["The minister said the talks would resume on Monday.", "We will make them pay for this.",
+                 "The bridge was built in 1931.", "Critics call the plan a reckless gamble."]
+
+
+def sentence_file(path: Path, count: int, per_article: int, prefix: str = "a") -> Path:
+    """A JSON Lines file of `count` distinct sentences, `per_article` to a doc_id: input for scoring runs."""
+    path.write_text("".join(json.dumps({"doc_id": f"{prefix}{i // per_article}",
+                                        "text": f"{SCORING_TEXTS[i % 4]} ({i})"}) + "\n"
+                            for i in range(count)), encoding="utf-8")
+    return path

@@ -13,7 +13,7 @@ import re
 import shlex
 
 import pytest
-from conftest import run_cli, train_with
+from conftest import run_cli, sentence_file, train_with
 from faults import SmallDisks, fill, hidden_leftovers, stderr_lines, visible_models
 
 from pipeline import load_model
@@ -120,12 +120,7 @@ def test_a_model_write_over_quota_names_the_folder_and_keeps_latest(tmp_path, tr
 # ---------------------------------------------------------------- scoring to -o
 @pytest.fixture(scope="module")
 def sentences(tmp_path_factory):
-    path = tmp_path_factory.mktemp("disk-full-input") / "sentences.jsonl"
-    texts = ["The minister said the talks would resume on Monday.", "We will make them pay for this.",
-             "The bridge was built in 1931.", "Critics call the plan reckless."]
-    path.write_text("".join(json.dumps({"doc_id": f"article-{i // 25}", "text": f"{texts[i % 4]} ({i})"}) + "\n"
-                            for i in range(20_000)), encoding="utf-8")
-    return path
+    return sentence_file(tmp_path_factory.mktemp("disk-full-input") / "sentences.jsonl", 20_000, 25, "article-")
 
 
 @pytest.fixture(scope="module")

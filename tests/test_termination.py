@@ -16,7 +16,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, train_with
+from conftest import ROOT, sentence_file, train_with
 from faults import hidden_leftovers, run_command, stderr_lines, visible_models
 
 from pipeline import load_model
@@ -87,12 +87,7 @@ def assert_no_process_left(session: int, timeout: float = 20) -> None:
 # ---------------------------------------------------------------- scoring
 @pytest.fixture(scope="module")
 def big_input(tmp_path_factory):
-    path = tmp_path_factory.mktemp("termination-input") / "articles.jsonl"
-    texts = ["The minister said the talks would resume on Monday.", "We will make them pay for this.",
-             "The bridge was built in 1931.", "Critics call the plan a reckless gamble."]
-    path.write_text("".join(json.dumps({"doc_id": f"a{i // 20}", "text": f"{texts[i % 4]} ({i})"}) + "\n"
-                            for i in range(SENTENCES)), encoding="utf-8")
-    return path
+    return sentence_file(tmp_path_factory.mktemp("termination-input") / "articles.jsonl", SENTENCES, 20)
 
 
 @pytest.fixture(scope="module")

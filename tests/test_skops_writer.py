@@ -107,3 +107,34 @@ def test_the_helper_reports_a_model_it_cannot_write(tmp_path):
         with pytest.raises(PipelineError, match="cannot write model.skops .*FileNotFoundError"):
             writer.result()
     assert writer.process.returncode is not None
+
+
+def test_saving_and_loading_through_skops_import_neither_torch_nor_dask(tmp_path):
+    """skops walks every scikit-learn package; its torch and dask shims cost 5 s a run, for nothing."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = f"""
+import sys
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from pipeline.artifacts.folder import save_model
+from pipeline.artifacts.trust_store import STORE_ENV
+import os
+os.environ[STORE_ENV] = {str(tmp_path / "store.json")!r}
+from pipeline import load_model
+model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(["we will burn it", "talks ended"], ["threat", "reporting"])
+folder = save_model(model, {{"input": "text"}}, {str(tmp_path / "models")!r}, "m")
+os.environ[STORE_ENV] = {str(tmp_path / "empty.json")!r}
+loaded = load_model(folder)
+assert loaded.loaded_with == "skops", loaded.loaded_with
+print(sorted(name for name in ("torch", "dask") if name in sys.modules))
+import sklearn.externals.array_api_compat.torch  # importable again afterwards
+print("torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[]", "True"]

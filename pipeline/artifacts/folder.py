@@ -83,12 +83,10 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
         elif skops:
             import zipfile
 
-            import skops.io
-
-            from pipeline.artifacts.skops_state import compact
+            from pipeline.artifacts.skops_state import compact, skops_io
 
             # Vocabularies go in as arrays (pipeline.artifacts.skops_state), not one JSON node per term.
-            skops.io.dump(compact(estimator), tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+            skops_io().dump(compact(estimator), tmp / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             card["skops_sha256"] = sha256_file(tmp / SKOPS_FILE)
             sizes["skops_bytes"] = (tmp / SKOPS_FILE).stat().st_size
         listed = save_weights(estimator, tmp)  # networks as data files (pipeline.artifacts.weights)

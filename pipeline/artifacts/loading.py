@@ -90,19 +90,18 @@ def _load_joblib(file: Path):
 
 def _load_skops(file: Path):
     """Load model.skops, refusing any type that is not on the trusted list."""
-    import skops.io
+    from pipeline.artifacts.skops_state import expand, skops_io
 
+    sio = skops_io()
     try:
-        found = skops.io.get_untrusted_types(file=file)
+        found = sio.get_untrusted_types(file=file)
     except Exception as exc:
         raise PipelineError(f"{file}: not a readable skops file ({type(exc).__name__}: {exc})") from None
     refused = [name for name in found if not trusted_type(name)]
     if refused:
         raise PipelineError(f"{file}: refusing to load types that are not trusted: {', '.join(refused)}")
-    from pipeline.artifacts.skops_state import expand
-
     try:
-        return expand(skops.io.load(file, trusted=found))
+        return expand(sio.load(file, trusted=found))
     except Exception as exc:
         raise PipelineError(f"{file}: cannot load ({type(exc).__name__}: {exc})") from None
 

@@ -14,6 +14,33 @@ from __future__ import annotations
 import copy
 
 WALKED_MODULES = ("sklearn", "pipeline")  # objects whose attributes may hold a vectorizer
+_ARRAY_API_BACKENDS = tuple(f"sklearn.externals.array_api_compat.{name}" for name in ("torch", "dask", "cupy"))
+
+
+def skops_io():
+    """`skops.io`, imported without importing torch or dask.
+
+    skops builds its trusted-type list from scikit-learn's `all_estimators()`, which walks
+    every scikit-learn package, the vendored `array_api_compat.torch` and `.dask` included
+    (it skips "externals" only after importing them), and those import torch and dask when
+    they are installed: 5 of the 8 s `import skops.io` took in a training run here, for modules
+    with no estimator in them. They are marked as missing while skops is imported
+    (`pkgutil.walk_packages` passes over a package whose import fails) and unmarked after.
+    """
+    import sys
+
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    blocked = [name for name in _ARRAY_API_BACKENDS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # importing it raises ImportError until the entry is removed
+    try:
+        import skops.io
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return skops.io
 
 
 class ArrayVocabulary:

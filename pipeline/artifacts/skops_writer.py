@@ -1,8 +1,7 @@
 """model.skops written by a helper process, so training does not wait for skops.
 
-`import skops.io` imports every scikit-learn estimator module (and torch, through
-scikit-learn's array API support, when it is installed): 4-5 s here, longer than writing
-the file. A training run on a large corpus starts a `SkopsWriter` before the fit, so that
+`import skops.io` imports every scikit-learn estimator module: 2-3 s here (and 5 s more
+for torch, which `skops_state.skops_io` keeps out), longer than writing the file. A training run on a large corpus starts a `SkopsWriter` before the fit, so that
 import runs on the other core; after the fit the writer gets the model (vocabularies
 already as arrays, pipeline.artifacts.skops_state, so it pickles in a blink) and writes model.skops
 while the reports are drawn, then model.joblib from the same copy (vocabularies back as
@@ -96,9 +95,10 @@ def serve() -> None:
     import zipfile
 
     import joblib
-    import skops.io  # the slow import, done while the parent fits
 
-    from pipeline.artifacts.skops_state import expand
+    from pipeline.artifacts.skops_state import expand, skops_io
+
+    sio = skops_io()  # the slow import, done while the parent fits
 
     stdin, stdout = sys.stdin.buffer, sys.stdout
     header = stdin.read(_HEADER)
@@ -108,7 +108,7 @@ def serve() -> None:
     try:
         estimator, target, joblib_target = pickle.loads(request)
         # Deflated at level 1: the vocabulary text shrinks, at no cost in time.
-        reply = _write_synced(target, lambda handle: skops.io.dump(
+        reply = _write_synced(target, lambda handle: sio.dump(
             estimator, handle, compression=zipfile.ZIP_DEFLATED, compresslevel=1))
         if joblib_target is not None:  # the fitted model as it was in the parent
             reply["joblib"] = _write_synced(joblib_target, lambda handle: joblib.dump(expand(estimator), handle))

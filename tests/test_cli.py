@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import SEED_DATA, run_cli
+from conftest import ROOT, SEED_DATA, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -12,7 +12,7 @@ def test_train_with_overrides_writes_evaluation_files_and_model(tmp_path):
     run_dir, models = tmp_path / "run", tmp_path / "models"
     result = run_cli(
         "train", "model=linear_svc", "model.C=0.5", "features=char_tfidf", "features.ngram_range=[2,5]",
-        "seed=7", f"hydra.run.dir={run_dir}", f"paths.models_dir={models}", "run_name=svc",
+        "seed=7", f"data.path={ROOT / 'data' / 'written' / 'starter_mixed_topics.jsonl'}", f"hydra.run.dir={run_dir}", f"paths.models_dir={models}", "run_name=svc",
     )
     assert result.returncode == 0, result.stderr
     for name in ("metrics.json", "report.md", "confusion_matrix.png"):

@@ -273,6 +273,7 @@ def test_the_same_seed_and_threads_give_the_same_model(tmp_path):
     ("model.class_weight=heavy", "model.class_weight"),
     ("model.max_length=1000", "model.max_length"),
     ("model.validation_fraction=1.5", "model.validation_fraction"),
+    ("model.base_weights=/nonexistent/adapted", "model.base_weights"),
 ])
 def test_bad_settings_name_their_config_key(override, key):
     from pipeline.training.setup import build_estimator, check_params
@@ -330,3 +331,52 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
     tfidf_only, encoder_only = (member.predict_proba(bare) for member in trusted.estimator[-1].estimators_)
     np.testing.assert_allclose(trusted.estimator[-1].predict_proba(bare), (tfidf_only + 2 * encoder_only) / 3,
                                atol=1e-6)
+
+
+@pytest.mark.slow
+def test_pretraining_writes_a_base_that_the_fine_tune_starts_from(tmp_path):
+    import numpy as np
+
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    documents = written_documents()
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    for doc in ("wf09", "wf10", "wf11", "wf12"):
+        (articles / f"{doc}.txt").write_text(" ".join(r["text"] for r in documents[doc]), encoding="utf-8")
+    out = tmp_path / "adapted"
+    args = [out, "--from", articles, "--sentences", "48", "--batch-size", "4", "--head-steps", "2",
+            "--max-length", "24", "--threads", "2", "--exclude", tmp_path / "no-dev.jsonl"]
+    result = run_cli("pretrain", *args)
+    assert result.returncode == 0, result.stderr
+    card = json.loads((out / "pretrain.json").read_text())
+    assert card["steps"] > card["head_steps"] == 2 and card["history"][-1]["loss"] > 0
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "pretrain.json"}
+    # A second run never replaces the folder.
+    again = run_cli("pretrain", *args)
+    assert again.returncode == 2 and again.stderr.startswith(f"error: {out}: already exists")
+    assert json.loads((out / "pretrain.json").read_text()) == card
+
+    rows = [r for doc in ("wf07", "wf08") for r in documents[doc][:12]]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    settings = dict(epochs=1, max_length=24, batch_size=8, threads=2, random_state=5, onnx=False)
+    base = MiniLMFineTuneClassifier(**settings).fit(texts, labels)
+    adapted = MiniLMFineTuneClassifier(**settings, base_weights=str(out)).fit(texts, labels)
+    assert not np.allclose(base.predict_proba(SENTENCES), adapted.predict_proba(SENTENCES))
+    again = MiniLMFineTuneClassifier(**settings, base_weights=str(out)).fit(texts, labels)
+    assert np.array_equal(adapted.predict_proba(SENTENCES), again.predict_proba(SENTENCES))
+
+
+def test_pretraining_sentences_leave_out_the_dev_articles(tmp_path):
+    from pipeline.models.pretrain import unlabeled_sentences
+
+    (tmp_path / "article1.txt").write_text("The dev article says the bridge will close on Monday night.", encoding="utf-8")
+    (tmp_path / "article2.txt").write_text("A training article says the port reopened after the storm.", encoding="utf-8")
+    write_jsonl(tmp_path / "news.jsonl", [{"doc_id": "article1", "text": "Another dev sentence of six or more words."},
+                                          {"doc_id": "x/7", "text": "Short one."},
+                                          {"doc_id": "x/8", "text": "Markets fell sharply on Friday after the report."}])
+    files = sorted(tmp_path.iterdir())
+    sentences, available = unlabeled_sentences(files, {"article1"}, limit=10, seed=0)
+    assert sorted(sentences) == ["A training article says the port reopened after the storm.",
+                                 "Markets fell sharply on Friday after the report."] and available == 2
+    assert len(unlabeled_sentences(files, set(), limit=2, seed=0)[0]) == 2

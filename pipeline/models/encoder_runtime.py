@@ -109,7 +109,8 @@ def _quiet_transformers():
 def base_network(path, n_labels: int):
     """The pretrained encoder from its package folder, with a new head of `n_labels` outputs."""
     transformers = _quiet_transformers()
-    encoder = transformers.BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
+    encoder = transformers.BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True,
+                                                     use_safetensors=True)  # weights as data, never a pickle
     return network_class()(encoder, n_labels)
 
 

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from numbers import Integral, Real
+from pathlib import Path
 
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -47,6 +48,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch and
     ONNX Runtime CPU threads (None: their default). onnx / onnx_int8: export the network to
     ONNX when the model is saved, quantized to int8 (smaller, faster, a little less exact).
+    base_weights: a folder written by `python -m pipeline.pretrain` (the encoder adapted to news
+    by masked-language-model pretraining) to fine-tune from instead of the packaged weights.
     """
 
     _parameter_constraints = {
@@ -64,6 +67,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "onnx": ["boolean"],
         "onnx_int8": ["boolean"],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+        "base_weights": [str, None],
     }
     explanation = "occlusion"  # no per-feature weights: pipeline.reports.explain removes words instead
     reads_sentences = True  # pairs with features=sentences (pipeline.training.setup checks it)
@@ -72,7 +76,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                  batch_size: int = 16, max_length: int = 96, warmup: float = 0.1, weight_decay: float = 0.01,
                  class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
                  threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
-                 random_state: int | None = 0):
+                 random_state: int | None = 0, base_weights: str | None = None):
         self.encoder = encoder
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -87,6 +91,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.onnx = onnx
         self.onnx_int8 = onnx_int8
         self.random_state = random_state
+        self.base_weights = base_weights
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, groups=None):
@@ -232,14 +237,30 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             return secrets.randbelow(2**32)
         return int(self.random_state)
 
+    def _validate_params(self):
+        super()._validate_params()
+        if self.base_weights is not None:
+            from sklearn.utils._param_validation import InvalidParameterError
+
+            from pipeline.models.pretrain import BASE_FILES
+
+            missing = [name for name in BASE_FILES if not (Path(self.base_weights) / name).is_file()]
+            if missing:
+                raise InvalidParameterError(
+                    f"The 'base_weights' parameter of {type(self).__name__}: {self.base_weights} has no "
+                    f"{', '.join(missing)} (python -m pipeline.pretrain writes such a folder)")
+
     def _base_files(self):
-        """The packaged encoder's folder and the text of its tokenizer.json."""
+        """The encoder's folder (the package's, or base_weights) and the text of its tokenizer.json."""
         import importlib
         from pathlib import Path
 
         from pipeline.features.embeddings import INSTALL_HINT, _encoder_entry
 
         check_installed(self.encoder)
+        if self.base_weights is not None:
+            path = Path(self.base_weights)
+            return path, (path / "tokenizer.json").read_text(encoding="utf-8")
         module, _ = _encoder_entry(self.encoder)
         path = Path(importlib.import_module(module).get_model_path())
         if not (path / "tokenizer.json").is_file() or not (path / "config.json").is_file():

@@ -1,10 +1,11 @@
 """model.skops written by a helper process, so training does not wait for skops.
 
 `import skops.io` imports every scikit-learn estimator module: 2-3 s here (and 5 s more
-for torch, which `skops_state.skops_io` keeps out), longer than writing the file. A training run on a large corpus starts a `SkopsWriter` before the fit, so that
-import runs on the other core; after the fit the writer gets the model (vocabularies
-already as arrays, pipeline.artifacts.skops_state, so it pickles in a blink) and writes model.skops
-while the reports are drawn, then model.joblib from the same copy (vocabularies back as
+for torch, which `skops_state.skops_io` keeps out), longer than writing the file. A training
+run on a large corpus starts a `SkopsWriter` before the fit, so that import runs on the other
+core; after the fit the writer gets the model (vocabularies already as arrays,
+pipeline.artifacts.skops_state, so it pickles in a blink) and writes model.skops while the
+reports are drawn, then model.joblib from the same copy (vocabularies back as
 dicts): dumping a large vocabulary is a second of pickling the training process no longer
 waits for. save_model then moves the finished files into the model folder.
 

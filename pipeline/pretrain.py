@@ -26,12 +26,10 @@ from pipeline.common.cli import at_least_one
 from pipeline.common.errors import ArgumentParser, PipelineError, quote, reports_errors
 
 
-def _shared() -> Path:
-    return Path(os.environ.get("PIPELINE_SHARED_DIR") or Path(__file__).resolve().parents[1] / ".." / "shared")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    corpora = _shared() / "corpora"
+    from pipeline.annotation.validation import default_corpus_dir
+
+    corpora = default_corpus_dir("ptc").parent  # $PIPELINE_SHARED_DIR/corpora or ../shared/corpora
     parser = ArgumentParser(
         prog="python -m pipeline.pretrain",
         description="Masked-language-model pretraining of all-MiniLM-L6-v2 on unlabeled news, "

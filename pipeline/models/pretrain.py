@@ -82,13 +82,16 @@ def adapt(sentences: Sequence[str], folder: Path, *, max_length: int = 64, batch
         optimizer = torch.optim.AdamW(head, lr=1e-3)
         schedule = None
         losses = []
+        rest = steps - head_steps  # batches that train everything: 10% warmup, then linear decay
+        warm = max(1, rest // 10)
+
+        def rate(k: int) -> float:
+            return min(1.0, (k + 1) / warm) * max(0.0, (rest - k) / rest)
+
         for step in range(steps):
             if step == head_steps:
                 optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-                rest = steps - head_steps
-                warm = max(1, rest // 10)
-                schedule = torch.optim.lr_scheduler.LambdaLR(
-                    optimizer, lambda k: min(1.0, (k + 1) / warm) * max(0.0, (rest - k) / rest))
+                schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
             batch, attention = rt.padded(ids[step * batch_size:(step + 1) * batch_size])
             targets = np.full_like(batch, -100)
             masked = (attention == 1) & ~np.isin(batch, special) & (rng.rand(*batch.shape) < MASK_SHARE)

@@ -29,17 +29,14 @@ class SetFitClassifier:
         self.max_steps, self.batch_size, self.max_length, self.seed = max_steps, batch_size, max_length, seed
 
     def fit(self, X, y):
-        import importlib
-
         import numpy as np
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
 
-        from pipeline.features.embeddings import _encoder_entry
+        from pipeline.models.encoder_runtime import packaged_files
         from pipeline.models.finetune import sentences_of
 
-        module, _ = _encoder_entry("all-MiniLM-L6-v2")
-        body = importlib.import_module(module).get_model_path()
+        body, _ = packaged_files("all-MiniLM-L6-v2")
         self.classes_ = np.array(sorted(set(y)))
         self.model_ = SetFitModel.from_pretrained(str(body), labels=self.classes_.tolist(), local_files_only=True)
         train = Dataset.from_dict({"text": sentences_of(X), "label": [self.classes_.tolist().index(v) for v in y]})

@@ -106,6 +106,25 @@ def _quiet_transformers():
     return transformers
 
 
+def packaged_files(encoder: str):
+    """The installed encoder package's folder and the text of its tokenizer.json."""
+    import importlib
+    from pathlib import Path
+
+    from pipeline.features.embeddings import (
+        INSTALL_HINT,
+        _encoder_entry,
+        check_installed,
+    )
+
+    check_installed(encoder)
+    module, _ = _encoder_entry(encoder)
+    path = Path(importlib.import_module(module).get_model_path())
+    if not (path / "tokenizer.json").is_file() or not (path / "config.json").is_file():
+        raise ValueError(f"encoder {encoder}: no model files in {path}; reinstall: {INSTALL_HINT}")
+    return path, (path / "tokenizer.json").read_text(encoding="utf-8")
+
+
 def base_network(path, n_labels: int):
     """The pretrained encoder from its package folder, with a new head of `n_labels` outputs."""
     transformers = _quiet_transformers()

@@ -252,20 +252,13 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def _base_files(self):
         """The encoder's folder (the package's, or base_weights) and the text of its tokenizer.json."""
-        import importlib
-        from pathlib import Path
+        from pipeline.models import encoder_runtime as rt
 
-        from pipeline.features.embeddings import INSTALL_HINT, _encoder_entry
-
-        check_installed(self.encoder)
         if self.base_weights is not None:
+            check_installed(self.encoder)
             path = Path(self.base_weights)
             return path, (path / "tokenizer.json").read_text(encoding="utf-8")
-        module, _ = _encoder_entry(self.encoder)
-        path = Path(importlib.import_module(module).get_model_path())
-        if not (path / "tokenizer.json").is_file() or not (path / "config.json").is_file():
-            raise ValueError(f"encoder {self.encoder}: no model files in {path}; reinstall: {INSTALL_HINT}")
-        return path, (path / "tokenizer.json").read_text(encoding="utf-8")
+        return rt.packaged_files(self.encoder)
 
     def estimate_epoch_seconds(self, X, batches: int = 3) -> float:
         """Seconds one epoch over `X` should take, from timing a few training steps (the cost shown

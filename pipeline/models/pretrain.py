@@ -49,16 +49,11 @@ def adapt(sentences: Sequence[str], folder: Path, *, max_length: int = 64, batch
           learning_rate: float = 5e-5, head_steps: int = 120, seed: int = 0, threads: int | None = None,
           progress: Callable[[int, int, float], None] | None = None) -> dict:
     """Train the packaged encoder as a masked language model on `sentences`; write it to `folder`."""
-    import importlib
-
     import numpy as np
 
-    from pipeline.features.embeddings import _encoder_entry
     from pipeline.models import encoder_runtime as rt
 
-    module, _ = _encoder_entry("all-MiniLM-L6-v2")
-    base = Path(importlib.import_module(module).get_model_path())
-    tokenizer_json = (base / "tokenizer.json").read_text(encoding="utf-8")
+    base, tokenizer_json = rt.packaged_files("all-MiniLM-L6-v2")
     vocab = json.loads(tokenizer_json)["model"]["vocab"]
     special = np.array([vocab[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")])
     mask_id = vocab["[MASK]"]

@@ -257,6 +257,24 @@ def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, m
     assert load_model(models / LATEST).loaded_with == "joblib"
 
 
+def test_a_signal_whose_cleanup_fails_inside_hydra_still_stops_the_run():
+    """SIGTERM between two jobs of a sweep can land inside OmegaConf composing the next config,
+    whose own cleanup then raises an error of its own: the run ends as terminated, with its line."""
+    from pipeline.common.config import run_hydra_app
+    from pipeline.common.errors import Terminated
+
+    def composing_a_config():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(2)  # the handler raises Terminated here
+        finally:
+            raise AttributeError("'NoneType' object has no attribute '_invalidate_flags_cache'")
+
+    with pytest.raises(Terminated) as stopped:
+        run_hydra_app(composing_a_config, lambda: "the sweep's finished jobs keep their run folders")
+    assert stopped.value.kept == "the sweep's finished jobs keep their run folders"
+
+
 def test_a_signal_landing_in_a_weakref_callback_is_not_lost(capsys):
     """Python drops an exception raised inside a finalizer (printing "Exception ignored"): the
     signal is delivered again once the callback has returned."""

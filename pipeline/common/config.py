@@ -163,8 +163,15 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
     os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
                                                           "ignore:resource_tracker:UserWarning"]))
     try:
-        with stopping_signals(before_raising=_stop_job_processes):
-            main()
+        with stopping_signals(before_raising=_stop_job_processes) as delivered:
+            try:
+                main()
+            except Exception as exc:
+                if not delivered.signum:
+                    raise
+                # The signal landed inside Hydra or OmegaConf composing the next job's config, whose
+                # cleanup then failed with an error of its own: the run was still stopped by it.
+                raise delivered.as_exception() from exc
     except KeyboardInterrupt as exc:
         if not hasattr(exc, "kept"):
             note_kept(exc, kept_outside_a_job())

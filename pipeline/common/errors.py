@@ -115,14 +115,27 @@ def note_kept(exc: BaseException, what: str) -> None:
     exc.kept = what
 
 
+class Delivered:
+    """Which stopping signal a `stopping_signals` block raised, if any (`signum`, else 0)."""
+
+    signum = 0
+
+    def as_exception(self) -> KeyboardInterrupt:
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 @contextlib.contextmanager
-def stopping_signals(before_raising=None) -> Iterator[None]:
+def stopping_signals(before_raising=None) -> Iterator[Delivered]:
     """SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated, once: a repeated signal
     during the cleanup that follows is ignored (SIGKILL still stops at once). A signal ignored
     when the command started (nohup, background jobs) stays ignored. Main thread only.
-    `before_raising(signum)` runs first (to pass the signal on to worker processes, say)."""
+    `before_raising(signum)` runs first (to pass the signal on to worker processes, say).
+
+    Yields a `Delivered`: library code that was cleaning up when the signal arrived can fail with
+    an error of its own instead (OmegaConf does); the caller can tell it was the signal."""
+    delivered = Delivered()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield delivered
         return
     raised = passed_on = False
 
@@ -133,8 +146,8 @@ def stopping_signals(before_raising=None) -> Iterator[None]:
         if before_raising is not None and not passed_on:
             passed_on = True
             before_raising(signum)
-        raised = signum
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raised = delivered.signum = signum
+        raise delivered.as_exception()
 
     def unraisable(info):
         """Raised inside a __del__ or weakref callback, the exception is dropped: deliver the signal again."""
@@ -153,7 +166,7 @@ def stopping_signals(before_raising=None) -> Iterator[None]:
             previous[signum] = signal.signal(signum, handler)
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        yield
+        yield delivered
     finally:
         sys.unraisablehook = previous_hook
         for signum, old in previous.items():

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,55 @@ def test_no_dev_article_is_labeled_for_training():
     dev = shared_paths()[2]
     if dev.is_file():  # the yardstick itself, when present, agrees with the list above
         assert {json.loads(line)["doc_id"] for line in dev.read_text(encoding="utf-8").splitlines()} == DEV_ARTICLES
+
+
+def normalized(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def dev_story_copies(labels: Path, pages_dir: Path, dev: Path) -> list[tuple[str, str, int]]:
+    """Labeled articles that share two or more sentences (six words or more) with one dev article.
+    Sites republish each other's stories: such an article is the dev story itself. Page widgets
+    that the corpus repeats on six or more pages (poll forms, sign-up lines) do not count."""
+    pages: Counter = Counter()
+    for page in pages_dir.glob("*/*.txt"):
+        pages.update({normalized(line) for line in page.read_text(encoding="utf-8").splitlines()})
+    dev_sentences = {}
+    for line in dev.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        text = normalized(record["text"])
+        if len(text.split()) >= 6 and pages[text] < 6:
+            dev_sentences[text] = record["doc_id"]
+    shared: Counter = Counter()
+    articles: dict[str, str] = {}
+    for line in labels.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["doc_id"] not in articles:
+            page = pages_dir / row["folder"] / f"{row['doc_id']}.txt"
+            articles[row["doc_id"]] = page.read_text(encoding="utf-8")
+        dev_doc = dev_sentences.get(normalized(articles[row["doc_id"]][row["start"]:row["end"]]))
+        if dev_doc:
+            shared[row["doc_id"], dev_doc] += 1
+    return [(doc, dev_doc, count) for (doc, dev_doc), count in shared.items() if count >= 2]
+
+
+def test_no_labeled_article_is_a_copy_of_a_dev_story(tmp_path):
+    ptc_dir, _, dev = shared_paths()
+    if not dev.is_file() or not ptc_dir.is_dir():
+        pytest.skip(f"the PTC articles or dev set are not there (looked in {ptc_dir})")
+    assert dev_story_copies(PTC_LABELS, ptc_dir, dev) == []
+    # The check finds a copy: a page made of one dev article's first three long sentences.
+    dev_rows = [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines()]
+    first = [r for r in dev_rows if r["doc_id"] == dev_rows[0]["doc_id"] and len(r["text"].split()) >= 6][:3]
+    (tmp_path / "articles").mkdir()
+    (tmp_path / "articles" / "article7.txt").write_text("\n".join(r["text"] for r in first) + "\n", encoding="utf-8")
+    starts = [0]
+    for r in first[:-1]:
+        starts.append(starts[-1] + len(r["text"]) + 1)
+    copy = write_jsonl(tmp_path / "labels.jsonl", [
+        {"doc_id": "article7", "folder": "articles", "start": start, "end": start + len(r["text"]), "label": r["label"]}
+        for start, r in zip(starts, first)])
+    assert dev_story_copies(copy, tmp_path, dev) == [("article7", dev_rows[0]["doc_id"], 3)]
 
 
 def test_standoff_files_hold_no_text():

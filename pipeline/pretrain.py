@@ -6,7 +6,8 @@
 Trains all-MiniLM-L6-v2 further as a masked language model on sentences of unlabeled articles
 (`.txt` files, split as the pipeline splits them, and `.jsonl` sentence files; by default the
 PTC articles, its openwebtext articles and the NewsDiscourse training articles under
-../shared/corpora), leaving out every article of the real-news dev set. OUT_DIR gets the
+../shared/corpora), leaving out every article of the real-news dev set and its sentences
+wherever another site republished them. OUT_DIR gets the
 adapted encoder as data files (config.json, model.safetensors, tokenizer.json) and pretrain.json;
 then `python -m pipeline.train model=minilm_finetune model.base_weights=OUT_DIR` fine-tunes
 from it. OUT_DIR must not exist: it appears whole when the run ends, or not at all. Needs the
@@ -61,12 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _excluded(file: Path) -> set[str]:
+def _excluded(file: Path) -> tuple[set[str], frozenset[str]]:
+    """The dev set's article ids and its sentences' words (`same_words`)."""
     from pipeline.common.jsonl import read_json_lines
+    from pipeline.models.pretrain import same_words
 
     if not file.is_file():
-        return set()
-    return {str(record.get("doc_id")) for _, record in read_json_lines(file)}
+        return set(), frozenset()
+    records = [record for _, record in read_json_lines(file)]
+    return {str(r.get("doc_id")) for r in records}, frozenset(same_words(str(r.get("text", ""))) for r in records)
 
 
 @reports_errors
@@ -89,13 +93,14 @@ def main(argv: list[str] | None = None) -> None:
     files = find_files(args.sources, {".txt", ".jsonl"}, what="unlabeled articles", key="--from")
     from pipeline.models.pretrain import CARD, adapt, unlabeled_sentences
 
-    excluded = _excluded(Path(args.exclude))
-    sentences, available = unlabeled_sentences(files, excluded, args.sentences, args.seed)
+    excluded, excluded_texts = _excluded(Path(args.exclude))
+    sentences, available = unlabeled_sentences(files, excluded, args.sentences, args.seed,
+                                               exclude_texts=excluded_texts)
     if len(sentences) // args.batch_size <= args.head_steps:
         raise PipelineError(f"--from: {len(sentences)} sentences of 6+ words make too few batches of "
                             f"{args.batch_size} for --head-steps {args.head_steps}")
     print(f"pretraining on {len(sentences)} of {available} sentences from {len(files)} files "
-          f"({len(excluded)} dev articles left out); writing {out}", file=sys.stderr)
+          f"(the {len(excluded)} dev articles and their sentences anywhere else left out); writing {out}", file=sys.stderr)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp.mkdir()

@@ -63,14 +63,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _excluded(file: Path) -> tuple[set[str], frozenset[str]]:
-    """The dev set's article ids and its sentences' words (`same_words`)."""
+    """The dev set's article ids and its sentences (as `sentence_key`s)."""
+    from pipeline.annotation.validation import sentence_key
     from pipeline.common.jsonl import read_json_lines
-    from pipeline.models.pretrain import same_words
 
     if not file.is_file():
         return set(), frozenset()
     records = [record for _, record in read_json_lines(file)]
-    return {str(r.get("doc_id")) for r in records}, frozenset(same_words(str(r.get("text", ""))) for r in records)
+    return {str(r.get("doc_id")) for r in records}, frozenset(sentence_key(str(r.get("text", ""))) for r in records)
 
 
 @reports_errors

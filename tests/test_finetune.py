@@ -368,16 +368,17 @@ def test_pretraining_writes_a_base_that_the_fine_tune_starts_from(tmp_path):
 
 
 def test_pretraining_sentences_leave_out_the_dev_articles(tmp_path):
-    from pipeline.models.pretrain import same_words, unlabeled_sentences
+    from pipeline.annotation.validation import sentence_key
+    from pipeline.models.pretrain import unlabeled_sentences
 
     (tmp_path / "article1.txt").write_text("The dev article says the bridge will close on Monday night.", encoding="utf-8")
     (tmp_path / "article2.txt").write_text("A training article says the port reopened after the storm.", encoding="utf-8")
     write_jsonl(tmp_path / "news.jsonl", [{"doc_id": "article1", "text": "Another dev sentence of six or more words."},
                                           {"doc_id": "x/7", "text": "Short one."},
                                           {"doc_id": "x/8", "text": "Markets fell sharply on Friday after the report."},
-                                          {"doc_id": "x/9", "text": "the DEV article says the bridge will close on Monday night"}])
+                                          {"doc_id": "x/9", "text": "the DEV article says the bridge  will close on Monday night."}])
     files = sorted(tmp_path.iterdir())
-    dev_text = frozenset({same_words("The dev article says the bridge will close on Monday night.")})
+    dev_text = frozenset({sentence_key("The dev article says the bridge will close on Monday night.")})
     sentences, available = unlabeled_sentences(files, {"article1"}, limit=10, seed=0, exclude_texts=dev_text)
     # The dev article, and its sentence republished by another site (x/9), are left out.
     assert sorted(sentences) == ["A training article says the port reopened after the storm.",

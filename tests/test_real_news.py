@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, compose, train_with, write_jsonl
 
+from pipeline.annotation.validation import sentence_key
 from pipeline.common.errors import PipelineError
 from pipeline.data.sentences import split_article
 from pipeline.data.source import DataSource
@@ -112,21 +113,17 @@ def test_no_dev_article_is_labeled_for_training():
         assert {json.loads(line)["doc_id"] for line in dev.read_text(encoding="utf-8").splitlines()} == DEV_ARTICLES
 
 
-def normalized(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
 def dev_story_copies(labels: Path, pages_dir: Path, dev: Path) -> list[tuple[str, str, int]]:
     """Labeled articles that share two or more sentences (six words or more) with one dev article.
     Sites republish each other's stories: such an article is the dev story itself. Page widgets
     that the corpus repeats on six or more pages (poll forms, sign-up lines) do not count."""
     pages: Counter = Counter()
     for page in pages_dir.glob("*/*.txt"):
-        pages.update({normalized(line) for line in page.read_text(encoding="utf-8").splitlines()})
+        pages.update({sentence_key(line) for line in page.read_text(encoding="utf-8").splitlines()})
     dev_sentences = {}
     for line in dev.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        text = normalized(record["text"])
+        text = sentence_key(record["text"])
         if len(text.split()) >= 6 and pages[text] < 6:
             dev_sentences[text] = record["doc_id"]
     shared: Counter = Counter()
@@ -136,7 +133,7 @@ def dev_story_copies(labels: Path, pages_dir: Path, dev: Path) -> list[tuple[str
         if row["doc_id"] not in articles:
             page = pages_dir / row["folder"] / f"{row['doc_id']}.txt"
             articles[row["doc_id"]] = page.read_text(encoding="utf-8")
-        dev_doc = dev_sentences.get(normalized(articles[row["doc_id"]][row["start"]:row["end"]]))
+        dev_doc = dev_sentences.get(sentence_key(articles[row["doc_id"]][row["start"]:row["end"]]))
         if dev_doc:
             shared[row["doc_id"], dev_doc] += 1
     return [(doc, dev_doc, count) for (doc, dev_doc), count in shared.items() if count >= 2]

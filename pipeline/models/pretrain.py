@@ -20,24 +20,17 @@ CARD = "pretrain.json"
 MASK_SHARE = 0.15
 
 
-def same_words(text: str) -> str:
-    """A sentence as a comparison key: its words, lowercased (punctuation and spacing differ
-    between sites that republish a story)."""
-    import re
-
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def unlabeled_sentences(files: Sequence[Path], exclude: set[str], limit: int, seed: int,
                         min_words: int = 6, exclude_texts: frozenset[str] = frozenset()) -> tuple[list[str], int]:
     """Up to `limit` sentences of at least `min_words` words, drawn at random (by `seed`), and
     how many were available. `.txt` files are articles (split as the pipeline splits them, the
     file's stem is its id); `.jsonl` files hold sentence records (`text`, `doc_id`). Articles
-    whose id is in `exclude` (the dev set's) are left out, and so is every sentence whose words
-    are in `exclude_texts` (`same_words` of the dev sentences: sites republish each other's
+    whose id is in `exclude` (the dev set's) are left out, and so is every sentence whose
+    `sentence_key` is in `exclude_texts` (the dev sentences': sites republish each other's
     stories, so a dev sentence also turns up in other articles)."""
     import numpy as np
 
+    from pipeline.annotation.validation import sentence_key
     from pipeline.common.jsonl import read_json_lines
     from pipeline.data.sentences import split_article
 
@@ -50,7 +43,7 @@ def unlabeled_sentences(files: Sequence[Path], exclude: set[str], limit: int, se
         else:
             sentences += [str(r.get("text", "")) for _, r in read_json_lines(file)
                           if str(r.get("doc_id", "")) not in exclude]
-    sentences = [s for s in sentences if len(s.split()) >= min_words and same_words(s) not in exclude_texts]
+    sentences = [s for s in sentences if len(s.split()) >= min_words and sentence_key(s) not in exclude_texts]
     order = np.random.RandomState(seed).permutation(len(sentences))[:limit]
     return [sentences[i] for i in order], len(sentences)
 

@@ -7,8 +7,8 @@ Trains all-MiniLM-L6-v2 further as a masked language model on sentences of unlab
 (`.txt` files, split as the pipeline splits them, and `.jsonl` sentence files; by default the
 PTC articles, its openwebtext articles and the NewsDiscourse training articles under
 ../shared/corpora), leaving out every article of the real-news dev set and its sentences
-wherever another site republished them. OUT_DIR gets the
-adapted encoder as data files (config.json, model.safetensors, tokenizer.json) and pretrain.json;
+wherever another site republished them. OUT_DIR gets the adapted encoder as data files
+(config.json, model.safetensors, tokenizer.json) and pretrain.json;
 then `python -m pipeline.train model=minilm_finetune model.base_weights=OUT_DIR` fine-tunes
 from it. OUT_DIR must not exist: it appears whole when the run ends, or not at all. Needs the
 embeddings extra; see docs/models.md for the cost and the dev-set figures.
@@ -42,8 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "articles and openwebtext folders and NewsDiscourse train.jsonl under "
                         f"{corpora})")
     parser.add_argument("--exclude", default=str(corpora / "ptc" / "dev.jsonl"), metavar="FILE",
-                        help="a labeled file whose articles (doc_id) are left out (default: the "
-                        "real-news dev set; skipped when absent)")
+                        help="a labeled file whose articles (doc_id), and its sentences wherever they "
+                        "appear, are left out (default: the real-news dev set; skipped when absent)")
     parser.add_argument("--sentences", type=at_least_one, default=12800,
                         help="sentences drawn at random to train on (default: %(default)s)")
     parser.add_argument("--max-length", type=at_least_one, default=64, help="tokens per sentence (default: %(default)s)")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             raise PipelineError(f"--from {source}: no such file or folder (the corpora live in ../shared/corpora; "
                                 "PIPELINE_SHARED_DIR moves ../shared)")
     files = find_files(args.sources, {".txt", ".jsonl"}, what="unlabeled articles", key="--from")
-    from pipeline.models.pretrain import CARD, adapt, unlabeled_sentences
+    from pipeline.models.pretrain import BASE_FILES, CARD, adapt, unlabeled_sentences
 
     excluded, excluded_texts = _excluded(Path(args.exclude))
     sentences, available = unlabeled_sentences(files, excluded, args.sentences, args.seed,
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"--from: {len(sentences)} sentences of 6+ words make too few batches of "
                             f"{args.batch_size} for --head-steps {args.head_steps}")
     print(f"pretraining on {len(sentences)} of {available} sentences from {len(files)} files "
-          f"(the {len(excluded)} dev articles and their sentences anywhere else left out); writing {out}", file=sys.stderr)
+          f"(the {len(excluded)} dev articles and their sentences anywhere else left out); writing {out}",
+          file=sys.stderr)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp.mkdir()
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
 
         card["sources"] = [str(s) for s in args.sources]
         card["excluded_articles"] = len(excluded)
-        card["sha256"] = {name: sha256_file(tmp / name) for name in ("model.safetensors", "config.json", "tokenizer.json")}
+        card["sha256"] = {name: sha256_file(tmp / name) for name in BASE_FILES}
         (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         from pipeline.common.atomic import sync_folder
 

@@ -109,6 +109,21 @@ def test_onnx_and_the_torch_fallback_agree(cv_run, monkeypatch):
     assert (scores.argmax(axis=1) == onnx.argmax(axis=1)).all()
 
 
+def test_a_loaded_model_scores_on_every_core_whatever_threads_it_fine_tuned_with(cv_run, monkeypatch):
+    from pipeline.artifacts.loading import load_model
+    from pipeline.models import encoder_runtime
+
+    folder, _, _ = cv_run
+    asked = []
+    onnx_runner = encoder_runtime.onnx_runner
+    monkeypatch.setattr(encoder_runtime, "onnx_runner",
+                        lambda model, threads=None: asked.append(threads) or onnx_runner(model, threads))
+    model = load_model(folder)
+    model.estimator[-1].set_params(threads=1)  # as a model.threads=1 run (a busy training machine) saves it
+    model.predict_proba(SENTENCES)
+    assert asked == [None]  # ONNX Runtime's default: every core
+
+
 @pytest.mark.parametrize("victim", ["encoder.safetensors", "encoder.onnx", "encoder.tokenizer.json"])
 def test_changed_weight_files_are_refused(cv_run, tmp_path, victim):
     from pipeline.artifacts.loading import load_model

@@ -45,8 +45,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     steps with a rising learning rate), weight_decay (AdamW, not on biases and LayerNorm),
     class_weight (None or "balanced", or {label: weight}): the training. validation_fraction > 0
     holds out that share of the documents (of the sentences without groups) and stops after
-    `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch and
-    ONNX Runtime CPU threads (None: their default). onnx / onnx_int8: export the network to
+    `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch's CPU
+    threads for fine-tuning, and for scoring in the process that fitted the model (None: torch's
+    default); a model loaded from its folder scores on every core. onnx / onnx_int8: export the network to
     ONNX when the model is saved, quantized to int8 (smaller, faster, a little less exact).
     base_weights: a folder written by `python -m pipeline.pretrain` (the encoder adapted to news
     by masked-language-model pretraining) to fine-tune from instead of the packaged weights.
@@ -127,7 +128,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.n_epochs_ = len(history)
         self.best_epoch_ = best_epoch
         self._network, self._onnx_model, self._tokenizer_json = network, None, tokenizer_json
-        self._forget_runtime()
+        self._forget_runtime(fitted_here=True)
         return self
 
     def _train(self, network, ids, y_index, train_rows, valid_rows, loss_weights, rng):
@@ -357,7 +358,14 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if cached is not None and cached[0] == pid:
             return cached[1]
         # A forked scoring worker (--jobs, Dask) shares the cores with its siblings: one thread each.
-        threads = self.threads or (1 if pid != getattr(self, "_owner_pid", pid) else None)
+        # `threads` is what fine-tuning ran with (a setting for the machine it trained on): a model
+        # fitted in this process keeps it, one loaded from its folder scores on every core.
+        if pid != getattr(self, "_owner_pid", pid):
+            threads = 1
+        elif getattr(self, "_fitted_here", False):
+            threads = self.threads
+        else:
+            threads = None
         if getattr(self, "_network", None) is not None:
             run = rt.torch_runner(self._network, threads)
         else:
@@ -365,8 +373,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self._run = (pid, run)
         return run
 
-    def _forget_runtime(self) -> None:
-        self._owner_pid = os.getpid()
+    def _forget_runtime(self, fitted_here: bool = False) -> None:
+        self._owner_pid, self._fitted_here = os.getpid(), fitted_here
         for name in ("_run", "_last_scored", "_tokenizer_object"):
             self.__dict__.pop(name, None)
 
@@ -447,7 +455,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
 
 _RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_tokenizer_json", "_tokenizer_object", "_run", "_last_scored",
-                       "_owner_pid")
+                       "_owner_pid", "_fitted_here")
 
 
 def weight_file_name(name: str, suffix: str) -> str:

@@ -1,6 +1,7 @@
 """Label quality on real news first: every feature and model option on the PTC dev set, in one run.
 
-    python bench/quality.py [--data default,real] [--options NAME,...] [--cv] [--seed-articles] [OVERRIDE ...]
+    python bench/quality.py [--data default,real] [--options NAME,...] [--cv] [--seed-articles]
+                            [--setfit STEPS] [--vote A,B] [OVERRIDE ...]
 
 For each training data option (`data=default`: seed + written; `data=real`: + the standoff PTC
 and NewsDiscourse labels) and each option, one model is fitted on all training sentences and
@@ -11,6 +12,9 @@ defaults) is fitted on the same data in the same run. With `--seed-articles` the
 also fitted without the two seed articles and scored on them (55 real sentences: a second, tiny
 real-text check of threat F1). With `--cv` each option also gets grouped cross-validation on its
 training data (the project's own text: optimistic, and printed after the real-text tables).
+`--setfit STEPS` adds SetFit (bench/setfit_vs_finetune.py); `--vote A,B` adds the equal-weight soft
+vote of two options' dev probabilities, which is what `model=minilm_tfidf_vote` computes when A is
+the fine-tuned encoder and B the default (both fits are deterministic for a seed).
 
 Options are Hydra overrides of configs/train.yaml joined by spaces, named by the `--options` list
 (default: every base-install feature option, and the embedding ones when the extra is installed).
@@ -42,6 +46,25 @@ EMBEDDING_OPTIONS = {
 }
 
 
+SETFIT = object()  # the option fitted by setfit_classifier, not by Hydra overrides
+
+
+def setfit_classifier(max_steps: int, seed: int):
+    """bench/setfit_vs_finetune.py's SetFit classifier (batches of 16 pairs, 64 tokens)."""
+    import os
+
+    try:
+        import setfit  # noqa: F401
+    except ImportError:
+        sys.exit("error: --setfit needs SetFit: pip install 'setfit>=1.2,<2'")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from setfit_vs_finetune import SetFitClassifier
+
+    return SetFitClassifier(max_steps, batch_size=16, max_length=64, seed=seed)
+
+
 def baseline(seed: int):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -63,15 +86,30 @@ def only_documents(corpus, documents: set[str]):
     return without_documents(corpus, set(corpus.groups) - documents)
 
 
-def evaluate_on(estimator, train, test, labels, seed: int) -> dict:
-    """Fit on `train`, describe the predictions on `test` (document-bootstrap intervals included)."""
-    from pipeline.evaluation.metrics import describe_predictions
+def fit_and_predict(estimator, train, test, labels):
+    """Fit on `train`; the predictions (with scores) on `test`."""
     from pipeline.training.crossval import fit, one_blas_thread, predict_corpus
 
     with one_blas_thread():
-        model = fit(estimator, train)
-        predictions = predict_corpus(model, test, labels)
-    return describe_predictions(predictions, seed=seed)
+        return predict_corpus(fit(estimator, train), test, labels)
+
+
+def evaluate_on(estimator, train, test, labels, seed: int) -> dict:
+    """Fit on `train`, describe the predictions on `test` (document-bootstrap intervals included)."""
+    from pipeline.evaluation.metrics import describe_predictions
+
+    return describe_predictions(fit_and_predict(estimator, train, test, labels), seed=seed)
+
+
+def soft_vote(first, second):
+    """The equal-weight average of two options' probabilities on the same sentences: what
+    VotingClassifier(voting="soft") computes from the same two fitted models (model=minilm_tfidf_vote)."""
+    import dataclasses
+
+    import numpy as np
+
+    scores = (np.asarray(first.scores) + np.asarray(second.scores)) / 2
+    return dataclasses.replace(first, y_pred=[first.labels[i] for i in scores.argmax(axis=1)], scores=scores)
 
 
 def cell(metrics: dict, label: str | None = None) -> str:
@@ -101,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline.common.config import compose_config
     from pipeline.common.errors import PipelineError
+    from pipeline.evaluation.metrics import describe_predictions
     from pipeline.features.embeddings import check_installed
     from pipeline.training.crossval import cross_validate, one_blas_thread
     from pipeline.training.setup import build_run
@@ -113,6 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cv", action="store_true", help="also grouped cross-validation on the training data")
     parser.add_argument("--seed-articles", action="store_true",
                         help="also fit without the two seed articles and score them (55 real sentences)")
+    parser.add_argument("--setfit", type=int, default=None, metavar="STEPS",
+                        help="also SetFit (bench/setfit_vs_finetune.py) trained on STEPS batches of pairs")
+    parser.add_argument("--vote", default=None, metavar="A,B",
+                        help="also the equal-weight soft vote of two options' dev probabilities")
     parser.add_argument("--json", default=None, help="write every figure to this JSON file")
     args = parser.parse_intermixed_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -129,6 +172,11 @@ def main(argv: list[str] | None = None) -> None:
             name, _, overrides = item.partition("=")
             chosen[name] = overrides.split() if overrides else options[name]
         options = chosen
+    if args.setfit:
+        options[f"SetFit ({args.setfit} pair batches)"] = SETFIT
+    vote = args.vote.split(",") if args.vote else []
+    if vote and (len(vote) != 2 or not set(vote) <= set(options)):
+        sys.exit(f"error: --vote {args.vote!r}: name two of the options, comma-separated: {', '.join(options)}")
 
     report = {}
     for data_name in args.data.split(","):
@@ -145,18 +193,21 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"error: no real-news dev set at {run.data.dev_path} (paths.ptc_dev): "
                      "it comes with the PTC corpus in ../shared/corpora/ptc/")
         seed_docs = {g for g, place in zip(train.groups, train.places) if "seed_sentences" in place}
-        results = {"dev": {}, "seed": {}, "cv": {}}
+        results, predictions = {"dev": {}, "seed": {}, "cv": {}}, {}
         print(f"data={data_name}: {len(train)} training sentences in {train.n_documents} documents; "
               f"dev {len(dev)} sentences in {dev.n_documents} articles", file=sys.stderr)
         for name, overrides in [(BASELINE, None), *options.items()]:
             def make():
                 if overrides is None:
                     return baseline(run.seed)
+                if overrides is SETFIT:
+                    return setfit_classifier(args.setfit, run.seed)
                 return build_run(compose_config("train", [f"data={data_name}", *args.overrides, *overrides])).estimator
 
             started = time.perf_counter()
-            results["dev"][name] = {"metrics": evaluate_on(make(), train, dev, labels, run.seed)}
-            results["dev"][name]["seconds"] = time.perf_counter() - started
+            predictions[name] = fit_and_predict(make(), train, dev, labels)
+            results["dev"][name] = {"metrics": describe_predictions(predictions[name], seed=run.seed),
+                                    "seconds": time.perf_counter() - started}
             line = f"  {name}: dev macro-F1 {results['dev'][name]['metrics']['macro_f1']:.3f}"
             if args.seed_articles and seed_docs:
                 started = time.perf_counter()
@@ -171,6 +222,11 @@ def main(argv: list[str] | None = None) -> None:
                 results["cv"][name] = {"metrics": metrics, "seconds": time.perf_counter() - started}
                 line += f", grouped CV {metrics['macro_f1']:.3f}"
             print(line + f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+        if vote:
+            voted = soft_vote(predictions[vote[0]], predictions[vote[1]])
+            results["dev"][f"soft vote: {vote[0]} + {vote[1]}"] = {
+                "metrics": describe_predictions(voted, seed=run.seed),
+                "seconds": sum(results["dev"][name]["seconds"] for name in vote)}
         report[data_name] = results
 
     print("## Real news: the PTC development set (751 sentences, 18 articles, never trained on)\n")

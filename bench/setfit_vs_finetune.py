@@ -17,6 +17,7 @@ dependency of the package: this script measures it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -44,7 +45,8 @@ class SetFitClassifier:
             args = TrainingArguments(output_dir=scratch, save_strategy="no", batch_size=self.batch_size,
                                      max_steps=self.max_steps, max_length=self.max_length, seed=self.seed,
                                      num_epochs=1, show_progress_bar=False, report_to="none")
-            Trainer(model=self.model_, args=args, train_dataset=train).train()
+            with contextlib.redirect_stdout(sys.stderr):  # its loss log, not the tables on stdout
+                Trainer(model=self.model_, args=args, train_dataset=train).train()
         return self
 
     def predict_proba(self, X):

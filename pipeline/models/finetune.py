@@ -47,8 +47,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     holds out that share of the documents (of the sentences without groups) and stops after
     `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch's CPU
     threads for fine-tuning, and for scoring in the process that fitted the model (None: torch's
-    default); a model loaded from its folder scores on every core. onnx / onnx_int8: export the network to
-    ONNX when the model is saved, quantized to int8 (smaller, faster, a little less exact).
+    default); a model loaded from its folder scores on every core. onnx / onnx_int8: export the
+    network to ONNX when the model is saved, quantized to int8 (smaller, faster, a little less
+    exact).
     base_weights: a folder written by `python -m pipeline.pretrain` (the encoder adapted to news
     by masked-language-model pretraining) to fine-tune from instead of the packaged weights.
     """

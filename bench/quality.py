@@ -53,15 +53,10 @@ def setfit_classifier(max_steps: int, seed: int):
     """bench/setfit_vs_finetune.py's SetFit classifier (batches of 16 pairs, 64 tokens)."""
     import os
 
-    try:
-        import setfit  # noqa: F401
-    except ImportError:
-        sys.exit("error: --setfit needs SetFit: pip install 'setfit>=1.2,<2'")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from setfit_vs_finetune import SetFitClassifier
+    from setfit_vs_finetune import SetFitClassifier, require_setfit
 
+    require_setfit()
     return SetFitClassifier(max_steps, batch_size=16, max_length=64, seed=seed)
 
 

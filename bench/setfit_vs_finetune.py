@@ -60,11 +60,22 @@ class SetFitClassifier:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def main(argv: list[str] | None = None) -> None:
+def require_setfit() -> None:
+    """SetFit importable and kept offline (the Hugging Face libraries read these settings when
+    first imported), or one error line saying how to install it."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import setfit  # noqa: F401
+    except ImportError:
+        sys.exit("error: this benchmark needs SetFit: pip install 'setfit>=1.2,<2'")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of configs/train.yaml (data, and the model of --finetune)")
     parser.add_argument("--data", default="real")
@@ -73,10 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--finetune", action="store_true", help="also fit model=minilm_finetune, same run")
     args = parser.parse_intermixed_args(argv)
-    try:
-        import setfit  # noqa: F401
-    except ImportError:
-        sys.exit("error: this benchmark needs SetFit: pip install 'setfit>=1.2,<2'")
+    require_setfit()
 
     sys.path.insert(0, os.path.dirname(__file__))
     from quality import evaluate_on, table

@@ -190,6 +190,19 @@ def test_ctrl_c_while_training_keeps_latest(tmp_path, first_model):
     assert hidden_leftovers(run_dir) == []
 
 
+def test_ctrl_c_landing_in_code_built_from_a_string_still_exits_130(tmp_path):
+    """A Ctrl-C early in a run often lands while a dataclass or namedtuple is built from a string
+    (exec): `python -m` would then end with a SIGINT death (-2) instead of the command's 130."""
+    (tmp_path / "interrupted_command.py").write_text(
+        "import multiprocessing\n"  # imported by then in a real run (importing it would hide the fault)
+        "from pipeline.common.errors import reports_errors\n"
+        "reports_errors(lambda: exec('raise KeyboardInterrupt'))()\n")
+    run = subprocess.run([sys.executable, "-m", "interrupted_command"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert (run.returncode, stderr_lines(run.stderr)) == (130, ["interrupted"])
+
+
 # ---------------------------------------------------------------- sweeps
 SWEEP = ["-m", *FAST, "save_skops=false", "model=logreg,complement_nb,sgd,linear_svc,logreg"]
 

@@ -197,6 +197,10 @@ def stopped(exc: KeyboardInterrupt) -> None:
     line = "terminated (SIGTERM)" if terminated else "interrupted"
     kept = getattr(exc, "kept", None)
     print(f"{line}: {kept}" if kept else line, file=sys.stderr)
+    # CPython marks a KeyboardInterrupt that ends code run from a string (exec(str): dataclasses and
+    # namedtuple build methods so) as unhandled, even once caught, and `python -m` then ends by
+    # killing itself with SIGINT (-2) instead of this exit code. A string exec clears that mark.
+    exec("")
     raise SystemExit(code)
 
 

@@ -282,12 +282,34 @@ def test_the_same_seed_and_threads_give_the_same_model(tmp_path):
     assert np.array_equal(loaded.predict_proba(SENTENCES), first)
 
 
+def test_frozen_parts_keep_their_pretrained_weights_and_the_rest_learns_in_bfloat16_steps():
+    import torch
+
+    from pipeline.models import encoder_runtime as rt
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    documents = written_documents()
+    rows = [r for doc in ("wf07", "wf08") for r in documents[doc][:12]]
+    clf = MiniLMFineTuneClassifier(epochs=1, max_length=24, batch_size=8, threads=2, freeze_embeddings=True,
+                                   frozen_layers=2, precision="bf16", onnx=False)
+    clf.fit([r["text"] for r in rows], [r["label"] for r in rows])
+    pretrained = rt.base_network(rt.packaged_files(clf.encoder)[0], len(clf.classes_)).state_dict()
+    tuned = clf._network.state_dict()
+    frozen = ("encoder.embeddings.", "encoder.encoder.layer.0.", "encoder.encoder.layer.1.")
+    kept = {name for name in pretrained if torch.equal(pretrained[name], tuned[name])}
+    assert {name for name in pretrained if name.startswith(frozen)} <= kept
+    assert not kept & {"encoder.encoder.layer.2.attention.self.query.weight", "encoder.encoder.layer.5.output.dense.weight"}
+    assert {tensor.dtype for tensor in tuned.values() if tensor.is_floating_point()} == {torch.float32}
+
+
 @pytest.mark.parametrize("override, key", [
     ("model.epochs=0", "model.epochs"),
     ("model.learning_rate=-1", "model.learning_rate"),
     ("model.class_weight=heavy", "model.class_weight"),
     ("model.max_length=1000", "model.max_length"),
     ("model.validation_fraction=1.5", "model.validation_fraction"),
+    ("model.frozen_layers=7", "model.frozen_layers"),
+    ("model.precision=fp16", "model.precision"),
     ("model.base_weights=/nonexistent/adapted", "model.base_weights"),
 ])
 def test_bad_settings_name_their_config_key(override, key):

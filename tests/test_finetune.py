@@ -298,7 +298,8 @@ def test_frozen_parts_keep_their_pretrained_weights_and_the_rest_learns_in_bfloa
     frozen = ("encoder.embeddings.", "encoder.encoder.layer.0.", "encoder.encoder.layer.1.")
     kept = {name for name in pretrained if torch.equal(pretrained[name], tuned[name])}
     assert {name for name in pretrained if name.startswith(frozen)} <= kept
-    assert not kept & {"encoder.encoder.layer.2.attention.self.query.weight", "encoder.encoder.layer.5.output.dense.weight"}
+    assert not kept & {"encoder.encoder.layer.2.attention.self.query.weight",
+                       "encoder.encoder.layer.5.output.dense.weight"}
     assert {tensor.dtype for tensor in tuned.values() if tensor.is_floating_point()} == {torch.float32}
 
 

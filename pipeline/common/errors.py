@@ -200,7 +200,7 @@ def stopped(exc: KeyboardInterrupt) -> None:
     # CPython marks a KeyboardInterrupt that ends code run from a string (exec(str): dataclasses and
     # namedtuple build methods so) as unhandled, even once caught, and `python -m` then ends by
     # killing itself with SIGINT (-2) instead of this exit code. A string exec clears that mark.
-    exec("")
+    exec("")  # noqa: S102 (an empty string, on purpose)
     raise SystemExit(code)
 
 

@@ -83,7 +83,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, encoder: str = "all-MiniLM-L6-v2", epochs: int = 4, learning_rate: float = 5e-5,
                  batch_size: int = 16, max_length: int = 96, warmup: float = 0.1, weight_decay: float = 0.01,
-                 freeze_embeddings: bool = False, frozen_layers: int = 0, precision: str = "fp32", class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
+                 freeze_embeddings: bool = False, frozen_layers: int = 0, precision: str = "fp32",
+                 class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
                  threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
                  random_state: int | None = 0, base_weights: str | None = None):
         self.encoder = encoder
@@ -206,7 +207,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def _freeze(self, network) -> None:
         """Keep the embeddings and the first `frozen_layers` layers at their pretrained weights."""
-        parts = [*network.encoder.encoder.layer[: self.frozen_layers]] + ([network.encoder.embeddings] if self.freeze_embeddings else [])
+        parts = list(network.encoder.encoder.layer[: self.frozen_layers])
+        if self.freeze_embeddings:
+            parts.append(network.encoder.embeddings)
         for part in parts:
             for parameter in part.parameters():
                 parameter.requires_grad_(False)

@@ -203,6 +203,35 @@ def test_ctrl_c_landing_in_code_built_from_a_string_still_exits_130(tmp_path):
     assert (run.returncode, stderr_lines(run.stderr)) == (130, ["interrupted"])
 
 
+class InterruptedFinalizer:
+    """Deleted, it receives a Ctrl-C while its __del__ runs: Python drops an exception raised there."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(10_000))  # Python code, so the handler runs here
+
+
+def test_a_ctrl_c_dropped_by_a_finalizer_is_delivered_again():
+    from pipeline.common.errors import stopping_signals
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), stopping_signals():
+        InterruptedFinalizer()
+        time.sleep(5)
+    assert time.monotonic() - started < 4
+
+
+def test_a_dropped_ctrl_c_is_not_sent_again_once_its_block_has_ended():
+    from pipeline.common.errors import stopping_signals
+
+    with stopping_signals():
+        InterruptedFinalizer()
+    try:
+        time.sleep(0.3)
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C was sent again after the block had ended")
+
+
 # ---------------------------------------------------------------- sweeps
 SWEEP = ["-m", *FAST, "save_skops=false", "model=logreg,complement_nb,sgd,linear_svc,logreg"]
 

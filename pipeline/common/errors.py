@@ -137,7 +137,7 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
     if threading.current_thread() is not threading.main_thread():
         yield delivered
         return
-    raised = passed_on = False
+    raised = passed_on = exited = False
 
     def handler(signum, frame):
         nonlocal raised, passed_on
@@ -154,8 +154,11 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
         nonlocal raised
         if raised and isinstance(info.exc_value, KeyboardInterrupt):
             signum, raised = raised, False
-            # From another thread a moment later: sent from here it would land in this hook.
-            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            # From another thread a moment later: sent from here it would land in this hook. Not
+            # once the block has exited (its handlers are gone), nor at exit (a daemon thread).
+            timer = threading.Timer(0.01, lambda: exited or os.kill(os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
             return
         previous_hook(info)
 
@@ -168,6 +171,7 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
     try:
         yield delivered
     finally:
+        exited = True
         sys.unraisablehook = previous_hook
         for signum, old in previous.items():
             signal.signal(signum, old)

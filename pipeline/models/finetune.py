@@ -148,8 +148,6 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         """The training loop; the epochs' losses, and the epoch whose weights are kept (1-based)."""
         import torch
 
-        from pipeline.models import encoder_runtime as rt
-
         batches_per_epoch = math.ceil(len(train_rows) / self.batch_size)
         total = self.epochs * batches_per_epoch
         warmup = int(round(self.warmup * total))
@@ -165,10 +163,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                 started, losses = time.perf_counter(), []
                 network.train()
                 for rows in training_batches(train_rows, ids, self.batch_size, rng):
-                    input_ids, mask = rt.padded([ids[i] for i in rows])
-                    with self._autocast(torch):
-                        logits = network(torch.from_numpy(input_ids), torch.from_numpy(mask))
-                    loss = loss_fn(logits.float(), labels[rows])
+                    loss = loss_fn(self._training_logits(network, [ids[i] for i in rows]), labels[rows])
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
                     optimizer.step()
@@ -201,9 +196,17 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         network.load_state_dict(best_state)
         return history, best_epoch
 
-    def _autocast(self, torch):
-        """bfloat16 matrix products in the training step's forward pass when precision="bf16"."""
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+    def _training_logits(self, network, batch):
+        """The forward pass of a training step over a batch of token-id rows: float32 logits
+        (from bfloat16 matrix products when precision="bf16")."""
+        import torch
+
+        from pipeline.models import encoder_runtime as rt
+
+        input_ids, mask = rt.padded(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            logits = network(torch.from_numpy(input_ids), torch.from_numpy(mask))
+        return logits.float()
 
     def _freeze(self, network) -> None:
         """Keep the embeddings and the first `frozen_layers` layers at their pretrained weights."""
@@ -316,10 +319,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             timed = []
             for number, rows_of_batch in enumerate(plan[: batches + 1]):
                 started = time.perf_counter()
-                input_ids, mask = rt.padded([ids[i] for i in rows_of_batch])
-                with self._autocast(torch):
-                    logits = network(torch.from_numpy(input_ids), torch.from_numpy(mask))
-                logits.float().sum().backward()
+                self._training_logits(network, [ids[i] for i in rows_of_batch]).sum().backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 if number:  # the first step warms up

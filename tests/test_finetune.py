@@ -311,6 +311,7 @@ def test_frozen_parts_keep_their_pretrained_weights_and_the_rest_learns_in_bfloa
     ("model.validation_fraction=1.5", "model.validation_fraction"),
     ("model.frozen_layers=7", "model.frozen_layers"),
     ("model.precision=fp16", "model.precision"),
+    ("model.context=next", "model.context"),
     ("model.base_weights=/nonexistent/adapted", "model.base_weights"),
 ])
 def test_bad_settings_name_their_config_key(override, key):
@@ -369,6 +370,34 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
     tfidf_only, encoder_only = (member.predict_proba(bare) for member in trusted.estimator[-1].estimators_)
     np.testing.assert_allclose(trusted.estimator[-1].predict_proba(bare), (tfidf_only + 2 * encoder_only) / 3,
                                atol=1e-6)
+
+
+def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_after_its_predecessor(
+        tmp_path, tiny_data, monkeypatch):
+    import numpy as np
+
+    from pipeline import load_model
+    from pipeline.data.records import sentence_frame
+
+    train, test = tiny_data
+    metrics = train_with(tmp_path, [*TINY, "model.context=previous", f"data.path={train}", f"data.test_path={test}",
+                                    "data.dev_path=null"], run_name="ctx")
+    assert metrics["n_sentences"] == 16
+    folder = tmp_path / "models" / "ctx"
+    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    trusted = load_model(folder)
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
+    foreign = load_model(folder)  # model.skops: the setting comes back with the estimator
+    assert foreign.loaded_with == "skops" and foreign.estimator[-1].context == "previous"
+    in_article = sentence_frame(SENTENCES, doc_ids=["a"] * 4, indices=[0, 1, 2, 3], n_sentences=[4] * 4)
+    alone = trusted.estimator.predict_proba(sentence_frame(SENTENCES))
+    read = trusted.estimator.predict_proba(in_article)
+    np.testing.assert_allclose(read[0], alone[0], atol=1e-6)  # an article's first sentence has no predecessor
+    assert np.abs(read[1:] - alone[1:]).max() > 1e-4  # the others are read after theirs
+    np.testing.assert_allclose(foreign.estimator.predict_proba(in_article), read, atol=1e-5)
+    scored = trusted.score_text(" ".join(SENTENCES))
+    np.testing.assert_allclose([[r["scores"][k] for k in trusted.estimator.classes_] for r in scored], read,
+                               atol=1e-5)
 
 
 @pytest.mark.slow

@@ -45,7 +45,8 @@ def make_tokenizer(json_text: str, max_length: int):
 
 
 def token_ids(tokenizer, texts: Sequence[str]) -> list:
-    """One int64 array of token ids per text ([CLS] ... [SEP], cut at the tokenizer's length)."""
+    """One int64 array of token ids per text ([CLS] ... [SEP], cut at the tokenizer's length); a
+    (text, second text) pair gives [CLS] text [SEP] second [SEP], cut from the longer part."""
     import numpy as np
 
     return [np.asarray(encoding.ids, dtype=np.int64) for encoding in tokenizer.encode_batch_fast(list(texts))]

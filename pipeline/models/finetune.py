@@ -56,6 +56,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     exact).
     base_weights: a folder written by `python -m pipeline.pretrain` (the encoder adapted to news
     by masked-language-model pretraining) to fine-tune from instead of the packaged weights.
+    context "previous": the network reads each sentence followed by the one before it in its
+    article ([CLS] sentence [SEP] previous [SEP], cut to max_length tokens, the longer part
+    first); the model then takes sentence records, and a bare sentence is read alone.
     """
 
     _parameter_constraints = {
@@ -77,6 +80,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "onnx_int8": ["boolean"],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "base_weights": [str, None],
+        "context": [StrOptions({"none", "previous"})],
     }
     explanation = "occlusion"  # no per-feature weights: pipeline.reports.explain removes words instead
     reads_sentences = True  # pairs with features=sentences (pipeline.training.setup checks it)
@@ -86,7 +90,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                  freeze_embeddings: bool = False, frozen_layers: int = 0, precision: str = "fp32",
                  class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
                  threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
-                 random_state: int | None = 0, base_weights: str | None = None):
+                 random_state: int | None = 0, base_weights: str | None = None, context: str = "none"):
         self.encoder = encoder
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -105,6 +109,20 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.onnx_int8 = onnx_int8
         self.random_state = random_state
         self.base_weights = base_weights
+        self.context = context
+
+    @property
+    def input_kind(self) -> str:
+        """"records" with context="previous" (each sentence is read after its predecessor), else "text"."""
+        from pipeline.data.records import RECORDS, TEXT
+
+        return RECORDS if getattr(self, "context", "none") == "previous" else TEXT
+
+    def _inputs(self, X) -> list:
+        """What the network reads: each sentence, or (sentence, previous sentence) pairs with context."""
+        if getattr(self, "context", "none") == "previous":
+            return sentences_with_previous(X)
+        return sentences_of(X)
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, groups=None):
@@ -114,7 +132,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         from pipeline.models import encoder_runtime as rt
 
         self._validate_params()
-        texts = sentences_of(X)
+        texts = self._inputs(X)
         y = np.asarray(y)
         if len(y) != len(texts):
             raise ValueError(f"{len(texts)} sentences but {len(y)} labels")
@@ -299,7 +317,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         from pipeline.models import encoder_runtime as rt
 
         self._validate_params()
-        texts = sentences_of(X)
+        texts = self._inputs(X)
         rows = np.arange(len(texts))
         if self.validation_fraction:
             rows = rows[: max(1, int(len(rows) * (1 - self.validation_fraction)))]
@@ -335,7 +353,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         from pipeline.models import encoder_runtime as rt
 
         self._check_fitted()
-        texts = sentences_of(X)
+        texts = self._inputs(X)
         last = getattr(self, "_last_scored", None)
         if last is not None and last[0] == texts:  # predict and predict_proba on the same sentences
             return last[1].copy()
@@ -506,6 +524,19 @@ def sentences_of(X) -> list[str]:
         if not isinstance(text, str):
             raise ValueError(f"MiniLMFineTuneClassifier reads sentences (str), got a {type(text).__name__}")
     return texts
+
+
+def sentences_with_previous(X) -> list:
+    """Each sentence of a records frame as (sentence, the sentence before it in its article), or
+    the sentence alone when it opens its article, its predecessor is not in X, or X holds bare
+    sentences (a list of str: no article)."""
+    texts = sentences_of(X)
+    if not hasattr(X, "columns") or "doc_id" not in X.columns or "sentence_index" not in X.columns:
+        return texts
+    places = list(zip(X["doc_id"].tolist(), [int(i) for i in X["sentence_index"].tolist()]))
+    at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
+    return [(text, at[(doc, index - 1)]) if index > 0 and (doc, index - 1) in at else text
+            for text, (doc, index) in zip(texts, places)]
 
 
 def training_batches(rows, ids, batch_size: int, rng) -> list:

@@ -303,6 +303,25 @@ def test_frozen_parts_keep_their_pretrained_weights_and_the_rest_learns_in_bfloa
     assert {tensor.dtype for tensor in tuned.values() if tensor.is_floating_point()} == {torch.float32}
 
 
+@pytest.mark.parametrize("native, precision, steps, warned", [
+    (True, "auto", "bf16", False), (False, "auto", "fp32", False), (False, "bf16", "bf16", True),
+])
+def test_precision_auto_takes_bfloat16_steps_only_where_the_cpu_has_them(monkeypatch, caplog, native, precision,
+                                                                         steps, warned):
+    from pipeline.models import finetune
+
+    monkeypatch.setattr(finetune, "cpu_has_bf16", lambda: native)
+    ran = []
+    step = finetune.MiniLMFineTuneClassifier._training_logits
+    monkeypatch.setattr(finetune.MiniLMFineTuneClassifier, "_training_logits",
+                        lambda self, network, batch, how: ran.append(how) or step(self, network, batch, how))
+    clf = finetune.MiniLMFineTuneClassifier(epochs=1, max_length=16, batch_size=4, precision=precision, onnx=False)
+    with caplog.at_level("INFO", logger="pipeline.models.finetune"):
+        clf.fit(SENTENCES * 2, ["threat", "reporting", "background_fact", "editorial_framing"] * 2)
+    assert clf.precision_ == steps and ran and set(ran) == {steps}
+    assert ("many times slower" in caplog.text) == warned
+
+
 @pytest.mark.parametrize("override, key", [
     ("model.epochs=0", "model.epochs"),
     ("model.learning_rate=-1", "model.learning_rate"),

@@ -46,8 +46,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     class_weight (None or "balanced", or {label: weight}): the training. freeze_embeddings and
     frozen_layers (the first N transformer layers) keep those parts at their pretrained weights:
     fewer weights to update makes each step faster. precision "bf16" runs the training step's
-    matrix products in bfloat16 (torch.autocast; fast on CPUs with AVX-512 BF16 or AMX, slow
-    elsewhere); the weights stay float32 and scoring runs in float32. validation_fraction > 0
+    matrix products in bfloat16 (torch.autocast; fast on CPUs with AVX-512 BF16 or AMX, about 20
+    times slower elsewhere), "auto" does so only on such a CPU (`precision_` says which ran); the
+    weights stay float32 and scoring runs in float32. validation_fraction > 0
     holds out that share of the documents (of the sentences without groups) and stops after
     `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch's CPU
     threads for fine-tuning, and for scoring in the process that fitted the model (None: torch's
@@ -71,7 +72,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "freeze_embeddings": ["boolean"],
         "frozen_layers": [Interval(Integral, 0, 6, closed="both")],  # all-MiniLM-L6-v2 has 6 layers
-        "precision": [StrOptions({"fp32", "bf16"})],
+        "precision": [StrOptions({"fp32", "bf16", "auto"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
@@ -140,6 +141,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(f"a classifier needs at least 2 labels, got only {classes.tolist()}")
         seed = self._seed()
+        self.precision_ = self._step_precision(announce=True)
         rng = np.random.RandomState(seed)
         train_rows, valid_rows = self._validation_split(len(texts), groups, seed)
         path, tokenizer_json = self._base_files()
@@ -181,7 +183,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                 started, losses = time.perf_counter(), []
                 network.train()
                 for rows in training_batches(train_rows, ids, self.batch_size, rng):
-                    loss = loss_fn(self._training_logits(network, [ids[i] for i in rows]), labels[rows])
+                    batch = [ids[i] for i in rows]
+                    loss = loss_fn(self._training_logits(network, batch, self.precision_), labels[rows])
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
                     optimizer.step()
@@ -214,17 +217,31 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         network.load_state_dict(best_state)
         return history, best_epoch
 
-    def _training_logits(self, network, batch):
+    def _training_logits(self, network, batch, precision: str):
         """The forward pass of a training step over a batch of token-id rows: float32 logits
-        (from bfloat16 matrix products when precision="bf16")."""
+        (from bfloat16 matrix products when `precision` is "bf16")."""
         import torch
 
         from pipeline.models import encoder_runtime as rt
 
         input_ids, mask = rt.padded(batch)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             logits = network(torch.from_numpy(input_ids), torch.from_numpy(mask))
         return logits.float()
+
+    def _step_precision(self, announce: bool = False) -> str:
+        """The precision of the training steps: `precision`, with "auto" settled by this CPU."""
+        native = cpu_has_bf16()
+        if self.precision == "auto":
+            chosen = "bf16" if native else "fp32"
+            if announce:
+                log.info("precision auto: %s training steps (%s)", chosen,
+                         "this CPU multiplies bfloat16 natively" if native else "this CPU has no bfloat16 instructions")
+            return chosen
+        if self.precision == "bf16" and not native and announce:
+            log.warning("precision=bf16 on a CPU without bfloat16 instructions (avx512_bf16, amx_bf16): training "
+                        "steps run many times slower than fp32; precision=auto picks for the CPU")
+        return self.precision
 
     def _freeze(self, network) -> None:
         """Keep the embeddings and the first `frozen_layers` layers at their pretrained weights."""
@@ -329,6 +346,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         rt.offline()
         import torch
 
+        precision = self._step_precision()
         with rt.torch_threads(self.threads):
             network = rt.base_network(path, 2)
             self._freeze(network)
@@ -337,7 +355,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             timed = []
             for number, rows_of_batch in enumerate(plan[: batches + 1]):
                 started = time.perf_counter()
-                self._training_logits(network, [ids[i] for i in rows_of_batch]).sum().backward()
+                self._training_logits(network, [ids[i] for i in rows_of_batch], precision).sum().backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 if number:  # the first step warms up
@@ -508,6 +526,19 @@ _RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_tokenizer_json", "_tokenizer
 def weight_file_name(name: str, suffix: str) -> str:
     """encoder.safetensors, encoder.config.json, ... for the holder called `name`."""
     return suffix if name == "encoder" else suffix.replace("encoder", name, 1)
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 in hardware (x86 flags avx512_bf16 or amx_bf16 in
+    /proc/cpuinfo); False where that cannot be told (other systems), so "auto" stays fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.partition(":")[2].split()))
+    except OSError:
+        pass
+    return False
 
 
 def sentences_of(X) -> list[str]:

@@ -368,7 +368,7 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
 
     train, test = tiny_data
     vote = ["model=minilm_tfidf_vote", "model.encoder.epochs=1", "model.encoder.max_length=32",
-            "model.encoder.batch_size=8", "model.weights=[1.0,2.0]"]
+            "model.encoder.batch_size=8", "model.weights=[1.0,2.0]", "model.encoder.context=previous"]
     metrics = train_with(tmp_path, [*vote, f"data.path={train}", f"data.test_path={test}", "data.dev_path=null"],
                          run_name="vote")
     assert metrics["n_sentences"] == 16
@@ -385,10 +385,11 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
         assert [r["sentence_index"] for r in records] == [0, 1, 2, 3]
     np.testing.assert_allclose([list(r["scores"].values()) for r in trusted.score_text(article)],
                                [list(r["scores"].values()) for r in foreign.score_text(article)], atol=1e-6)
-    bare = sentence_frame(SENTENCES)
-    tfidf_only, encoder_only = (member.predict_proba(bare) for member in trusted.estimator[-1].estimators_)
-    np.testing.assert_allclose(trusted.estimator[-1].predict_proba(bare), (tfidf_only + 2 * encoder_only) / 3,
+    in_article = sentence_frame(SENTENCES, doc_ids=["a"] * 4, indices=[0, 1, 2, 3], n_sentences=[4] * 4)
+    tfidf_only, encoder_only = (member.predict_proba(in_article) for member in trusted.estimator[-1].estimators_)
+    np.testing.assert_allclose(trusted.estimator[-1].predict_proba(in_article), (tfidf_only + 2 * encoder_only) / 3,
                                atol=1e-6)
+    assert np.abs(encoder_only[1:] - trusted.estimator[-1].estimators_[1].predict_proba(SENTENCES[1:])).max() > 1e-4
 
 
 def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_after_its_predecessor(

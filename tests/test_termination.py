@@ -211,7 +211,16 @@ class InterruptedFinalizer:
         sum(range(10_000))  # Python code, so the handler runs here
 
 
-def test_a_ctrl_c_dropped_by_a_finalizer_is_delivered_again():
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raising KeyboardInterrupt in this process, as in a terminal: pytest started in the
+    background (nohup, `&`) inherits it ignored, and stopping_signals leaves an ignored one alone."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_ctrl_c_dropped_by_a_finalizer_is_delivered_again(ctrl_c_raises):
     from pipeline.common.errors import stopping_signals
 
     started = time.monotonic()
@@ -221,7 +230,7 @@ def test_a_ctrl_c_dropped_by_a_finalizer_is_delivered_again():
     assert time.monotonic() - started < 4
 
 
-def test_a_dropped_ctrl_c_is_not_sent_again_once_its_block_has_ended():
+def test_a_dropped_ctrl_c_is_not_sent_again_once_its_block_has_ended(ctrl_c_raises):
     from pipeline.common.errors import stopping_signals
 
     with stopping_signals():

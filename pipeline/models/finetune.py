@@ -121,9 +121,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def _inputs(self, X) -> list:
         """What the network reads: each sentence, or (sentence, previous sentence) pairs with context."""
-        if getattr(self, "context", "none") == "previous":
-            return sentences_with_previous(X)
-        return sentences_of(X)
+        from pipeline.data.records import RECORDS
+
+        return sentences_with_previous(X) if self.input_kind == RECORDS else sentences_of(X)
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, groups=None):

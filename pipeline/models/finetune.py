@@ -231,6 +231,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def _step_precision(self, announce: bool = False) -> str:
         """The precision of the training steps: `precision`, with "auto" settled by this CPU."""
+        if self.precision == "fp32":
+            return "fp32"
         native = cpu_has_bf16()
         if self.precision == "auto":
             chosen = "bf16" if native else "fp32"

@@ -359,6 +359,27 @@ def test_train_cli_bad_value_is_one_line_before_any_work(tmp_path):
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.parametrize("persistence", ["pickle", "skops"])
+def test_a_model_saved_before_the_newer_settings_loads_with_their_defaults(persistence):
+    import pickle
+
+    import skops.io as sio
+    from sklearn.base import clone
+
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    old = MiniLMFineTuneClassifier(epochs=2)
+    for setting in ("freeze_embeddings", "precision", "context"):  # settings added after the first release
+        delattr(old, setting)
+    if persistence == "pickle":
+        loaded = pickle.loads(pickle.dumps(old))
+    else:
+        loaded = sio.loads(sio.dumps(old), trusted=[MiniLMFineTuneClassifier.__module__ + ".MiniLMFineTuneClassifier"])
+    params = clone(loaded).get_params()
+    assert (params["freeze_embeddings"], params["precision"], params["context"]) == (False, "fp32", "none")
+    assert params["epochs"] == 2 and loaded.input_kind == "text"
+
+
 def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_articles(tmp_path, tiny_data,
                                                                                       monkeypatch):
     import numpy as np

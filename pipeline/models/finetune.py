@@ -117,7 +117,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         """"records" with context="previous" (each sentence is read after its predecessor), else "text"."""
         from pipeline.data.records import RECORDS, TEXT
 
-        return RECORDS if getattr(self, "context", "none") == "previous" else TEXT
+        return RECORDS if self.context == "previous" else TEXT
 
     def _inputs(self, X) -> list:
         """What the network reads: each sentence, or (sentence, previous sentence) pairs with context."""
@@ -452,6 +452,17 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         for name in _RUNTIME_ATTRIBUTES:
             state.pop(name, None)
         return state
+
+    def __setstate__(self, state):
+        # A model saved before a setting existed was fitted with that setting's default (every
+        # weight trained, fp32 steps, single sentences): it loads with it, so get_params, clone
+        # and scoring find every setting.
+        import inspect
+
+        defaults = {name: parameter.default
+                    for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+                    if name != "self"}
+        super().__setstate__({**defaults, **state})
 
     def weight_files(self) -> list[str]:
         """Files save_weights writes, by their suffix after the holder's name."""

@@ -374,7 +374,7 @@ def test_a_model_saved_before_the_newer_settings_loads_with_their_defaults(persi
     if persistence == "pickle":
         loaded = pickle.loads(pickle.dumps(old))
     else:
-        loaded = sio.loads(sio.dumps(old), trusted=[MiniLMFineTuneClassifier.__module__ + ".MiniLMFineTuneClassifier"])
+        loaded = sio.loads(sio.dumps(old), trusted=["pipeline.models.finetune.MiniLMFineTuneClassifier"])
     params = clone(loaded).get_params()
     assert (params["freeze_embeddings"], params["precision"], params["context"]) == (False, "fp32", "none")
     assert params["epochs"] == 2 and loaded.input_kind == "text"

@@ -3,6 +3,8 @@ never corrupt the trust store or models/latest, and a second run scoring to the 
 refused while the first one writes it."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,13 +109,18 @@ def test_a_second_run_scoring_to_the_same_output_is_refused(tmp_path, text_model
         assert first.poll() is None and time.monotonic() < deadline, "the first run ended too soon"
         time.sleep(0.02)
 
-    for extra in ([], ["--resume"]):
-        second = run_cli("score", "--model", text_model, source, "-o", out, *extra)
-        assert second.returncode == 2
-        assert stderr_lines(second.stderr) == [
-            f"error: {out}: another run is writing it (its folder {progress.parent} is locked); "
-            "wait for that run, or stop it and pass --resume"]
-    assert first.poll() is None, "the first run ended before the others tried: the test proved nothing"
+    # Paused (it keeps its lock) while the others try: on busy cores it could otherwise finish first.
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        for extra in ([], ["--resume"]):
+            second = run_cli("score", "--model", text_model, source, "-o", out, *extra)
+            assert second.returncode == 2
+            assert stderr_lines(second.stderr) == [
+                f"error: {out}: another run is writing it (its folder {progress.parent} is locked); "
+                "wait for that run, or stop it and pass --resume"]
+        assert first.poll() is None, "the first run ended before the others tried: the test proved nothing"
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

@@ -151,6 +151,22 @@ def test_two_processes_give_the_same_output_as_one(tmp_path, trained_model, sent
     assert two.read_bytes() == one.read_bytes()
 
 
+def test_a_file_smaller_than_a_partition_is_shared_out_among_the_workers(tmp_path, trained_model, sentences,
+                                                                        monkeypatch):
+    """600 sentences with --jobs 2 are two partitions of whole articles, not one (one worker idle)."""
+    out = tmp_path / "scores.jsonl"
+    real_append, done = FileOutput.append_work, []
+
+    def append(self, path, items_done):
+        done.append(items_done)
+        real_append(self, path, items_done)
+
+    monkeypatch.setattr(FileOutput, "append_work", append)
+    main(["--model", str(trained_model), str(sentences), "-o", str(out), "--jobs", "2"])
+    assert done == [300, 600]
+    assert out.read_text(encoding="utf-8") == run_cli("score", "--model", trained_model, sentences).stdout
+
+
 def test_parquet_in_and_out(tmp_path, trained_model):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -80,6 +80,7 @@ def _scored_partitions(args, files, model, model_dir, labels, skip, output, fmt)
         LOCAL_CLUSTER_WORKERS,
         score_partitions_with_dask,
     )
+    from pipeline.scoring.partitions import partition_size
     from pipeline.scoring.processes import (
         WorkTarget,
         partitions_to_do,
@@ -87,16 +88,20 @@ def _scored_partitions(args, files, model, model_dir, labels, skip, output, fmt)
     )
 
     whole_documents = card_input_kind(model_dir) == "records"
-    rows = max(args.batch_size, MIN_PARTITION_ROWS)
-    todo = partitions_to_do(files, rows, whole_documents, skip)
+    workers = args.jobs if args.jobs > 1 or args.engine == "local" else LOCAL_CLUSTER_WORKERS
+    todo = partitions_to_do(files, max(args.batch_size, MIN_PARTITION_ROWS), whole_documents, skip)
+    if len(todo) < workers:  # fewer partitions than workers: cut smaller, so none sits idle
+        remaining = sum(partition_size(part) - part_skip for part, part_skip in todo)
+        rows = max(1, -(-remaining // workers))
+        todo = partitions_to_do(files, rows, whole_documents, skip)
     target = WorkTarget(output.work_folder(), fmt, labels, args.batch_size, whole_documents)
     if args.engine == "dask":
-        workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
         return score_partitions_with_dask(todo, model_dir, args.scheduler, workers, args.trust, target, model)
-    return score_partitions_in_processes(todo, model, model_dir, args.jobs, args.trust, target)
+    return score_partitions_in_processes(todo, model, model_dir, workers, args.trust, target)
 
 
-MIN_PARTITION_ROWS = 10_000  # sentences per partition at least: a work file and a commit each
+MIN_PARTITION_ROWS = 10_000  # sentences per partition at least (a work file and a commit each), unless
+# that leaves workers idle: then the input is shared out evenly, a partition per worker
 
 
 def _append_all(results, output, skip: int, files, args) -> int:

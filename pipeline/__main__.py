@@ -17,6 +17,7 @@ COMMANDS = {
     "score": "label every sentence of articles or sentence files with a saved model",
     "serve": "an HTTP service and paste page around a saved model",
     "pretrain": "adapt the encoder to news on unlabeled articles, for model.base_weights",
+    "silver": "label the unlabeled real articles with a saved model, for data=real_silver",
     "trust": "vouch for a model folder received from elsewhere (or list and remove trusted ones)",
     "split": "articles to a labeling template, one sentence a line",
     "suggest": "the unlabeled sentences a model is least sure of, to label next",

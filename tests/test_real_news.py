@@ -20,6 +20,7 @@ DEV_ARTICLES = {f"article{n}" for n in (
     783774960, 786004130, 795689901, 795693029, 795703371, 832913316, 999000858, 999001290, 999001419)}
 PTC_LABELS = ROOT / "data" / "ptc" / "labels.jsonl"
 ND_LABELS = ROOT / "data" / "newsdiscourse" / "labels.jsonl"
+SILVER = ROOT / "data" / "silver"  # labels a saved model made (python -m pipeline.silver), for data=real_silver
 ARTICLE = "Rebels Vow To Take The Port\n\nThe rebels said on Monday they would storm the port. It fell in 2019.\n"
 
 
@@ -108,6 +109,8 @@ def test_no_dev_article_is_labeled_for_training():
     labeled = {json.loads(line)["doc_id"] for line in PTC_LABELS.read_text(encoding="utf-8").splitlines()}
     assert len(labeled) >= 100
     assert not labeled & DEV_ARTICLES
+    silver = {json.loads(line)["doc_id"] for line in (SILVER / "ptc.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert len(silver) >= 100 and not silver & DEV_ARTICLES and not silver & labeled
     dev = shared_paths()[2]
     if dev.is_file():  # the yardstick itself, when present, agrees with the list above
         assert {json.loads(line)["doc_id"] for line in dev.read_text(encoding="utf-8").splitlines()} == DEV_ARTICLES
@@ -144,6 +147,7 @@ def test_no_labeled_article_is_a_copy_of_a_dev_story(tmp_path):
     if not dev.is_file() or not ptc_dir.is_dir():
         pytest.skip(f"the PTC articles or dev set are not there (looked in {ptc_dir})")
     assert dev_story_copies(PTC_LABELS, ptc_dir, dev) == []
+    assert dev_story_copies(SILVER / "ptc.jsonl", ptc_dir, dev) == []
     # The check finds a copy: a page made of one dev article's first three long sentences.
     dev_rows = [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines()]
     first = [r for r in dev_rows if r["doc_id"] == dev_rows[0]["doc_id"] and len(r["text"].split()) >= 6][:3]
@@ -159,7 +163,7 @@ def test_no_labeled_article_is_a_copy_of_a_dev_story(tmp_path):
 
 
 def test_standoff_files_hold_no_text():
-    for path in (PTC_LABELS, ND_LABELS):
+    for path in (PTC_LABELS, ND_LABELS, SILVER / "ptc.jsonl", SILVER / "newsdiscourse.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             assert "text" not in record and re.fullmatch(r"[0-9a-f]{16}", record["sha256"])
@@ -219,6 +223,9 @@ def test_data_real_loads_the_labeled_real_articles():
     assert counts["ptc"] + counts["newsdiscourse"] >= 5000
     assert len(corpus) == counts["ptc"] + counts["newsdiscourse"] + len(instantiate(
         compose("train", ["data=default"]).data, "data").load_train())
+    silver = instantiate(compose("train", ["data=real_silver"]).data, "data").load_train()
+    assert len(silver) == len(corpus) + sum(1 for name in ("ptc", "newsdiscourse")
+                                            for _ in (SILVER / f"{name}.jsonl").open(encoding="utf-8"))
 
 
 def eight_word_runs(text: str) -> set[str]:

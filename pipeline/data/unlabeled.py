@@ -1,0 +1,125 @@
+"""The real articles nobody labeled: PTC and NewsDiscourse sentences outside every labels file and
+outside the real-news dev set, in standoff form (pipeline.data.standoff), for silver labels.
+
+An article is left out when a labels file covers it, when it is a dev article, or when it repeats
+a dev sentence of six words or more that is not page clutter (a line on six or more pages of the
+corpus): sites republish each other's stories, and such a page is the dev story itself. Within the
+articles kept, a sentence that labeled data already holds, or that its article already said, is
+scored with its article (context models read its neighbours) but not labeled (`keep` false).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+PTC_FOLDERS = ("articles", "openwebtext")
+NEWSDISCOURSE_FILES = ("train.jsonl", "validation.jsonl")
+CLUTTER_PAGES = 6  # a line on this many pages is a widget (poll form, sign-up box), not a story
+
+
+@dataclass(frozen=True)
+class PoolSentence:
+    format: str  # "ptc" or "newsdiscourse": which standoff form locates it
+    doc_id: str
+    sentence_index: int
+    text: str
+    folder: str = ""  # ptc: the corpus folder of the article file
+    start: int = 0  # ptc: character offsets in the article file
+    end: int = 0
+    keep: bool = True  # false: scored with its article, not labeled (already labeled, or a repeat)
+
+    def standoff(self) -> dict:
+        """Its standoff record (pipeline.data.standoff), without a label."""
+        from pipeline.data.standoff import text_hash
+
+        if self.format == "ptc":
+            return {"doc_id": self.doc_id, "folder": self.folder, "sentence_index": self.sentence_index,
+                    "start": self.start, "end": self.end, "sha256": text_hash(self.text)}
+        return {"doc_id": self.doc_id, "sentence_index": self.sentence_index, "sha256": text_hash(self.text)}
+
+
+def labeled_documents(files: list[Path]) -> tuple[set[str], set[str]]:
+    """The doc_ids that labels files cover (standoff labels or labeled sentences), and the
+    `sentence_key`s of the labeled sentences whose text they hold."""
+    from pipeline.annotation.validation import sentence_key
+    from pipeline.common.jsonl import read_json_lines
+
+    documents, texts = set(), set()
+    for file in files:
+        for _, record in read_json_lines(file):
+            documents.add(str(record.get("doc_id")))
+            if isinstance(record.get("text"), str):
+                texts.add(sentence_key(record["text"]))
+    return documents, texts
+
+
+def unlabeled_sentences(ptc_dir: Path | None, newsdiscourse_dir: Path | None, labeled: set[str],
+                        dev: Path | None, labeled_texts: set[str] = frozenset()) -> tuple[list[PoolSentence], int]:
+    """The sentences of every article of the two corpora (either may be None) that is not in
+    `labeled`, not a dev article and not a copy of one; and how many PTC articles were left out
+    as copies. A sentence whose `sentence_key` is in `labeled_texts`, or that its article said
+    before, is not to be labeled (`keep` false)."""
+    from pipeline.annotation.validation import sentence_key
+    from pipeline.data.sentences import split_article
+
+    dev_ids, dev_keys = _dev_sentences(dev, ptc_dir)
+    pool: list[PoolSentence] = []
+    copies = 0
+    for folder in PTC_FOLDERS if ptc_dir else ():
+        for page in sorted((ptc_dir / folder).glob("*.txt")):
+            if page.stem in labeled or page.stem in dev_ids:
+                continue
+            sentences = split_article(page.read_text(encoding="utf-8"))
+            if any(sentence_key(s.text) in dev_keys for s in sentences):
+                copies += 1
+                continue
+            pool += _marked(labeled_texts, (PoolSentence("ptc", page.stem, s.index, s.text, folder, s.start, s.end)
+                                             for s in sentences))
+    by_doc: dict[str, list[PoolSentence]] = {}
+    for name in NEWSDISCOURSE_FILES if newsdiscourse_dir else ():
+        path = newsdiscourse_dir / name
+        if not path.is_file():
+            continue
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                doc = str(record["doc_id"])
+                if doc not in labeled and doc not in dev_ids:
+                    by_doc.setdefault(doc, []).append(
+                        PoolSentence("newsdiscourse", doc, int(record["sentence_index"]), record["text"]))
+    for sentences in by_doc.values():
+        pool += _marked(labeled_texts, sorted(sentences, key=lambda s: s.sentence_index))
+    return pool, copies
+
+
+def _dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], set[str]]:
+    """The dev set's doc_ids, and the keys of its sentences of six words or more that are not clutter."""
+    from pipeline.annotation.validation import sentence_key
+    from pipeline.common.jsonl import read_json_lines
+
+    if dev is None or not dev.is_file():
+        return set(), set()
+    records = [record for _, record in read_json_lines(dev)]
+    pages: Counter = Counter()
+    for folder in PTC_FOLDERS if ptc_dir else ():
+        for page in (ptc_dir / folder).glob("*.txt"):
+            pages.update({sentence_key(line) for line in page.read_text(encoding="utf-8").splitlines()})
+    keys = {sentence_key(str(r.get("text", ""))) for r in records if len(str(r.get("text", "")).split()) >= 6}
+    return {str(r.get("doc_id")) for r in records}, {key for key in keys if pages[key] < CLUTTER_PAGES}
+
+
+def _marked(labeled_texts: set[str], sentences) -> list[PoolSentence]:
+    """An article's sentences, those already labeled elsewhere or said before in it not to be kept."""
+    from dataclasses import replace
+
+    from pipeline.annotation.validation import sentence_key
+
+    seen, marked = set(labeled_texts), []
+    for sentence in sentences:
+        key = sentence_key(sentence.text)
+        marked.append(sentence if key not in seen else replace(sentence, keep=False))
+        seen.add(key)
+    return marked

@@ -175,6 +175,7 @@ ALLOWED = {
     "pipeline/scoring/resumable.py": "the hidden resumable partial folder, renamed into place when complete",
     "pipeline/models/pretrain.py": "the adapted encoder, into the hidden folder pipeline.pretrain renames into place",
     "pipeline/pretrain.py": "pretrain.json, into that hidden folder",
+    "pipeline/silver.py": "the silver labels files, into a hidden folder renamed into place when complete",
 }
 ALLOWED_LINES = {
     ("pipeline/reports/training_page.py", "savefig(buffer"): "an image drawn into memory for report.html",

@@ -126,3 +126,23 @@ def test_member_scores_with_that_member_alone():
     vote = VotingClassifier([("prior", DummyClassifier()), ("linear", LogisticRegression())], voting="soft").fit(X, y)
     only_member(SimpleNamespace(estimator=vote), "linear", "m")
     assert np.allclose(vote.predict_proba(X), vote.named_estimators_["linear"].predict_proba(X))
+
+
+def test_a_full_disk_keeps_the_earlier_silver_labels(tmp_path, trained_model):
+    from faults import SmallDisks, fill, hidden_leftovers
+
+    disks = SmallDisks(tmp_path)
+    try:
+        disk = disks(4096)
+        out = disk / "silver"
+        assert silver(tmp_path, trained_model, out).returncode == 0
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        fill(disk, leave_bytes=1024)
+        result = silver(tmp_path, trained_model, out, "--force")
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2 and len(errors) == 1
+        assert errors[0].startswith(f"error: {out}: disk full") and "is unchanged" in errors[0]
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        assert hidden_leftovers(disk) == []
+    finally:
+        disks.unmount_all()

@@ -1,11 +1,12 @@
 """Silver labels: a saved model labels the real articles nobody labeled, in standoff form.
 
-    python -m pipeline.silver [--model DIR] [-o FOLDER] [--min-confidence P] [--force]
+    python -m pipeline.silver [--model DIR] [--member NAME] [-o FOLDER] [--min-confidence P] [--force]
 
 Takes every PTC article (articles/, openwebtext/) and NewsDiscourse article under
 ../shared/corpora that no labels file of data/ptc or data/newsdiscourse covers, leaving out the
 real-news dev set's articles and every page that repeats one of their sentences, and labels each
-sentence with the model (best: experiment=finetune_real_vote). FOLDER (default data/silver) gets
+sentence with the model (best so far: the encoder of experiment=finetune_real_vote, `--member
+encoder --min-confidence 0.8`; data/README.md, "Silver labels"). FOLDER (default data/silver) gets
 ptc.jsonl and newsdiscourse.jsonl, standoff labels as in data/README.md with each label's score,
 and teacher.json (the model, its dev figures, the counts). `data=real_silver` trains on them
 beside the labels people made, so a fast model learns from what a slow one reads in real news.

@@ -266,9 +266,12 @@ def test_a_stopped_sweep_keeps_its_finished_jobs(tmp_path, launcher, signum, gro
                         rf"written \(python -m pipeline\.leaderboard {sweep} makes one\)", lines[0]), lines[0]
     assert not (sweep / "leaderboard.md").exists()
     assert_no_process_left(run.pid)
-    # Each job saved its whole model or none; every model saved belongs to a finished job.
+    # Each job saved its whole model or none: every finished job's model, and at most one more per
+    # worker from a job stopped between saving its model and writing its model_dir.txt.
     saved = sorted(Path(p.read_text().strip()).name for p in sweep.glob("*/model_dir.txt"))
-    assert saved and sorted(p.name for p in visible_models(models)) == saved
+    visible = sorted(p.name for p in visible_models(models))
+    assert saved and set(saved) <= set(visible)
+    assert len(visible) - len(saved) <= (2 if launcher == "joblib" else 1), visible
     assert_models_whole(models)
     assert hidden_leftovers(sweep) == []
     assert len(saved) < 5, "the sweep went on after the signal"

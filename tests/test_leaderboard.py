@@ -129,7 +129,9 @@ def test_parallel_sweeps_never_share_a_folder(two_parallel_sweeps):
 @pytest.mark.slow
 def test_multirun_ends_with_a_leaderboard(two_parallel_sweeps):
     tmp, stdouts = two_parallel_sweeps
-    for sweep, stdout in zip(sorted((tmp / "runs" / "train-multirun").iterdir()), stdouts):
+    for sweep in sorted((tmp / "runs" / "train-multirun").iterdir()):
+        # Two sweeps started in the same second sort by their random suffix: match by the printed path.
+        [stdout] = [out for out in stdouts if f"# Leaderboard: {sweep}\n" in out]
         rows = list(csv.DictReader((sweep / "leaderboard.csv").open()))
         assert [r["rank"] for r in rows] == ["1", "2", "baseline", "baseline"]
         assert {r["overrides"].split()[2] for r in rows[:2]} == {"model=complement_nb", "model=logreg"}

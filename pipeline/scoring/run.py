@@ -88,7 +88,7 @@ def _scored_partitions(args, files, model, model_dir, labels, skip, output, fmt)
     )
 
     whole_documents = card_input_kind(model_dir) == "records"
-    workers = args.jobs if args.jobs > 1 or args.engine == "local" else LOCAL_CLUSTER_WORKERS
+    workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS  # the local engine comes here with --jobs 2+
     todo = partitions_to_do(files, max(args.batch_size, MIN_PARTITION_ROWS), whole_documents, skip)
     if len(todo) < workers:  # fewer partitions than workers: cut smaller, so none sits idle
         remaining = sum(partition_size(part) - part_skip for part, part_skip in todo)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -102,10 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"pretraining on {len(sentences)} of {available} sentences from {len(files)} files "
           f"(the {len(excluded)} dev articles and their sentences anywhere else left out); writing {out}",
           file=sys.stderr)
-    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.mkdir()
-    try:
+    from pipeline.common.atomic import publishing_folder
+
+    with publishing_folder(out) as tmp:
         from tqdm import tqdm
 
         with tqdm(total=len(sentences) // args.batch_size, desc="pretraining", unit="batch",
@@ -123,13 +120,6 @@ def main(argv: list[str] | None = None) -> None:
         card["excluded_articles"] = len(excluded)
         card["sha256"] = {name: sha256_file(tmp / name) for name in BASE_FILES}
         (tmp / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        from pipeline.common.atomic import sync_folder
-
-        sync_folder(tmp)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f"saved the adapted encoder to {out} (final loss {card['history'][-1]['loss']}); fine-tune from it with "
           f"model.base_weights={quote(str(out))}")
 

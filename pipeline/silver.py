@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 from pipeline.common.cli import at_least_one, model_options
-from pipeline.common.errors import ArgumentParser, DiskFull, PipelineError, is_disk_full, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
@@ -167,37 +165,14 @@ def _counts(rows) -> dict:
 
 
 def _write_folder(out: Path, rows, teacher: dict, force: bool) -> None:
-    """ptc.jsonl, newsdiscourse.jsonl and teacher.json, written beside `out` and renamed into place."""
-    from pipeline.common.atomic import sync_folder
+    """ptc.jsonl, newsdiscourse.jsonl and teacher.json, published as one folder."""
+    from pipeline.common.atomic import publishing_folder
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
-    tmp.mkdir()
-    try:
+    with publishing_folder(out, replace=force) as tmp:
         for fmt in ("ptc", "newsdiscourse"):
             with open(tmp / f"{fmt}.jsonl", "w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for kind, row in rows if kind == fmt)
         (tmp / "teacher.json").write_text(json.dumps(teacher, indent=2) + "\n", encoding="utf-8")
-        sync_folder(tmp)
-        old = out.with_name(f".old-{out.name}-{os.getpid()}")
-        replaced = out.exists() and force
-        if replaced:
-            out.rename(old)
-        try:
-            tmp.rename(out)
-        except OSError:
-            if replaced:
-                old.rename(out)  # the earlier labels stay where they were
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        sync_folder(out.parent)
-    except OSError as exc:
-        if not is_disk_full(exc):
-            raise
-        kept = f"{out} is unchanged" if out.exists() else "nothing was written"
-        raise DiskFull(out, exc, f"{kept}; free some space and run the command again") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from conftest import ROOT
 
 from pipeline.artifacts.predictions_file import read_predictions, write_predictions
 from pipeline.artifacts.trust_store import record, store_path, trusted_models
+from pipeline.common.atomic import publishing_folder
 from pipeline.common.errors import DiskFull
 from pipeline.common.files import atomic_output
 from pipeline.evaluation.leaderboard import build_leaderboard, write_leaderboard
@@ -135,6 +136,53 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, store, monke
     assert temporaries(target.parent) == []
 
 
+def publish(folder: Path, text: str, replace: bool = True) -> None:
+    with publishing_folder(folder, replace=replace) as tmp:
+        (tmp / "a.jsonl").write_text(text)
+        (tmp / "b.json").write_text(text)
+
+
+@pytest.mark.parametrize("where", ["while writing", "at the rename"])
+def test_an_interrupted_folder_keeps_the_old_folder_whole_and_leaves_no_hidden_one(tmp_path, monkeypatch, where):
+    folder = tmp_path / "silver"
+    publish(folder, "old")
+    real_rename = os.rename
+
+    def interrupted(src, dst, *args, **kwargs):
+        if Path(src).name.startswith(".tmp-"):
+            raise KeyboardInterrupt
+        return real_rename(src, dst, *args, **kwargs)
+
+    if where == "at the rename":
+        monkeypatch.setattr(os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt), publishing_folder(folder, replace=True) as tmp:
+        (tmp / "a.jsonl").write_text("new")
+        if where == "while writing":
+            raise KeyboardInterrupt
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"a.jsonl": "old", "b.json": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["silver"]
+
+
+def test_a_published_folder_replaces_the_old_one_whole_only_when_asked(tmp_path):
+    folder = tmp_path / "silver"
+    publish(folder, "old")
+    with pytest.raises(FileExistsError):
+        publish(folder, "new", replace=False)
+    publish(folder, "new")
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"a.jsonl": "new", "b.json": "new"}
+    assert [p.name for p in tmp_path.iterdir()] == ["silver"]
+
+
+def test_a_full_disk_while_publishing_a_folder_names_it_and_keeps_the_old_one(tmp_path, monkeypatch):
+    folder = tmp_path / "silver"
+    publish(folder, "old")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+    with pytest.raises(DiskFull, match=f"^{folder}: disk full .*{folder} is unchanged"):
+        publish(folder, "new")
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"a.jsonl": "old", "b.json": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["silver"]
+
+
 def test_predictions_are_never_half_written_when_a_row_fails(tmp_path):
     path = tmp_path / "predictions.jsonl"
     write_predictions(predictions(3), path)
@@ -174,8 +222,8 @@ ALLOWED = {
     "pipeline/reports/plots.py": "PNGs drawn into the handle atomic.replacing opened",
     "pipeline/scoring/resumable.py": "the hidden resumable partial folder, renamed into place when complete",
     "pipeline/models/pretrain.py": "the adapted encoder, into the hidden folder pipeline.pretrain renames into place",
-    "pipeline/pretrain.py": "pretrain.json, into that hidden folder",
-    "pipeline/silver.py": "the silver labels files, into a hidden folder renamed into place when complete",
+    "pipeline/pretrain.py": "pretrain.json, into the hidden folder atomic.publishing_folder renames into place",
+    "pipeline/silver.py": "the silver labels files, into the hidden folder atomic.publishing_folder renames into place",
 }
 ALLOWED_LINES = {
     ("pipeline/reports/training_page.py", "savefig(buffer"): "an image drawn into memory for report.html",

@@ -2,6 +2,7 @@
 
 Each file is written to a hidden temporary name in its own folder, flushed to disk and
 renamed over the target: the target holds either its old content or the complete new one.
+A folder of files is written the same way (`publishing_folder`): whole, or not at all.
 A full disk (ENOSPC, EDQUOT) while writing removes the temporary and raises `DiskFull`
 naming the target, which commands print as one `error:` line.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -84,3 +86,49 @@ def sync_folder(folder: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def publishing_folder(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a hidden empty sibling folder of `target`; on a clean exit it becomes `target`.
+
+    The files written into it are flushed to disk and one rename publishes them all, so a reader
+    sees the old folder or the whole new one. An existing `target` is an error unless `replace`;
+    then it is swapped out and, should the rename fail, put back. On any error the temporary
+    folder is removed; a full disk raises `DiskFull` naming `target` and what it still holds.
+    """
+    target = Path(target)
+    if target.exists() and not replace:
+        raise FileExistsError(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        for file in tmp.iterdir():
+            if file.is_file():
+                fd = os.open(file, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        sync_folder(tmp)
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        swapped = replace and target.exists()
+        if swapped:
+            target.rename(old)
+        try:
+            tmp.rename(target)
+        except BaseException:  # a failed rename or Ctrl-C
+            if swapped:
+                old.rename(target)  # the earlier folder stays where it was
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        sync_folder(target.parent)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        kept = f"{target} is unchanged" if target.exists() else "nothing was written"
+        raise DiskFull(target, exc, f"{kept}; free some space and run the command again") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

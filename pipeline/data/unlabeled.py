@@ -65,7 +65,7 @@ def unlabeled_sentences(ptc_dir: Path | None, newsdiscourse_dir: Path | None, la
     from pipeline.annotation.validation import sentence_key
     from pipeline.data.sentences import split_article
 
-    dev_ids, dev_keys = _dev_sentences(dev, ptc_dir)
+    dev_ids, dev_keys = dev_sentences(dev, ptc_dir)
     pool: list[PoolSentence] = []
     copies = 0
     for folder in PTC_FOLDERS if ptc_dir else ():
@@ -95,8 +95,10 @@ def unlabeled_sentences(ptc_dir: Path | None, newsdiscourse_dir: Path | None, la
     return pool, copies
 
 
-def _dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], set[str]]:
-    """The dev set's doc_ids, and the keys of its sentences of six words or more that are not clutter."""
+def dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], dict[str, str]]:
+    """The dev set's doc_ids, and the `sentence_key`s of its sentences of six words or more that
+    are not clutter (lines on CLUTTER_PAGES or more pages of `ptc_dir`), each with its doc_id:
+    a page repeating one is a copy of a dev story."""
     from pipeline.annotation.validation import sentence_key
     from pipeline.common.jsonl import read_json_lines
 
@@ -107,8 +109,9 @@ def _dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], se
     for folder in PTC_FOLDERS if ptc_dir else ():
         for page in (ptc_dir / folder).glob("*.txt"):
             pages.update({sentence_key(line) for line in page.read_text(encoding="utf-8").splitlines()})
-    keys = {sentence_key(str(r.get("text", ""))) for r in records if len(str(r.get("text", "")).split()) >= 6}
-    return {str(r.get("doc_id")) for r in records}, {key for key in keys if pages[key] < CLUTTER_PAGES}
+    keys = {sentence_key(str(r.get("text", ""))): str(r.get("doc_id")) for r in records
+            if len(str(r.get("text", "")).split()) >= 6}
+    return {str(r.get("doc_id")) for r in records}, {key: doc for key, doc in keys.items() if pages[key] < CLUTTER_PAGES}
 
 
 def _marked(labeled_texts: set[str], sentences) -> list[PoolSentence]:

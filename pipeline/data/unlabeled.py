@@ -111,7 +111,8 @@ def dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], dic
             pages.update({sentence_key(line) for line in page.read_text(encoding="utf-8").splitlines()})
     keys = {sentence_key(str(r.get("text", ""))): str(r.get("doc_id")) for r in records
             if len(str(r.get("text", "")).split()) >= 6}
-    return {str(r.get("doc_id")) for r in records}, {key: doc for key, doc in keys.items() if pages[key] < CLUTTER_PAGES}
+    dev_ids = {str(r.get("doc_id")) for r in records}
+    return dev_ids, {key: doc for key, doc in keys.items() if pages[key] < CLUTTER_PAGES}
 
 
 def _marked(labeled_texts: set[str], sentences) -> list[PoolSentence]:

@@ -111,11 +111,15 @@ def soft_vote(first, second):
     return dataclasses.replace(first, y_pred=[first.labels[i] for i in scores.argmax(axis=1)], scores=scores)
 
 
+def made_by_a_model(entry) -> bool:
+    """A silver standoff set: its labels folder holds the teacher.json of pipeline.silver."""
+    return (Path(entry.labels).parent / "teacher.json").exists()
+
+
 def people_labeled(run, corpus) -> list[int]:
-    """Positions of the sentences read from standoff labels people made: every standoff set of the
-    data option except silver ones (a labels folder holding teacher.json, made by a model)."""
-    files = {str(entry.labels) for entry in run.data.standoff or []
-             if not (Path(entry.labels).parent / "teacher.json").exists()}
+    """Positions of the sentences read from standoff labels people made (every standoff set of the
+    data option but the silver ones)."""
+    files = {str(entry.labels) for entry in run.data.standoff or [] if not made_by_a_model(entry)}
     return [i for i, place in enumerate(corpus.places) if place.rsplit(": line ", 1)[0] in files]
 
 
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         seed_docs = {g for g, place in zip(train.groups, train.places) if "seed_sentences" in place}
         results, predictions = {"dev": {}, "seed": {}, "cv": {}, "real_cv": {}}, {}
         real_index = people_labeled(run, train)
-        silver = any((Path(entry.labels).parent / "teacher.json").exists() for entry in run.data.standoff or [])
+        silver = any(made_by_a_model(entry) for entry in run.data.standoff or [])
         print(f"data={data_name}: {len(train)} training sentences in {train.n_documents} documents; "
               f"dev {len(dev)} sentences in {dev.n_documents} articles", file=sys.stderr)
         for name, overrides in [(BASELINE, None), *options.items()]:

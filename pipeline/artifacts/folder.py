@@ -144,10 +144,7 @@ def _rename_into_place(tmp: Path, models: Path, name: str, card: dict, unique: b
         card_text = json.dumps(dict(card, name=name), indent=2, default=str) + "\n"
         with open(tmp / CARD_FILE, "w", encoding="utf-8") as handle:
             handle.write(card_text)
-        for file in tmp.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        atomic.sync_folder(tmp)
+        atomic.flush_folder(tmp)
         try:
             # Never replaces a model: renaming onto a non-empty folder fails.
             os.rename(tmp, final)

@@ -47,11 +47,7 @@ def replacing_path(target: str | Path, *, durable: bool = True) -> Iterator[Path
     try:
         yield tmp
         if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            flush_file(tmp)
         os.replace(tmp, target)
     except OSError as exc:
         if is_disk_full(exc):
@@ -72,6 +68,23 @@ def write_text(target: str | Path, text: str, *, durable: bool = True) -> None:
 def write_bytes(target: str | Path, data: bytes) -> None:
     with replacing(target, "wb") as handle:
         handle.write(data)
+
+
+def flush_file(path: str | Path) -> None:
+    """Flush a written file's data to disk (errors, a full disk among them, are raised)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def flush_folder(folder: str | Path) -> None:
+    """Flush every file of `folder` to disk, then the folder itself, before it is renamed into place."""
+    for file in Path(folder).iterdir():
+        if file.is_file():
+            flush_file(file)
+    sync_folder(folder)
 
 
 def sync_folder(folder: str | Path) -> None:
@@ -105,14 +118,7 @@ def publishing_folder(target: str | Path, *, replace: bool = False) -> Iterator[
     tmp.mkdir()
     try:
         yield tmp
-        for file in tmp.iterdir():
-            if file.is_file():
-                fd = os.open(file, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        sync_folder(tmp)
+        flush_folder(tmp)
         old = target.with_name(f".old-{target.name}-{os.getpid()}")
         swapped = replace and target.exists()
         if swapped:

@@ -103,7 +103,7 @@ def dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], dic
     from pipeline.common.jsonl import read_json_lines
 
     if dev is None or not dev.is_file():
-        return set(), set()
+        return set(), {}
     records = [record for _, record in read_json_lines(dev)]
     pages: Counter = Counter()
     for folder in PTC_FOLDERS if ptc_dir else ():

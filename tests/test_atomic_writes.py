@@ -142,19 +142,26 @@ def publish(folder: Path, text: str, replace: bool = True) -> None:
         (tmp / "b.json").write_text(text)
 
 
-@pytest.mark.parametrize("where", ["while writing", "at the rename"])
+@pytest.mark.parametrize("where", ["as its hidden folder is made", "while writing", "at the rename"])
 def test_an_interrupted_folder_keeps_the_old_folder_whole_and_leaves_no_hidden_one(tmp_path, monkeypatch, where):
     folder = tmp_path / "silver"
     publish(folder, "old")
-    real_rename = os.rename
+    real_rename, real_mkdir = os.rename, Path.mkdir
 
     def interrupted(src, dst, *args, **kwargs):
         if Path(src).name.startswith(".tmp-"):
             raise KeyboardInterrupt
         return real_rename(src, dst, *args, **kwargs)
 
+    def made_then_interrupted(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        if path.name.startswith(".tmp-"):  # the signal lands the moment the folder exists
+            raise KeyboardInterrupt
+
     if where == "at the rename":
         monkeypatch.setattr(os, "rename", interrupted)
+    elif where == "as its hidden folder is made":
+        monkeypatch.setattr(Path, "mkdir", made_then_interrupted)
     with pytest.raises(KeyboardInterrupt), publishing_folder(folder, replace=True) as tmp:
         (tmp / "a.jsonl").write_text("new")
         if where == "while writing":

@@ -278,7 +278,8 @@ def test_a_stopped_sweep_keeps_its_finished_jobs(tmp_path, launcher, signum, gro
 
 
 # ---------------------------------------------------------------- a save stopped at any step
-@pytest.mark.parametrize("step", ["writing model.joblib", "recording its trust", "switching latest"])
+@pytest.mark.parametrize("step", ["making its hidden folder", "writing model.joblib", "recording its trust",
+                                  "switching latest"])
 def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, monkeypatch, step):
     import joblib
 
@@ -291,12 +292,15 @@ def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, m
     models = tmp_path / "models"
     save_model(model.estimator, model.card, models, "first", skops=False)
     model.estimator.set_params(clf__C=0.123)  # other bytes, another sha256
-    real_dump, real_record, real_replace = joblib.dump, trust_store.record, os.replace
+    real_dump, real_record, real_replace, real_mkdir = joblib.dump, trust_store.record, os.replace, Path.mkdir
 
     def stop(*args, **kwargs):
         raise Terminated
 
-    if step == "writing model.joblib":
+    if step == "making its hidden folder":  # the signal lands the moment the folder exists
+        monkeypatch.setattr(Path, "mkdir", lambda path, *a, **k: (real_mkdir(path, *a, **k),
+                                                                  path.name.startswith(".tmp-") and stop()))
+    elif step == "writing model.joblib":
         monkeypatch.setattr(joblib, "dump", lambda value, target, *a, **k: (real_dump(value, target), stop()))
     elif step == "recording its trust":
         monkeypatch.setattr(trust_store, "record", lambda *a, **k: (real_record(*a, **k), stop()))

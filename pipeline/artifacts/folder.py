@@ -46,7 +46,6 @@ def save_model(
     remove_dead_temporaries(models)
     tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{name}"
     try:
-        tmp.mkdir()
         return _write_and_publish(estimator, card, models, name, tmp, unique, skops, skops_writer)
     except OSError as exc:
         raise _not_saved(models / name, models, exc) from None
@@ -68,7 +67,8 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
     from pipeline.artifacts.trust_store import forget, is_trusted, record
     from pipeline.common import atomic
 
-    try:
+    try:  # made in here: a signal landing just after the mkdir still removes the folder
+        tmp.mkdir()
         written = skops_writer.result() if skops and skops_writer is not None and skops_writer.submitted else None
         if written is not None and "joblib" in written:  # the writer dumped the same model
             os.replace(written["joblib"]["path"], tmp / MODEL_FILE)

@@ -115,8 +115,8 @@ def publishing_folder(target: str | Path, *, replace: bool = False) -> Iterator[
         raise FileExistsError(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
-    tmp.mkdir()
-    try:
+    try:  # made in here: a signal landing just after the mkdir still removes the folder
+        tmp.mkdir()
         yield tmp
         flush_folder(tmp)
         old = target.with_name(f".old-{target.name}-{os.getpid()}")

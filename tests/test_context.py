@@ -53,6 +53,33 @@ def test_a_bare_sentence_carries_no_position_evidence():
     assert {"we_future", "second_person"} <= bare
 
 
+def test_threat_frames_join_a_menace_verb_or_a_condition_to_harm():
+    frames = [{n for n in row if n.startswith("frame_")} for row in features_of(sentence_frame([
+        "Militants vowed on Monday to kill the hostages unless the ransom is paid.",
+        "If you come back, we will burn your city.",
+        "He warned that prices would rise.",
+        "The weather service warned of heavy rain.",
+        "Officials counted the votes.",
+    ]), threat_frames=True)]
+    assert frames[0] == {"frame_menace_harm", "frame_menace_clause", "frame_menace_clause_harm"}
+    assert frames[1] == {"frame_conditional_harm", "frame_future_harm"}
+    assert frames[2] == {"frame_menace_clause"}  # its content is no harm
+    assert frames[3] == frames[4] == set()  # a warning of weather takes no clause and names no harm
+
+
+def test_a_context_model_saved_before_threat_frames_scores_without_them():
+    import pickle
+
+    from pipeline.features.discourse import FastDiscourseFeatures
+
+    new = FastDiscourseFeatures(neighbours=True, neighbour_min_df=1).fit(ARTICLE)
+    old = pickle.loads(pickle.dumps(new))
+    del old.__dict__["threat_frames"]  # what unpickling a model saved before the option gives
+    assert old.get_params()["threat_frames"] is False
+    assert (old.transform(ARTICLE) != new.transform(ARTICLE)).nnz == 0
+    assert list(old.get_feature_names_out()) == list(new.get_feature_names_out())
+
+
 def test_neighbours_come_from_the_same_document_in_article_order():
     frame = sentence_frame(["alpha one", "beta two", "gamma three"], doc_ids=["a", "b", "a"],
                            indices=[1, 0, 0], n_sentences=[2, 1, 2])
@@ -127,7 +154,7 @@ def test_a_context_model_trains_saves_and_scores_articles(context_model):
     model = load_model(folder)
     records = model.score_text("Rebels seized the town.\n\n“We will burn your city,” he said.")
     assert [r["sentence_index"] for r in records] == [0, 1]
-    assert all(abs(sum(r["scores"].values()) - 1) < 1e-6 for r in records)
+    assert all(abs(sum(r["scores"].values()) - 1) < 1e-5 for r in records)  # each score rounded to 6 places
     # Bare sentences work too, and match an article's sentence only in their text.
     assert model.predict_proba(["We will burn your city."]).shape == (1, 4)
 

@@ -16,8 +16,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline.data.records import sentence_frame
 from pipeline.features import tfidf
-from pipeline.features.cue_search import CueSearch, discourse_rules
-from pipeline.features.discourse import CUE_WORDS, CUES, DiscourseFeatures, FastDiscourseFeatures
+from pipeline.features.cue_search import CueSearch, discourse_rules, frame_rules
+from pipeline.features.discourse import (
+    _MENACE_VERBS,
+    CUE_WORDS,
+    CUES,
+    FRAME_PARTS,
+    FRAME_WORDS,
+    DiscourseFeatures,
+    FastDiscourseFeatures,
+)
 from pipeline.features.tfidf import FastTfidfVectorizer
 from pipeline.features.words import batch_words
 
@@ -196,6 +204,24 @@ def test_batch_cue_search_answers_as_each_regex_does(texts):
         assert found.tolist() == expected
 
 
+FRAME_SEARCH = CueSearch(frame_rules(FRAME_PARTS, FRAME_WORDS, _MENACE_VERBS))
+FRAME_REGEXES = [re.compile(pattern, re.IGNORECASE) for pattern in FRAME_PARTS.values()]
+FRAME_PIECES = sorted({w for words in FRAME_WORDS.values() for w in words} | {
+    "to", "that", "them", "on", "Monday", "VOWED", "Threatened", "warned-to", "vowed_to", "wipe", "out", "or",
+    "else", "won't", "’ll", "killers", "unpaid", "a", ",", ".", "\n", "  ",
+})
+frame_text = st.lists(st.tuples(st.sampled_from(FRAME_PIECES), st.sampled_from([" ", "", "  ", ",", "\n"])),
+                      max_size=12).map(lambda pieces: "".join(piece + gap for piece, gap in pieces))
+
+
+@given(st.lists(st.one_of(frame_text, st.text(max_size=60)), max_size=10))
+@settings(max_examples=200, deadline=None)
+def test_batch_frame_search_answers_as_each_regex_does(texts):
+    expected = [[regex.search(text) is not None for regex in FRAME_REGEXES] for text in texts]
+    for words in (None, batch_words(texts)):
+        assert FRAME_SEARCH.found(texts, words).tolist() == expected
+
+
 def test_letters_that_match_ascii_letters_ignoring_case_are_word_characters():
     # Why a listed word matches as a whole \w run: no non-word character matches its letters.
     letter, word = re.compile("[a-z]", re.IGNORECASE), re.compile(r"\w")
@@ -223,7 +249,9 @@ ARTICLES = frame_of(
 
 @pytest.mark.parametrize("params", [dict(neighbours=True), dict(), dict(neighbours=True, position=False),
                                     dict(neighbours=True, cues=False, neighbour_min_df=1),
-                                    dict(position=False, cues=False, neighbours=False)])
+                                    dict(position=False, cues=False, neighbours=False),
+                                    dict(neighbours=True, threat_frames=True),
+                                    dict(position=False, cues=False, threat_frames=True)])
 def test_fast_discourse_features_equal_the_reference(params):
     reference = DiscourseFeatures(**params).fit(ARTICLES)
     fast = FastDiscourseFeatures(**params).fit(ARTICLES)
@@ -234,7 +262,7 @@ def test_fast_discourse_features_equal_the_reference(params):
 
 
 documents = st.lists(
-    st.tuples(st.lists(st.one_of(cue_text, st.sampled_from(TEXTS)), min_size=1, max_size=6),
+    st.tuples(st.lists(st.one_of(cue_text, frame_text, st.sampled_from(TEXTS)), min_size=1, max_size=6),
               st.booleans(), st.booleans()),
     min_size=1, max_size=5,
 )
@@ -250,8 +278,8 @@ def test_fast_discourse_features_equal_the_reference_on_random_articles(docs, rn
                          index // 2 if paragraphs else -1))
     rng.shuffle(rows)
     frame = frame_of(rows)
-    reference = DiscourseFeatures(neighbours=True, neighbour_min_df=1).fit(ARTICLES)
-    fast = FastDiscourseFeatures(neighbours=True, neighbour_min_df=1).fit(ARTICLES)
+    reference = DiscourseFeatures(neighbours=True, neighbour_min_df=1, threat_frames=True).fit(ARTICLES)
+    fast = FastDiscourseFeatures(neighbours=True, neighbour_min_df=1, threat_frames=True).fit(ARTICLES)
     assert_same_matrix(fast.transform(frame), reference.transform(frame))
 
 

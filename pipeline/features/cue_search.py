@@ -80,6 +80,15 @@ def discourse_rules(cues: dict[str, str], cue_words: dict[str, tuple[str, ...]])
     return {name: rules[name] for name in cues}
 
 
+def frame_rules(parts: dict[str, str], part_words: dict[str, tuple[str, ...]],
+                menace_verbs: tuple[str, ...]) -> dict[str, CueRule]:
+    """Rules for pipeline.features.discourse.FRAME_PARTS: word lists, and the menace clause,
+    which only a sentence holding one of the menace verbs can match."""
+    rules = {name: word_list_rule(parts[name], words) for name, words in part_words.items()}
+    rules["menace_clause"] = CueRule(parts["menace_clause"], needed_words=menace_verbs)
+    return {name: rules[name] for name in parts}
+
+
 class CueSearch:
     """`found(texts)`: a (texts x cues) bool array, the same as `regex.search(text) is not
     None` for each cue regex (compiled with `flags`) and text."""

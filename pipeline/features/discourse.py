@@ -65,6 +65,56 @@ CUES = {
     "exclamation": r"!",
 }
 _COMPILED = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in CUES.items()}
+
+# Threat frames: what a threat's content looks like beside the words that report it. Real news
+# reports threats through verbs with their content in a clause ("vowed to", "warned that ...
+# would"), which word n-grams see only as separate words; these conjunctions join them.
+_MENACE_VERBS = (
+    "threaten", "threatens", "threatened", "threatening", "vow", "vows", "vowed", "vowing", "warn",
+    "warns", "warned", "warning", "pledge", "pledges", "pledged", "pledging", "promise", "promises",
+    "promised",
+)
+FRAME_WORDS = {
+    "menace": _MENACE_VERBS + (
+        "threat", "threats", "warnings", "ultimatum", "ultimatums", "vengeance", "revenge", "avenge",
+        "avenged", "retaliate", "retaliates", "retaliated", "retaliating", "retaliation", "retaliatory",
+    ),
+    # Harm, each word with its inflections and the doer nouns ("attackers", "fighters").
+    "harm": (
+        "kill", "kills", "killed", "killing", "killings", "killer", "killers",
+        "attack", "attacks", "attacked", "attacking", "attacker", "attackers",
+        "destroy", "destroys", "destroyed", "destroying", "destruction",
+        "bomb", "bombs", "bombed", "bombing", "bombings", "bomber", "bombers",
+        "strike", "strikes", "struck", "striking",
+        "punish", "punishes", "punished", "punishing", "punishment", "punishments",
+        "retaliate", "retaliates", "retaliated", "retaliating", "retaliation",
+        "wipe out", "wipes out", "wiped out", "wiping out",
+        "crush", "crushes", "crushed", "crushing",
+        "execute", "executes", "executed", "executing", "execution", "executions",
+        "behead", "beheads", "beheaded", "beheading", "beheadings",
+        "arrest", "arrests", "arrested", "arresting",
+        "jail", "jails", "jailed", "jailing",
+        "imprison", "imprisons", "imprisoned", "imprisoning", "imprisonment",
+        "prosecute", "prosecutes", "prosecuted", "prosecuting", "prosecution",
+        "sanction", "sanctions", "sanctioned",
+        "invade", "invades", "invaded", "invading", "invasion", "invader", "invaders",
+        "annihilate", "annihilated", "annihilation", "eliminate", "eliminated", "eliminating", "elimination",
+        "hunt", "hunts", "hunted", "hunting", "burn", "burns", "burned", "burnt", "burning",
+        "shoot", "shoots", "shot", "shooting", "shootings", "shooter", "shooters",
+        "war", "wars", "fight", "fights", "fought", "fighting", "fighter", "fighters",
+        "blood", "bloody", "bloodshed", "bloodbath", "die", "dies", "died", "dying", "death", "deaths", "dead",
+        "force", "forces", "military", "missile", "missiles", "nuclear",
+        "crack down", "cracks down", "cracked down", "crackdown", "pay",
+    ),
+    "condition": ("if", "unless", "or else", "otherwise", "until"),
+    "future": CUE_WORDS["future"],
+}
+FRAME_PARTS = {name: _WORDS(*words) for name, words in FRAME_WORDS.items()}
+# A menace verb taking its content: "vowed to", "warned them that", "threatened on Monday to".
+FRAME_PARTS["menace_clause"] = _WORDS(*_MENACE_VERBS) + r"\s+(?:\w+\s+){0,3}?(?:to|that)\b"
+_FRAME_COMPILED = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in FRAME_PARTS.items()}
+FRAME_NAMES = ("frame_menace_harm", "frame_conditional_harm", "frame_menace_clause",
+               "frame_menace_clause_harm", "frame_future_harm")
 _OPEN_QUOTE, _CLOSE_QUOTE = re.compile(r"“|``|«|(?:^|\s)‘"), re.compile(r"”|''|»")
 _STRAIGHT_QUOTE = re.compile(r'"')
 
@@ -78,7 +128,10 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
     """Sparse features of a sentence record: position in the article, paragraph start,
     quotation (containing one, or inside one that an earlier sentence opened), attribution
     verbs, "we will" and "you", hedges and modals, numbers and dates, tense cues, length;
-    with `neighbours`, TF-IDF n-grams of the sentences before and after it.
+    with `neighbours`, TF-IDF n-grams of the sentences before and after it; with
+    `threat_frames`, threat frames (FRAME_NAMES: a menace word with a harm word, a condition
+    with a future and harm, a menace verb taking a "to"/"that" clause, with harm, harm with a
+    future).
 
     Takes a DataFrame with INPUT_COLUMNS (see `pipeline.data.records.sentence_frame`), or a
     list of str: bare sentences, whose position features are all zero.
@@ -92,7 +145,9 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         "neighbour_ngram_range": [tuple],
         "neighbour_min_df": [Interval(Integral, 1, None, closed="left")],
         "neighbour_weight": [Interval(Real, 0, None, closed="left")],
+        "threat_frames": ["boolean"],
     }
+    threat_frames = False  # models saved before the option existed load without it
 
     def __init__(
         self,
@@ -102,6 +157,7 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         neighbour_ngram_range=(1, 1),
         neighbour_min_df: int = 2,
         neighbour_weight: float = 0.5,
+        threat_frames: bool = False,
     ):
         self.position = position
         self.cues = cues
@@ -109,6 +165,7 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         self.neighbour_ngram_range = neighbour_ngram_range
         self.neighbour_min_df = neighbour_min_df
         self.neighbour_weight = neighbour_weight
+        self.threat_frames = threat_frames
 
     def fit(self, X, y=None):
         self._validate_params()
@@ -145,6 +202,11 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
             vectorizer = self.neighbour_vectorizer_
             blocks.append(self.neighbour_weight * vectorizer.transform(before))
             blocks.append(self.neighbour_weight * vectorizer.transform(after))
+        if self.threat_frames:
+            texts = frame["text"].tolist()
+            parts = np.array([[regex.search(t) is not None for regex in _FRAME_COMPILED.values()] for t in texts],
+                             dtype=bool).reshape(len(texts), len(FRAME_PARTS))
+            blocks.append(sparse.csr_matrix(_frame_block(parts)))
         if not blocks:
             return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
         return sparse.hstack(blocks, format="csr")
@@ -167,7 +229,16 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         if self.neighbours:
             vocab = list(self.neighbour_vectorizer_.get_feature_names_out())
             names += [f"before:{w}" for w in vocab] + [f"after:{w}" for w in vocab]
+        if self.threat_frames:
+            names += list(FRAME_NAMES)
         return np.asarray(names, dtype=object)
+
+
+def _frame_block(parts):
+    """FRAME_NAMES from which FRAME_PARTS each sentence holds (a texts x parts bool array)."""
+    menace, harm, condition, future, clause = (parts[:, k] for k in range(len(FRAME_PARTS)))
+    return np.column_stack([menace & harm, condition & future & harm, clause, clause & harm,
+                            harm & future]).astype(np.float64)
 
 
 def _check_frame(X):
@@ -316,6 +387,10 @@ class FastDiscourseFeatures(DiscourseFeatures):
             before, after = article.neighbours()
             blocks.append(self.neighbour_weight * _take_rows(own, before))
             blocks.append(self.neighbour_weight * _take_rows(own, after))
+        if self.threat_frames:
+            from pipeline.features.words import batch_words
+
+            blocks.append(sparse.csr_matrix(_frame_block(_frame_search().found(texts, batch_words(texts)))))
         if not blocks:
             return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
         return sparse.hstack(blocks, format="csr")
@@ -371,6 +446,7 @@ class _Article:
 
 _QUOTE_CHARACTER = re.compile("[“`«‘”'»\"]")  # texts without one leave the quotation state as it was
 _CUE_SEARCH = None
+_FRAME_SEARCH = None
 
 
 def _cue_search():
@@ -380,6 +456,15 @@ def _cue_search():
 
         _CUE_SEARCH = CueSearch(discourse_rules(CUES, CUE_WORDS))
     return _CUE_SEARCH
+
+
+def _frame_search():
+    global _FRAME_SEARCH
+    if _FRAME_SEARCH is None:
+        from pipeline.features.cue_search import frame_rules, CueSearch
+
+        _FRAME_SEARCH = CueSearch(frame_rules(FRAME_PARTS, FRAME_WORDS, _MENACE_VERBS))
+    return _FRAME_SEARCH
 
 
 def _fast_position_block(frame, article: _Article):

@@ -377,20 +377,23 @@ class FastDiscourseFeatures(DiscourseFeatures):
         frame = _check_frame(X)
         texts = frame["text"].tolist()
         article = _Article(frame)
+        found = None  # CUES, then FRAME_PARTS: one search, each distinct word of the batch looked up once
+        if self.cues or self.threat_frames:
+            from pipeline.features.words import batch_words
+
+            found = _cue_search().found(texts, batch_words(texts))
         blocks = []
         if self.position:
             blocks.append(sparse.csr_matrix(_fast_position_block(frame, article)))
         if self.cues:
-            blocks.append(sparse.csr_matrix(_fast_cue_block(texts, article)))
+            blocks.append(sparse.csr_matrix(_fast_cue_block(texts, article, found[:, :len(CUES)])))
         if self.neighbours:
             own = self.neighbour_vectorizer_.transform(texts)
             before, after = article.neighbours()
             blocks.append(self.neighbour_weight * _take_rows(own, before))
             blocks.append(self.neighbour_weight * _take_rows(own, after))
         if self.threat_frames:
-            from pipeline.features.words import batch_words
-
-            blocks.append(sparse.csr_matrix(_frame_block(_frame_search().found(texts, batch_words(texts)))))
+            blocks.append(sparse.csr_matrix(_frame_block(found[:, len(CUES):])))
         if not blocks:
             return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
         return sparse.hstack(blocks, format="csr")
@@ -446,25 +449,16 @@ class _Article:
 
 _QUOTE_CHARACTER = re.compile("[“`«‘”'»\"]")  # texts without one leave the quotation state as it was
 _CUE_SEARCH = None
-_FRAME_SEARCH = None
 
 
 def _cue_search():
     global _CUE_SEARCH
     if _CUE_SEARCH is None:
-        from pipeline.features.cue_search import CueSearch, discourse_rules
+        from pipeline.features.cue_search import CueSearch, discourse_rules, frame_rules
 
-        _CUE_SEARCH = CueSearch(discourse_rules(CUES, CUE_WORDS))
+        frames = frame_rules(FRAME_PARTS, FRAME_WORDS, _MENACE_VERBS)
+        _CUE_SEARCH = CueSearch({**discourse_rules(CUES, CUE_WORDS), **{f"frame:{k}": rule for k, rule in frames.items()}})
     return _CUE_SEARCH
-
-
-def _frame_search():
-    global _FRAME_SEARCH
-    if _FRAME_SEARCH is None:
-        from pipeline.features.cue_search import frame_rules, CueSearch
-
-        _FRAME_SEARCH = CueSearch(frame_rules(FRAME_PARTS, FRAME_WORDS, _MENACE_VERBS))
-    return _FRAME_SEARCH
 
 
 def _fast_position_block(frame, article: _Article):
@@ -480,11 +474,10 @@ def _fast_position_block(frame, article: _Article):
     return np.column_stack(cols).astype(np.float64)
 
 
-def _fast_cue_block(texts, article: _Article):
-    from pipeline.features.words import batch_words
-
+def _fast_cue_block(texts, article: _Article, found):
+    """The cue block from `found`, which CUES each text holds (the batch cue search's answer)."""
     block = np.zeros((len(texts), len(_cue_names())), dtype=np.float64)
-    block[:, :len(CUES)] = _cue_search().found(texts, batch_words(texts))
+    block[:, :len(CUES)] = found
     col = len(CUES)
     block[:, col] = article.inside_quote(texts)
     # As _cue_block, in C loops (map) rather than a Python step per sentence.

@@ -15,9 +15,9 @@ training data, scored twice: on the sentences of the real articles people labele
 sets without a teacher.json beside them: 334 articles with `data=real`, a larger real-text check
 than the dev set, printed with it) and on everything (mostly the project's own text: optimistic,
 printed last).
-`--setfit STEPS` adds SetFit (bench/setfit_vs_finetune.py); `--vote A,B` adds the equal-weight soft
-vote of two options' dev probabilities, which is what `model=minilm_tfidf_vote` computes when A is
-the fine-tuned encoder and B the default (both fits are deterministic for a seed).
+`--setfit STEPS` adds SetFit (bench/setfit_vs_finetune.py); `--vote A,B` (repeatable) adds the
+equal-weight soft vote of two options' dev probabilities, which is what `model=minilm_tfidf_vote`
+computes when A is the fine-tuned encoder and B the default (both fits are deterministic for a seed).
 
 Options are Hydra overrides of configs/train.yaml joined by spaces, named by the `--options` list
 (default: every base-install feature option, and the embedding ones when the extra is installed).
@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also fit without the two seed articles and score them (55 real sentences)")
     parser.add_argument("--setfit", type=int, default=None, metavar="STEPS",
                         help="also SetFit (bench/setfit_vs_finetune.py) trained on STEPS batches of pairs")
-    parser.add_argument("--vote", default=None, metavar="A,B",
-                        help="also the equal-weight soft vote of two options' dev probabilities")
+    parser.add_argument("--vote", action="append", default=[], metavar="A,B",
+                        help="also the equal-weight soft vote of two options' dev probabilities (repeatable)")
     parser.add_argument("--json", default=None, help="write every figure to this JSON file")
     args = parser.parse_intermixed_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -197,9 +197,10 @@ def main(argv: list[str] | None = None) -> None:
         options = chosen
     if args.setfit:
         options[f"SetFit ({args.setfit} pair batches)"] = SETFIT
-    vote = args.vote.split(",") if args.vote else []
-    if vote and (len(vote) != 2 or not set(vote) <= set(options)):
-        sys.exit(f"error: --vote {args.vote!r}: name two of the options, comma-separated: {', '.join(options)}")
+    votes = [pair.split(",") for pair in args.vote]
+    for pair, vote in zip(args.vote, votes):
+        if len(vote) != 2 or not set(vote) <= set(options):
+            sys.exit(f"error: --vote {pair!r}: name two of the options, comma-separated: {', '.join(options)}")
 
     report = {}
     for data_name in args.data.split(","):
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                     results["real_cv"][name] = {"metrics": real, "seconds": results["cv"][name]["seconds"]}
                     line += f" ({real['macro_f1']:.3f} on the real articles people labeled)"
             print(line + f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-        if vote:
+        for vote in votes:
             voted = soft_vote(predictions[vote[0]], predictions[vote[1]])
             results["dev"][f"soft vote: {vote[0]} + {vote[1]}"] = {
                 "metrics": describe_predictions(voted, seed=run.seed),

@@ -39,6 +39,21 @@ def test_option_composes_and_instantiates(option: Path):
         assert cfg[group]
 
 
+@pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
+def test_the_vote_takes_other_features_for_its_tfidf_side_from_an_override():
+    from pipeline.training.setup import build_estimator
+
+    def text_parts(overrides):
+        cfg = compose("train", ["model=minilm_tfidf_vote", *overrides])
+        tfidf_side = dict(build_estimator(cfg.features, cfg.model)[-1].estimators)["tfidf_context"]
+        text = dict((name, part) for name, part, _ in tfidf_side.named_steps["features"].transformers)["text"]
+        return [type(part).__name__ for _, part in text.transformer_list]
+
+    assert text_parts([]) == ["FastTfidfVectorizer", "FastTfidfVectorizer"]
+    assert text_parts(["features@model.tfidf_features=word_char_minilm_context"]) == [
+        "FastTfidfVectorizer", "FastTfidfVectorizer", "SentenceEmbeddings"]
+
+
 def test_evaluate_config_composes():
     cfg = compose("evaluate", ["model_dir=somewhere"])
     assert cfg.model_dir == "somewhere"

@@ -107,8 +107,8 @@ FRAME_WORDS = {
         "crack down", "cracks down", "cracked down", "crackdown", "pay",
     ),
     "condition": ("if", "unless", "or else", "otherwise", "until"),
-    "future": CUE_WORDS["future"],
 }
+# With the "future" cue of CUES, which the frames share rather than search for twice.
 FRAME_PARTS = {name: _WORDS(*words) for name, words in FRAME_WORDS.items()}
 # A menace verb taking its content: "vowed to", "warned them that", "threatened on Monday to".
 FRAME_PARTS["menace_clause"] = _WORDS(*_MENACE_VERBS) + r"\s+(?:\w+\s+){0,3}?(?:to|that)\b"
@@ -206,7 +206,8 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
             texts = frame["text"].tolist()
             parts = np.array([[regex.search(t) is not None for regex in _FRAME_COMPILED.values()] for t in texts],
                              dtype=bool).reshape(len(texts), len(FRAME_PARTS))
-            blocks.append(sparse.csr_matrix(_frame_block(parts)))
+            future = np.array([_COMPILED["future"].search(t) is not None for t in texts], dtype=bool)
+            blocks.append(sparse.csr_matrix(_frame_block(parts, future)))
         if not blocks:
             return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
         return sparse.hstack(blocks, format="csr")
@@ -234,9 +235,10 @@ class DiscourseFeatures(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
-def _frame_block(parts):
-    """FRAME_NAMES from which FRAME_PARTS each sentence holds (a texts x parts bool array)."""
-    menace, harm, condition, future, clause = (parts[:, k] for k in range(len(FRAME_PARTS)))
+def _frame_block(parts, future):
+    """FRAME_NAMES from which FRAME_PARTS each sentence holds (a texts x parts bool array) and
+    whether it holds the "future" cue."""
+    menace, harm, condition, clause = parts.T
     return np.column_stack([menace & harm, condition & future & harm, clause, clause & harm,
                             harm & future]).astype(np.float64)
 
@@ -393,7 +395,7 @@ class FastDiscourseFeatures(DiscourseFeatures):
             blocks.append(self.neighbour_weight * _take_rows(own, before))
             blocks.append(self.neighbour_weight * _take_rows(own, after))
         if self.threat_frames:
-            blocks.append(sparse.csr_matrix(_frame_block(found[:, len(CUES):])))
+            blocks.append(sparse.csr_matrix(_frame_block(found[:, len(CUES):], found[:, _FUTURE])))
         if not blocks:
             return sparse.csr_matrix((len(frame), 0), dtype=np.float64)
         return sparse.hstack(blocks, format="csr")
@@ -449,6 +451,7 @@ class _Article:
 
 _QUOTE_CHARACTER = re.compile("[“`«‘”'»\"]")  # texts without one leave the quotation state as it was
 _CUE_SEARCH = None
+_FUTURE = list(CUES).index("future")  # the column of the "future" cue in the search's answer
 
 
 def _cue_search():
@@ -457,7 +460,8 @@ def _cue_search():
         from pipeline.features.cue_search import CueSearch, discourse_rules, frame_rules
 
         frames = frame_rules(FRAME_PARTS, FRAME_WORDS, _MENACE_VERBS)
-        _CUE_SEARCH = CueSearch({**discourse_rules(CUES, CUE_WORDS), **{f"frame:{k}": rule for k, rule in frames.items()}})
+        _CUE_SEARCH = CueSearch({**discourse_rules(CUES, CUE_WORDS),
+                                 **{f"frame:{name}": rule for name, rule in frames.items()}})
     return _CUE_SEARCH
 
 

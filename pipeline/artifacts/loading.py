@@ -111,13 +111,16 @@ TRUSTED_MODULES = ("sklearn", "pipeline")
 # Plain data holders: the project's vocabulary arrays, and scikit-learn's Bunch (a dict with
 # attribute access, which holds a VotingClassifier's fitted members).
 TRUSTED_STATE_TYPES = ("pipeline.artifacts.skops_state.ArrayVocabulary", "sklearn.utils._bunch.Bunch")
+# Project functions a saved estimator may name as a parameter: pure text transforms.
+TRUSTED_FUNCTIONS = ("pipeline.features.typography.plain_lowercase",)
 
 
 def trusted_type(name: str) -> bool:
     """Beyond skops' own vetted list (scikit-learn estimators, numpy and scipy data types): any
     scikit-learn or project class that is an estimator, since estimators only store their state.
 
-    Also the data holders in TRUSTED_STATE_TYPES. Functions and other classes
+    Also the data holders in TRUSTED_STATE_TYPES and the text functions in TRUSTED_FUNCTIONS
+    (the character n-grams' preprocessor). Other functions and other classes
     (numpy.memmap writes files, for instance) stay refused. A fine-tuned encoder
     (pipeline.models.finetune) is such an estimator: its state is settings and labels, and its
     network is attached afterwards from data files (pipeline.artifacts.weights), never from here.
@@ -128,6 +131,8 @@ def trusted_type(name: str) -> bool:
     from pipeline.common.legacy import current_name
 
     if current_name(name) in TRUSTED_STATE_TYPES:  # the old module names of models saved earlier
+        return True
+    if name in TRUSTED_FUNCTIONS:
         return True
 
     if not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", name) or name.split(".")[0] not in TRUSTED_MODULES:

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from pipeline.features.typography import PLAIN, plain_lowercase
 from pipeline.features.words import WORD_TOKEN, batch_words, numbered
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -130,9 +131,16 @@ def _tokens(docs: list[str], split) -> tuple[dict[str, int], list[int], list[int
 
 
 def _plain_lowercase(vectorizer) -> bool:
-    """Whether the vectorizer's analyzer only lower-cases str documents before cutting them."""
-    return (vectorizer.input == "content" and vectorizer.preprocessor is None and not vectorizer.strip_accents
-            and vectorizer.lowercase)
+    """Whether the vectorizer's analyzer only lower-cases str documents before cutting them (or
+    lower-cases them with plain typography: pipeline.features.typography.plain_lowercase, which
+    maps punctuation to punctuation, so the same cut serves once each piece is mapped)."""
+    if vectorizer.input != "content" or vectorizer.strip_accents:
+        return False
+    return (vectorizer.preprocessor is None and vectorizer.lowercase) or _plain_typography(vectorizer)
+
+
+def _plain_typography(vectorizer) -> bool:
+    return vectorizer.preprocessor is plain_lowercase
 
 
 def _word_tokenizer(vectorizer):
@@ -340,6 +348,8 @@ def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     else:
         word_ids, flat, indptr = _tokens(_prepared(vectorizer, raw_documents), str.split)
     words = list(word_ids)
+    if _plain_typography(vectorizer):  # pieces that differ only in typography count as one word's n-grams
+        words = [word.translate(PLAIN) for word in words]
     min_n, max_n = vectorizer.ngram_range
     if fixed:
         table = _table(vectorizer, _CharKeys, (max_n - min_n + 1) * sum(map(len, words)))

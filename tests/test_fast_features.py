@@ -78,6 +78,7 @@ VECTORIZERS = [
     dict(analyzer="char_wb", ngram_range=(1, 4), vocabulary=[" th", "the", "own ", "x", " a ", "東京"]),
     dict(ngram_range=(1, 3)),  # counted by scikit-learn's own code
     dict(analyzer="char", ngram_range=(2, 3)),  # likewise
+    dict(ngram_range=(1, 2), preprocessor=plain_lowercase),  # words from the shared cut: no mapped character is a word character
 ]
 
 

@@ -345,11 +345,12 @@ def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     words = batch_words(raw_documents) if _plain_lowercase(vectorizer) else None
     if words is not None:  # the batch's shared cut: its pieces are char_wb's words
         word_ids, flat, indptr = words.pieces, words.piece_of, words.ends
-    else:
+        words = list(word_ids)
+        if _plain_typography(vectorizer):  # the cut is only lower-cased: map each distinct piece once
+            words = [word.translate(PLAIN) for word in words]
+    else:  # cut from the preprocessed documents
         word_ids, flat, indptr = _tokens(_prepared(vectorizer, raw_documents), str.split)
-    words = list(word_ids)
-    if _plain_typography(vectorizer):  # pieces that differ only in typography count as one word's n-grams
-        words = [word.translate(PLAIN) for word in words]
+        words = list(word_ids)
     min_n, max_n = vectorizer.ngram_range
     if fixed:
         table = _table(vectorizer, _CharKeys, (max_n - min_n + 1) * sum(map(len, words)))

@@ -369,14 +369,15 @@ def test_a_model_saved_before_the_newer_settings_loads_with_their_defaults(persi
     from pipeline.models.finetune import MiniLMFineTuneClassifier
 
     old = MiniLMFineTuneClassifier(epochs=2)
-    for setting in ("freeze_embeddings", "precision", "context"):  # settings added after the first release
+    for setting in ("freeze_embeddings", "precision", "context", "typography"):  # added after the first release
         delattr(old, setting)
     if persistence == "pickle":
         loaded = pickle.loads(pickle.dumps(old))
     else:
         loaded = sio.loads(sio.dumps(old), trusted=["pipeline.models.finetune.MiniLMFineTuneClassifier"])
     params = clone(loaded).get_params()
-    assert (params["freeze_embeddings"], params["precision"], params["context"]) == (False, "fp32", "none")
+    assert (params["freeze_embeddings"], params["precision"], params["context"], params["typography"]) == (
+        False, "fp32", "none", "keep")
     assert params["epochs"] == 2 and loaded.input_kind == "text"
 
 
@@ -439,6 +440,49 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
     scored = trusted.score_text(" ".join(SENTENCES))
     np.testing.assert_allclose([[r["scores"][k] for k in trusted.estimator.classes_] for r in scored], read,
                                atol=1e-5)
+
+
+CURLY = ["He said “we will burn your city” – it’s over… for them.", "“Leave by Friday,” the militia’s leader said."]
+STRAIGHT = ['He said "we will burn your city" - it\'s over... for them.', '"Leave by Friday," the militia\'s leader said.']
+
+
+def test_with_plain_typography_curly_and_straight_quotes_score_alike_in_every_path(
+        tmp_path, tiny_data, cv_run, monkeypatch):
+    import numpy as np
+
+    from pipeline import load_model
+    from pipeline.data.records import sentence_frame
+
+    train, _ = tiny_data
+    train_with(tmp_path, [*TINY, "model.typography=plain", "model.context=previous", f"data.path={train}",
+                          "split.n_splits=2"], run_name="plain")
+    folder = tmp_path / "models" / "plain"
+    trusted = load_model(folder)
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
+    foreign = load_model(folder)
+    assert foreign.loaded_with == "skops" and foreign.estimator[-1].typography == "plain"
+
+    def article(texts):
+        return sentence_frame(texts, doc_ids=["a"] * len(texts), indices=list(range(len(texts))),
+                              n_sentences=[len(texts)] * len(texts))
+
+    for model in (trusted, foreign):  # the ONNX graph, loaded with and without trust
+        assert model.estimator[-1].runtime == "onnxruntime"
+        np.testing.assert_array_equal(model.estimator.predict_proba(article(CURLY)),
+                                      model.estimator.predict_proba(article(STRAIGHT)))
+        np.testing.assert_array_equal(model.predict_proba(CURLY), model.predict_proba(STRAIGHT))
+    scored = [[r["scores"] for r in trusted.score_text(" ".join(texts))] for texts in (CURLY, STRAIGHT)]
+    assert scored[0] == scored[1]
+    # The model as fitted (torch) reads the same, and one that keeps the glyphs tells the twins apart.
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    rows = [r for doc in ("wf07", "wf08") for r in written_documents()[doc][:12]]
+    fitted = MiniLMFineTuneClassifier(epochs=1, max_length=24, batch_size=8, threads=2, typography="plain",
+                                      onnx=False).fit([r["text"] for r in rows], [r["label"] for r in rows])
+    np.testing.assert_array_equal(fitted.predict_proba(CURLY), fitted.predict_proba(STRAIGHT))
+    keeps = load_model(cv_run[0])
+    assert keeps.estimator[-1].typography == "keep"
+    assert np.abs(keeps.predict_proba(CURLY) - keeps.predict_proba(STRAIGHT)).max() > 1e-4
 
 
 @pytest.mark.slow

@@ -60,6 +60,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     context "previous": the network reads each sentence followed by the one before it in its
     article ([CLS] sentence [SEP] previous [SEP], cut to max_length tokens, the longer part
     first); the model then takes sentence records, and a bare sentence is read alone.
+    typography "plain": the network reads curly quotes, apostrophes, dashes and the ellipsis as
+    their typewriter forms (pipeline.features.typography), in training and in every scoring path;
+    "keep" reads the text as written.
     """
 
     _parameter_constraints = {
@@ -82,6 +85,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "base_weights": [str, None],
         "context": [StrOptions({"none", "previous"})],
+        "typography": [StrOptions({"keep", "plain"})],
     }
     explanation = "occlusion"  # no per-feature weights: pipeline.reports.explain removes words instead
     reads_sentences = True  # pairs with features=sentences (pipeline.training.setup checks it)
@@ -91,7 +95,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                  freeze_embeddings: bool = False, frozen_layers: int = 0, precision: str = "fp32",
                  class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
                  threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
-                 random_state: int | None = 0, base_weights: str | None = None, context: str = "none"):
+                 random_state: int | None = 0, base_weights: str | None = None, context: str = "none",
+                 typography: str = "keep"):
         self.encoder = encoder
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -111,6 +116,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.base_weights = base_weights
         self.context = context
+        self.typography = typography
 
     @property
     def input_kind(self) -> str:
@@ -123,7 +129,12 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         """What the network reads: each sentence, or (sentence, previous sentence) pairs with context."""
         from pipeline.data.records import RECORDS
 
-        return sentences_with_previous(X) if self.input_kind == RECORDS else sentences_of(X)
+        inputs = sentences_with_previous(X) if self.input_kind == RECORDS else sentences_of(X)
+        if self.typography == "plain":
+            from pipeline.features.typography import plain
+
+            inputs = [plain(text) if isinstance(text, str) else tuple(map(plain, text)) for text in inputs]
+        return inputs
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, groups=None):

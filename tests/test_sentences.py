@@ -36,3 +36,14 @@ def test_titles_do_not_end_a_sentence():
 def test_blank_text_has_no_sentences():
     assert split_sentences("") == []
     assert split_sentences(" \n\n \t") == []
+
+
+def test_the_one_character_ellipsis_ends_a_sentence_as_three_dots_do():
+    for ellipsis in ("…", "..."):
+        text = f"“We’ll stop it,” he replied{ellipsis} The report came out. It is over{ellipsis} “Leave now,” she said."
+        sentences = split_article(text)
+        assert [s.text for s in sentences] == [
+            f"“We’ll stop it,” he replied{ellipsis}", "The report came out.", f"It is over{ellipsis}",
+            "“Leave now,” she said."]
+        assert all(text[s.start:s.end] == s.text for s in sentences)
+        assert split_sentences(f"He paused{ellipsis} and then he left.") == [f"He paused{ellipsis} and then he left."]

@@ -48,6 +48,19 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _line_spans(line: str, segmenter) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of one line. syntok ends a sentence at "..." but not at the
+    one-character ellipsis "…", which real news writes as often: the line is segmented with each
+    "…" spelled "..." and the spans are mapped back to the line as written."""
+    if "…" not in line:
+        return _spans(line, segmenter)
+    spelled, back = [], []
+    for i, char in enumerate(line):
+        spelled.append("..." if char == "…" else char)
+        back += [i] * len(spelled[-1])
+    return [(back[start], back[end - 1] + 1) for start, end in _spans("".join(spelled), segmenter)]
+
+
+def _spans(line: str, segmenter) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for para in segmenter.analyze(line):
         for tokens in para:

@@ -442,8 +442,10 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
                                atol=1e-5)
 
 
-CURLY = ["He said “we will burn your city” – it’s over… for them.", "“Leave by Friday,” the militia’s leader said."]
-STRAIGHT = ['He said "we will burn your city" - it\'s over... for them.', '"Leave by Friday," the militia\'s leader said.']
+CURLY = ["He said “we will burn your city” – it’s over… for them.",
+         "“Leave by Friday,” the militia’s leader said."]
+STRAIGHT = ['He said "we will burn your city" - it\'s over... for them.',
+            '"Leave by Friday," the militia\'s leader said.']
 
 
 def test_with_plain_typography_curly_and_straight_quotes_score_alike_in_every_path(

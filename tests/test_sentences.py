@@ -40,7 +40,8 @@ def test_blank_text_has_no_sentences():
 
 def test_the_one_character_ellipsis_ends_a_sentence_as_three_dots_do():
     for ellipsis in ("…", "..."):
-        text = f"“We’ll stop it,” he replied{ellipsis} The report came out. It is over{ellipsis} “Leave now,” she said."
+        text = (f"“We’ll stop it,” he replied{ellipsis} The report came out. "
+                f"It is over{ellipsis} “Leave now,” she said.")
         sentences = split_article(text)
         assert [s.text for s in sentences] == [
             f"“We’ll stop it,” he replied{ellipsis}", "The report came out.", f"It is over{ellipsis}",

@@ -1,5 +1,5 @@
-"""Plain typography for character n-grams and the fine-tuned encoder: curly quotes, apostrophes, dashes and the ellipsis
-read as their typewriter forms.
+"""Plain typography for character n-grams and the fine-tuned encoder: curly quotes, apostrophes,
+dashes and the ellipsis read as their typewriter forms.
 
 Outlets differ in typography, not in rhetoric: real news in PTC writes “ ” and ’ in about a third
 of its quoted sentences, the written corpus mostly " and '. Character n-grams see the glyph, so a

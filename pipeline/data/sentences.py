@@ -49,8 +49,8 @@ def split_sentences(text: str) -> list[str]:
 
 def _line_spans(line: str, segmenter) -> list[tuple[int, int]]:
     """(start, end) of each sentence of one line. syntok ends a sentence at "..." but not at the
-    one-character ellipsis "…", which real news often writes instead: the line is segmented with each
-    "…" spelled "..." and the spans are mapped back to the line as written."""
+    one-character ellipsis "…", which real news often writes instead: the line is segmented with
+    each "…" spelled "..." and the spans are mapped back to the line as written."""
     if "…" not in line:
         return _spans(line, segmenter)
     spelled, back = [], []

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from pipeline.features.typography import PLAIN, plain_lowercase
+from pipeline.features.typography import plain, plain_lowercase
 from pipeline.features.words import WORD_TOKEN, batch_words, numbered
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -342,15 +342,14 @@ class _WordKeys:
 # ---------------------------------------------------------------- char_wb
 def _count_char_wb(vectorizer, raw_documents, vocabulary, fixed: bool):
     """Counts (documents x vocabulary) as documents x distinct words times words x n-grams."""
-    words = batch_words(raw_documents) if _plain_lowercase(vectorizer) else None
-    if words is not None:  # the batch's shared cut: its pieces are char_wb's words
-        word_ids, flat, indptr = words.pieces, words.piece_of, words.ends
-        words = list(word_ids)
-        if _plain_typography(vectorizer):  # the cut is only lower-cased: map each distinct piece once
-            words = [word.translate(PLAIN) for word in words]
+    shared = batch_words(raw_documents) if _plain_lowercase(vectorizer) else None
+    if shared is not None:  # the batch's shared cut: its pieces are char_wb's words
+        word_ids, flat, indptr = shared.pieces, shared.piece_of, shared.ends
     else:  # cut from the preprocessed documents
         word_ids, flat, indptr = _tokens(_prepared(vectorizer, raw_documents), str.split)
-        words = list(word_ids)
+    words = list(word_ids)
+    if shared is not None and _plain_typography(vectorizer):  # that cut is only lower-cased: map each piece once
+        words = list(map(plain, words))
     min_n, max_n = vectorizer.ngram_range
     if fixed:
         table = _table(vectorizer, _CharKeys, (max_n - min_n + 1) * sum(map(len, words)))

@@ -21,7 +21,7 @@ PLAIN = str.maketrans({
 
 def plain_lowercase(text: str) -> str:
     """A TfidfVectorizer preprocessor: the text lower-cased, with plain typography."""
-    return text.lower().translate(PLAIN)
+    return plain(text.lower())
 
 
 def plain(text: str) -> str:

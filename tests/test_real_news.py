@@ -117,6 +117,16 @@ def test_no_dev_article_is_labeled_for_training():
         assert {json.loads(line)["doc_id"] for line in dev.read_text(encoding="utf-8").splitlines()} == DEV_ARTICLES
 
 
+def test_no_written_article_is_modeled_on_a_dev_article():
+    """Written articles follow the structure of a real one (`modeled_on`); a dev article would leak
+    the yardstick's structure, quotes and hard cases into training."""
+    models = {json.loads(line).get("modeled_on") for path in (ROOT / "data" / "written").glob("real_shaped_*.jsonl")
+              for line in path.read_text(encoding="utf-8").splitlines()}
+    assert None not in models and len(models) >= 100
+    pages = {re.sub(r"^.*[:/]", "", name) for name in models}  # ptc:article1, openwebtext:article2, ptc:openwebtext/article3
+    assert not pages & DEV_ARTICLES
+
+
 def dev_story_copies(labels: Path, pages_dir: Path, dev: Path, min_shared: int = 2) -> list[tuple[str, str, int]]:
     """Labeled articles that share `min_shared` or more of one dev article's sentences (six words
     or more, not page clutter: the rule of pipeline.data.unlabeled). Sites republish each other's

@@ -123,7 +123,8 @@ def test_no_written_article_is_modeled_on_a_dev_article():
     models = {json.loads(line).get("modeled_on") for path in (ROOT / "data" / "written").glob("real_shaped_*.jsonl")
               for line in path.read_text(encoding="utf-8").splitlines()}
     assert None not in models and len(models) >= 100
-    pages = {re.sub(r"^.*[:/]", "", name) for name in models}  # ptc:article1, openwebtext:article2, ptc:openwebtext/article3
+    # ptc:article1, openwebtext:article2, ptc:openwebtext/article3 name pages article1, article2, article3
+    pages = {re.sub(r"^.*[:/]", "", name) for name in models}
     assert not pages & DEV_ARTICLES
 
 

@@ -136,12 +136,18 @@ class RunFolders(Callback):
 
     run: Path | None = None
     sweep: Path | None = None
+    models: Path | None = None  # paths.models_dir of a sweep, where its jobs save models
 
     def on_run_start(self, config, **kwargs: Any) -> None:
         RunFolders.run = Path(str(config.hydra.run.dir))
 
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         RunFolders.sweep = RunFolders.run = Path(str(config.hydra.sweep.dir))
+        try:
+            models_dir = OmegaConf.select(config, "paths.models_dir", default=None)
+        except Exception:  # a bad value is reported by the jobs themselves
+            models_dir = None
+        RunFolders.models = Path(str(models_dir)) if models_dir else None
 
 
 def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]) -> None:
@@ -172,6 +178,9 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
                 # The signal landed inside Hydra or OmegaConf composing the next job's config, whose
                 # cleanup then failed with an error of its own: the run was still stopped by it.
                 raise delivered.as_exception() from exc
+            finally:
+                if delivered.signum:  # inside the block: a second signal cannot cut this short
+                    _remove_stopped_jobs_temporaries()
     except KeyboardInterrupt as exc:
         if not hasattr(exc, "kept"):
             note_kept(exc, kept_outside_a_job())
@@ -180,6 +189,22 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
         if is_disk_full(exc):
             raise DiskFull(exc.filename or RunFolders.run or "the run folder", exc) from None
         raise
+
+
+_stopped_workers: list = []  # the launcher workers `_stop_job_processes` stopped
+
+
+def _remove_stopped_jobs_temporaries(wait_seconds: float = 10.0) -> None:
+    """loky kills a pool's other workers outright once one has exited (or the wait ran out), so a
+    job still cleaning up can be cut short in an atomic write and leave a hidden temporary in its
+    run folder or the models folder; once the worker has ended, remove what it left there."""
+    from pipeline.common.atomic import remove_temporaries_of
+
+    for child in _stopped_workers:
+        child.join(wait_seconds)
+    ended = {child.pid for child in _stopped_workers if not child.is_alive()}
+    for folder in filter(None, (RunFolders.sweep or RunFolders.run, RunFolders.models)):
+        remove_temporaries_of(folder, ended, recursive=folder != RunFolders.models)
 
 
 def _stop_job_processes(signum: int, wait_seconds: float = 20.0) -> None:
@@ -191,6 +216,7 @@ def _stop_job_processes(signum: int, wait_seconds: float = 20.0) -> None:
     import time
 
     children = multiprocessing.active_children()
+    _stopped_workers.extend(children)
     for child in children:
         try:
             os.kill(child.pid, signal.SIGTERM)

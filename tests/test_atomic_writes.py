@@ -193,27 +193,25 @@ def test_a_full_disk_while_publishing_a_folder_names_it_and_keeps_the_old_one(tm
 def test_temporaries_a_killed_process_left_are_removed_and_no_other_file(tmp_path):
     """A sweep's launcher removes what a worker killed mid-write left (tests/test_termination.py
     stops real sweeps; this pins which names count as that worker's temporaries)."""
-    from pipeline.common.atomic import publishing_folder, remove_temporaries_of, temporary_name
+    from pipeline.common.atomic import remove_temporaries_of, temporary_name
 
-    job = tmp_path / "sweep" / "1"
-    job.mkdir(parents=True)
+    sweep = tmp_path / "sweep"
+    (sweep / "1").mkdir(parents=True)
+    (sweep / "2").mkdir()
     dead = 4242  # the pid of a worker killed mid-write
-    left = [job / f".confusion_matrix.png.{dead}-0a1b2c.tmp", tmp_path / "sweep" / f".tmp-logreg-{dead}"]
-    left[0].write_bytes(b"half a PNG")
-    left[1].mkdir()
-    (left[1] / "model.joblib").write_bytes(b"half")
-    kept = [job / "metrics.json", temporary_name(job / "report.md"), job / f".old-logreg-{dead}",
-            job / f".notes.{dead}.tmp", tmp_path / "sweep" / ".hydra"]
+    left = [sweep / "1" / f".confusion_matrix.png.{dead}-0a1b2c.tmp", sweep / "2" / f".metrics.json.{dead}-ffee01.tmp"]
+    for path in left:
+        path.write_bytes(b"half")
+    kept = [sweep / "1" / "metrics.json", temporary_name(sweep / "1" / "report.md"), sweep / "1" / f".notes.{dead}.tmp"]
     for path in kept:
-        path.mkdir() if path.name.startswith(".old-") or path.name == ".hydra" else path.write_text("x")
+        path.write_text("x")
+    (sweep / ".hydra").mkdir()
 
-    removed = remove_temporaries_of(tmp_path / "sweep", {dead})
+    removed = remove_temporaries_of(sweep, {dead})
 
     assert sorted(removed) == sorted(left)
-    assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
-    assert remove_temporaries_of(tmp_path / "sweep", set()) == []
-    with publishing_folder(tmp_path / "sweep" / "published") as tmp:  # a live writer's folder is its own
-        assert remove_temporaries_of(tmp_path / "sweep", {dead}) == [] and tmp.exists()
+    assert not any(p.exists() for p in left) and all(p.exists() for p in kept) and (sweep / ".hydra").is_dir()
+    assert remove_temporaries_of(sweep, set()) == []
 
 
 def test_predictions_are_never_half_written_when_a_row_fails(tmp_path):

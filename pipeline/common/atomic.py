@@ -25,6 +25,26 @@ def temporary_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
 
 
+# What `temporary_name` makes, with the pid of the process that made it.
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]{6}\.tmp")
+
+
+def remove_temporaries_of(folder: str | Path, pids: set[int]) -> list[Path]:
+    """Remove the hidden temporaries (`temporary_name`) that the processes `pids` left anywhere in
+    `folder`: a process killed outright (SIGKILL, or a pool ending a worker mid-cleanup) cannot
+    remove its own. Call it only once those processes have ended. Returns what was removed."""
+    folder = Path(folder)
+    if not pids or not folder.is_dir():
+        return []
+    removed = []
+    for path in list(folder.rglob(".*.tmp")):
+        match = _TEMPORARY.fullmatch(path.name)
+        if match and int(match["pid"]) in pids and not path.is_dir():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def replacing(target: str | Path, mode: str = "w", *, durable: bool = True, **open_kwargs) -> Iterator[IO]:
     """Open a temporary file; on a clean exit it replaces `target`, on an error it is removed.
@@ -59,31 +79,6 @@ def replacing_path(target: str | Path, *, durable: bool = True) -> Iterator[Path
             os.unlink(tmp)
     if durable:
         sync_folder(target.parent)
-
-
-def remove_temporaries_of(folder: str | Path, pids: set[int], *, recursive: bool = True) -> list[Path]:
-    """Remove the hidden temporaries (files and publishing folders) that the processes `pids` left in
-    `folder`: a process killed outright (SIGKILL, or a pool ending a worker that outlived its wait)
-    cannot remove its own. Call it only once those processes have ended. `.old-` folders hold an
-    earlier version being swapped out and are kept. Returns what was removed."""
-    folder = Path(folder)
-    if not pids or not folder.is_dir():
-        return []
-    removed = []
-    for path in list(folder.rglob(".*") if recursive else folder.glob(".*")):
-        match = _TEMPORARY.fullmatch(path.name)
-        if match and int(match["pid"] or match["folder_pid"]) in pids:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            removed.append(path)
-    return removed
-
-
-# `temporary_name` files and `publishing_folder` folders, with the pid of the process that made them.
-_TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]{6}\.tmp|\.tmp-.+-(?P<folder_pid>\d+)")
 
 
 def write_text(target: str | Path, text: str, *, durable: bool = True) -> None:

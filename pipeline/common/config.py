@@ -196,15 +196,20 @@ _stopped_workers: list = []  # the launcher workers `_stop_job_processes` stoppe
 
 def _remove_stopped_jobs_temporaries(wait_seconds: float = 10.0) -> None:
     """loky kills a pool's other workers outright once one has exited (or the wait ran out), so a
-    job still cleaning up can be cut short in an atomic write and leave a hidden temporary in its
-    run folder or the models folder; once the worker has ended, remove what it left there."""
+    job still cleaning up can be cut short in an atomic write or a model save and leave a hidden
+    temporary in its run folder or the models folder; once the workers have ended, remove them."""
     from pipeline.common.atomic import remove_temporaries_of
 
     for child in _stopped_workers:
         child.join(wait_seconds)
     ended = {child.pid for child in _stopped_workers if not child.is_alive()}
-    for folder in filter(None, (RunFolders.sweep or RunFolders.run, RunFolders.models)):
-        remove_temporaries_of(folder, ended, recursive=folder != RunFolders.models)
+    if RunFolders.sweep or RunFolders.run:
+        remove_temporaries_of(RunFolders.sweep or RunFolders.run, ended)
+    if ended and RunFolders.models is not None and RunFolders.models.is_dir():
+        # The models folder's own cleanup, which the next save would run: dead processes' saves.
+        from pipeline.artifacts.folder import remove_dead_temporaries
+
+        remove_dead_temporaries(RunFolders.models)
 
 
 def _stop_job_processes(signum: int, wait_seconds: float = 20.0) -> None:

@@ -5,6 +5,7 @@ are removed or left resumable, exit status 143 or 130, and one line saying what 
 Real processes and real signals; every wait is bounded.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -36,7 +37,8 @@ def start(*args, cwd=ROOT) -> subprocess.Popen:
     `pytest &`, would otherwise pass on its ignored SIGINT, which the commands rightly keep ignoring)."""
     return subprocess.Popen([sys.executable, "-m", *[f"pipeline.{args[0]}", *map(str, args[1:])]], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # SIGABRT prints every stack
 
 
 def wait_until(condition, process: subprocess.Popen, timeout: float = 240, what: str = "") -> None:
@@ -59,8 +61,17 @@ def finish(process: subprocess.Popen, timeout: float = 90) -> tuple[int, list[st
     try:
         _, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise AssertionError(f"still running {timeout} s after the signal")
+        # Where it hangs: SIGABRT makes each of its processes print its threads' stacks, then end.
+        left = session_processes(process.pid)
+        os.killpg(process.pid, signal.SIGABRT)
+        try:
+            _, err = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            err = "(no stacks within 20 s)"
+        err = "\n".join(line for line in err.splitlines() if not line.startswith("Extension modules:"))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"still running {timeout} s after the signal: {left}; their stacks:\n{err[-8000:]}")
     return process.returncode, stderr_lines(err)
 
 
@@ -241,6 +252,19 @@ def test_a_dropped_ctrl_c_is_not_sent_again_once_its_block_has_ended(ctrl_c_rais
         pytest.fail("the Ctrl-C was sent again after the block had ended")
 
 
+def test_a_ctrl_c_dropped_as_a_job_ends_reaches_the_sweep_around_it(ctrl_c_raises):
+    """A sweep run in one process (Hydra's basic launcher) holds each job's block inside its own:
+    a signal a finalizer drops just before a job's block ends must still stop the sweep."""
+    from pipeline.common.errors import stopping_signals
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), stopping_signals():
+        with stopping_signals():
+            InterruptedFinalizer()
+        time.sleep(5)  # the next jobs
+    assert time.monotonic() - started < 4
+
+
 # ---------------------------------------------------------------- sweeps
 SWEEP = ["-m", *FAST, "save_skops=false", "model=logreg,complement_nb,sgd,linear_svc,logreg"]
 
@@ -275,6 +299,39 @@ def test_a_stopped_sweep_keeps_its_finished_jobs(tmp_path, launcher, signum, gro
     assert_models_whole(models)
     assert hidden_leftovers(sweep) == []
     assert len(saved) < 5, "the sweep went on after the signal"
+
+
+def _a_worker_handing_back_a_big_result(results, job_ended) -> None:
+    from pipeline.common.errors import reports_errors
+
+    reports_errors(lambda: None)()  # a launcher's job has ended in this worker
+    job_ended.set()
+    results.put(b"x" * 5_000_000)  # far more than a pipe holds: it blocks until the launcher reads
+    time.sleep(60)  # then idle, as a worker waiting for its next job
+
+
+def test_a_worker_stopped_while_it_hands_back_a_result_sends_all_of_it_then_ends():
+    """A sweep's SIGTERM can reach a worker halfway through sending a finished job's result: killed
+    there, it would leave the launcher's pool waiting for the rest of the message forever."""
+    import multiprocessing
+    import threading
+
+    context = multiprocessing.get_context("spawn")
+    results, job_ended = context.SimpleQueue(), context.Event()
+    worker = context.Process(target=_a_worker_handing_back_a_big_result, args=(results, job_ended))
+    worker.start()
+    try:
+        assert job_ended.wait(60) and results._reader.poll(60)  # the result is on its way
+        os.kill(worker.pid, signal.SIGTERM)
+        received = []
+        reader = threading.Thread(target=lambda: received.append(results.get()), daemon=True)
+        reader.start()
+        reader.join(30)
+        assert received == [b"x" * 5_000_000]
+        worker.join(10)
+        assert worker.exitcode == 143
+    finally:
+        worker.kill()
 
 
 # ---------------------------------------------------------------- a save stopped at any step

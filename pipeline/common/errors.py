@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from typing import Iterator
 
@@ -149,14 +150,18 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
         raised = delivered.signum = signum
         raise delivered.as_exception()
 
+    handler.stops = True
+
     def unraisable(info):
         """Raised inside a __del__ or weakref callback, the exception is dropped: deliver the signal again."""
         nonlocal raised
         if raised and isinstance(info.exc_value, KeyboardInterrupt):
             signum, raised = raised, False
-            # From another thread a moment later: sent from here it would land in this hook. Not
-            # once the block has exited (its handlers are gone), nor at exit (a daemon thread).
-            timer = threading.Timer(0.01, lambda: exited or os.kill(os.getpid(), signum))
+            # From another thread a moment later: sent from here it would land in this hook. Once
+            # the block has exited, only to an enclosing block (a sweep's, around its job's); never
+            # at exit (a daemon thread).
+            timer = threading.Timer(0.01, lambda: (not exited or getattr(signal.getsignal(signum), "stops", False))
+                                    and os.kill(os.getpid(), signum))
             timer.daemon = True
             timer.start()
             return
@@ -237,8 +242,47 @@ def reports_errors(func):
                 raise
             # A write no stage wrapped: name the file when the error does.
             fail(str(DiskFull(exc.filename or "a file being written", exc)))
+        finally:
+            _between_jobs()
 
     return wrapper
+
+
+def _between_jobs() -> None:
+    """In a launcher's worker process (hydra/launcher=joblib), once a job has ended: SIGTERM and
+    Ctrl-C end the worker, but never while it hands the job's result back to the launcher. A
+    worker killed halfway through that message leaves the pool's reader waiting for the rest
+    forever, and the stopped sweep hangs instead of ending."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None or threading.current_thread() is not threading.main_thread():
+        return
+
+    def end_worker(signum, frame):
+        code = 128 + signum
+        if not _handing_back(frame):
+            os._exit(code)
+        main = threading.main_thread().ident
+
+        def end_once_handed_back():
+            while _handing_back(sys._current_frames().get(main)):
+                time.sleep(0.005)
+            os._exit(code)
+
+        threading.Thread(target=end_once_handed_back, daemon=True).start()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, end_worker)
+
+
+def _handing_back(frame) -> bool:
+    """Whether a stack is inside a process queue's `put` (pickling and sending a result)."""
+    while frame is not None:
+        if frame.f_code.co_name == "put" and os.path.basename(frame.f_code.co_filename) == "queues.py":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

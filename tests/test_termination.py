@@ -241,6 +241,20 @@ def test_a_ctrl_c_dropped_by_a_finalizer_is_delivered_again(ctrl_c_raises):
     assert time.monotonic() - started < 4
 
 
+def test_a_ctrl_c_swallowed_by_library_code_is_delivered_again(ctrl_c_raises):
+    from pipeline.common.errors import stopping_signals
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), stopping_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10_000))  # Python code, so the handler runs here
+        except BaseException:
+            pass  # as a library catching everything does, or C code clearing every error
+        time.sleep(5)
+    assert time.monotonic() - started < 4
+
+
 def test_a_dropped_ctrl_c_is_not_sent_again_once_its_block_has_ended(ctrl_c_raises):
     from pipeline.common.errors import stopping_signals
 
@@ -370,6 +384,27 @@ def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, m
     assert (models / LATEST).resolve() == (models / "first").resolve()
     assert len(trust_store.trusted_models()) == 1  # the second model's sha256 is not left trusted
     assert load_model(models / LATEST).loaded_with == "joblib"
+
+
+def test_a_model_is_trusted_before_it_becomes_visible(tmp_path, trained_model, monkeypatch):
+    """A sweep's pool kills its other workers outright once one has ended: a save killed just after
+    its folder became visible must leave a model this machine loads, not one it refuses."""
+    from pipeline.artifacts import trust_store
+    from pipeline.artifacts.folder import save_model
+    from pipeline.artifacts.weights import sha256_file
+
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "trusted.json"))
+    model = load_model(trained_model, trust=True)
+    models, real_rename, seen = tmp_path / "models", os.rename, []
+
+    def rename(src, dst):
+        real_rename(src, dst)
+        if Path(dst).parent == models and not Path(dst).name.startswith("."):  # visible now
+            seen.append(trust_store.is_trusted(sha256_file(Path(dst) / "model.joblib")))
+
+    monkeypatch.setattr(os, "rename", rename)
+    save_model(model.estimator, model.card, models, "visible", skops=False)
+    assert seen == [True]
 
 
 def test_a_signal_whose_cleanup_fails_inside_hydra_still_stops_the_run():

@@ -122,7 +122,11 @@ class Delivered:
     signum = 0
 
     def as_exception(self) -> KeyboardInterrupt:
-        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
+        return Terminated() if self.signum == signal.SIGTERM else Interrupted()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C as a `stopping_signals` block raises it (a KeyboardInterrupt it can follow)."""
 
 
 @contextlib.contextmanager
@@ -132,40 +136,61 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
     when the command started (nohup, background jobs) stays ignored. Main thread only.
     `before_raising(signum)` runs first (to pass the signal on to worker processes, say).
 
+    An exception that never reaches the block is sent again: Python drops one raised inside a
+    __del__ or weakref callback, and C code that clears every error (PyObject_HasAttr calling a
+    Python __getattr__) or a library catching everything swallows one; either way the signal
+    would be lost and the command would go on.
+
     Yields a `Delivered`: library code that was cleaning up when the signal arrived can fail with
     an error of its own instead (OmegaConf does); the caller can tell it was the signal."""
+    import weakref
+
     delivered = Delivered()
     if threading.current_thread() is not threading.main_thread():
         yield delivered
         return
-    raised = passed_on = exited = False
+    raised = passed_on = exited = landed = False
+    raises = 0  # which raise is the current one
 
     def handler(signum, frame):
-        nonlocal raised, passed_on
+        nonlocal raised, passed_on, raises
         if raised:
             return
         if before_raising is not None and not passed_on:
             passed_on = True
             before_raising(signum)
         raised = delivered.signum = signum
-        raise delivered.as_exception()
+        raises += 1
+        exc = delivered.as_exception()
+        exc.stop_number = raises
+        weakref.finalize(exc, send_again, raises).atexit = False  # freed before it reached the block: dropped
+        try:
+            raise exc
+        finally:
+            del exc  # no cycle through this frame: a dropped exception is freed at once
 
     handler.stops = True
 
-    def unraisable(info):
-        """Raised inside a __del__ or weakref callback, the exception is dropped: deliver the signal again."""
+    def send_again(number: int) -> None:
         nonlocal raised
-        if raised and isinstance(info.exc_value, KeyboardInterrupt):
-            signum, raised = raised, False
-            # From another thread a moment later: sent from here it would land in this hook. Once
-            # the block has exited, only to an enclosing block (a sweep's, around its job's); never
-            # at exit (a daemon thread).
-            timer = threading.Timer(0.01, lambda: (not exited or getattr(signal.getsignal(signum), "stops", False))
-                                    and os.kill(os.getpid(), signum))
-            timer.daemon = True
-            timer.start()
+        if landed or not raised or number != raises:
             return
-        previous_hook(info)
+        signum, raised = raised, False
+        # From another thread a moment later: sent from here it could land where the first one
+        # was dropped. Once the block has exited, only to an enclosing block (a sweep's, around
+        # its job's); never at exit (a daemon thread).
+        timer = threading.Timer(0.01, lambda: (not exited or getattr(signal.getsignal(signum), "stops", False))
+                                and os.kill(os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+
+    def unraisable(info):
+        """Raised inside a __del__ or weakref callback, the exception is dropped: not printed, sent again."""
+        number = getattr(info.exc_value, "stop_number", None)
+        if number is None:
+            previous_hook(info)
+        else:
+            send_again(number)
 
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -175,6 +200,9 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield delivered
+    except BaseException:
+        landed = True
+        raise
     finally:
         exited = True
         sys.unraisablehook = previous_hook

@@ -67,6 +67,7 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
     from pipeline.artifacts.trust_store import forget, is_trusted, record
     from pipeline.common import atomic
 
+    trusted_before = True  # until its sha256 is recorded, there is no trust to take back
     try:  # made in here: a signal landing just after the mkdir still removes the folder
         tmp.mkdir()
         written = skops_writer.result() if skops and skops_writer is not None and skops_writer.submitted else None
@@ -94,15 +95,21 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
             card[CARD_KEY] = listed
             sizes["weights_bytes"] = weights_bytes(tmp, listed)
         card["sizes"] = sizes
+        trusted_before = is_trusted(card["sha256"])  # the same bytes saved before: keep trusting them
+        # Trusted before it is visible: a process killed outright just after the rename (a pool
+        # ending its other workers) leaves a model this machine loads, not one it refuses.
+        record(card["sha256"], models / name, "trained")
         final = _rename_into_place(tmp, models, name, card, unique)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not trusted_before:
+            with contextlib.suppress(Exception):
+                forget(card["sha256"])
         raise
     link_tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{LATEST}"
-    trusted_before = False
     try:
-        trusted_before = is_trusted(card["sha256"])  # the same bytes saved before: keep trusting them
-        record(card["sha256"], final, "trained")
+        if final.name != name:  # another folder had the name: the store names where it went
+            record(card["sha256"], final, "trained")
         os.symlink(final.name, link_tmp)
         os.replace(link_tmp, models / LATEST)
     except BaseException as exc:

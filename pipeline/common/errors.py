@@ -126,7 +126,8 @@ class Delivered:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C as a `stopping_signals` block raises it (a KeyboardInterrupt it can follow)."""
+    """Ctrl-C as a `stopping_signals` block raises it: a KeyboardInterrupt that, unlike the
+    built-in one, takes a weak reference, so the block can tell when it was dropped."""
 
 
 @contextlib.contextmanager

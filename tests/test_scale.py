@@ -221,6 +221,23 @@ def test_dask_gives_the_same_output_as_local(tmp_path, trained_model, sentences)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many.parquet", "scores.csv"]
 
 
+@pytest.mark.slow
+def test_dask_scoring_beside_another_cluster_prints_no_warning(tmp_path, trained_model, sentences):
+    """Two `--engine dask` runs at once on one machine: the second prints no warning about the
+    port the first one's scheduler holds (it would be a line beside the command's own)."""
+    pytest.importorskip("distributed", reason="dask is an optional extra: pip install '.[dask]'")
+    import contextlib
+    import socket
+
+    with socket.socket() as taken:  # what another run's scheduler holds
+        with contextlib.suppress(OSError):  # already taken: so much the better
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        result = run_cli("score", "--model", trained_model, sentences, "-o", tmp_path / "scores.jsonl",
+                         "--engine", "dask")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
 def test_dask_missing_is_one_line_saying_what_to_install(trained_model):
     code = ("import sys; sys.modules['distributed'] = None; from pipeline.score import main; "
             f"main(['--model', {str(trained_model)!r}, {str(SEED_DATA)!r}, '--engine', 'dask'])")

@@ -131,8 +131,11 @@ def _dask_client(scheduler: str | None, workers: int, model=None, model_dir: Pat
             with dask.config.set(settings):
                 # Worker logs are silenced: task errors come back here, and a stopped run's
                 # workers would otherwise print a traceback each about the closed scheduler.
+                # No dashboard; the scheduler's own HTTP routes on any free local port, not 8787,
+                # which a second run at once would find taken and print a warning about.
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+                                       dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                       silence_logs=logging.CRITICAL)
             client = Client(cluster)
         except BaseException:
             _starting_workers = False

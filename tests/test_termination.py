@@ -279,6 +279,19 @@ def test_a_ctrl_c_dropped_as_a_job_ends_reaches_the_sweep_around_it(ctrl_c_raise
     assert time.monotonic() - started < 4
 
 
+def test_a_job_stopped_before_it_says_what_it_kept_leaves_the_line_to_its_sweep(capsys):
+    """A signal can land in a basic-launcher job before or after the code that notes what it kept:
+    the sweep around it prints the one line, saying what the sweep kept, not a bare one."""
+    from pipeline.common.errors import Terminated, reports_errors, stopping_signals
+
+    def job():
+        raise Terminated  # as the signal's handler raises it, with nothing noted
+
+    with pytest.raises(Terminated), stopping_signals():
+        reports_errors(job)()
+    assert capsys.readouterr().err == ""
+
+
 # ---------------------------------------------------------------- sweeps
 SWEEP = ["-m", *FAST, "save_skops=false", "model=logreg,complement_nb,sgd,linear_svc,logreg"]
 

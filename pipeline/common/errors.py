@@ -265,6 +265,10 @@ def reports_errors(func):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1)
         except KeyboardInterrupt as exc:
+            if not hasattr(exc, "kept") and _inside_another_block():
+                # A job run inside a sweep's process (Hydra's basic launcher), stopped before it
+                # had anything to say: the sweep says what was kept, on its one line.
+                raise
             stopped(exc)
         except OSError as exc:
             if not is_disk_full(exc):
@@ -275,6 +279,11 @@ def reports_errors(func):
             _between_jobs()
 
     return wrapper
+
+
+def _inside_another_block() -> bool:
+    """Whether a `stopping_signals` block of an enclosing command (a sweep's) handles signals now."""
+    return any(getattr(signal.getsignal(signum), "stops", False) for signum in (signal.SIGINT, signal.SIGTERM))
 
 
 def _between_jobs() -> None:

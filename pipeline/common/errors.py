@@ -180,7 +180,7 @@ def stopping_signals(before_raising=None) -> Iterator[Delivered]:
         # From another thread a moment later: sent from here it could land where the first one
         # was dropped. Once the block has exited, only to an enclosing block (a sweep's, around
         # its job's); never at exit (a daemon thread).
-        timer = threading.Timer(0.01, lambda: (not exited or getattr(signal.getsignal(signum), "stops", False))
+        timer = threading.Timer(0.01, lambda: (not exited or _handled_by_a_block(signum))
                                 and os.kill(os.getpid(), signum))
         timer.daemon = True
         timer.start()
@@ -281,9 +281,14 @@ def reports_errors(func):
     return wrapper
 
 
+def _handled_by_a_block(signum: int) -> bool:
+    """Whether a `stopping_signals` block's handler takes this signal now."""
+    return getattr(signal.getsignal(signum), "stops", False)
+
+
 def _inside_another_block() -> bool:
     """Whether a `stopping_signals` block of an enclosing command (a sweep's) handles signals now."""
-    return any(getattr(signal.getsignal(signum), "stops", False) for signum in (signal.SIGINT, signal.SIGTERM))
+    return any(_handled_by_a_block(signum) for signum in (signal.SIGINT, signal.SIGTERM))
 
 
 def _between_jobs() -> None:

@@ -376,7 +376,7 @@ def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, m
     models = tmp_path / "models"
     save_model(model.estimator, model.card, models, "first", skops=False)
     model.estimator.set_params(clf__C=0.123)  # other bytes, another sha256
-    real_dump, real_record, real_replace, real_mkdir = joblib.dump, trust_store.record, os.replace, Path.mkdir
+    real_dump, real_claim, real_replace, real_mkdir = joblib.dump, trust_store.claim, os.replace, Path.mkdir
 
     def stop(*args, **kwargs):
         raise Terminated
@@ -387,7 +387,7 @@ def test_a_save_stopped_at_any_step_is_all_or_nothing(tmp_path, trained_model, m
     elif step == "writing model.joblib":
         monkeypatch.setattr(joblib, "dump", lambda value, target, *a, **k: (real_dump(value, target), stop()))
     elif step == "recording its trust":
-        monkeypatch.setattr(trust_store, "record", lambda *a, **k: (real_record(*a, **k), stop()))
+        monkeypatch.setattr(trust_store, "claim", lambda *a, **k: (real_claim(*a, **k), stop()))
     else:
         monkeypatch.setattr(os, "replace", lambda src, dst, *a, **k: stop() if Path(dst).name == LATEST
                             else real_replace(src, dst, *a, **k))

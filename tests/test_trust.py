@@ -207,3 +207,37 @@ def test_loading_a_trusted_model_does_not_import_skops(trained_model):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_failed_save_keeps_the_trust_of_the_same_bytes_saved_at_once(trained_model, tmp_path, empty_store,
+                                                                        monkeypatch):
+    """Runs with the same config and seed save identical model files at the same time: one stopped
+    halfway must not take back the trust of another that finished, nor keep trust for itself."""
+    import os
+
+    model = load_model(trained_model, trust=True)
+    models, real_rename = tmp_path / "models", os.rename
+
+    def second_save_finishes_first(src, dst):
+        if os.path.basename(dst) == "first":  # the first save has claimed its trust by now
+            monkeypatch.setattr(os, "rename", real_rename)
+            save_model(model.estimator, model.card, models, "second", skops=False)
+            raise KeyboardInterrupt
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", second_save_finishes_first)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(model.estimator, model.card, models, "first", skops=False)
+    assert not (models / "first").exists()
+    assert load_model(models / "second").loaded_with == "joblib"
+    (entry,) = trusted_models().values()
+    assert entry == {"path": str((models / "second").resolve()), "how": "trained", "added": entry["added"]}
+
+    def stopped_before_its_folder_is_visible(src, dst):
+        raise KeyboardInterrupt
+
+    model.estimator.set_params(clf__C=0.321)  # other bytes: nobody else needs their trust
+    monkeypatch.setattr(os, "rename", stopped_before_its_folder_is_visible)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(model.estimator, model.card, models, "third", skops=False)
+    assert list(trusted_models().values()) == [entry]

@@ -64,10 +64,9 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
                        skops_writer) -> Path:
     import joblib
 
-    from pipeline.artifacts.trust_store import forget, is_trusted, record
+    from pipeline.artifacts.trust_store import claim, release, settle
     from pipeline.common import atomic
 
-    trusted_before = True  # until its sha256 is recorded, there is no trust to take back
     try:  # made in here: a signal landing just after the mkdir still removes the folder
         tmp.mkdir()
         written = skops_writer.result() if skops and skops_writer is not None and skops_writer.submitted else None
@@ -95,30 +94,27 @@ def _write_and_publish(estimator, card, models: Path, name: str, tmp: Path, uniq
             card[CARD_KEY] = listed
             sizes["weights_bytes"] = weights_bytes(tmp, listed)
         card["sizes"] = sizes
-        trusted_before = is_trusted(card["sha256"])  # the same bytes saved before: keep trusting them
         # Trusted before it is visible: a process killed outright just after the rename (a pool
         # ending its other workers) leaves a model this machine loads, not one it refuses.
-        record(card["sha256"], models / name, "trained")
+        claim(card["sha256"], models / name, tmp.name)
         final = _rename_into_place(tmp, models, name, card, unique)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not trusted_before:
+        if "sha256" in card:  # a no-op unless this save claimed the trust (pipeline.artifacts.trust_store)
             with contextlib.suppress(Exception):
-                forget(card["sha256"])
+                release(card["sha256"], tmp.name)
         raise
     link_tmp = models / f"{_TMP_PREFIX}{_owner_tag()}-{secrets.token_hex(3)}-{LATEST}"
     try:
-        if final.name != name:  # another folder had the name: the store names where it went
-            record(card["sha256"], final, "trained")
         os.symlink(final.name, link_tmp)
         os.replace(link_tmp, models / LATEST)
+        settle(card["sha256"], final, tmp.name)  # names the folder it went to (another may have had the name)
     except BaseException as exc:
         link_tmp.unlink(missing_ok=True)
         if (models / LATEST).resolve() != final.resolve():  # not published yet: take it back
             _unpublish(final, tmp)
-            if not trusted_before:
-                with contextlib.suppress(Exception):
-                    forget(card["sha256"])
+            with contextlib.suppress(Exception):
+                release(card["sha256"], tmp.name)
         if isinstance(exc, OSError) and not is_disk_full(exc):
             raise PipelineError(f"{models / LATEST}: cannot point it at {final.name}: {exc.strerror}") from None
         raise

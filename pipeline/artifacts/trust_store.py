@@ -58,14 +58,64 @@ def is_trusted(sha256: str) -> bool:
 
 def record(sha256: str, folder: Path, how: str) -> None:
     """Trust the model file with this sha256 from now on (`how`: trained or vouched)."""
-    entry = {"path": str(Path(folder).resolve()), "how": how, "added": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     with _updating() as models:
-        models[sha256] = entry
+        models[sha256] = _entry(folder, how)
 
 
 def forget(sha256: str) -> bool:
     with _updating() as models:
         return models.pop(sha256, None) is not None
+
+
+# A save trusts its model before the folder becomes visible, and takes the trust back if the save
+# fails. Runs with the same config and seed save byte-identical models (one sha256) at the same
+# time, so an entry lists the saves still in flight ("saving", each by its hidden folder's name) and
+# says whether one of them finished ("kept"): a failed save removes the entry only when it was the
+# last one in flight and none kept it. An entry without these keys is settled; no save takes it back.
+
+def claim(sha256: str, folder: Path, save: str) -> None:
+    """The save named `save` (its hidden folder) writes this model file: trust it from now on."""
+    with _updating() as models:
+        entry = models.get(sha256)
+        if entry is None:
+            models[sha256] = dict(_entry(folder, "trained"), saving=[save], kept=False)
+        elif "saving" in entry:
+            entry["saving"].append(save)
+
+
+def settle(sha256: str, folder: Path, save: str) -> None:
+    """The save finished, its model in `folder`: the entry names it and stays, whatever other saves do."""
+    with _updating() as models:
+        entry = models.setdefault(sha256, {})
+        entry.update(_entry(folder, "trained"))
+        if save in entry.get("saving", ()):
+            entry["kept"] = True
+            _done(entry, save)
+
+
+def release(sha256: str, save: str) -> None:
+    """The save failed: take the trust back unless the same bytes are trusted otherwise.
+
+    A no-op for a save that never claimed the entry, so it is safe wherever a claim may have been
+    cut short."""
+    with _updating() as models:
+        entry = models.get(sha256)
+        if entry is None or save not in entry.get("saving", ()):
+            return
+        if len(entry["saving"]) == 1 and not entry["kept"]:
+            del models[sha256]
+        else:
+            _done(entry, save)
+
+
+def _done(entry: dict, save: str) -> None:
+    entry["saving"].remove(save)
+    if not entry["saving"]:
+        del entry["saving"], entry["kept"]
+
+
+def _entry(folder: Path, how: str) -> dict:
+    return {"path": str(Path(folder).resolve()), "how": how, "added": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 @contextlib.contextmanager

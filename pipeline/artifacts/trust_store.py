@@ -72,6 +72,7 @@ def forget(sha256: str) -> bool:
 # time, so an entry lists the saves still in flight ("saving", each by its hidden folder's name) and
 # says whether one of them finished ("kept"): a failed save removes the entry only when it was the
 # last one in flight and none kept it. An entry without these keys is settled; no save takes it back.
+# A save killed outright leaves its name in the list, so its entry stays (the bytes were made here).
 
 def claim(sha256: str, folder: Path, save: str) -> None:
     """The save named `save` (its hidden folder) writes this model file: trust it from now on."""

@@ -252,6 +252,65 @@ def test_holdout_with_early_stopping_and_int8(tmp_path, tiny_data):
     assert np.mean([model.labels[i] == label for i, label in zip(int8.argmax(axis=1), torch_labels)]) >= 0.75
 
 
+def test_a_loaded_model_switched_to_bfloat16_scores_close_to_float32(cv_run):
+    import numpy as np
+
+    from pipeline.artifacts.loading import load_model
+
+    model = load_model(cv_run[0])
+    clf = model.estimator[-1]
+    fp32 = model.predict_proba(SENTENCES)
+    clf.set_params(scoring_precision="bf16")  # the network comes from encoder.safetensors, checked
+    assert clf.runtime == "torch bf16"
+    bf16 = model.predict_proba(SENTENCES)
+    assert not np.array_equal(bf16, fp32) and np.abs(bf16 - fp32).max() < 0.05
+    clf.set_params(scoring_precision="fp32")
+    assert clf.runtime == "onnxruntime" and np.array_equal(model.predict_proba(SENTENCES), fp32)
+
+
+def test_score_precision_bf16_scores_like_the_bf16_model_on_one_or_two_processes(cv_run, tmp_path, trained_model):
+    import numpy as np
+
+    from pipeline.artifacts.loading import load_model
+
+    folder, _, _ = cv_run
+    model = load_model(folder, scoring_precision="bf16")
+    assert model.estimator[-1].runtime == "torch bf16"
+    expected = model.predict_proba(SENTENCES * 5)
+    records = write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "sentence_index": i, "text": t}
+                                                  for i, t in enumerate(SENTENCES * 5)])
+    for jobs in ("1", "2"):
+        result = run_cli("score", "--model", folder, records, "-o", tmp_path / f"{jobs}.jsonl", "--jobs", jobs,
+                         "--precision", "bf16")
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in (tmp_path / f"{jobs}.jsonl").read_text().splitlines()]
+        scores = np.array([[row["scores"][label] for label in model.labels] for row in rows])
+        np.testing.assert_allclose(scores, expected, atol=1e-6)
+
+    refused = run_cli("score", "--model", trained_model, "--text", SENTENCES[0], "--precision", "bf16")
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [f"error: {trained_model}: scoring precision bf16 is for fine-tuned "
+                                           "encoders (model=minilm_finetune), and this model has none"]
+
+
+def test_a_model_trained_to_score_in_bfloat16_does_so_in_its_run_and_once_loaded(tmp_path, tiny_data,
+                                                                                 monkeypatch):
+    import numpy as np
+
+    from pipeline.artifacts.loading import load_model
+
+    train, test = tiny_data
+    train_with(tmp_path, [*TINY, f"data.path={train}", f"data.test_path={test}", "model.scoring_precision=bf16"],
+               run_name="bf16")
+    predictions = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    in_run = np.array([[p["scores"][label] for label in sorted(p["scores"])] for p in predictions])
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
+    foreign = load_model(tmp_path / "models" / "bf16")  # model.skops: the setting comes back with the estimator
+    assert foreign.loaded_with == "skops" and foreign.estimator[-1].runtime == "torch bf16"
+    loaded = foreign.predict_proba([p["text"] for p in predictions])
+    np.testing.assert_allclose(loaded[:, np.argsort(foreign.labels)], in_run, atol=1e-6)
+
+
 def test_the_same_seed_and_threads_give_the_same_model(tmp_path):
     import numpy as np
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
 from pipeline.artifacts.model import Model
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODELS_FOLDER, SKOPS_FILE
-from pipeline.artifacts.weights import attach_weights
+from pipeline.artifacts.weights import attach_weights, holders
 from pipeline.common.errors import PipelineError, warn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,8 @@ def default_model_dir() -> Path:
     return PROJECT_ROOT / DEFAULT_MODEL
 
 
-def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Model:
+def load_model(path: str | Path = "models/latest", *, trust: bool = False, scoring_precision: str | None = None
+               ) -> Model:
     """Load a model folder (or `models/latest`), trusting only what this machine trusts.
 
     model.joblib must match the sha256 in model.json. It is unpickled (fast, but a pickle runs
@@ -32,7 +34,8 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
 
     A model with a neural network (model=minilm_finetune) then gets its network from the data
     files the card lists (safetensors, ONNX, JSON), each checked against its sha256 first
-    (pipeline.artifacts.weights); neither path unpickles weights.
+    (pipeline.artifacts.weights); neither path unpickles weights. `scoring_precision` ("fp32" or
+    "bf16") overrides the setting the model was saved with for its fine-tuned encoders.
     """
     from pipeline.artifacts.trust_store import is_trusted, store_path
 
@@ -48,6 +51,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
         card, sha256 = checked_card(folder)
         if trust or is_trusted(sha256):
             estimator = _with_version_check(folder, card, lambda: _load_joblib(joblib_file))
+            _set_scoring_precision(estimator, folder, scoring_precision)
             attach_weights(estimator, folder, card)
             return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="joblib")
     else:
@@ -62,8 +66,34 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False) -> Mo
     if expected and sha256_file(skops_file) != expected:
         raise PipelineError(f"{skops_file}: sha256 does not match {CARD_FILE}; refusing to load it")
     estimator = _with_version_check(folder, card, lambda: _load_skops(skops_file))
+    _set_scoring_precision(estimator, folder, scoring_precision)
     attach_weights(estimator, folder, card)  # data files only, each checked against the card
     return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="skops")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How scoring workers load the model folder they are given (pipeline.scoring)."""
+
+    trust: bool = False
+    scoring_precision: str | None = None
+
+    def load(self, path: str | Path) -> Model:
+        return load_model(path, trust=self.trust, scoring_precision=self.scoring_precision)
+
+
+def _set_scoring_precision(estimator, folder: Path, precision: str | None) -> None:
+    """Set before the weights are attached, so a bf16 encoder never reads its ONNX graph."""
+    if precision is None:
+        return
+    if precision not in ("fp32", "bf16"):
+        raise PipelineError(f"scoring precision {precision!r}: choose fp32 or bf16")
+    encoders = [part for part in holders(estimator) if hasattr(part, "scoring_precision")]
+    if not encoders and precision != "fp32":
+        raise PipelineError(f"{folder}: scoring precision {precision} is for fine-tuned encoders "
+                            "(model=minilm_finetune), and this model has none")
+    for part in encoders:
+        part.scoring_precision = precision
 
 
 def _available(estimator, folder: Path):

@@ -165,15 +165,21 @@ def save_safetensors(network, path) -> None:
     Path(path).write_bytes(save(tensors, metadata={"format": "pt"}))
 
 
-def torch_runner(network, threads: int | None = None) -> Callable:
-    """run(input_ids, attention_mask) -> logits, in torch without gradients."""
+def torch_runner(network, threads: int | None = None, bf16: bool = False) -> Callable:
+    """run(input_ids, attention_mask) -> logits, in torch without gradients. bf16: on a bfloat16
+    copy of the network (the float32 weights stay as they are, for saving)."""
+    import copy
+
     import torch
 
     network.eval()
+    if bf16:  # with the worker's thread count: a forked worker must not enter the parent's thread pool
+        with torch_threads(threads):
+            network = copy.deepcopy(network).to(torch.bfloat16).eval()
 
     def run(ids, mask):
         with torch.inference_mode(), torch_threads(threads):
-            return network(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+            return network(torch.from_numpy(ids), torch.from_numpy(mask)).float().numpy()
 
     return run
 

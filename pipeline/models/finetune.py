@@ -48,7 +48,11 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     fewer weights to update makes each step faster. precision "bf16" runs the training step's
     matrix products in bfloat16 (torch.autocast; fast on CPUs with AVX-512 BF16 or AMX, about 20
     times slower elsewhere), "auto" does so only on such a CPU (`precision_` says which ran); the
-    weights stay float32 and scoring runs in float32. validation_fraction > 0
+    weights stay float32. scoring_precision "bf16" scores in torch on a bfloat16 copy of the
+    network, in the process that fitted it and wherever the model is loaded (the ONNX graph is
+    then not used): on such a CPU about 3 times torch float32 with 99.8% of labels the same
+    (bench/README.md), far slower elsewhere; "fp32" (the default) scores the same everywhere.
+    validation_fraction > 0
     holds out that share of the documents (of the sentences without groups) and stops after
     `patience` epochs without a lower validation loss, keeping the best epoch. threads: torch's CPU
     threads for fine-tuning, and for scoring in the process that fitted the model (None: torch's
@@ -82,6 +86,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "threads": [Interval(Integral, 1, None, closed="left"), None],
         "onnx": ["boolean"],
         "onnx_int8": ["boolean"],
+        "scoring_precision": [StrOptions({"fp32", "bf16"})],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "base_weights": [str, None],
         "context": [StrOptions({"none", "previous"})],
@@ -95,8 +100,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                  freeze_embeddings: bool = False, frozen_layers: int = 0, precision: str = "fp32",
                  class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
                  threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
-                 random_state: int | None = 0, base_weights: str | None = None, context: str = "none",
-                 typography: str = "keep"):
+                 scoring_precision: str = "fp32", random_state: int | None = 0, base_weights: str | None = None,
+                 context: str = "none", typography: str = "keep"):
         self.encoder = encoder
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -113,6 +118,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.threads = threads
         self.onnx = onnx
         self.onnx_int8 = onnx_int8
+        self.scoring_precision = scoring_precision
         self.random_state = random_state
         self.base_weights = base_weights
         self.context = context
@@ -386,7 +392,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         texts = self._inputs(X)
         last = getattr(self, "_last_scored", None)
-        if last is not None and last[0] == texts:  # predict and predict_proba on the same sentences
+        if last is not None and last[0] == (self.scoring_precision, texts):  # predict, predict_proba: same sentences
             return last[1].copy()
         if not texts:
             return np.zeros((0, len(self.classes_)))
@@ -395,7 +401,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        self._last_scored = (texts, probabilities)
+        self._last_scored = ((self.scoring_precision, texts), probabilities)
         return probabilities.copy()
 
     def predict(self, X):
@@ -405,9 +411,11 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def runtime(self) -> str:
-        """What scores: "onnxruntime" (a saved model, onnxruntime installed) or "torch"."""
+        """What scores: "onnxruntime" (a saved model, onnxruntime installed), "torch" or "torch bf16"."""
         self._check_fitted()
-        return "torch" if getattr(self, "_network", None) is not None else "onnxruntime"
+        if self.scoring_precision == "bf16":
+            return "torch bf16"
+        return "onnxruntime" if getattr(self, "_onnx_model", None) is not None else "torch"
 
     def _check_fitted(self) -> None:
         from sklearn.utils.validation import check_is_fitted
@@ -431,24 +439,27 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         """The network's run function for this process (ONNX sessions never cross a fork)."""
         from pipeline.models import encoder_runtime as rt
 
-        pid = os.getpid()
+        key = (os.getpid(), self.scoring_precision)
         cached = getattr(self, "_run", None)
-        if cached is not None and cached[0] == pid:
+        if cached is not None and cached[0] == key:
             return cached[1]
         # A forked scoring worker (--jobs, Dask) shares the cores with its siblings: one thread each.
         # `threads` is what fine-tuning ran with (a setting for the machine it trained on): a model
         # fitted in this process keeps it, one loaded from its folder scores on every core.
-        if pid != getattr(self, "_owner_pid", pid):
+        if key[0] != getattr(self, "_owner_pid", key[0]):
             threads = 1
         elif getattr(self, "_fitted_here", False):
             threads = self.threads
         else:
             threads = None
-        if getattr(self, "_network", None) is not None:
-            run = rt.torch_runner(self._network, threads)
-        else:
+        bf16 = self.scoring_precision == "bf16"
+        if not bf16 and getattr(self, "_onnx_model", None) is not None:
             run = rt.onnx_runner(self._onnx_model, threads)
-        self._run = (pid, run)
+        else:
+            if getattr(self, "_network", None) is None:  # loaded with its ONNX graph, then set to bf16
+                self._network = self._network_from(self._read)
+            run = rt.torch_runner(self._network, threads, bf16=bf16)
+        self._run = (key, run)
         return run
 
     def _forget_runtime(self, fitted_here: bool = False) -> None:
@@ -517,34 +528,38 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     def load_weights(self, read, name: str = "encoder") -> None:
         """Attach the network from the files save_weights wrote. `read(file)` returns a file's bytes
         (checked against the card's sha256). Through ONNX Runtime when it is installed and the
-        folder has the ONNX graph; else torch builds the network from the safetensors weights."""
+        folder has the ONNX graph (and scoring_precision is fp32); else torch builds the network from
+        the safetensors weights."""
         from pipeline.models import encoder_runtime as rt
 
         files = self.weight_files()
-        self._tokenizer_json = read(weight_file_name(name, rt.TOKENIZER_FILE)).decode("utf-8")
+        self._read = lambda suffix: read(weight_file_name(name, suffix))  # the weights, if bf16 is set later
+        self._tokenizer_json = self._read(rt.TOKENIZER_FILE).decode("utf-8")
         self._network = self._onnx_model = None
         onnx_file = next((f for f in files if f.endswith(".onnx")), None)
-        if onnx_file is not None and rt.onnxruntime_available():
-            self._onnx_model = read(weight_file_name(name, onnx_file))
+        if onnx_file is not None and rt.onnxruntime_available() and self.scoring_precision == "fp32":
+            self._onnx_model = self._read(onnx_file)
         else:
-            config = read(weight_file_name(name, rt.CONFIG_FILE)).decode("utf-8")
-            with rt.torch_threads(self.threads):
-                self._network = rt.network_from_files(config, read(weight_file_name(name, rt.WEIGHTS_FILE)),
-                                                      len(self.classes_))
+            self._network = self._network_from(self._read)
         self._forget_runtime()
+
+    def _network_from(self, read):
+        """The network in torch (float32) from its safetensors weights; `read(suffix)` gives a file's bytes."""
+        from pipeline.models import encoder_runtime as rt
+
+        with rt.torch_threads(self.threads):
+            return rt.network_from_files(read(rt.CONFIG_FILE).decode("utf-8"), read(rt.WEIGHTS_FILE),
+                                         len(self.classes_))
 
     def use_torch(self, read, name: str = "encoder") -> None:
         """Score in torch from the safetensors weights even where ONNX Runtime is installed (benchmarks)."""
-        from pipeline.models import encoder_runtime as rt
-
-        config = read(weight_file_name(name, rt.CONFIG_FILE)).decode("utf-8")
-        self._network = rt.network_from_files(config, read(weight_file_name(name, rt.WEIGHTS_FILE)),
-                                              len(self.classes_))
+        self._network = self._network_from(lambda suffix: read(weight_file_name(name, suffix)))
+        self._onnx_model = None
         self._forget_runtime()
 
 
-_RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_tokenizer_json", "_tokenizer_object", "_run", "_last_scored",
-                       "_owner_pid", "_fitted_here")
+_RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_read", "_tokenizer_json", "_tokenizer_object", "_run",
+                       "_last_scored", "_owner_pid", "_fitted_here")
 
 
 def weight_file_name(name: str, suffix: str) -> str:

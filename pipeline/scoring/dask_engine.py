@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.artifacts.loading import LoadOptions
 from pipeline.common.errors import PipelineError
 from pipeline.scoring.inputs import STDIN, Item
 from pipeline.scoring.partitions import partition_items, plan_partitions
@@ -15,7 +16,7 @@ from pipeline.scoring.writers import empty_scores
 
 DASK_INSTALL = "--engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'"
 LOCAL_CLUSTER_WORKERS = 2
-_models_by_path: dict[str, object] = {}  # models loaded in this Dask worker, by folder
+_models_by_path: dict[tuple, object] = {}  # models loaded in this Dask worker, by folder and LoadOptions
 
 
 # ---------------------------------------------------------------- Dask
@@ -28,12 +29,13 @@ def check_dask() -> None:
 
 
 def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_per_partition: int,
-                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS, trust: bool = False,
+                    scheduler: str | None, workers: int = LOCAL_CLUSTER_WORKERS, how: LoadOptions | None = None,
                     whole_documents: bool = False, model=None) -> Iterator[tuple[list[Item], object]]:
     """Score files as a dask.dataframe of partitions read on the workers, results in order.
 
     Without `scheduler` a LocalCluster of `workers` single-threaded processes is started and
-    closed. Each worker loads the model once from `model_dir` (a path every worker can read).
+    closed. Each worker loads the model once from `model_dir` (a path every worker can read), as
+    `how` says (trust, scoring precision; default LoadOptions()).
     With `whole_documents` (context models) partitions end where local batches would.
     """
     check_dask()
@@ -41,11 +43,11 @@ def score_with_dask(files: list[str], model_dir: Path, labels: list[str], rows_p
 
     # Keep ids as Python objects: dask would turn them into strings ("7" for 7).
     with dask.config.set({"dataframe.convert-string": False}):
-        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust,
-                                    whole_documents, model)
+        yield from _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers,
+                                    how or LoadOptions(), whole_documents, model)
 
 
-def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, trust=False,
+def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, workers, how,
                      whole_documents=False, model=None):
     import dask.dataframe as dd
 
@@ -55,17 +57,17 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
     if not parts:
         return
     frame = dd.from_map(read_partition, parts, meta=_meta([]), enforce_metadata=False)
-    scored = frame.map_partitions(score_partition, str(model_dir), trust, meta=_meta(labels), enforce_metadata=False)
+    scored = frame.map_partitions(score_partition, str(model_dir), how, meta=_meta(labels), enforce_metadata=False)
     tasks = scored.to_delayed()
     columns = [f"score_{label}" for label in labels]
     with _dask_client(scheduler, workers, model, model_dir) as client:
-        client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
+        client.run(_load_on_worker, str(model_dir), how)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         for _, frame in in_order(((None, client.compute(task)) for task in tasks), in_flight):
             yield _from_frame(frame, columns)
 
 
-def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, workers: int, trust: bool,
+def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, workers: int, how: LoadOptions,
                                target: WorkTarget, model=None) -> Iterator[tuple[Path, int]]:
     """Score partitions on a Dask cluster, each worker writing work files; (file, sentences) in order.
 
@@ -83,17 +85,17 @@ def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, wor
     meta = _counts_frame(0).iloc[:0]
     with dask.config.set({"dataframe.convert-string": False}):
         frame = dd.from_map(_score_part_on_worker, [p for p, _ in todo], [s for _, s in todo], [str(p) for p in paths],
-                            args=(str(model_dir), trust, target), meta=meta, enforce_metadata=False)
+                            args=(str(model_dir), how, target), meta=meta, enforce_metadata=False)
         tasks = frame.to_delayed()
     with _dask_client(scheduler, workers, model, model_dir) as client:
-        client.run(_load_on_worker, str(model_dir), trust)  # every worker loads it now, in parallel
+        client.run(_load_on_worker, str(model_dir), how)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         for path, counts in in_order(((path, client.compute(task)) for path, task in zip(paths, tasks)), in_flight):
             yield path, int(counts["sentences"].iloc[0])
 
 
-def _score_part_on_worker(part: tuple, skip: int, path: str, model_dir: str, trust: bool, target: WorkTarget):
-    count = score_part_to_file(_load_on_worker(model_dir, trust), part, skip, Path(path), target)
+def _score_part_on_worker(part: tuple, skip: int, path: str, model_dir: str, how: LoadOptions, target: WorkTarget):
+    count = score_part_to_file(_load_on_worker(model_dir, how), part, skip, Path(path), target)
     return _counts_frame(count)
 
 
@@ -176,9 +178,9 @@ def read_partition(part: tuple, skip: int = 0):
     return _frame(partition_items(part, skip))
 
 
-def score_partition(frame, model_dir: str, trust: bool = False):
+def score_partition(frame, model_dir: str, how: LoadOptions | None = None):
     """Add a score column per label (run on a worker, with the worker's copy of the model)."""
-    model = _load_on_worker(model_dir, trust)
+    model = _load_on_worker(model_dir, how or LoadOptions())
     if len(frame):
         probabilities = model.predict_items(list(zip(frame["doc_id"], frame["sentence_index"], frame["text"])))
         for j, label in enumerate(model.labels):
@@ -186,16 +188,15 @@ def score_partition(frame, model_dir: str, trust: bool = False):
     return frame
 
 
-def _load_on_worker(model_dir: str, trust: bool = False):
+def _load_on_worker(model_dir: str, how: LoadOptions):
     """Each worker checks trust in its own machine's store (pipeline.trust), or is told to trust."""
-    if model_dir not in _models_by_path:
-        from pipeline.artifacts.loading import load_model
-
-        _models_by_path[model_dir] = load_model(model_dir, trust=trust)
+    key = (model_dir, how)
+    if key not in _models_by_path:
+        _models_by_path[key] = how.load(model_dir)
         import gc
 
         gc.freeze()  # as pipeline.score does: the collector need not scan the model again
-    return _models_by_path[model_dir]
+    return _models_by_path[key]
 
 
 def _from_frame(frame, columns: list[str]):

@@ -11,24 +11,27 @@ from __future__ import annotations
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from pipeline.scoring.inputs import Item
 from pipeline.scoring.partitions import partition_items, partition_size, plan_partitions
 from pipeline.scoring.writers import empty_scores
 
+if TYPE_CHECKING:
+    from pipeline.artifacts.loading import LoadOptions
+
 _worker_model = None  # the model of this worker process (--jobs)
 
 
 # ---------------------------------------------------------------- processes on one machine
-def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jobs: int, trust: bool = False
+def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jobs: int, how: LoadOptions
                        ) -> Iterator[tuple[list[Item], object]]:
     """Score batches on `jobs` processes, a few batches in flight, results in input order.
 
     With fork (Linux) the workers inherit the model loaded here; elsewhere each loads it once
-    from `model_dir` in its initializer.
+    from `model_dir` in its initializer, as `how` says.
     """
-    with worker_pool(jobs, model, model_dir, trust) as pool:
+    with worker_pool(jobs, model, model_dir, how) as pool:
         yield from in_order(((batch, pool.submit(_score_items, batch)) for batch in batches), 2 * jobs)
 
 
@@ -47,7 +50,7 @@ def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
 
 
 @contextmanager
-def worker_pool(jobs: int, model, model_dir: Path, trust: bool):
+def worker_pool(jobs: int, model, model_dir: Path, how: LoadOptions):
     """A pool of `jobs` processes holding the model; stopped at once (not drained) when the
     caller is interrupted or fails, so a SIGTERM or Ctrl-C ends the run within moments."""
     import multiprocessing
@@ -56,7 +59,7 @@ def worker_pool(jobs: int, model, model_dir: Path, trust: bool):
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     source = model if method == "fork" else str(model_dir)
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                               initializer=_init_worker, initargs=(source, trust))
+                               initializer=_init_worker, initargs=(source, how))
     try:
         yield pool
     except BaseException:  # GeneratorExit too: the reader of the results went away
@@ -77,15 +80,13 @@ def stop_workers(pool) -> None:
             process.terminate()
 
 
-def _init_worker(model_or_dir, trust: bool = False) -> None:
+def _init_worker(model_or_dir, how: LoadOptions) -> None:
     from pipeline.common.errors import quiet_worker_signals
 
     global _worker_model
     quiet_worker_signals()
     if isinstance(model_or_dir, str):
-        from pipeline.artifacts.loading import load_model
-
-        model_or_dir = load_model(model_or_dir, trust=trust)
+        model_or_dir = how.load(model_or_dir)
     _worker_model = model_or_dir
 
 
@@ -111,10 +112,10 @@ def partitions_to_do(files: list[str], rows: int, whole_documents: bool, skip: i
     return todo
 
 
-def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, trust: bool, target: "WorkTarget"
+def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, how: LoadOptions, target: "WorkTarget"
                                   ) -> Iterator[tuple[Path, int]]:
     """Score partitions on `jobs` processes, each writing a work file; (file, sentences) in input order."""
-    with worker_pool(jobs, model, model_dir, trust) as pool:
+    with worker_pool(jobs, model, model_dir, how) as pool:
         submitted = ((target.path(number), pool.submit(_score_part_in_process, part, skip, str(target.path(number)),
                                                        target))
                      for number, (part, skip) in enumerate(todo))

@@ -376,7 +376,8 @@ class FileOutput:
         except (OSError, ValueError):
             raise PipelineError(f"{self.progress}: missing or unreadable; delete {self.partial} to start over") from None
         if state.get("signature") != signature:
-            changed = sorted(k for k in signature if state.get("signature", {}).get(k) != signature[k])
+            before = state.get("signature") or {}
+            changed = sorted(k for k in {*signature, *before} if before.get(k) != signature.get(k))
             raise PipelineError(
                 f"--resume: the {', '.join(changed)} differ from the interrupted run in {self.partial}; "
                 "delete that folder to start over"

@@ -50,15 +50,15 @@ def _scored_batches(args, files, model, model_dir, labels, skip):
 
         workers = args.jobs if args.jobs > 1 else LOCAL_CLUSTER_WORKERS
         whole_documents = card_input_kind(model_dir) == "records"
-        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers, args.trust,
-                                 whole_documents, model)
+        scored = score_with_dask(files, model_dir, labels, args.batch_size, args.scheduler, workers,
+                                 load_options(args), whole_documents, model)
         return _drop_first(scored, skip)
     items = islice(iter_items(files, args.text, args.batch_size), skip, None)
     chunks = batches(items, args.batch_size, whole_documents=getattr(model, "input_kind", "text") == "records")
     if args.jobs > 1:
         from pipeline.scoring.processes import score_in_processes
 
-        return score_in_processes(chunks, model, model_dir, args.jobs, args.trust)
+        return score_in_processes(chunks, model, model_dir, args.jobs, load_options(args))
     return ((batch, model.predict_items(batch)) for batch in chunks)
 
 
@@ -96,8 +96,15 @@ def _scored_partitions(args, files, model, model_dir, labels, skip, output, fmt)
         todo = partitions_to_do(files, rows, whole_documents, skip)
     target = WorkTarget(output.work_folder(), fmt, labels, args.batch_size, whole_documents)
     if args.engine == "dask":
-        return score_partitions_with_dask(todo, model_dir, args.scheduler, workers, args.trust, target, model)
-    return score_partitions_in_processes(todo, model, model_dir, workers, args.trust, target)
+        return score_partitions_with_dask(todo, model_dir, args.scheduler, workers, load_options(args), target, model)
+    return score_partitions_in_processes(todo, model, model_dir, workers, load_options(args), target)
+
+
+def load_options(args):
+    """How workers load the model: --trust and --precision."""
+    from pipeline.artifacts.loading import LoadOptions
+
+    return LoadOptions(trust=args.trust, scoring_precision=args.precision)
 
 
 MIN_PARTITION_ROWS = 10_000  # sentences per partition at least (a work file and a commit each), unless
@@ -159,7 +166,7 @@ def _check_output(output: str | None, resume: bool, force: bool) -> Path | None:
     return check_output(output, force)
 
 
-def _signature(files: list[str], texts: list[str], fmt: str, card: dict) -> dict:
+def _signature(files: list[str], texts: list[str], fmt: str, card: dict, precision: str | None = None) -> dict:
     """What a resumed run must share with the interrupted one."""
     def describe(name: str):
         if name == "-":
@@ -167,12 +174,15 @@ def _signature(files: list[str], texts: list[str], fmt: str, card: dict) -> dict
         stat = os.stat(name)
         return [str(Path(name).resolve()), stat.st_size, stat.st_mtime_ns]
 
-    return {
+    signature = {
         "inputs": [describe(name) for name in files],
         "texts": hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest(),
         "format": fmt,
         "model": card.get("sha256"),
     }
+    if precision is not None:  # --precision: a resumed run scores the rest the same way
+        signature["scoring_precision"] = precision
+    return signature
 
 
 def _format_for(output: str | None) -> str:
@@ -218,14 +228,17 @@ def score(args, lean: bool = False) -> None:
                 and not any(f.lower().endswith(".parquet") for f in files)
                 and card_input_kind(model_dir) != "records"):  # context models take a DataFrame
             skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
-        model = load_model(model_dir, trust=args.trust)
+        model = load_model(model_dir, trust=args.trust, scoring_precision=args.precision)
         _freeze_model_objects()
         labels, card = model.labels, model.card
     else:
         card = read_card(model_dir)
         labels = [str(label) for label in card["labels"]]
+        if args.precision == "bf16" and not card.get("weights"):  # workers load it: say so here first
+            raise PipelineError(f"{model_dir}: scoring precision bf16 is for fine-tuned encoders "
+                                "(model=minilm_finetune), and this model has none")
 
-    output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card), args.resume, model)
+    output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card, args.precision), args.resume, model)
               if out else StdoutOutput(fmt, labels, model))
     skip = output.committed_items
     try:

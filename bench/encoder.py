@@ -1,5 +1,6 @@
-"""How fast a fine-tuned encoder scores: torch fp32, ONNX Runtime fp32 and ONNX Runtime int8 on
-the same model and the same sentences in one run, and sentences/s through `python -m pipeline.score`.
+"""How fast a fine-tuned encoder scores: torch fp32, ONNX Runtime fp32 and ONNX Runtime int8 (and
+torch bf16 on a CPU with bfloat16 instructions) on the same model and the same sentences in one run,
+and sentences/s through `python -m pipeline.score`.
 
     python bench/encoder.py --model models/latest            # a model=minilm_finetune folder
     python bench/encoder.py --train                          # fine-tune one first (timed), then measure it
@@ -9,7 +10,9 @@ Sentences: the first -n of NewsDiscourse validation (paths.newsdiscourse_dir; ne
 the repository). Every runtime does what predict_proba does: tokenize, sort by length, batches
 of 64, softmax. torch fp32 runs the folder's safetensors weights; the fp32 and int8 ONNX graphs
 are exported from those same weights into a temporary folder (torch.onnx, then
-onnxruntime.quantization.quantize_dynamic), so all three are one model. Columns: sentences/s
+onnxruntime.quantization.quantize_dynamic), so all three are one model; torch bf16 scores a
+bfloat16 copy of the torch network (model.scoring_precision=bf16), measured only where the CPU has
+AVX-512 BF16 or AMX (elsewhere it is many times slower). Columns: sentences/s
 (median of --repeats interleaved runs), the ratio to torch fp32, the share of labels that agree
 with torch fp32 and the largest difference of a probability. The raw scikit-learn row is a
 TF-IDF (1,2) + LogisticRegression pipeline fitted on the same sentences, scored the same way:
@@ -17,7 +20,8 @@ the speed of the project's default kind of model, for scale.
 
 `pipeline.score` rows are the wall time of a fresh process scoring the sentences from a JSONL
 file into a JSONL file with the folder's own runtime (ONNX Runtime on the graph saved with the
-model: int8 when it was trained with model.onnx_int8=true), start-up and loading included.
+model: int8 when it was trained with model.onnx_int8=true), start-up and loading included; where
+the CPU has bfloat16 instructions, once more with --precision bf16.
 
 --train runs `python -m pipeline.train experiment=minilm_finetune data.test_path=FILE` first (the
 default data, 4 epochs, the int8 graph) and reports its wall time: the cost of one fine-tune.
@@ -68,6 +72,7 @@ def runtimes(folder: Path, work: Path, threads: int | None):
     from pipeline.artifacts.loading import load_model
     from pipeline.artifacts.weights import CheckedReader
     from pipeline.models import encoder_runtime as rt
+    from pipeline.models.finetune import cpu_has_bf16
 
     model = load_model(folder)
     clf = model.estimator[-1]
@@ -83,6 +88,8 @@ def runtimes(folder: Path, work: Path, threads: int | None):
         "ONNX Runtime fp32": rt.onnx_runner(fp32.read_bytes(), threads),
         "ONNX Runtime int8": rt.onnx_runner(int8.read_bytes(), threads),
     }
+    if cpu_has_bf16():
+        runs["torch bf16"] = rt.torch_runner(network, threads, bf16=True)
     return runs, tokenizer, len(clf.classes_), model
 
 
@@ -107,7 +114,7 @@ def sklearn_baseline(texts, labels):
     return fitted.predict_proba
 
 
-def score_command(folder: Path, texts: list[str], work: Path, jobs: int) -> float:
+def score_command(folder: Path, texts: list[str], work: Path, jobs: int, precision: str | None = None) -> float:
     """Wall seconds of `python -m pipeline.score` over the sentences, in a fresh process."""
     source = work / "sentences.jsonl"
     if not source.exists():
@@ -118,6 +125,8 @@ def score_command(folder: Path, texts: list[str], work: Path, jobs: int) -> floa
     command = [sys.executable, "-m", "pipeline.score", "--model", str(folder), str(source), "-o", str(target)]
     if jobs > 1:
         command += ["--jobs", str(jobs)]
+    if precision:
+        command += ["--precision", precision]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -158,10 +167,11 @@ def main() -> None:
             started = time.perf_counter()
             baseline(texts)
             seconds["raw sklearn TF-IDF + LR"].append(time.perf_counter() - started)
-        command_seconds = {jobs: [] for jobs in (1, 2)}
+        commands = [(1, None), (2, None)] + ([(1, "bf16")] if "torch bf16" in runs else [])
+        command_seconds = {command: [] for command in commands}
         for _ in range(args.repeats):
-            for jobs in command_seconds:
-                command_seconds[jobs].append(score_command(args.model, texts, work, jobs))
+            for jobs, precision in command_seconds:
+                command_seconds[jobs, precision].append(score_command(args.model, texts, work, jobs, precision))
     load_after = os.getloadavg()[0]
 
     speed = {name: len(texts) / statistics.median(values) for name, values in seconds.items()}
@@ -181,10 +191,11 @@ def main() -> None:
             print(f"| {name} | {speed[name]:,.0f} | {speed[name] / speed['torch fp32']:.2f} | – | – |")
     runtime = model.estimator[-1].runtime
     saved = ", ".join(f for f in model.card["weights"]["encoder"] if f.endswith(".onnx")) or "no ONNX graph"
-    for jobs, values in command_seconds.items():
+    for (jobs, precision), values in command_seconds.items():
         wall = statistics.median(values)
-        print(f"| `pipeline.score`{' --jobs 2' if jobs > 1 else ''} ({runtime}, {saved}) | {len(texts) / wall:,.0f} | "
-              f"{len(texts) / wall / speed['torch fp32']:.2f} | – | – |")
+        how = f"{runtime}, {saved}" if precision is None else f"torch {precision}"
+        print(f"| `pipeline.score`{' --jobs 2' if jobs > 1 else ''}{f' --precision {precision}' if precision else ''} "
+              f"({how}) | {len(texts) / wall:,.0f} | {len(texts) / wall / speed['torch fp32']:.2f} | – | – |")
     if trained_seconds is not None:
         print(f"\nfine-tuning (python -m pipeline.train experiment=minilm_finetune data.test_path=...): "
               f"{trained_seconds:.0f} s wall, the whole command")

@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None):
                         help="local processes, or a Dask cluster (needs the [dask] extra)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                         help="a fine-tuned encoder scores in this precision (default: the model's "
-                        "scoring_precision); bf16 is about 3x faster on CPUs with AVX-512 BF16 or AMX, "
+                        "scoring_precision); bf16 is 2-3x faster on CPUs with AVX-512 BF16 or AMX, "
                         "many times slower elsewhere")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address; without it a LocalCluster of 2 workers is started")

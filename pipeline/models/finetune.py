@@ -50,7 +50,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     times slower elsewhere), "auto" does so only on such a CPU (`precision_` says which ran); the
     weights stay float32. scoring_precision "bf16" scores in torch on a bfloat16 copy of the
     network, in the process that fitted it and wherever the model is loaded (the ONNX graph is
-    then not used): on such a CPU about 3 times torch float32 with 99.8% of labels the same
+    then not used): on such a CPU 2.6-3 times torch float32 with 99.8% of labels the same
     (bench/README.md), far slower elsewhere; "fp32" (the default) scores the same everywhere.
     validation_fraction > 0
     holds out that share of the documents (of the sentences without groups) and stops after

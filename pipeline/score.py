@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.common.cli import at_least_one, model_options, output_options
+from pipeline.common.cli import at_least_one, model_options, output_options, precision_options
 from pipeline.common.errors import ArgumentParser, reports_errors
 from pipeline.scoring.run import ENGINES
 from pipeline.scoring.writers import FORMATS
@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None):
         prog="python -m pipeline.score",
         description="Label each sentence of new text with a saved model: doc_id, sentence_index, "
         "text, label and a score per label.",
-        parents=[model_options(), output_options(
+        parents=[model_options(), precision_options(), output_options(
             FORMATS, output_help="write here (complete files only: renamed into place when done)",
             format_help="output format (default: from the -o suffix; table on a terminal, jsonl otherwise); "
             "html is one self-contained page of highlighted articles")],
@@ -42,10 +42,6 @@ def parse_args(argv: list[str] | None):
                         help="processes scoring at once (local engine), or LocalCluster workers (dask)")
     parser.add_argument("--engine", choices=ENGINES, default="local",
                         help="local processes, or a Dask cluster (needs the [dask] extra)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
-                        help="a fine-tuned encoder scores in this precision (default: the model's "
-                        "scoring_precision); bf16 is 2-3x faster on CPUs with AVX-512 BF16 or AMX, "
-                        "many times slower elsewhere")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address; without it a LocalCluster of 2 workers is started")
     args = parser.parse_args(argv)

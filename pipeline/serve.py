@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.common.cli import at_least_one, model_options
+from pipeline.common.cli import at_least_one, model_options, precision_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.service.app import (
     DEFAULT_HOST,
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="python -m pipeline.serve",
         description="Serve a saved model: POST /score, GET /health, and a page at / to highlight a pasted article.",
-        parents=[model_options()],
+        parents=[model_options(), precision_options()],
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}, loopback only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.artifacts.loading import default_model_dir, load_model
 
     check_port(args.host, args.port)
-    model = load_model(args.model or default_model_dir(), trust=args.trust)
+    model = load_model(args.model or default_model_dir(), trust=args.trust, scoring_precision=args.precision)
     app = create_app(model, max_body_bytes=args.max_bytes)
     print(f"serving {model.path} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -217,6 +217,30 @@ def test_serve_scores_and_explains(cv_run):
     assert len(answer.json()) == 2 and "explanation" in answer.json()[0]
 
 
+def test_serve_precision_bf16_serves_the_encoder_in_bfloat16(cv_run, trained_model, monkeypatch, capsys):
+    pytest.importorskip("fastapi")
+    import socket
+
+    import uvicorn
+
+    from pipeline import serve
+
+    served = []
+    monkeypatch.setattr(serve, "create_app", lambda model, **kwargs: served.append(model) or "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    serve.main(["--model", str(cv_run[0]), "--precision", "bf16", "--port", port])
+    assert [model.estimator[-1].runtime for model in served] == ["torch bf16"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        serve.main(["--model", str(trained_model), "--precision", "bf16", "--port", port])
+    assert exited.value.code == 2 and len(served) == 1
+    assert capsys.readouterr().err == (f"error: {trained_model}: scoring precision bf16 is for fine-tuned encoders "
+                                       "(model=minilm_finetune), and this model has none\n")
+
+
 def test_evaluate_and_suggest_use_the_saved_model(cv_run, tiny_data, tmp_path):
     _, test = tiny_data
     folder = cv_run[0]

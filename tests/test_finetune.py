@@ -292,7 +292,9 @@ def test_a_loaded_model_switched_to_bfloat16_scores_close_to_float32(cv_run):
     assert clf.runtime == "onnxruntime" and np.array_equal(model.predict_proba(SENTENCES), fp32)
 
 
-def test_score_precision_bf16_scores_like_the_bf16_model_on_one_or_two_processes(cv_run, tmp_path, trained_model):
+def test_score_precision_bf16_scores_like_the_bf16_model_on_every_engine(cv_run, tmp_path, trained_model):
+    import importlib.util
+
     import numpy as np
 
     from pipeline.artifacts.loading import load_model
@@ -303,11 +305,14 @@ def test_score_precision_bf16_scores_like_the_bf16_model_on_one_or_two_processes
     expected = model.predict_proba(SENTENCES * 5)
     records = write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "sentence_index": i, "text": t}
                                                   for i, t in enumerate(SENTENCES * 5)])
-    for jobs in ("1", "2"):
-        result = run_cli("score", "--model", folder, records, "-o", tmp_path / f"{jobs}.jsonl", "--jobs", jobs,
+    engines = {"one": [], "two": ["--jobs", "2"]}
+    if importlib.util.find_spec("distributed"):
+        engines["dask"] = ["--engine", "dask"]
+    for name, engine in engines.items():
+        result = run_cli("score", "--model", folder, records, "-o", tmp_path / f"{name}.jsonl", *engine,
                          "--precision", "bf16")
         assert result.returncode == 0, result.stderr
-        rows = [json.loads(line) for line in (tmp_path / f"{jobs}.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
         scores = np.array([[row["scores"][label] for label in model.labels] for row in rows])
         np.testing.assert_allclose(scores, expected, atol=1e-6)
 

@@ -222,6 +222,28 @@ def test_dask_gives_the_same_output_as_local(tmp_path, trained_model, sentences)
 
 
 @pytest.mark.slow
+def test_local_cluster_workers_start_with_the_model_in_memory(tmp_path, trained_model, sentences):
+    """Forked LocalCluster workers score with the model loaded here: none loads the folder again
+    (on two cores that took longer than scoring 100k sentences), so a folder gone by then is no matter."""
+    pytest.importorskip("distributed", reason="dask is an optional extra: pip install '.[dask]'")
+    import shutil
+
+    import numpy as np
+
+    from pipeline.artifacts.loading import LoadOptions, load_model
+    from pipeline.scoring.dask_engine import score_with_dask
+
+    folder = shutil.copytree(trained_model, tmp_path / "model")
+    model = load_model(folder)
+    shutil.rmtree(folder)
+    scored = list(score_with_dask([str(sentences)], folder, model.labels, 300, None, 2, LoadOptions(), True, model))
+    items = [item for batch, _ in scored for item in batch]
+    assert len(items) == 600
+    expected = model.predict_items(items)
+    np.testing.assert_allclose(np.vstack([scores for _, scores in scored]), expected, atol=1e-12)
+
+
+@pytest.mark.slow
 def test_dask_scoring_beside_another_cluster_prints_no_warning(tmp_path, trained_model, sentences):
     """Two `--engine dask` runs at once on one machine: the second prints no warning about the
     port the first one's scheduler holds (it would be a line beside the command's own)."""

@@ -60,7 +60,7 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
     scored = frame.map_partitions(score_partition, str(model_dir), how, meta=_meta(labels), enforce_metadata=False)
     tasks = scored.to_delayed()
     columns = [f"score_{label}" for label in labels]
-    with _dask_client(scheduler, workers, model, model_dir) as client:
+    with _dask_client(scheduler, workers, model, (str(model_dir), how)) as client:
         client.run(_load_on_worker, str(model_dir), how)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         for _, frame in in_order(((None, client.compute(task)) for task in tasks), in_flight):
@@ -87,7 +87,7 @@ def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, wor
         frame = dd.from_map(_score_part_on_worker, [p for p, _ in todo], [s for _, s in todo], [str(p) for p in paths],
                             args=(str(model_dir), how, target), meta=meta, enforce_metadata=False)
         tasks = frame.to_delayed()
-    with _dask_client(scheduler, workers, model, model_dir) as client:
+    with _dask_client(scheduler, workers, model, (str(model_dir), how)) as client:
         client.run(_load_on_worker, str(model_dir), how)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         for path, counts in in_order(((path, client.compute(task)) for path, task in zip(paths, tasks)), in_flight):
@@ -106,10 +106,11 @@ def _counts_frame(count: int):
 
 
 @contextmanager
-def _dask_client(scheduler: str | None, workers: int, model=None, model_dir: Path | None = None):
+def _dask_client(scheduler: str | None, workers: int, model=None, key: tuple | None = None):
     """A client of `scheduler`, or of a LocalCluster of `workers` single-threaded processes; closed on exit.
 
-    Given the `model` already loaded here, LocalCluster workers are forked from this process
+    Given the `model` already loaded here (and its `key`: folder and LoadOptions), LocalCluster
+    workers are forked from this process
     (where the platform can fork) and start with it in memory: no worker imports scikit-learn
     or loads the model again, which on two cores took longer than scoring 100k sentences.
     """
@@ -125,7 +126,7 @@ def _dask_client(scheduler: str | None, workers: int, model=None, model_dir: Pat
     else:
         settings = {}
         if model is not None and "fork" in multiprocessing.get_all_start_methods():
-            _models_by_path[str(model_dir)] = model
+            _models_by_path[key] = model
             settings["distributed.worker.multiprocessing-method"] = "fork"
         _quiet_forked_workers()
         _starting_workers = True

@@ -457,7 +457,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             run = rt.onnx_runner(self._onnx_model, threads)
         else:
             if getattr(self, "_network", None) is None:  # loaded with its ONNX graph, then set to bf16
-                self._network = self._network_from(self._read)
+                self._network = self._network_from(self._read, threads)
             run = rt.torch_runner(self._network, threads, bf16=bf16)
         self._run = (key, run)
         return run
@@ -540,22 +540,16 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if onnx_file is not None and rt.onnxruntime_available() and self.scoring_precision == "fp32":
             self._onnx_model = self._read(onnx_file)
         else:
-            self._network = self._network_from(self._read)
+            self._network = self._network_from(self._read, self.threads)
         self._forget_runtime()
 
-    def _network_from(self, read):
+    def _network_from(self, read, threads: int | None):
         """The network in torch (float32) from its safetensors weights; `read(suffix)` gives a file's bytes."""
         from pipeline.models import encoder_runtime as rt
 
-        with rt.torch_threads(self.threads):
+        with rt.torch_threads(threads):
             return rt.network_from_files(read(rt.CONFIG_FILE).decode("utf-8"), read(rt.WEIGHTS_FILE),
                                          len(self.classes_))
-
-    def use_torch(self, read, name: str = "encoder") -> None:
-        """Score in torch from the safetensors weights even where ONNX Runtime is installed (benchmarks)."""
-        self._network = self._network_from(lambda suffix: read(weight_file_name(name, suffix)))
-        self._onnx_model = None
-        self._forget_runtime()
 
 
 _RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_read", "_tokenizer_json", "_tokenizer_object", "_run",

@@ -322,6 +322,30 @@ def test_score_precision_bf16_scores_like_the_bf16_model_on_every_engine(cv_run,
                                            "encoders (model=minilm_finetune), and this model has none"]
 
 
+def test_a_run_resumes_only_in_the_precision_it_started_with(cv_run, tmp_path, monkeypatch):
+    from pipeline.score import main
+    from pipeline.scoring.resumable import FileOutput
+
+    folder, _, _ = cv_run
+    records = write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "sentence_index": i, "text": t}
+                                                  for i, t in enumerate(SENTENCES)])
+    out = tmp_path / "scores.jsonl"
+
+    def interrupted(self, items_done, final=False):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FileOutput, "commit", interrupted)
+        with pytest.raises(SystemExit):
+            main(["--model", str(folder), str(records), "-o", str(out), "--precision", "bf16"])
+    resumed = run_cli("score", "--model", folder, records, "-o", out, "--resume")  # in the model's fp32
+    assert resumed.returncode == 2 and not out.exists()
+    assert resumed.stderr.startswith("error: --resume: the scoring_precision differ from the interrupted run")
+    finished = run_cli("score", "--model", folder, records, "-o", out, "--resume", "--precision", "bf16")
+    assert finished.returncode == 0, finished.stderr
+    assert len(out.read_text().splitlines()) == len(SENTENCES)
+
+
 def test_a_model_trained_to_score_in_bfloat16_does_so_in_its_run_and_once_loaded(tmp_path, tiny_data,
                                                                                  monkeypatch):
     import numpy as np

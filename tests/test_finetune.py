@@ -292,6 +292,24 @@ def test_a_loaded_model_switched_to_bfloat16_scores_close_to_float32(cv_run):
     assert clf.runtime == "onnxruntime" and np.array_equal(model.predict_proba(SENTENCES), fp32)
 
 
+def test_bfloat16_scoring_on_a_cpu_without_it_warns_once(cv_run, monkeypatch):
+    import warnings
+
+    from pipeline.artifacts.loading import load_model
+    from pipeline.common.errors import PipelineWarning
+    from pipeline.models import finetune
+
+    monkeypatch.setattr(finetune, "cpu_has_bf16", lambda: False)
+    model = load_model(cv_run[0], scoring_precision="bf16")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.predict_proba(SENTENCES)
+        model.predict_proba(SENTENCES[:2])
+    assert [str(w.message) for w in caught if issubclass(w.category, PipelineWarning)] == [
+        "scoring_precision=bf16 on a CPU without bfloat16 instructions (avx512_bf16, amx_bf16): scoring runs many "
+        "times slower than fp32"]
+
+
 def test_score_precision_bf16_scores_like_the_bf16_model_on_every_engine(cv_run, tmp_path, trained_model):
     import importlib.util
 

@@ -453,6 +453,11 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         else:
             threads = None
         bf16 = self.scoring_precision == "bf16"
+        if bf16 and key[0] == getattr(self, "_owner_pid", key[0]) and not cpu_has_bf16():  # once, not per worker
+            from pipeline.common.errors import warn
+
+            warn("scoring_precision=bf16 on a CPU without bfloat16 instructions (avx512_bf16, amx_bf16): scoring "
+                 "runs many times slower than fp32")
         if not bf16 and getattr(self, "_onnx_model", None) is not None:
             run = rt.onnx_runner(self._onnx_model, threads)
         else:

@@ -446,14 +446,15 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         # A forked scoring worker (--jobs, Dask) shares the cores with its siblings: one thread each.
         # `threads` is what fine-tuning ran with (a setting for the machine it trained on): a model
         # fitted in this process keeps it, one loaded from its folder scores on every core.
-        if key[0] != getattr(self, "_owner_pid", key[0]):
+        in_a_worker = key[0] != getattr(self, "_owner_pid", key[0])
+        if in_a_worker:
             threads = 1
         elif getattr(self, "_fitted_here", False):
             threads = self.threads
         else:
             threads = None
         bf16 = self.scoring_precision == "bf16"
-        if bf16 and key[0] == getattr(self, "_owner_pid", key[0]) and not cpu_has_bf16():  # once, not per worker
+        if bf16 and not in_a_worker and not cpu_has_bf16():  # said once, not by every worker
             from pipeline.common.errors import warn
 
             warn("scoring_precision=bf16 on a CPU without bfloat16 instructions (avx512_bf16, amx_bf16): scoring "

@@ -90,10 +90,15 @@ def _set_scoring_precision(estimator, folder: Path, precision: str | None) -> No
         raise PipelineError(f"scoring precision {precision!r}: choose fp32 or bf16")
     encoders = [part for part in holders(estimator) if hasattr(part, "scoring_precision")]
     if not encoders and precision != "fp32":
-        raise PipelineError(f"{folder}: scoring precision {precision} is for fine-tuned encoders "
-                            "(model=minilm_finetune), and this model has none")
+        raise no_encoder_for(folder, precision)
     for part in encoders:
         part.scoring_precision = precision
+
+
+def no_encoder_for(folder: Path, precision: str) -> PipelineError:
+    """The error for a scoring precision asked of a model without a fine-tuned encoder."""
+    return PipelineError(f"{folder}: scoring precision {precision} is for fine-tuned encoders "
+                         "(model=minilm_finetune), and this model has none")
 
 
 def _available(estimator, folder: Path):

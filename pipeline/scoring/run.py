@@ -198,7 +198,7 @@ def score(args, lean: bool = False) -> None:
     `lean` skips importing pandas when nothing needs it (a process of its own, see skip_pandas).
     """
     from pipeline.artifacts.folder import card_input_kind, read_card
-    from pipeline.artifacts.loading import default_model_dir, load_model
+    from pipeline.artifacts.loading import default_model_dir, load_model, no_encoder_for
 
     inputs = list(args.inputs)
     if not inputs and not args.text:
@@ -235,8 +235,7 @@ def score(args, lean: bool = False) -> None:
         card = read_card(model_dir)
         labels = [str(label) for label in card["labels"]]
         if args.precision == "bf16" and not card.get("weights"):  # workers load it: say so here first
-            raise PipelineError(f"{model_dir}: scoring precision bf16 is for fine-tuned encoders "
-                                "(model=minilm_finetune), and this model has none")
+            raise no_encoder_for(model_dir, args.precision)
 
     output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card, args.precision), args.resume, model)
               if out else StdoutOutput(fmt, labels, model))

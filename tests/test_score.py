@@ -60,3 +60,16 @@ def test_invalid_utf8_is_replaced_and_reported(tmp_path, trained_model, capsys):
     captured = capsys.readouterr()
     assert "were replaced" in captured.err and str(path) in captured.err
     assert len(captured.out.splitlines()) == 1
+
+
+def test_inputs_without_a_sentence_are_named_in_a_warning(tmp_path, trained_model, capsys):
+    empty, blank = tmp_path / "empty.txt", tmp_path / "blank.txt"
+    empty.write_text("")
+    blank.write_text("\n  \n")
+    out = tmp_path / "scores.jsonl"
+    main(["--model", str(trained_model), str(empty), str(blank), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert f"no sentences to score in {empty}, {blank}" in err
+    assert out.read_text() == ""
+    main(["--model", str(trained_model), str(ROOT / "seeds"), "--format", "jsonl"])
+    assert "no sentences" not in capsys.readouterr().err

@@ -11,7 +11,7 @@ import sys
 from itertools import islice
 from pathlib import Path
 
-from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, note_kept
+from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, note_kept, warn
 from pipeline.scoring.batching import batches
 from pipeline.scoring.inputs import count_items, iter_items, resolve_inputs
 from pipeline.scoring.resumable import FileOutput, StdoutOutput
@@ -251,6 +251,8 @@ def score(args, lean: bool = False) -> None:
             else:
                 done = _write_all(results, output, skip, files, args)
         output.finish(done)
+        if done == 0:
+            warn(f"no sentences to score in {_named(files, args.text)}; the output is empty")
     except DiskFull as exc:
         raise _disk_full(output, out, exc, args) from None
     except PipelineError:
@@ -268,6 +270,13 @@ def score(args, lean: bool = False) -> None:
     except BaseException:
         output.close_for_resume()
         raise
+
+
+def _named(files: list[str], texts: list[str]) -> str:
+    """The inputs, for a message: their names (the first three and how many more)."""
+    names = [*(["--text"] if texts else []), *("stdin" if name == "-" else name for name in files)]
+    more = f" and {len(names) - 3:,} more" if len(names) > 3 else ""
+    return ", ".join(names[:3]) + more
 
 
 def _disk_full(output, out: Path | None, exc: DiskFull, args) -> DiskFull:

@@ -25,13 +25,14 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the metric `sweep_metric` names, which sweepers maximise."""
     from hydra.core.hydra_config import HydraConfig
 
-    from pipeline.evaluation.leaderboard import ranking_score
+    from pipeline.evaluation.leaderboard import check_sweep_metric, ranking_score
 
     hydra_cfg = HydraConfig.get()
     job_num = str(hydra_cfg.job.num) if hydra_cfg.mode.name == "MULTIRUN" else ""
     run_dir = hydra_cfg.runtime.output_dir
     metrics = None
     try:
+        check_sweep_metric(cfg.get("sweep_metric"), cfg.data.get("dev_path"))
         name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
         run = build_run(cfg, tracking=True)
         metrics = train(

@@ -12,6 +12,7 @@ from conftest import ROOT, run_cli
 from pipeline.common.errors import PipelineError
 from pipeline.evaluation.leaderboard import (
     build_leaderboard,
+    ranking_score,
     render_csv,
     render_markdown,
 )
@@ -20,8 +21,10 @@ from pipeline.leaderboard import main
 LABELS = ["threat", "reporting"]
 
 
-def fake_run(folder: Path, overrides: list[str], fold_mean: float, fit_seconds: float | None = 1.5) -> Path:
-    """A run folder as pipeline.train leaves it, with only the files the leaderboard reads."""
+def fake_run(folder: Path, overrides: list[str], fold_mean: float, fit_seconds: float | None = 1.5,
+             dev: float | None = None) -> Path:
+    """A run folder as pipeline.train leaves it, with only the files the leaderboard reads (and the
+    real-news dev figures when `dev` is its macro-F1)."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     metrics = {
@@ -34,6 +37,11 @@ def fake_run(folder: Path, overrides: list[str], fold_mean: float, fit_seconds: 
                                          "per_label_f1": {"threat": 0.4, "reporting": 0.0},
                                          "macro_f1_fold_mean": 0.2, "macro_f1_fold_std": 0.01}},
     }
+    if dev is not None:
+        metrics["real_news_dev"] = {
+            "data": "ptc/dev.jsonl", "macro_f1": dev, "bootstrap": {"macro_f1": [dev - 0.05, dev + 0.05]},
+            "per_label": {label: {"f1": dev - (i + 1) / 10} for i, label in enumerate(LABELS)},
+        }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     if fit_seconds is not None:
         model = folder.parent / f"model-{folder.name}"
@@ -146,3 +154,62 @@ def test_multirun_ends_with_a_leaderboard(two_parallel_sweeps):
         rebuilt = run_cli("leaderboard", sweep)
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert rebuilt.stdout == markdown
+
+
+def test_real_news_dev_figures_come_first_and_can_rank_the_runs(tmp_path, capsys):
+    fake_run(tmp_path / "0", ["model=logreg"], 0.85, dev=0.60)
+    fake_run(tmp_path / "1", ["model=sgd"], 0.80, dev=0.70)
+    fake_run(tmp_path / "2", ["model=complement_nb"], 0.90)  # trained where the dev set was absent
+
+    board = build_leaderboard([tmp_path])  # by the runs' own sweep_metric: the fold mean
+    assert [Path(r["run_dir"]).name for r in board["rows"]] == ["2", "0", "1"]
+    markdown = render_markdown(board)
+    assert "the `dev` columns score each model on ptc/dev.jsonl" in markdown
+    assert "| rank | run | overrides | dev macro F1 [95% CI] | dev threat F1 | dev reporting F1 | macro F1 folds" in markdown
+    assert "| 2 | 0 | `model=logreg` | 0.600 [0.550, 0.650] | 0.500 | 0.400 | 0.850 ± 0.020 |" in markdown
+    assert "| 1 | 2 | `model=complement_nb` | | | | 0.900 ± 0.020 |" in markdown
+    rows = list(csv.DictReader(io.StringIO(render_csv(board))))
+    assert [r["dev_macro_f1"] for r in rows] == ["", "0.6", "0.7", ""]
+    assert float(rows[1]["dev_macro_f1_low"]) == pytest.approx(0.55) and float(rows[1]["dev_f1_threat"]) == 0.5
+
+    main([str(tmp_path), "--by", "real_news_dev.macro_f1", "--no-write"])
+    printed = capsys.readouterr().out
+    assert "Ranked by `real_news_dev.macro_f1`; best first. Runs without it come last, unranked (–)." in printed
+    ranked = [line.split(" | ")[:2] for line in printed.splitlines() if line.startswith("| ") and "`model=" in line]
+    assert ranked == [["| 1", "1"], ["| 2", "0"], ["| –", "2"]]
+    main([str(tmp_path), "--by", "real_news_dev.per_label.reporting.f1", "--no-write"])
+    assert "| 1 | 1 | `model=sgd` | 0.700" in capsys.readouterr().out
+
+
+def test_a_metric_no_run_has_is_refused_not_replaced(tmp_path):
+    fake_run(tmp_path / "0", ["model=logreg"], 0.85)
+    result = run_cli("leaderboard", tmp_path, "--by", "acuracy")
+    assert result.returncode == 2 and result.stderr == "error: --by: 'acuracy' is not in metrics.json\n"
+    with pytest.raises(PipelineError, match=r"sweep_metric: 'real_news_dev.macro_f1' is not in metrics.json "
+                                            r"\(the real-news dev set was not scored: not configured\)"):
+        ranking_score(json.loads((tmp_path / "0" / "metrics.json").read_text()), "real_news_dev.macro_f1")
+    assert ranking_score({"macro_f1": 0.7}) == 0.7  # the default fold mean falls back to pooled macro-F1
+
+
+def test_a_folder_of_runs_at_any_depth_is_ranked_without_writing_into_it(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    fake_run(runs / "train" / "2026-12-01_10-00-00_ab", ["model=logreg"], 0.6)
+    fake_run(runs / "train-multirun" / "2026-12-01_11-00-00_cd" / "0", ["model=sgd"], 0.7)
+    (runs / "train" / "2026-12-01_12-00-00_ef" / ".hydra").mkdir(parents=True)  # stopped before metrics
+    main([str(runs)])
+    printed = capsys.readouterr().out
+    assert "`model=sgd`" in printed and "`model=logreg`" in printed
+    assert f"failed or unfinished): {runs / 'train' / '2026-12-01_12-00-00_ef'}" in printed
+    assert sorted(p.name for p in runs.iterdir()) == ["train", "train-multirun"]
+
+
+def test_a_sweep_metric_on_the_dev_set_without_it_stops_before_training(tmp_path):
+    models = tmp_path / "models"
+    result = run_cli("train", "data=seed", "features=word_tfidf", "sweep_metric=real_news_dev.macro_f1",
+                     f"data.dev_path={tmp_path / 'absent.jsonl'}", f"paths.models_dir={models}",
+                     f"paths.runs_dir={tmp_path / 'runs'}")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: config sweep_metric: 'real_news_dev.macro_f1' needs the real-news dev set, not found at "
+        f"{tmp_path / 'absent.jsonl'} (data.dev_path)")
+    assert not models.exists() or not any(models.iterdir())

@@ -10,6 +10,7 @@ LATEST = "latest"
 PREDICTIONS_FILE = "predictions.jsonl"
 MODEL_POINTER_FILE = "model_dir.txt"  # in a run folder: where its model was saved
 METRICS_FILE = "metrics.json"
+REAL_NEWS_DEV = "real_news_dev"  # the metrics.json key of the real-news yardstick's figures
 REPORT_FILE = "report.md"
 HTML_REPORT_FILE = "report.html"
 CONFUSION_FILE = "confusion_matrix.png"

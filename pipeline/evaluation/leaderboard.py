@@ -21,6 +21,7 @@ from pipeline.artifacts.names import (
     LEADERBOARD_MARKDOWN_FILE,
     METRICS_FILE,
     MODEL_POINTER_FILE,
+    REAL_NEWS_DEV,
 )
 from pipeline.common.errors import PipelineError, quote
 
@@ -32,15 +33,28 @@ RANKED_BY = "macro-F1 mean over cross-validation folds (pooled macro-F1 for runs
 DEFAULT_SWEEP_METRIC = "macro_f1_fold_mean"
 
 
-def ranking_score(metrics: dict, metric: str | None = None) -> float:
+class MissingMetric(PipelineError):
+    """The metric to rank by is not in a run's metrics.json."""
+
+
+def ranking_score(metrics: dict, metric: str | None = None, option: str = "config sweep_metric") -> float:
     """The number runs are ranked by, and sweepers maximise: `metric` (the config's
-    `sweep_metric`, a key of metrics.json), or macro-F1 where a run has no such key (the fold
-    mean does not exist for runs tested on a file)."""
-    value = metrics.get(metric or DEFAULT_SWEEP_METRIC)
-    if value is None:
+    `sweep_metric`: a key of metrics.json, or a dotted path into it such as
+    `real_news_dev.macro_f1`). The default, the fold mean, falls back to pooled macro-F1 (runs
+    tested on a file have no folds); any other metric missing from a run is an error."""
+    value = metrics
+    for key in (metric or DEFAULT_SWEEP_METRIC).split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None and (metric or DEFAULT_SWEEP_METRIC) == DEFAULT_SWEEP_METRIC:
         value = metrics["macro_f1"]
+    if value is None:
+        dev = metrics.get(REAL_NEWS_DEV, {})
+        why = (f" (the real-news dev set was not scored: {dev.get('skipped', 'not configured')}"
+               f"{', ' + dev['data'] if 'data' in dev else ''})"
+               if metric.startswith(REAL_NEWS_DEV + ".") and "macro_f1" not in dev else "")
+        raise MissingMetric(f"{option}: {quote(metric)} is not in metrics.json{why}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PipelineError(f"config sweep_metric: {quote(metric)} is not a number in metrics.json")
+        raise PipelineError(f"{option}: {quote(metric)} is not a number in metrics.json")
     return float(value)
 
 
@@ -59,27 +73,32 @@ class LeaderboardCallback(Callback):
 
 
 def find_runs(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
-    """Run folders (with metrics.json) among `paths` and their subfolders; also those without one."""
+    """Run folders (with metrics.json) among `paths` and the folders below them, at any depth
+    (`runs/` holds `train/RUN` and `train-multirun/SWEEP/JOB`); also run folders without one."""
     runs, unfinished = [], []
+
+    def visit(path: Path) -> None:
+        if (path / METRICS_FILE).is_file():
+            runs.append(path)
+            return
+        if (path / HYDRA_FOLDER).is_dir():
+            unfinished.append(path)
+        for child in sorted((p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                            key=_job_order):
+            visit(child)
+
     for path in map(Path, paths):
         if not path.is_dir():
             raise PipelineError(f"{path}: not a folder")
-        if (path / METRICS_FILE).is_file():
-            runs.append(path)
-            continue
-        children = sorted((p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")), key=_job_order)
-        for child in children:
-            if (child / METRICS_FILE).is_file():
-                runs.append(child)
-            elif (child / HYDRA_FOLDER).is_dir():
-                unfinished.append(child)
+        visit(path)
     if not runs:
         raise PipelineError(f"no run folders with metrics.json in {', '.join(map(str, paths))}")
     return runs, unfinished
 
 
-def read_run(run_dir: Path) -> dict:
-    """One run's row: its overrides, metrics, model folder and fit time."""
+def read_run(run_dir: Path, metric: str | None = None) -> dict:
+    """One run's row: its overrides, metrics, model folder and fit time; ranked by `metric`, else
+    by the run's own sweep_metric."""
     import yaml
 
     metrics_file = run_dir / METRICS_FILE
@@ -91,7 +110,7 @@ def read_run(run_dir: Path) -> dict:
     overrides = yaml.safe_load(overrides_file.read_text(encoding="utf-8")) if overrides_file.is_file() else []
     config_file = run_dir / HYDRA_FOLDER / HYDRA_CONFIG_FILE
     config = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file.is_file() else None
-    sweep_metric = config.get("sweep_metric") if isinstance(config, dict) else None
+    sweep_metric = metric or (config.get("sweep_metric") if isinstance(config, dict) else None)
     pointer = run_dir / MODEL_POINTER_FILE
     model_dir = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else metrics.get("model", {}).get("path")
     timings = {}
@@ -102,21 +121,40 @@ def read_run(run_dir: Path) -> dict:
         "run_dir": str(run_dir),
         "overrides": [str(o) for o in overrides or []],
         "metrics": metrics,
-        "score": ranking_score(metrics, sweep_metric),
+        "score": _score_or_none(metrics, sweep_metric),
+        "sweep_metric": sweep_metric or DEFAULT_SWEEP_METRIC,
         "model_dir": model_dir,
         "fit_seconds": timings.get("fit_seconds"),
         "evaluate_seconds": timings.get("evaluate_seconds"),
     }
 
 
-def build_leaderboard(paths: Sequence[str | Path]) -> dict:
-    """Rows best first, the overrides all runs share, baseline rows and seed-to-seed spread."""
+def check_sweep_metric(metric: str | None, dev_path: str | None) -> None:
+    """Before a run: a sweep_metric on the real-news dev set needs that set (checked again at the end)."""
+    if metric and metric.split(".")[0] == REAL_NEWS_DEV and not (dev_path and Path(dev_path).is_file()):
+        raise PipelineError(f"config sweep_metric: {quote(metric)} needs the real-news dev set, not found at "
+                            f"{dev_path} (data.dev_path)")
+
+
+def _score_or_none(metrics: dict, metric: str | None) -> float | None:
+    try:
+        return ranking_score(metrics, metric)
+    except MissingMetric:
+        return None
+
+
+def build_leaderboard(paths: Sequence[str | Path], metric: str | None = None) -> dict:
+    """Rows best first (by `metric`, else each run's sweep_metric), the overrides all runs share,
+    baseline rows and seed-to-seed spread."""
     run_dirs, unfinished = find_runs(paths)
-    rows = [read_run(run_dir) for run_dir in run_dirs]
-    rows.sort(key=lambda row: -row["score"])  # stable: equal scores keep job order
+    rows = [read_run(run_dir, metric) for run_dir in run_dirs]
+    if all(row["score"] is None for row in rows):  # the metric is in no run: say why, as for one run
+        ranking_score(rows[0]["metrics"], rows[0]["sweep_metric"], "--by" if metric else "config sweep_metric")
+    # Best first; runs without the metric last, unranked. Stable: equal scores keep job order.
+    rows.sort(key=lambda row: -row["score"] if row["score"] is not None else float("inf"))
     common = [o for o in rows[0]["overrides"] if all(o in row["overrides"] for row in rows)] if len(rows) > 1 else []
     for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
+        row["rank"] = rank if row["score"] is not None else "–"
         row["shown_overrides"] = [o for o in row["overrides"] if o not in common]
     labels = list(rows[0]["metrics"]["per_label"])
     best = rows[0]
@@ -124,8 +162,11 @@ def build_leaderboard(paths: Sequence[str | Path]) -> dict:
         {"name": name, "summary": summary, "run_dir": best["run_dir"]}
         for name, summary in best["metrics"].get("baselines", {}).items()
     ]
+    used = list(dict.fromkeys(row["sweep_metric"] for row in rows))
     return {
         "paths": [str(p) for p in paths],
+        "ranked_by": RANKED_BY if used == [DEFAULT_SWEEP_METRIC] else ", ".join(f"`{m}`" for m in used),
+        "dev_data": list(dict.fromkeys(_dev(row["metrics"])["data"] for row in rows if _dev(row["metrics"]))),
         "labels": labels,
         "common": common,
         "rows": rows,
@@ -140,7 +181,7 @@ def seed_spread(rows: list[dict]) -> list[dict]:
     import numpy as np
 
     groups: dict[tuple, list[dict]] = {}
-    for row in rows:
+    for row in (row for row in rows if row["score"] is not None):
         key = tuple(o for o in row["shown_overrides"] if not o.startswith("seed="))
         groups.setdefault(key, []).append(row)
     if all(len(members) < 2 for members in groups.values()):
@@ -156,28 +197,38 @@ def seed_spread(rows: list[dict]) -> list[dict]:
 
 def render_markdown(board: dict) -> str:
     labels = board["labels"]
-    lines = [f"# Leaderboard: {', '.join(board['paths'])}", "", f"Ranked by {RANKED_BY}; best first."]
+    dev = bool(board["dev_data"])
+    unranked = " Runs without it come last, unranked (–)." if any(r["score"] is None for r in board["rows"]) else ""
+    lines = [f"# Leaderboard: {', '.join(board['paths'])}", "",
+             f"Ranked by {board['ranked_by']}; best first.{unranked}"]
+    if dev:
+        lines += ["", f"Real news first: the `dev` columns score each model on {', '.join(board['dev_data'])} "
+                  "(never trained on; 95% interval by article); the others are the run's own evaluation "
+                  "(cross-validation, or its test file)."]
     if board["common"]:
         lines += ["", "All runs: `" + " ".join(board["common"]) + "`"]
+    dev_head = ("dev macro F1 [95% CI] | " + " | ".join(f"dev {label} F1" for label in labels) + " | ") if dev else ""
     lines += [
         "",
-        "| rank | run | overrides | macro F1 folds mean ± std | macro F1 [95% CI] | "
+        f"| rank | run | overrides | {dev_head}macro F1 folds mean ± std | macro F1 [95% CI] | "
         + " | ".join(f"{label} F1" for label in labels) + " | fit s | model |",
-        "|---:|---|---|---:|---:|" + "---:|" * len(labels) + "---:|---|",
+        "|---:|---|---|" + "---:|" * ((len(labels) + 1) * dev) + "---:|---:|" + "---:|" * len(labels) + "---:|---|",
     ]
     for row in board["rows"]:
         m = row["metrics"]
         fit = f"{row['fit_seconds']:.1f}" if row["fit_seconds"] is not None else ""
         lines.append(
             f"| {row['rank']} | {Path(row['run_dir']).name} | {_code(row['shown_overrides'])} | "
-            f"{_mean_std(m)} | {_pooled(m)} | "
+            + (_dev_cells(m, labels) if dev else "")
+            + f"{_mean_std(m)} | {_pooled(m)} | "
             + " | ".join(f"{m['per_label'][label]['f1']:.3f}" for label in labels)
             + f" | {fit} | {_short_path(row['model_dir'])} |"
         )
     for base in board["baselines"]:
         s = base["summary"]
         lines.append(
-            f"| – | | baseline: {base['name']} | {_mean_std(s)} | {_pooled(s)} | "
+            f"| – | | baseline: {base['name']} | " + "| " * ((len(labels) + 1) * dev)
+            + f"{_mean_std(s)} | {_pooled(s)} | "
             + " | ".join(f"{s['per_label_f1'][label]:.3f}" if "per_label_f1" in s else "" for label in labels)
             + " | | |"
         )
@@ -199,14 +250,18 @@ def render_csv(board: dict) -> str:
     labels = board["labels"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["rank", "run_dir", "overrides", "macro_f1_fold_mean", "macro_f1_fold_std", "macro_f1",
+    writer.writerow(["rank", "run_dir", "overrides", "dev_macro_f1", "dev_macro_f1_low", "dev_macro_f1_high",
+                     *[f"dev_f1_{label}" for label in labels], "macro_f1_fold_mean", "macro_f1_fold_std", "macro_f1",
                      "macro_f1_low", "macro_f1_high", *[f"f1_{label}" for label in labels], "brier", "ece",
                      "fit_seconds", "model_dir"])
     for row in board["rows"]:
         m = row["metrics"]
         low, high = m.get("bootstrap", {}).get("macro_f1", [None, None])
+        dev = _dev(m) or {}
+        dev_low, dev_high = dev.get("bootstrap", {}).get("macro_f1", [None, None])
         writer.writerow([
-            row["rank"], row["run_dir"], " ".join(row["overrides"]), m.get("macro_f1_fold_mean"),
+            row["rank"], row["run_dir"], " ".join(row["overrides"]), dev.get("macro_f1"), dev_low, dev_high,
+            *[dev.get("per_label", {}).get(label, {}).get("f1") for label in labels], m.get("macro_f1_fold_mean"),
             m.get("macro_f1_fold_std"), m["macro_f1"], low, high,
             *[m["per_label"][label]["f1"] for label in labels],
             m.get("calibration", {}).get("brier"), m.get("calibration", {}).get("ece"),
@@ -216,7 +271,8 @@ def render_csv(board: dict) -> str:
         s = base["summary"]
         low, high = s.get("macro_f1_interval", [None, None])
         writer.writerow([
-            "baseline", base["run_dir"], f"baseline: {base['name']}", s.get("macro_f1_fold_mean"),
+            "baseline", base["run_dir"], f"baseline: {base['name']}", None, None, None, *[None] * len(labels),
+            s.get("macro_f1_fold_mean"),
             s.get("macro_f1_fold_std"), s["macro_f1"], low, high,
             *[s.get("per_label_f1", {}).get(label) for label in labels], None, None, None, None,
         ])
@@ -231,6 +287,20 @@ def write_leaderboard(board: dict, folder: str | Path) -> dict:
     for name, text in ((MARKDOWN_FILE, render_markdown(board)), (CSV_FILE, render_csv(board))):
         atomic.write_text(folder / name, text)
     return board
+
+
+def _dev(m: dict) -> dict | None:
+    """A run's real-news dev figures, or None when it was not scored there."""
+    dev = m.get(REAL_NEWS_DEV)
+    return dev if isinstance(dev, dict) and "macro_f1" in dev else None
+
+
+def _dev_cells(m: dict, labels: list[str]) -> str:
+    dev = _dev(m)
+    if dev is None:
+        return "| " * (len(labels) + 1)
+    f1 = [dev.get("per_label", {}).get(label, {}).get("f1") for label in labels]
+    return f"{_pooled(dev)} | " + " | ".join("" if v is None else f"{v:.3f}" for v in f1) + " | "
 
 
 def _mean_std(m: dict) -> str:

@@ -216,9 +216,6 @@ def predict_corpus(model, corpus, labels):
                        score_method(model) == "predict_proba")
 
 
-REAL_NEWS_DEV = "real_news_dev"  # the metrics.json key of the yardstick's figures
-
-
 def check_dev_apart(corpus, dev, dev_path) -> None:
     """The real-news dev set is never trained on: no document of it among the training sentences."""
     shared = set(corpus.groups) & set(dev.groups)

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
-from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, SKOPS_FILE
+from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV, SKOPS_FILE
 from pipeline.common.errors import DiskFull, PipelineError, note_kept
 from pipeline.training.crossval import (
-    REAL_NEWS_DEV,
     check_dev_apart,
     cross_validate,
     fit,

@@ -4,7 +4,9 @@
 
 RUN_A and RUN_B are run folders (runs/train/...) or model folders (models/NAME). Without
 --data, their saved evaluation predictions are compared (out-of-fold predictions of training
-runs on the same data, or evaluations of the same file); with --data, both models score FILE.
+runs on the same data, or evaluations of the same file), after both models score the real-news
+dev set they were scored on when trained, when it is still there (--no-dev skips it); with
+--data, both models score FILE.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from pathlib import Path
 
 from pipeline.common.cli import TRUST_HELP, at_least_one
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
+from pipeline.artifacts.names import REAL_NEWS_DEV
+from pipeline.artifacts.predictions_file import fingerprint
 from pipeline.evaluation.comparison import (
     compare,
+    dev_file_of,
     model_folder,
     predictions_on_file,
     render,
@@ -37,7 +42,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, metavar="FILE",
                         help="score both models on this labeled file (text, label, doc_id) instead of "
                         "comparing their saved evaluation predictions")
-    parser.add_argument("--trust", action="store_true", help=f"with --data: {TRUST_HELP}")
+    parser.add_argument("--no-dev", action="store_true",
+                        help="skip the real-news dev set (compared first, without --data, when both models "
+                        "were scored on it when trained and the file is still there)")
+    parser.add_argument("--trust", action="store_true", help=f"with --data or the dev set: {TRUST_HELP}")
     parser.add_argument("--resamples", type=at_least_one, default=N_RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -57,6 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         a, b = (run_predictions(p) for p in paths)
     result = compare(a, b, n_resamples=args.resamples, seed=args.seed)
+    dev_file = None if args.data or args.no_dev else dev_file_of(paths)
+    if dev_file:  # real news first (render puts it on top), unless the runs were tested on it already
+        dev_a, dev_b = (predictions_on_file(model_folder(p), dev_file, args.trust) for p in paths)
+        if fingerprint(dev_a) != fingerprint(a):
+            result[REAL_NEWS_DEV] = {"data": dev_file,
+                                     **compare(dev_a, dev_b, n_resamples=args.resamples, seed=args.seed)}
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:

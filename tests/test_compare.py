@@ -1,17 +1,22 @@
 import json
 
 import pytest
-from conftest import SEED_DATA, run_cli, train_with
+from conftest import ROOT, SEED_DATA, run_cli, train_with, write_jsonl
 
 from pipeline.compare import main
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """Two models cross-validated on the seed corpus, each with its run folder."""
+    """Two models cross-validated on the seed corpus, each with its run folder, both scored on a small
+    stand-in for the real-news dev set (three written articles) when trained."""
     tmp = tmp_path_factory.mktemp("compare")
-    train_with(tmp, ["data=seed", "features=char_tfidf"], run_name="char", run_dir=tmp / "run_char")
-    train_with(tmp, ["data=seed", "model=complement_nb", "features=word_tfidf"], run_name="nb",
+    records = [json.loads(line) for line in (ROOT / "data" / "written" / "starter_mixed_topics.jsonl").open()]
+    docs = list(dict.fromkeys(r["doc_id"] for r in records))[:3]
+    write_jsonl(tmp / "dev.jsonl", [r for r in records if r["doc_id"] in docs])
+    dev = f"data.dev_path={tmp / 'dev.jsonl'}"
+    train_with(tmp, ["data=seed", "features=char_tfidf", dev], run_name="char", run_dir=tmp / "run_char")
+    train_with(tmp, ["data=seed", "model=complement_nb", "features=word_tfidf", dev], run_name="nb",
                run_dir=tmp / "run_nb")
     return tmp
 
@@ -61,3 +66,22 @@ def test_a_folder_that_is_no_run_is_named(tmp_path, two_runs):
     result = run_cli("compare", tmp_path, two_runs / "run_char")
     assert result.returncode == 2
     assert str(tmp_path) in result.stderr and "predictions.jsonl" in result.stderr
+
+
+def test_real_news_dev_comes_first_when_both_models_were_scored_on_it(two_runs, capsys):
+    a, b = two_runs / "run_char", two_runs / "run_nb"
+    dev = two_runs / "dev.jsonl"
+    expected = [json.loads((run / "metrics.json").read_text())["real_news_dev"]["macro_f1"] for run in (a, b)]
+    main([str(a), str(b), "--json", "--resamples", "100"])
+    result = json.loads(capsys.readouterr().out)
+    real = result["real_news_dev"]
+    assert real["data"] == str(dev) and real["n_documents"] == 3
+    assert [real["macro_f1"]["a"], real["macro_f1"]["b"]] == pytest.approx(expected)
+    assert result["n_sentences"] == 55  # the out-of-fold comparison is still there
+
+    main([str(a), str(b), "--resamples", "100"])
+    out = capsys.readouterr().out
+    assert out.index(f"## Real news: {dev} (never trained on)") < out.index("## Their own evaluation")
+    assert out.index("3 documents") < out.index("2 documents")
+    main([str(a), str(b), "--resamples", "100", "--no-dev", "--json"])
+    assert "real_news_dev" not in json.loads(capsys.readouterr().out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.artifacts.names import CARD_FILE, METRICS_FILE, MODEL_POINTER_FILE
+from pipeline.artifacts.names import CARD_FILE, METRICS_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV
 from pipeline.common.errors import PipelineError
 from pipeline.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES
 
@@ -73,11 +73,36 @@ def predictions_on_file(model_dir: Path, data_file: str, trust: bool = False):
                        model.card.get("score_method") == "predict_proba")
 
 
+def dev_file_of(paths: list[Path]) -> str | None:
+    """The real-news dev file both runs' models were scored on when trained (their model cards say),
+    when it is still there; None otherwise."""
+    files = set()
+    for path in paths:
+        try:
+            card = _card(model_folder(path)) or {}
+        except PipelineError:  # a run folder that names no model: its predictions are all there is
+            return None
+        dev = card.get("metrics", {}).get(REAL_NEWS_DEV, {})
+        if "macro_f1" not in dev:
+            return None
+        files.add(Path(dev["data"]).resolve())
+    file = files.pop() if len(files) == 1 else None
+    return str(file) if file is not None and file.is_file() else None
+
+
 def render(result: dict, name_a: str, name_b: str) -> str:
+    """The comparison as tables; with real-news dev figures (result["real_news_dev"]) those come first."""
+    lines = [f"A: {name_a}", f"B: {name_b}"]
+    dev = result.get(REAL_NEWS_DEV)
+    if dev is not None:
+        lines += ["", f"## Real news: {dev['data']} (never trained on)", "", *_table(dev),
+                  "", "## Their own evaluation", ""]
+    return "\n".join([*lines, *_table(result)]) + "\n"
+
+
+def _table(result: dict) -> list[str]:
     conf = f"{result['confidence']:.0%}"
     lines = [
-        f"A: {name_a}",
-        f"B: {name_b}",
         f"{result['n_sentences']} sentences in {result['n_documents']} documents; {conf} intervals of A - B from "
         f"{result['n_resamples']} paired bootstrap resamples of documents.",
         "",
@@ -89,8 +114,7 @@ def render(result: dict, name_a: str, name_b: str) -> str:
         low, high = row["interval"]
         lines.append(f"| {name} | {row['a']:.3f} | {row['b']:.3f} | {row['difference']:+.3f} | "
                      f"[{low:+.3f}, {high:+.3f}] | {row['verdict']} |")
-    lines += ["", f"Verdict on macro F1: {result['macro_f1']['verdict']}"]
-    return "\n".join(lines) + "\n"
+    return [*lines, "", f"Verdict on macro F1: {result['macro_f1']['verdict']}"]
 
 
 def _card(path: Path) -> dict | None:

@@ -51,6 +51,14 @@ def test_params_and_metrics_are_flattened_for_mlflow():
                "bootstrap": {"macro_f1": [0.4, 0.6]}, "calibration": {"brier": 0.3, "ece": 0.1}}
     assert headline_metrics(metrics) == {"macro_f1": 0.5, "accuracy": 0.6, "f1.threat": 0.7, "macro_f1_low": 0.4,
                                          "macro_f1_high": 0.6, "brier": 0.3, "ece": 0.1}
+    metrics["real_news_dev"] = {"data": "dev.jsonl", "macro_f1": 0.45, "per_label": {"threat": {"f1": 0.3}},
+                                "bootstrap": {"macro_f1": [0.35, 0.55]}}
+    assert headline_metrics(metrics) == {"macro_f1": 0.5, "accuracy": 0.6, "f1.threat": 0.7, "macro_f1_low": 0.4,
+                                         "macro_f1_high": 0.6, "brier": 0.3, "ece": 0.1,
+                                         "real_news_dev.macro_f1": 0.45, "real_news_dev.f1.threat": 0.3,
+                                         "real_news_dev.macro_f1_low": 0.35, "real_news_dev.macro_f1_high": 0.55}
+    metrics["real_news_dev"] = {"data": "dev.jsonl", "skipped": "file not found"}
+    assert "real_news_dev.macro_f1" not in headline_metrics(metrics)
 
 
 @pytest.mark.slow

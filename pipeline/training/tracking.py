@@ -66,7 +66,18 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
 
 
 def headline_metrics(metrics: dict) -> dict[str, float]:
-    """The scalar figures of metrics.json, named as there (per_label.threat.f1 -> f1.threat)."""
+    """The scalar figures of metrics.json, named as there (per_label.threat.f1 -> f1.threat); the
+    real-news dev set's the same way under `real_news_dev.` (real_news_dev.macro_f1, ...)."""
+    from pipeline.artifacts.names import REAL_NEWS_DEV
+
+    out = _scalars(metrics)
+    real = metrics.get(REAL_NEWS_DEV, {})
+    if "macro_f1" in real:
+        out.update({f"{REAL_NEWS_DEV}.{key}": value for key, value in _scalars(real).items()})
+    return out
+
+
+def _scalars(metrics: dict) -> dict[str, float]:
     out = {key: float(metrics[key]) for key in
            ("macro_f1", "micro_f1", "weighted_f1", "accuracy", "macro_f1_fold_mean", "macro_f1_fold_std")
            if key in metrics}

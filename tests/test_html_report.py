@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ROOT, SEED_DATA
+from conftest import ROOT, SEED_DATA, write_jsonl
 
 from pipeline.score import main
 
@@ -156,3 +156,20 @@ def test_evaluation_report_html_has_mistakes_and_features(tmp_path, trained_mode
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Not available" not in page
     assert "Evaluation of seed-model" in page
+
+
+def test_the_real_news_figures_come_first_in_report_html(tmp_path):
+    from conftest import train_with
+
+    records = [json.loads(line) for line in (ROOT / "data" / "written" / "starter_mixed_topics.jsonl").open()]
+    docs = list(dict.fromkeys(r["doc_id"] for r in records))[:3]
+    dev = write_jsonl(tmp_path / "dev.jsonl", [r for r in records if r["doc_id"] in docs])
+    metrics = train_with(tmp_path, ["data=seed", f"data.dev_path={dev}"], run_name="seed")
+    real = metrics["real_news_dev"]
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert page.index('<section id="real-news">') < page.index('<section id="metrics">')
+    low, high = real["bootstrap"]["macro_f1"]
+    assert f"macro F1 on real news<b>{real['macro_f1']:.3f} [{low:.3f}, {high:.3f}]</b>" in page
+    section = page.split('<section id="real-news">')[1].split("</section>")[0]
+    assert f"{real['n_sentences']} sentences of 3 real news articles" in section
+    assert f"<td>{real['per_label']['threat']['f1']:.3f}</td>" in section

@@ -1,6 +1,6 @@
 """report.html of a training or evaluation run: one self-contained page beside report.md.
 
-Per-label metrics, the confusion matrix, a calibration diagram (when scores are
+The real-news dev set's figures first (when the run scored it), then per-label metrics, the confusion matrix, a calibration diagram (when scores are
 probabilities), the top features per label (linear models) and the worst mistakes: the
 wrong predictions made with the most confidence (out-of-fold in cross-validation).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 
+from pipeline.artifacts.names import REAL_NEWS_DEV
 from pipeline.reports.articles_page import label_meta, page_head
 
 WORST_MISTAKES = 25
@@ -27,6 +28,9 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     ]
     if metrics.get("folds"):
         sections.insert(1, ("folds", "Folds", _folds_section(metrics)))
+    real = metrics.get(REAL_NEWS_DEV)
+    if real:
+        sections.insert(0, ("real-news", "Real news (development set)", _real_news_section(real, meta)))
     e = html.escape
     cards = [
         ("macro F1", f"{metrics['macro_f1']:.3f}"),
@@ -36,6 +40,9 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     ]
     if "macro_f1_fold_std" in metrics:
         cards.insert(1, ("macro F1 across folds", f"{metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f}"))
+    if real and "macro_f1" in real:
+        low, high = real["bootstrap"]["macro_f1"]
+        cards.insert(0, ("macro F1 on real news", f"{real['macro_f1']:.3f} [{low:.3f}, {high:.3f}]"))
     parts = [
         page_head(title, scripts=(), style_attributes=True),
         '<body>\n<div class="doc">\n',
@@ -70,6 +77,30 @@ def _metrics_section(metrics: dict, meta: dict) -> str:
     return (
         '<table class="grid"><thead><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>'
         "<th>support</th></tr></thead>\n<tbody>" + "\n".join(rows) + "\n" + averages + "</tbody></table>\n"
+    )
+
+
+def _real_news_section(real: dict, meta: dict) -> str:
+    """The yardstick: F1 per label with its interval on real articles the model never saw."""
+    e = html.escape
+    if "macro_f1" not in real:
+        return f"<p>Not scored: {e(str(real['data']))}: {e(str(real.get('skipped')))}.</p>\n"
+    boot = real["bootstrap"]
+    rows = "".join(
+        f'<tr><td class="label">{_label_cell(meta, label)}</td><td>{row["f1"]:.3f}</td>'
+        f'<td>[{boot["per_label_f1"][label][0]:.3f}, {boot["per_label_f1"][label][1]:.3f}]</td><td>{row["support"]}</td></tr>'
+        for label, row in real["per_label"].items()
+    )
+    low, high = boot["macro_f1"]
+    return (
+        f"<p>{real['n_sentences']} sentences of {real['n_documents']} real news articles labeled by the annotation "
+        f"guide ({e(str(real['data']))}), never trained on; {boot['confidence']:.0%} intervals from "
+        f"{boot['n_resamples']} bootstrap resamples of whole articles. The sections below are on the training "
+        "data's own evaluation.</p>\n"
+        '<table class="grid"><thead><tr><th>label</th><th>F1</th><th>interval</th><th>support</th></tr></thead>\n'
+        f"<tbody>{rows}\n"
+        f'<tr><td class="label">macro average</td><td>{real["macro_f1"]:.3f}</td><td>[{low:.3f}, {high:.3f}]</td>'
+        f"<td>{real['n_sentences']}</td></tr></tbody></table>\n"
     )
 
 

@@ -155,11 +155,12 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
                         skops_writer=skops_writer)
     saved.append(folder)
     atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{folder.resolve()}\n")
-    print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
-    if "macro_f1" in metrics.get(REAL_NEWS_DEV, {}):
+    if "macro_f1" in metrics.get(REAL_NEWS_DEV, {}):  # real news first
         real = metrics[REAL_NEWS_DEV]
         print_table(real, f"Real news: {real['n_sentences']} sentences of {real['n_documents']} articles "
-                          f"({Path(real['data']).name}) — macro F1 {real['macro_f1']:.3f}")
+                          f"({Path(real['data']).name}, never trained on) — macro F1 {real['macro_f1']:.3f} "
+                          "[{:.3f}, {:.3f}]".format(*real["bootstrap"]["macro_f1"]))
+    print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("saved model to %s; evaluation files in %s", folder, run_dir)
     return metrics
 

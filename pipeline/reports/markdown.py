@@ -65,15 +65,15 @@ def _render_real_news(real: dict | None) -> list[str]:
         f"annotation guide ({real['data']}), never trained on. {boot['confidence']:.0%} intervals from "
         f"{boot['n_resamples']} bootstrap resamples of whole articles.", "",
         "| | F1 | interval | support |", "|---|---:|---:|---:|",
-        f"| macro F1 | {real['macro_f1']:.3f} | {_interval(boot['macro_f1'])} | {real['n_sentences']} |",
+        f"| macro F1 | {real['macro_f1']:.3f} | {interval_text(boot['macro_f1'])} | {real['n_sentences']} |",
     ]
     for label, pair in boot["per_label_f1"].items():
         row = real["per_label"][label]
-        lines.append(f"| {label} | {row['f1']:.3f} | {_interval(pair)} | {row['support']} |")
+        lines.append(f"| {label} | {row['f1']:.3f} | {interval_text(pair)} | {row['support']} |")
     return lines + ["", "The rest of this report is on the training data's own evaluation protocol.", ""]
 
 
-def _interval(pair) -> str:
+def interval_text(pair) -> str:
     return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
 
 
@@ -94,10 +94,10 @@ def _render_uncertainty(metrics: dict) -> list[str]:
     fold_macro = (
         f" {metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f} |" if folds else ""
     )
-    lines.append(f"| macro F1 | {metrics['macro_f1']:.3f} | {_interval(boot['macro_f1'])} |{fold_macro}")
+    lines.append(f"| macro F1 | {metrics['macro_f1']:.3f} | {interval_text(boot['macro_f1'])} |{fold_macro}")
     for label, pair in boot["per_label_f1"].items():
         fold = f" {folds[label]['mean']:.3f} ± {folds[label]['std']:.3f} |" if folds else ""
-        lines.append(f"| {label} | {metrics['per_label'][label]['f1']:.3f} | {_interval(pair)} |{fold}")
+        lines.append(f"| {label} | {metrics['per_label'][label]['f1']:.3f} | {interval_text(pair)} |{fold}")
     return lines
 
 
@@ -116,7 +116,7 @@ def _render_baselines(metrics: dict) -> list[str]:
     for name, row in [*rows, *baselines.items()]:
         fold = f" {row['macro_f1_fold_mean']:.3f} ± {row['macro_f1_fold_std']:.3f} |" if folds else ""
         lines.append(
-            f"| {name} | {row['macro_f1']:.3f} | {_interval(row['macro_f1_interval'])} |{fold} {row['accuracy']:.3f} |"
+            f"| {name} | {row['macro_f1']:.3f} | {interval_text(row['macro_f1_interval'])} |{fold} {row['accuracy']:.3f} |"
         )
     return lines
 

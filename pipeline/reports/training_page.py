@@ -1,8 +1,9 @@
 """report.html of a training or evaluation run: one self-contained page beside report.md.
 
-The real-news dev set's figures first (when the run scored it), then per-label metrics, the confusion matrix, a calibration diagram (when scores are
-probabilities), the top features per label (linear models) and the worst mistakes: the
-wrong predictions made with the most confidence (out-of-fold in cross-validation).
+The real-news dev set's figures first (when the run scored it), then per-label metrics, the
+confusion matrix, a calibration diagram (when scores are probabilities), the top features per
+label (linear models) and the worst mistakes: the wrong predictions made with the most
+confidence (out-of-fold in cross-validation).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 
 from pipeline.artifacts.names import REAL_NEWS_DEV
 from pipeline.reports.articles_page import label_meta, page_head
+from pipeline.reports.markdown import interval_text
 
 WORST_MISTAKES = 25
 TOP_FEATURES = 12
@@ -41,8 +43,7 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     if "macro_f1_fold_std" in metrics:
         cards.insert(1, ("macro F1 across folds", f"{metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f}"))
     if real and "macro_f1" in real:
-        low, high = real["bootstrap"]["macro_f1"]
-        cards.insert(0, ("macro F1 on real news", f"{real['macro_f1']:.3f} [{low:.3f}, {high:.3f}]"))
+        cards.insert(0, ("macro F1 on real news", f"{real['macro_f1']:.3f} {interval_text(real['bootstrap']['macro_f1'])}"))
     parts = [
         page_head(title, scripts=(), style_attributes=True),
         '<body>\n<div class="doc">\n',
@@ -88,10 +89,9 @@ def _real_news_section(real: dict, meta: dict) -> str:
     boot = real["bootstrap"]
     rows = "".join(
         f'<tr><td class="label">{_label_cell(meta, label)}</td><td>{row["f1"]:.3f}</td>'
-        f'<td>[{boot["per_label_f1"][label][0]:.3f}, {boot["per_label_f1"][label][1]:.3f}]</td><td>{row["support"]}</td></tr>'
+        f'<td>{interval_text(boot["per_label_f1"][label])}</td><td>{row["support"]}</td></tr>'
         for label, row in real["per_label"].items()
     )
-    low, high = boot["macro_f1"]
     return (
         f"<p>{real['n_sentences']} sentences of {real['n_documents']} real news articles labeled by the annotation "
         f"guide ({e(str(real['data']))}), never trained on; {boot['confidence']:.0%} intervals from "
@@ -99,8 +99,8 @@ def _real_news_section(real: dict, meta: dict) -> str:
         "data's own evaluation.</p>\n"
         '<table class="grid"><thead><tr><th>label</th><th>F1</th><th>interval</th><th>support</th></tr></thead>\n'
         f"<tbody>{rows}\n"
-        f'<tr><td class="label">macro average</td><td>{real["macro_f1"]:.3f}</td><td>[{low:.3f}, {high:.3f}]</td>'
-        f"<td>{real['n_sentences']}</td></tr></tbody></table>\n"
+        f'<tr><td class="label">macro average</td><td>{real["macro_f1"]:.3f}</td>'
+        f"<td>{interval_text(boot['macro_f1'])}</td><td>{real['n_sentences']}</td></tr></tbody></table>\n"
     )
 
 

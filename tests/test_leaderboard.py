@@ -165,7 +165,8 @@ def test_real_news_dev_figures_come_first_and_can_rank_the_runs(tmp_path, capsys
     assert [Path(r["run_dir"]).name for r in board["rows"]] == ["2", "0", "1"]
     markdown = render_markdown(board)
     assert "the `dev` columns score each model on ptc/dev.jsonl" in markdown
-    assert "| rank | run | overrides | dev macro F1 [95% CI] | dev threat F1 | dev reporting F1 | macro F1 folds" in markdown
+    assert ("| rank | run | overrides | dev macro F1 [95% CI] | dev threat F1 | dev reporting F1 | "
+            "macro F1 folds") in markdown
     assert "| 2 | 0 | `model=logreg` | 0.600 [0.550, 0.650] | 0.500 | 0.400 | 0.850 ± 0.020 |" in markdown
     assert "| 1 | 2 | `model=complement_nb` | | | | 0.900 ± 0.020 |" in markdown
     rows = list(csv.DictReader(io.StringIO(render_csv(board))))

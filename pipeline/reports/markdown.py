@@ -116,7 +116,8 @@ def _render_baselines(metrics: dict) -> list[str]:
     for name, row in [*rows, *baselines.items()]:
         fold = f" {row['macro_f1_fold_mean']:.3f} ± {row['macro_f1_fold_std']:.3f} |" if folds else ""
         lines.append(
-            f"| {name} | {row['macro_f1']:.3f} | {interval_text(row['macro_f1_interval'])} |{fold} {row['accuracy']:.3f} |"
+            f"| {name} | {row['macro_f1']:.3f} | {interval_text(row['macro_f1_interval'])} |{fold} "
+            f"{row['accuracy']:.3f} |"
         )
     return lines
 

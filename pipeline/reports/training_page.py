@@ -43,7 +43,8 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     if "macro_f1_fold_std" in metrics:
         cards.insert(1, ("macro F1 across folds", f"{metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f}"))
     if real and "macro_f1" in real:
-        cards.insert(0, ("macro F1 on real news", f"{real['macro_f1']:.3f} {interval_text(real['bootstrap']['macro_f1'])}"))
+        on_real_news = f"{real['macro_f1']:.3f} {interval_text(real['bootstrap']['macro_f1'])}"
+        cards.insert(0, ("macro F1 on real news", on_real_news))
     parts = [
         page_head(title, scripts=(), style_attributes=True),
         '<body>\n<div class="doc">\n',

@@ -85,3 +85,17 @@ def test_real_news_dev_comes_first_when_both_models_were_scored_on_it(two_runs, 
     assert out.index("3 documents") < out.index("2 documents")
     main([str(a), str(b), "--resamples", "100", "--no-dev", "--json"])
     assert "real_news_dev" not in json.loads(capsys.readouterr().out)
+
+
+def test_runs_on_different_data_are_still_compared_on_the_dev_set(two_runs, tmp_path, capsys):
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(SEED_DATA.read_text(encoding="utf-8").splitlines()[:40]) + "\n", encoding="utf-8")
+    train_with(tmp_path, [f"data.path={other}", "data=seed", f"data.dev_path={two_runs / 'dev.jsonl'}"],
+               run_name="small", run_dir=tmp_path / "run_small")
+    main([str(two_runs / "run_char"), str(tmp_path / "run_small"), "--resamples", "100"])
+    out = capsys.readouterr().out
+    assert f"## Real news: {two_runs / 'dev.jsonl'} (never trained on)" in out and "| macro F1 |" in out
+    assert out.rstrip().endswith("Not compared: the runs were evaluated on different sentences.")
+    main([str(two_runs / "run_char"), str(tmp_path / "run_small"), "--resamples", "100", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["real_news_dev"]["n_documents"] == 3 and "macro_f1" not in result

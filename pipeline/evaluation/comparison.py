@@ -11,6 +11,10 @@ from pipeline.common.errors import PipelineError
 from pipeline.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES
 
 
+class DifferentSentences(PipelineError):
+    """The two runs were evaluated on different sentences."""
+
+
 def compare(a, b, *, n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE) -> dict:
     """Paired bootstrap of A - B for two `Predictions` of the same sentences."""
     from pipeline.artifacts.predictions_file import fingerprint
@@ -19,7 +23,7 @@ def compare(a, b, *, n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: 
     if a.labels != b.labels:
         raise PipelineError(f"the runs have different labels: {a.labels} vs {b.labels}")
     if fingerprint(a) != fingerprint(b):
-        raise PipelineError(
+        raise DifferentSentences(
             "the runs were evaluated on different sentences; give --data FILE to score both models on one file"
         )
     return paired_bootstrap(a.y_true, a.y_pred, b.y_pred, a.groups, a.labels,
@@ -97,7 +101,8 @@ def render(result: dict, name_a: str, name_b: str) -> str:
     if dev is not None:
         lines += ["", f"## Real news: {dev['data']} (never trained on)", "", *_table(dev),
                   "", "## Their own evaluation", ""]
-    return "\n".join([*lines, *_table(result)]) + "\n"
+    own = _table(result) if "macro_f1" in result else [f"Not compared: {result['own_evaluation']}."]
+    return "\n".join([*lines, *own]) + "\n"
 
 
 def _table(result: dict) -> list[str]:

@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     dev_file = None if args.data or args.no_dev else dev_file_of(paths)
     try:
         result = compare(a, b, n_resamples=args.resamples, seed=args.seed)
-    except DifferentSentences as exc:  # trained on different data: the dev set can still compare them
+    except DifferentSentences:  # trained on different data: the dev set can still compare them
         if not dev_file:
             raise
-        result = {"own_evaluation": str(exc).split(";")[0]}
+        result = {"own_evaluation": DifferentSentences.what}
     if dev_file:  # real news first (render puts it on top), unless the runs were tested on it already
         try:
             dev_a, dev_b = (predictions_on_file(model_folder(p), dev_file, args.trust) for p in paths)

@@ -14,6 +14,8 @@ from pipeline.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES
 class DifferentSentences(PipelineError):
     """The two runs were evaluated on different sentences."""
 
+    what = "the runs were evaluated on different sentences"
+
 
 def compare(a, b, *, n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE) -> dict:
     """Paired bootstrap of A - B for two `Predictions` of the same sentences."""
@@ -23,9 +25,7 @@ def compare(a, b, *, n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: 
     if a.labels != b.labels:
         raise PipelineError(f"the runs have different labels: {a.labels} vs {b.labels}")
     if fingerprint(a) != fingerprint(b):
-        raise DifferentSentences(
-            "the runs were evaluated on different sentences; give --data FILE to score both models on one file"
-        )
+        raise DifferentSentences(f"{DifferentSentences.what}; give --data FILE to score both models on one file")
     return paired_bootstrap(a.y_true, a.y_pred, b.y_pred, a.groups, a.labels,
                             n_resamples=n_resamples, seed=seed, confidence=confidence)
 

@@ -204,6 +204,17 @@ def test_an_absent_dev_set_is_skipped_with_a_note(tmp_path):
     assert metrics["real_news_dev"] == {"data": str(tmp_path / "no.jsonl"), "skipped": "file not found"}
 
 
+def test_a_dev_file_without_some_labels_is_scored_on_the_labels_it_has_or_the_model_predicts(tmp_path):
+    dev = write_jsonl(tmp_path / "dev.jsonl", [
+        {"text": text, "label": label, "doc_id": f"d{n}", "sentence_index": k} for n in range(3)
+        for k, (text, label) in enumerate([(f"They will attack {n}.", "threat"), (f"Officials said {n}.", "reporting")])])
+    metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", "model=complement_nb", f"data.dev_path={dev}"])
+    real = metrics["real_news_dev"]
+    predicted = {label for label, row in real["per_label"].items() if row["support"] == 0}
+    assert {"threat", "reporting"} <= set(real["per_label"]) and predicted  # it predicts a label the file lacks
+    assert all(real["per_label"][label]["f1"] == 0 for label in predicted)
+
+
 def test_a_model_trained_on_fewer_labels_trains_and_says_the_dev_set_is_not_comparable(tmp_path):
     dev = write_jsonl(tmp_path / "dev.jsonl", [
         {"text": "The dam was built in 1970.", "label": "background_fact", "doc_id": "d0", "sentence_index": 0}])

@@ -231,10 +231,19 @@ def real_news_dev(model, dev, labels, seed: int, dev_path) -> dict:
     from pipeline.evaluation.metrics import describe_predictions
     from pipeline.models.scores import score_method
 
-    known = [label for label in labels if label in set(dev.labels)]
+    from dataclasses import replace
+
     if set(dev.labels) - set(labels):
         return {"data": str(dev_path), "skipped": f"its labels {sorted(set(dev.labels))} are not the model's"}
-    predictions = predict_corpus(model, dev, known)
+    predictions = predict_corpus(model, dev, labels)
+    # A label the file lacks counts only where the model predicts it (as scikit-learn's F1 does).
+    shown = set(dev.labels) | set(predictions.y_pred)
+    keep = [k for k, label in enumerate(predictions.labels) if label in shown]
+    if len(keep) < len(predictions.labels):
+        scores = predictions.scores[:, keep]
+        if predictions.probabilistic:  # still probabilities over the labels kept (no argmax changes)
+            scores = scores / scores.sum(axis=1, keepdims=True)
+        predictions = replace(predictions, scores=scores, labels=[predictions.labels[k] for k in keep])
     described = describe_predictions(predictions, seed=seed, score_method=score_method(model))
     described.pop("confident_mistakes", None)  # dev sentences are looked at by pattern, not one by one
     return {"data": str(dev_path), "real_text": True, **described}

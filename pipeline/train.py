@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float:
     run_dir = hydra_cfg.runtime.output_dir
     metrics = None
     try:
-        check_sweep_metric(cfg.get("sweep_metric"), cfg.data.get("dev_path"))
+        check_sweep_metric(cfg.get("sweep_metric"), cfg.data.get("dev_path"), list(cfg.data.labels))
         name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
         run = build_run(cfg, tracking=True)
         metrics = train(

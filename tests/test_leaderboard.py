@@ -204,6 +204,18 @@ def test_a_folder_of_runs_at_any_depth_is_ranked_without_writing_into_it(tmp_pat
     assert sorted(p.name for p in runs.iterdir()) == ["train", "train-multirun"]
 
 
+@pytest.mark.parametrize("metric", ["macro_f2", "real_news_dev.macro_f", "real_news_dev.macro_f1_fold_mean",
+                                    "per_label.thret.f1"])
+def test_a_sweep_metric_no_run_would_have_stops_before_training(tmp_path, metric):
+    from pipeline.evaluation.leaderboard import check_sweep_metric
+
+    labels = ["threat", "reporting"]
+    with pytest.raises(PipelineError, match=f"config sweep_metric: '{metric}' is not a figure of metrics.json"):
+        check_sweep_metric(metric, None, labels)
+    for fine in ("macro_f1_fold_mean", "accuracy", "per_label.threat.f1", "real_news_dev.per_label.reporting.recall"):
+        check_sweep_metric(fine, __file__, labels)
+
+
 def test_a_sweep_metric_on_the_dev_set_without_it_stops_before_training(tmp_path):
     models = tmp_path / "models"
     result = run_cli("train", "data=seed", "features=word_tfidf", "sweep_metric=real_news_dev.macro_f1",
@@ -213,4 +225,8 @@ def test_a_sweep_metric_on_the_dev_set_without_it_stops_before_training(tmp_path
     assert result.stderr.strip().splitlines()[-1] == (
         "error: config sweep_metric: 'real_news_dev.macro_f1' needs the real-news dev set, not found at "
         f"{tmp_path / 'absent.jsonl'} (data.dev_path)")
+    assert not models.exists() or not any(models.iterdir())
+    result = run_cli("train", "data=seed", "features=word_tfidf", "sweep_metric=macro_f2",
+                     f"paths.models_dir={models}", f"paths.runs_dir={tmp_path / 'runs'}")
+    assert result.returncode != 0 and "error: config sweep_metric: 'macro_f2' is not a figure" in result.stderr
     assert not models.exists() or not any(models.iterdir())

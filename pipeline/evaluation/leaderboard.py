@@ -129,9 +129,30 @@ def read_run(run_dir: Path, metric: str | None = None) -> dict:
     }
 
 
-def check_sweep_metric(metric: str | None, dev_path: str | None) -> None:
-    """Before a run: a sweep_metric on the real-news dev set needs that set (checked again at the end)."""
-    if metric and metric.split(".")[0] == REAL_NEWS_DEV and not (dev_path and Path(dev_path).is_file()):
+SWEEP_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "accuracy")
+FOLD_METRICS = ("macro_f1_fold_mean", "macro_f1_fold_std")  # cross-validation only, not on the dev set
+
+
+def check_sweep_metric(metric: str | None, dev_path: str | None, labels) -> None:
+    """Before a run: `metric` names a figure metrics.json will hold (a typo found after an hour of
+    fine-tuning costs the hour), and one on the real-news dev set needs that set."""
+    if not metric:
+        return
+    on_dev = metric.startswith(REAL_NEWS_DEV + ".")
+    name = metric.removeprefix(REAL_NEWS_DEV + ".")
+    label_figure = name.split(".")
+    known = (name in SWEEP_METRICS or (name in FOLD_METRICS and not on_dev)
+             or (len(label_figure) == 3 and label_figure[0] == "per_label" and label_figure[1] in labels
+                 and label_figure[2] in ("precision", "recall", "f1")))
+    if not known:
+        raise PipelineError(
+            f"config sweep_metric: {quote(metric)} is not a figure of metrics.json: one of "
+            f"{', '.join(FOLD_METRICS + SWEEP_METRICS)} or per_label.LABEL.f1 (or .precision, .recall), "
+            f"and but for the fold ones the same on the real-news dev set after {REAL_NEWS_DEV}.")
+    if on_dev and not dev_path:
+        raise PipelineError(f"config sweep_metric: {quote(metric)} needs the real-news dev set, and data.dev_path "
+                            "is not set")
+    if on_dev and not Path(dev_path).is_file():
         raise PipelineError(f"config sweep_metric: {quote(metric)} needs the real-news dev set, not found at "
                             f"{dev_path} (data.dev_path)")
 

@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write leaderboard.md/.csv here (default: into PATH when it is one sweep folder)")
     parser.add_argument("--by", default=None, metavar="METRIC",
                         help="rank by this metrics.json key or dotted path, e.g. real_news_dev.macro_f1 or "
-                        "real_news_dev.per_label.threat.f1 (default: each run's sweep_metric)")
+                        "real_news_dev.per_label.threat.f1 (default: the runs' sweep_metric, or the dev set's "
+                        "macro-F1 when they name different ones or were evaluated on different data)")
     parser.add_argument("--no-write", action="store_true", help="only print")
     return parser.parse_args(argv)
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         out = args.paths[0]
     if out is not None and not args.no_write:
         if not Path(out).is_dir():
-            raise PipelineError(f"--out: folder does not exist: {out}")
+            raise PipelineError(f"--out: {out}: {'not a folder' if Path(out).exists() else 'folder does not exist'}")
         write_leaderboard(board, out)
     sys.stdout.write(render_markdown(board))
 

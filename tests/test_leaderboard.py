@@ -22,12 +22,15 @@ LABELS = ["threat", "reporting"]
 
 
 def fake_run(folder: Path, overrides: list[str], fold_mean: float, fit_seconds: float | None = 1.5,
-             dev: float | None = None) -> Path:
+             dev: float | None = None, sentences: int = 55, sweep_metric: str | None = None) -> Path:
     """A run folder as pipeline.train leaves it, with only the files the leaderboard reads (and the
     real-news dev figures when `dev` is its macro-F1)."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if sweep_metric:
+        (folder / ".hydra" / "config.yaml").write_text(f"sweep_metric: {sweep_metric}\n")
     metrics = {
+        "n_sentences": sentences,
         "per_label": {label: {"f1": fold_mean + i / 100} for i, label in enumerate(LABELS)},
         "macro_f1": fold_mean + 0.01,
         "macro_f1_fold_mean": fold_mean,
@@ -199,7 +202,8 @@ def test_a_folder_of_runs_at_any_depth_is_ranked_without_writing_into_it(tmp_pat
     (runs / "train" / "2026-12-01_12-00-00_ef" / ".hydra").mkdir(parents=True)  # stopped before metrics
     main([str(runs)])
     printed = capsys.readouterr().out
-    assert "`model=sgd`" in printed and "`model=logreg`" in printed
+    assert "| 1 | train-multirun/2026-12-01_11-00-00_cd/0 | `model=sgd` |" in printed
+    assert "| 2 | train/2026-12-01_10-00-00_ab | `model=logreg` |" in printed
     assert f"failed or unfinished): {runs / 'train' / '2026-12-01_12-00-00_ef'}" in printed
     assert sorted(p.name for p in runs.iterdir()) == ["train", "train-multirun"]
 
@@ -230,3 +234,20 @@ def test_a_sweep_metric_on_the_dev_set_without_it_stops_before_training(tmp_path
                      f"paths.models_dir={models}", f"paths.runs_dir={tmp_path / 'runs'}")
     assert result.returncode != 0 and "error: config sweep_metric: 'macro_f2' is not a figure" in result.stderr
     assert not models.exists() or not any(models.iterdir())
+
+
+def test_runs_on_different_data_or_metrics_are_ranked_on_the_dev_set(tmp_path):
+    fake_run(tmp_path / "a" / "0", ["data=seed"], 0.90, dev=0.50, sentences=55)
+    fake_run(tmp_path / "b" / "0", ["data=default"], 0.80, dev=0.60, sentences=11550)
+    board = build_leaderboard([tmp_path])
+    assert [r["name"] for r in board["rows"]] == ["b/0", "a/0"]
+    markdown = render_markdown(board)
+    assert "Ranked by `real_news_dev.macro_f1`, as the runs were evaluated on different data" in markdown
+    assert "baseline:" not in markdown and "No baselines: the runs were evaluated on different data" in markdown
+    assert [r["name"] for r in build_leaderboard([tmp_path], "macro_f1_fold_mean")["rows"]] == ["a/0", "b/0"]
+
+    fake_run(tmp_path / "c" / "0", ["model=logreg"], 0.9, dev=0.4, sweep_metric="accuracy")
+    fake_run(tmp_path / "c" / "1", ["model=sgd"], 0.7, dev=0.5)
+    board = build_leaderboard([tmp_path / "c"])
+    assert [r["name"] for r in board["rows"]] == ["1", "0"]
+    assert "the runs name different sweep_metrics (`accuracy`, `macro_f1_fold_mean`)" in board["ranked_by"]

@@ -96,9 +96,8 @@ def find_runs(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
     return runs, unfinished
 
 
-def read_run(run_dir: Path, metric: str | None = None) -> dict:
-    """One run's row: its overrides, metrics, model folder and fit time; ranked by `metric`, else
-    by the run's own sweep_metric."""
+def read_run(run_dir: Path) -> dict:
+    """One run's row: its overrides, metrics, sweep_metric, model folder and fit time."""
     import yaml
 
     metrics_file = run_dir / METRICS_FILE
@@ -110,7 +109,7 @@ def read_run(run_dir: Path, metric: str | None = None) -> dict:
     overrides = yaml.safe_load(overrides_file.read_text(encoding="utf-8")) if overrides_file.is_file() else []
     config_file = run_dir / HYDRA_FOLDER / HYDRA_CONFIG_FILE
     config = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file.is_file() else None
-    sweep_metric = metric or (config.get("sweep_metric") if isinstance(config, dict) else None)
+    sweep_metric = config.get("sweep_metric") if isinstance(config, dict) else None
     pointer = run_dir / MODEL_POINTER_FILE
     model_dir = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else metrics.get("model", {}).get("path")
     timings = {}
@@ -121,7 +120,6 @@ def read_run(run_dir: Path, metric: str | None = None) -> dict:
         "run_dir": str(run_dir),
         "overrides": [str(o) for o in overrides or []],
         "metrics": metrics,
-        "score": _score_or_none(metrics, sweep_metric),
         "sweep_metric": sweep_metric or DEFAULT_SWEEP_METRIC,
         "model_dir": model_dir,
         "fit_seconds": timings.get("fit_seconds"),
@@ -157,20 +155,36 @@ def check_sweep_metric(metric: str | None, dev_path: str | None, labels) -> None
                             f"{dev_path} (data.dev_path)")
 
 
-def _score_or_none(metrics: dict, metric: str | None) -> float | None:
+def _score_or_none(metrics: dict, metric: str, option: str) -> float | None:
     try:
-        return ranking_score(metrics, metric)
+        return ranking_score(metrics, metric, option)
     except MissingMetric:
         return None
 
 
 def build_leaderboard(paths: Sequence[str | Path], metric: str | None = None) -> dict:
-    """Rows best first (by `metric`, else each run's sweep_metric), the overrides all runs share,
-    baseline rows and seed-to-seed spread."""
+    """Rows best first by one metric (`metric`, else the runs' sweep_metric; runs that name different
+    ones are ranked on the real-news dev set when any has it), the overrides all runs share, baseline
+    rows (when the runs share their evaluation data) and seed-to-seed spread."""
     run_dirs, unfinished = find_runs(paths)
-    rows = [read_run(run_dir, metric) for run_dir in run_dirs]
+    rows = [read_run(run_dir) for run_dir in run_dirs]
+    own = list(dict.fromkeys(row["sweep_metric"] for row in rows))
+    with_dev = [row for row in rows if _dev(row["metrics"])]
+    same_data = len({_evaluated_on(row["metrics"]) for row in rows}) == 1  # else their own figures don't compare
+    if metric or (len(own) == 1 and (same_data or not with_dev)):
+        chosen = metric or own[0]
+        ranked_by = RANKED_BY if chosen == DEFAULT_SWEEP_METRIC else f"`{chosen}`"
+    else:  # one order needs one metric that means the same for every run: the dev set's, when there
+        chosen = f"{REAL_NEWS_DEV}.macro_f1" if with_dev else DEFAULT_SWEEP_METRIC
+        why = (f"the runs name different sweep_metrics ({', '.join(f'`{m}`' for m in own)})" if len(own) > 1
+               else "the runs were evaluated on different data")
+        ranked_by = f"{f'`{chosen}`' if with_dev else RANKED_BY}, as {why}; --by picks another"
+    option = "--by" if metric else "config sweep_metric"
+    for row in rows:
+        row["name"] = _run_name(Path(row["run_dir"]), paths)
+        row["score"] = _score_or_none(row["metrics"], chosen, option)
     if all(row["score"] is None for row in rows):  # the metric is in no run: say why, as for one run
-        ranking_score(rows[0]["metrics"], rows[0]["sweep_metric"], "--by" if metric else "config sweep_metric")
+        ranking_score((with_dev or rows)[0]["metrics"], chosen, option)
     # Best first; runs without the metric last, unranked. Stable: equal scores keep job order.
     rows.sort(key=lambda row: -row["score"] if row["score"] is not None else float("inf"))
     common = [o for o in rows[0]["overrides"] if all(o in row["overrides"] for row in rows)] if len(rows) > 1 else []
@@ -182,12 +196,13 @@ def build_leaderboard(paths: Sequence[str | Path], metric: str | None = None) ->
     baselines = [
         {"name": name, "summary": summary, "run_dir": best["run_dir"]}
         for name, summary in best["metrics"].get("baselines", {}).items()
-    ]
-    used = list(dict.fromkeys(row["sweep_metric"] for row in rows))
+    ] if same_data else []
     return {
         "paths": [str(p) for p in paths],
-        "ranked_by": RANKED_BY if used == [DEFAULT_SWEEP_METRIC] else ", ".join(f"`{m}`" for m in used),
-        "dev_data": list(dict.fromkeys(_dev(row["metrics"])["data"] for row in rows if _dev(row["metrics"]))),
+        "ranked_by": ranked_by,
+        "baselines_note": "" if same_data else "No baselines: the runs were evaluated on different data "
+                                               "(each run's report.md has its own).",
+        "dev_data": list(dict.fromkeys(_dev(row["metrics"])["data"] for row in with_dev)),
         "labels": labels,
         "common": common,
         "rows": rows,
@@ -239,7 +254,7 @@ def render_markdown(board: dict) -> str:
         m = row["metrics"]
         fit = f"{row['fit_seconds']:.1f}" if row["fit_seconds"] is not None else ""
         lines.append(
-            f"| {row['rank']} | {Path(row['run_dir']).name} | {_code(row['shown_overrides'])} | "
+            f"| {row['rank']} | {row['name']} | {_code(row['shown_overrides'])} | "
             + (_dev_cells(m, labels) if dev else "")
             + f"{_mean_std(m)} | {_pooled(m)} | "
             + " | ".join(f"{m['per_label'][label]['f1']:.3f}" for label in labels)
@@ -253,6 +268,8 @@ def render_markdown(board: dict) -> str:
             + " | ".join(f"{s['per_label_f1'][label]:.3f}" if "per_label_f1" in s else "" for label in labels)
             + " | | |"
         )
+    if board["baselines_note"]:
+        lines += ["", board["baselines_note"]]
     if board["seed_spread"]:
         lines += [
             "", "## Across seeds", "",
@@ -308,6 +325,20 @@ def write_leaderboard(board: dict, folder: str | Path) -> dict:
     for name, text in ((MARKDOWN_FILE, render_markdown(board)), (CSV_FILE, render_csv(board))):
         atomic.write_text(folder / name, text)
     return board
+
+
+def _run_name(run_dir: Path, paths: Sequence[str | Path]) -> str:
+    """A run as the table names it: its path below the folder it was found in (a sweep's job number)."""
+    for path in map(Path, paths):
+        if run_dir != path and run_dir.is_relative_to(path):
+            return str(run_dir.relative_to(path))
+    return run_dir.name
+
+
+def _evaluated_on(m: dict) -> tuple:
+    """What a run's own evaluation scored: its sentence and document counts and label supports."""
+    return m.get("n_sentences"), m.get("n_documents"), tuple(
+        (label, row.get("support")) for label, row in m.get("per_label", {}).items())
 
 
 def _dev(m: dict) -> dict | None:

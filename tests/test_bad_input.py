@@ -187,7 +187,8 @@ CASES = [
     Case("evaluate-config-typo", "evaluate", evaluate("model_dri=x"), {"data.jsonl": jsonl(GOOD_ROWS)},
          "Could not override 'model_dri'"),
     # ---- score -----------------------------------------------------------------------------------
-    Case("score-empty-file", "score", score("{tmp}/a.txt"), {"a.txt": b""}, "a.txt; the output is empty", code=0),
+    Case("score-empty-file", "score", score("{tmp}/a.txt"), {"a.txt": b""}, "a.txt: no sentences (the file is empty or blank)",
+         code=0),
     Case("score-bom", "score", score("{tmp}/a.txt"), {"a.txt": "\ufeffWe will come. It rained.".encode()}, code=0),
     Case("score-crlf", "score", score("{tmp}/a.txt"), {"a.txt": b"We will come.\r\nIt rained.\r\n"}, code=0),
     Case("score-invalid-utf8", "score", score("{tmp}/a.txt"), {"a.txt": b"Le ministre a menac\xe9 la ville."},

@@ -67,9 +67,12 @@ def test_inputs_without_a_sentence_are_named_in_a_warning(tmp_path, trained_mode
     empty.write_text("")
     blank.write_text("\n  \n")
     out = tmp_path / "scores.jsonl"
-    main(["--model", str(trained_model), str(empty), str(blank), "-o", str(out)])
+    main(["--model", str(trained_model), str(empty), str(ROOT / "seeds"), str(blank), "-o", str(out)])
     err = capsys.readouterr().err
-    assert f"no sentences to score in {empty}, {blank}" in err
-    assert out.read_text() == ""
+    assert f"{empty}: no sentences (the file is empty or blank)" in err
+    assert f"{blank}: no sentences (the file is empty or blank)" in err
+    assert len(out.read_text().splitlines()) == 55  # the seed articles' sentences, scored as ever
+    main(["--model", str(trained_model), "--text", "  ", "--format", "jsonl"])
+    assert "no sentences to score in --text; the output is empty" in capsys.readouterr().err
     main(["--model", str(trained_model), str(ROOT / "seeds"), "--format", "jsonl"])
     assert "no sentences" not in capsys.readouterr().err

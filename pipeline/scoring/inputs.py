@@ -214,6 +214,14 @@ def _count_lines(path: Path, non_blank: bool) -> int:
     return lines + (last != b"\n")
 
 
+def is_blank(name: str) -> bool:
+    """Whether an article or JSONL file holds nothing but whitespace (read up to its first other byte)."""
+    if name == STDIN or Path(name).suffix.lower() not in TEXT_FILES | {".jsonl"}:
+        return False
+    with _open_binary(Path(name)) as handle:
+        return not any(block.strip() for block in iter(lambda: handle.read(1 << 16), b""))
+
+
 def _open_binary(path: Path):
     try:
         return open(path, "rb")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, note_kept, warn
 from pipeline.scoring.batching import batches
-from pipeline.scoring.inputs import count_items, iter_items, resolve_inputs
+from pipeline.scoring.inputs import count_items, is_blank, iter_items, resolve_inputs
 from pipeline.scoring.resumable import FileOutput, StdoutOutput
 
 ENGINES = ("local", "dask")
@@ -206,6 +206,9 @@ def score(args, lean: bool = False) -> None:
             raise PipelineError("nothing to score: give files, folders, - for stdin, or --text")
         inputs = ["-"]
     files = resolve_inputs(inputs)
+    blank = [name for name in files if is_blank(name)]
+    for name in blank:
+        warn(f"{name}: no sentences (the file is empty or blank)")
     fmt = args.format or _format_for(args.output)
     out = _check_output(args.output, args.resume, args.force)
     if out is not None:  # -o inside a folder being scored: its earlier output is not an input
@@ -251,7 +254,7 @@ def score(args, lean: bool = False) -> None:
             else:
                 done = _write_all(results, output, skip, files, args)
         output.finish(done)
-        if done == 0:
+        if done == 0 and (args.text or len(blank) < len(files)):  # blank files were named above
             warn(f"no sentences to score in {_named(files, args.text)}; the output is empty")
     except DiskFull as exc:
         raise _disk_full(output, out, exc, args) from None

@@ -76,3 +76,12 @@ def test_inputs_without_a_sentence_are_named_in_a_warning(tmp_path, trained_mode
     assert "no sentences to score in --text; the output is empty" in capsys.readouterr().err
     main(["--model", str(trained_model), str(ROOT / "seeds"), "--format", "jsonl"])
     assert "no sentences" not in capsys.readouterr().err
+
+
+def test_an_output_suffix_that_names_no_format_is_said_to_get_jsonl(tmp_path, trained_model, capsys):
+    out = tmp_path / "scores.xlsx"
+    main(["--model", str(trained_model), "--text", "We will come.", "-o", str(out)])
+    assert f"--output: {out}: its suffix names no format; writing JSONL" in capsys.readouterr().err
+    assert json.loads(out.read_text())["text"] == "We will come."
+    main(["--model", str(trained_model), "--text", "We will come.", "-o", str(tmp_path / "s.txt"), "--format", "csv"])
+    assert "names no format" not in capsys.readouterr().err

@@ -34,7 +34,7 @@ def resolve_inputs(inputs: Iterable[str]) -> list[str]:
     if not inputs:  # --text alone
         return []
     found = find_files(inputs, SENTENCE_FILES | TEXT_FILES, stdin=True,
-                       what=".txt, .jsonl, .csv or .parquet files")
+                       what="articles (.txt, .md) or .jsonl, .csv or .parquet files")
     return [str(path) for path in found]
 
 

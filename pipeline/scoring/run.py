@@ -188,6 +188,8 @@ def _signature(files: list[str], texts: list[str], fmt: str, card: dict, precisi
 def _format_for(output: str | None) -> str:
     if output:
         suffix = Path(output).suffix.lower()
+        if suffix not in (".csv", ".parquet", ".html", ".htm", ".jsonl", ".json", ".ndjson"):
+            warn(f"--output: {output}: its suffix names no format; writing JSONL (--format chooses another)")
         return {".csv": "csv", ".parquet": "parquet", ".html": "html", ".htm": "html"}.get(suffix, "jsonl")
     return "table" if sys.stdout.isatty() else "jsonl"
 

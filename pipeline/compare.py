@@ -66,13 +66,15 @@ def main(argv: list[str] | None = None) -> None:
         a, b = (predictions_on_file(model_folder(p), args.data, args.trust) for p in paths)
     else:
         a, b = (run_predictions(p) for p in paths)
-    dev_file = None if args.data or args.no_dev else dev_file_of(paths)
+    dev_file, why_not = (None, "") if args.data or args.no_dev else dev_file_of(paths)
     try:
         result = compare(a, b, n_resamples=args.resamples, seed=args.seed)
     except DifferentSentences:  # trained on different data: the dev set can still compare them
         if not dev_file:
             raise
         result = {"own_evaluation": DifferentSentences.what}
+    if why_not:  # said once the comparison stands (a refusal is one line)
+        warn(f"not compared on the real-news dev set: {why_not} (--data FILE scores both models on one file)")
     if dev_file:  # real news first (render puts it on top), unless the runs were tested on it already
         try:
             dev_a, dev_b = (predictions_on_file(model_folder(p), dev_file, args.trust) for p in paths)

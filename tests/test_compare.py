@@ -99,3 +99,13 @@ def test_runs_on_different_data_are_still_compared_on_the_dev_set(two_runs, tmp_
     main([str(two_runs / "run_char"), str(tmp_path / "run_small"), "--resamples", "100", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert result["real_news_dev"]["n_documents"] == 3 and "macro_f1" not in result
+
+
+def test_a_run_not_scored_on_the_dev_set_is_said_to_be_compared_without_it(two_runs, tmp_path, capsys):
+    train_with(tmp_path, ["data=seed", "features=word_tfidf", "data.dev_path=null"], run_name="nodev",
+               run_dir=tmp_path / "run_nodev")
+    main([str(two_runs / "run_char"), str(tmp_path / "run_nodev"), "--resamples", "50"])
+    captured = capsys.readouterr()
+    assert (f"not compared on the real-news dev set: {tmp_path / 'run_nodev'} was not scored on it when trained"
+            in captured.err)
+    assert "## Real news" not in captured.out and "Verdict on macro F1" in captured.out

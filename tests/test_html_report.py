@@ -170,6 +170,7 @@ def test_the_real_news_figures_come_first_in_report_html(tmp_path):
     assert page.index('<section id="real-news">') < page.index('<section id="metrics">')
     low, high = real["bootstrap"]["macro_f1"]
     assert f"macro F1 on real news<b>{real['macro_f1']:.3f} [{low:.3f}, {high:.3f}]</b>" in page
+    assert f"macro F1, cross-validation<b>{metrics['macro_f1']:.3f}</b>" in page
     section = page.split('<section id="real-news">')[1].split("</section>")[0]
     assert f"{real['n_sentences']} sentences of 3 real news articles" in section
     assert f"<td>{real['per_label']['threat']['f1']:.3f}</td>" in section

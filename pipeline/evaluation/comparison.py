@@ -77,21 +77,27 @@ def predictions_on_file(model_dir: Path, data_file: str, trust: bool = False):
                        model.card.get("score_method") == "predict_proba")
 
 
-def dev_file_of(paths: list[Path]) -> str | None:
+def dev_file_of(paths: list[Path]) -> tuple[str | None, str]:
     """The real-news dev file both runs' models were scored on when trained (their model cards say),
-    when it is still there; None otherwise."""
-    files = set()
+    when it is still there; else None and why not ("" when neither was scored on one)."""
+    files, scored = set(), []
     for path in paths:
         try:
             card = _card(model_folder(path)) or {}
         except PipelineError:  # a run folder that names no model: its predictions are all there is
-            return None
+            return None, f"{path} names no model to score it"
         dev = card.get("metrics", {}).get(REAL_NEWS_DEV, {})
-        if "macro_f1" not in dev:
-            return None
-        files.add(Path(dev["data"]).resolve())
-    file = files.pop() if len(files) == 1 else None
-    return str(file) if file is not None and file.is_file() else None
+        scored.append("macro_f1" in dev)
+        if "macro_f1" in dev:
+            files.add(Path(dev["data"]).resolve())
+    if not any(scored):
+        return None, ""
+    if not all(scored):
+        return None, f"{paths[scored.index(False)]} was not scored on it when trained"
+    if len(files) > 1:
+        return None, f"the runs were scored on different files ({', '.join(sorted(map(str, files)))})"
+    file = files.pop()
+    return (str(file), "") if file.is_file() else (None, f"{file} is not there any more")
 
 
 def render(result: dict, name_a: str, name_b: str) -> str:

@@ -43,6 +43,7 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     if "macro_f1_fold_std" in metrics:
         cards.insert(1, ("macro F1 across folds", f"{metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f}"))
     if real and "macro_f1" in real:
+        cards[0] = ("macro F1, " + ("cross-validation" if metrics.get("folds") else "test file"), cards[0][1])
         on_real_news = f"{real['macro_f1']:.3f} {interval_text(real['bootstrap']['macro_f1'])}"
         cards.insert(0, ("macro F1 on real news", on_real_news))
     parts = [

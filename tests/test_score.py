@@ -85,3 +85,12 @@ def test_an_output_suffix_that_names_no_format_is_said_to_get_jsonl(tmp_path, tr
     assert json.loads(out.read_text())["text"] == "We will come."
     main(["--model", str(trained_model), "--text", "We will come.", "-o", str(tmp_path / "s.txt"), "--format", "csv"])
     assert "names no format" not in capsys.readouterr().err
+
+
+def test_a_run_folder_given_as_the_model_names_the_model_it_saved(tmp_path, trained_model):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_dir.txt").write_text(f"{trained_model}\n")
+    result = run_cli("score", "--model", run, "--text", "We will come.")
+    assert result.returncode == 2
+    assert result.stderr == f"error: {run} is a run folder; the model it saved is {trained_model}\n"

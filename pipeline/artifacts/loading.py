@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
 from pipeline.artifacts.model import Model
-from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODELS_FOLDER, SKOPS_FILE
+from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODEL_POINTER_FILE, MODELS_FOLDER, SKOPS_FILE
 from pipeline.artifacts.weights import attach_weights, holders
 from pipeline.common.errors import PipelineError, warn
 
@@ -46,6 +46,10 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False, scori
         raise PipelineError(f"model folder not found: {folder}")
     joblib_file, skops_file = folder / MODEL_FILE, folder / SKOPS_FILE
     if not joblib_file.is_file() and not skops_file.is_file():
+        pointer = folder / MODEL_POINTER_FILE
+        if pointer.is_file():  # a training run's folder: say which model it saved
+            raise PipelineError(f"{folder} is a run folder; the model it saved is "
+                                f"{pointer.read_text(encoding='utf-8').strip()}")
         raise PipelineError(f"{folder}: no {MODEL_FILE} or {SKOPS_FILE} in the model folder")
     if joblib_file.is_file():
         card, sha256 = checked_card(folder)

@@ -87,6 +87,17 @@ def test_runs_that_differ_only_in_seed_get_their_spread(tmp_path):
     assert spread[0]["overrides"] == ["model=logreg"] and spread[0]["runs"] == 3
     assert spread[0]["mean"] == pytest.approx(0.7) and spread[0]["std"] == pytest.approx((2 / 300) ** 0.5)
     assert (spread[0]["min"], spread[0]["max"]) == (0.6, 0.8)
+    assert spread[0]["dev_mean"] is None  # no dev figures in these runs
+
+
+def test_the_spread_across_seeds_shows_the_dev_set_first(tmp_path):
+    for job, (seed, score, dev) in enumerate([(1, 0.6, 0.50), (2, 0.7, 0.54)]):
+        fake_run(tmp_path / str(job), ["model=logreg", f"seed={seed}"], score, dev=dev)
+    board = build_leaderboard([tmp_path])
+    assert board["seed_spread"][0]["dev_mean"] == pytest.approx(0.52)
+    markdown = render_markdown(board)
+    assert "| overrides (besides seed) | runs | dev macro F1 mean ± std | ranked by: mean ± std |" in markdown
+    assert "| all runs | 2 | 0.520 ± 0.020 | 0.650 ± 0.050 | 0.600 | 0.700 |" in markdown
 
 
 def test_cli_prints_for_run_folders_and_writes_into_a_sweep_folder(tmp_path, capsys):

@@ -225,8 +225,12 @@ def seed_spread(rows: list[dict]) -> list[dict]:
     spread = []
     for key, members in groups.items():
         scores = np.array([m["score"] for m in members])
+        dev = [_dev(m["metrics"]) for m in members]
+        dev_scores = np.array([d["macro_f1"] for d in dev]) if all(dev) else None
         spread.append({"overrides": list(key), "runs": len(members), "mean": float(scores.mean()),
-                       "std": float(scores.std()), "min": float(scores.min()), "max": float(scores.max())})
+                       "std": float(scores.std()), "min": float(scores.min()), "max": float(scores.max()),
+                       "dev_mean": None if dev_scores is None else float(dev_scores.mean()),
+                       "dev_std": None if dev_scores is None else float(dev_scores.std())})
     spread.sort(key=lambda s: -s["mean"])
     return spread
 
@@ -273,12 +277,14 @@ def render_markdown(board: dict) -> str:
     if board["seed_spread"]:
         lines += [
             "", "## Across seeds", "",
-            "| overrides (besides seed) | runs | macro F1 mean ± std | min | max |",
-            "|---|---:|---:|---:|---:|",
+            f"| overrides (besides seed) | runs | {'dev macro F1 mean ± std | ' * dev}"
+            "ranked by: mean ± std | min | max |",
+            "|---|---:|" + "---:|" * dev + "---:|---:|---:|",
         ]
         for s in board["seed_spread"]:
-            lines.append(f"| {_code(s['overrides']) or 'all runs'} | {s['runs']} | {s['mean']:.3f} ± {s['std']:.3f} "
-                         f"| {s['min']:.3f} | {s['max']:.3f} |")
+            dev_cell = ("" if s["dev_mean"] is None else f"{s['dev_mean']:.3f} ± {s['dev_std']:.3f}") + " | "
+            lines.append(f"| {_code(s['overrides']) or 'all runs'} | {s['runs']} | {dev_cell * dev}"
+                         f"{s['mean']:.3f} ± {s['std']:.3f} | {s['min']:.3f} | {s['max']:.3f} |")
     if board["unfinished"]:
         lines += ["", f"Runs without metrics.json (failed or unfinished): {', '.join(board['unfinished'])}"]
     return "\n".join(lines) + "\n"

@@ -208,11 +208,8 @@ def score(args, lean: bool = False) -> None:
             raise PipelineError("nothing to score: give files, folders, - for stdin, or --text")
         inputs = ["-"]
     files = resolve_inputs(inputs)
-    blank = [name for name in files if is_blank(name)]
-    for name in blank:
-        warn(f"{name}: no sentences (the file is empty or blank)")
-    fmt = args.format or _format_for(args.output)
     out = _check_output(args.output, args.resume, args.force)
+    fmt = args.format or _format_for(args.output)  # after the -o checks: a refusal is one line
     if out is not None:  # -o inside a folder being scored: its earlier output is not an input
         files = [name for name in files if name in inputs or Path(name).resolve() != out.resolve()]
     if args.resume and "-" in files:
@@ -242,6 +239,9 @@ def score(args, lean: bool = False) -> None:
         if args.precision == "bf16" and not card.get("weights"):  # workers load it: say so here first
             raise no_encoder_for(model_dir, args.precision)
 
+    blank = [name for name in files if is_blank(name)]  # said once nothing else refuses the run
+    for name in blank:
+        warn(f"{name}: no sentences (the file is empty or blank)")
     output = (FileOutput(out, fmt, labels, _signature(files, args.text, fmt, card, args.precision), args.resume, model)
               if out else StdoutOutput(fmt, labels, model))
     skip = output.committed_items

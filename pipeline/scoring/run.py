@@ -185,12 +185,16 @@ def _signature(files: list[str], texts: list[str], fmt: str, card: dict, precisi
     return signature
 
 
+FORMAT_OF_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".html": "html", ".htm": "html",
+                    ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+
+
 def _format_for(output: str | None) -> str:
     if output:
-        suffix = Path(output).suffix.lower()
-        if suffix not in (".csv", ".parquet", ".html", ".htm", ".jsonl", ".json", ".ndjson"):
+        fmt = FORMAT_OF_SUFFIX.get(Path(output).suffix.lower())
+        if fmt is None:
             warn(f"--output: {output}: its suffix names no format; writing JSONL (--format chooses another)")
-        return {".csv": "csv", ".parquet": "parquet", ".html": "html", ".htm": "html"}.get(suffix, "jsonl")
+        return fmt or "jsonl"
     return "table" if sys.stdout.isatty() else "jsonl"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.artifacts.names import CARD_FILE, METRICS_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV
 from pipeline.common.errors import PipelineError
+from pipeline.evaluation.metrics import real_news_figures
 from pipeline.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES
 
 
@@ -86,9 +87,9 @@ def dev_file_of(paths: list[Path]) -> tuple[str | None, str]:
             card = _card(model_folder(path)) or {}
         except PipelineError:  # a run folder that names no model: its predictions are all there is
             return None, f"{path} names no model to score it"
-        dev = card.get("metrics", {}).get(REAL_NEWS_DEV, {})
-        scored.append("macro_f1" in dev)
-        if "macro_f1" in dev:
+        dev = real_news_figures(card.get("metrics", {}))
+        scored.append(dev is not None)
+        if dev is not None:
             files.add(Path(dev["data"]).resolve())
     if not any(scored):
         return None, ""

@@ -24,6 +24,7 @@ from pipeline.artifacts.names import (
     REAL_NEWS_DEV,
 )
 from pipeline.common.errors import PipelineError, quote
+from pipeline.evaluation.metrics import real_news_figures
 
 log = logging.getLogger(__name__)
 MARKDOWN_FILE, CSV_FILE = LEADERBOARD_MARKDOWN_FILE, LEADERBOARD_CSV_FILE
@@ -51,7 +52,7 @@ def ranking_score(metrics: dict, metric: str | None = None, option: str = "confi
         dev = metrics.get(REAL_NEWS_DEV, {})
         why = (f" (the real-news dev set was not scored: {dev.get('skipped', 'not configured')}"
                f"{', ' + dev['data'] if 'data' in dev else ''})"
-               if metric.startswith(REAL_NEWS_DEV + ".") and "macro_f1" not in dev else "")
+               if metric.startswith(REAL_NEWS_DEV + ".") and real_news_figures(metrics) is None else "")
         raise MissingMetric(f"{option}: {quote(metric)} is not in metrics.json{why}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PipelineError(f"{option}: {quote(metric)} is not a number in metrics.json")
@@ -169,7 +170,7 @@ def build_leaderboard(paths: Sequence[str | Path], metric: str | None = None) ->
     run_dirs, unfinished = find_runs(paths)
     rows = [read_run(run_dir) for run_dir in run_dirs]
     own = list(dict.fromkeys(row["sweep_metric"] for row in rows))
-    with_dev = [row for row in rows if _dev(row["metrics"])]
+    with_dev = [row for row in rows if real_news_figures(row["metrics"])]
     same_data = len({_evaluated_on(row["metrics"]) for row in rows}) == 1  # else their own figures don't compare
     if metric or (len(own) == 1 and (same_data or not with_dev)):
         chosen = metric or own[0]
@@ -202,7 +203,7 @@ def build_leaderboard(paths: Sequence[str | Path], metric: str | None = None) ->
         "ranked_by": ranked_by,
         "baselines_note": "" if same_data else "No baselines: the runs were evaluated on different data "
                                                "(each run's report.md has its own).",
-        "dev_data": list(dict.fromkeys(_dev(row["metrics"])["data"] for row in with_dev)),
+        "dev_data": list(dict.fromkeys(real_news_figures(row["metrics"])["data"] for row in with_dev)),
         "labels": labels,
         "common": common,
         "rows": rows,
@@ -225,7 +226,7 @@ def seed_spread(rows: list[dict]) -> list[dict]:
     spread = []
     for key, members in groups.items():
         scores = np.array([m["score"] for m in members])
-        dev = [_dev(m["metrics"]) for m in members]
+        dev = [real_news_figures(m["metrics"]) for m in members]
         dev_scores = np.array([d["macro_f1"] for d in dev]) if all(dev) else None
         spread.append({"overrides": list(key), "runs": len(members), "mean": float(scores.mean()),
                        "std": float(scores.std()), "min": float(scores.min()), "max": float(scores.max()),
@@ -301,7 +302,7 @@ def render_csv(board: dict) -> str:
     for row in board["rows"]:
         m = row["metrics"]
         low, high = m.get("bootstrap", {}).get("macro_f1", [None, None])
-        dev = _dev(m) or {}
+        dev = real_news_figures(m) or {}
         dev_low, dev_high = dev.get("bootstrap", {}).get("macro_f1", [None, None])
         writer.writerow([
             row["rank"], row["run_dir"], " ".join(row["overrides"]), dev.get("macro_f1"), dev_low, dev_high,
@@ -347,14 +348,8 @@ def _evaluated_on(m: dict) -> tuple:
         (label, row.get("support")) for label, row in m.get("per_label", {}).items())
 
 
-def _dev(m: dict) -> dict | None:
-    """A run's real-news dev figures, or None when it was not scored there."""
-    dev = m.get(REAL_NEWS_DEV)
-    return dev if isinstance(dev, dict) and "macro_f1" in dev else None
-
-
 def _dev_cells(m: dict, labels: list[str]) -> str:
-    dev = _dev(m)
+    dev = real_news_figures(m)
     if dev is None:
         return "| " * (len(labels) + 1)
     f1 = [dev.get("per_label", {}).get(label, {}).get("f1") for label in labels]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from pipeline.artifacts.names import REAL_NEWS_DEV
+
 MISTAKES_SHOWN = 10
 FEW_DOCUMENTS = 20  # below this, say that bootstrap intervals over documents are rough
 
@@ -21,6 +23,12 @@ class Predictions:
     scores: Any  # array (n_sentences, n_labels), columns in `labels` order
     labels: list[str]
     probabilistic: bool  # scores are predict_proba, so their calibration can be judged
+
+
+def real_news_figures(metrics: dict) -> dict | None:
+    """A run's real-news dev figures (metrics.json's real_news_dev), or None when it was not scored there."""
+    dev = metrics.get(REAL_NEWS_DEV)
+    return dev if isinstance(dev, dict) and "macro_f1" in dev else None
 
 
 def compute_metrics(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 
 from pipeline.artifacts.names import REAL_NEWS_DEV
+from pipeline.evaluation.metrics import real_news_figures
 from pipeline.reports.articles_page import label_meta, page_head
 from pipeline.reports.markdown import interval_text
 
@@ -42,7 +43,7 @@ def render_training_report(metrics: dict, title: str, predictions=None, estimato
     ]
     if "macro_f1_fold_std" in metrics:
         cards.insert(1, ("macro F1 across folds", f"{metrics['macro_f1_fold_mean']:.3f} ± {metrics['macro_f1_fold_std']:.3f}"))
-    if real and "macro_f1" in real:
+    if real_news_figures(metrics) is not None:
         cards[0] = ("macro F1, " + ("cross-validation" if metrics.get("folds") else "test file"), cards[0][1])
         on_real_news = f"{real['macro_f1']:.3f} {interval_text(real['bootstrap']['macro_f1'])}"
         cards.insert(0, ("macro F1 on real news", on_real_news))

@@ -100,6 +100,7 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
     from pipeline.artifacts.predictions_file import write_predictions
     from pipeline.common import atomic
     from pipeline.data.records import input_kind
+    from pipeline.evaluation.metrics import real_news_figures
     from pipeline.models.scores import score_method
     from pipeline.reports.files import write_reports
     from pipeline.reports.markdown import print_table
@@ -155,8 +156,8 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
                         skops_writer=skops_writer)
     saved.append(folder)
     atomic.write_text(Path(run_dir) / MODEL_POINTER_FILE, f"{folder.resolve()}\n")
-    if "macro_f1" in metrics.get(REAL_NEWS_DEV, {}):  # real news first
-        real = metrics[REAL_NEWS_DEV]
+    real = real_news_figures(metrics)
+    if real is not None:  # real news first
         print_table(real, f"Real news: {real['n_sentences']} sentences of {real['n_documents']} articles "
                           f"({Path(real['data']).name}, never trained on) — macro F1 {real['macro_f1']:.3f} "
                           "[{:.3f}, {:.3f}]".format(*real["bootstrap"]["macro_f1"]))

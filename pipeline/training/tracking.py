@@ -69,10 +69,11 @@ def headline_metrics(metrics: dict) -> dict[str, float]:
     """The scalar figures of metrics.json, named as there (per_label.threat.f1 -> f1.threat); the
     real-news dev set's the same way under `real_news_dev.` (real_news_dev.macro_f1, ...)."""
     from pipeline.artifacts.names import REAL_NEWS_DEV
+    from pipeline.evaluation.metrics import real_news_figures
 
     out = _scalars(metrics)
-    real = metrics.get(REAL_NEWS_DEV, {})
-    if "macro_f1" in real:
+    real = real_news_figures(metrics)
+    if real is not None:
         out.update({f"{REAL_NEWS_DEV}.{key}": value for key, value in _scalars(real).items()})
     return out
 

@@ -63,14 +63,15 @@ def test_invalid_utf8_is_replaced_and_reported(tmp_path, trained_model, capsys):
 
 
 def test_inputs_without_a_sentence_are_named_in_a_warning(tmp_path, trained_model, capsys):
-    empty, blank = tmp_path / "empty.txt", tmp_path / "blank.txt"
+    empty, blank, table = tmp_path / "empty.txt", tmp_path / "blank.txt", tmp_path / "table.csv"
     empty.write_text("")
     blank.write_text("\n  \n")
+    table.write_text("\n \n")  # an empty table warns as an empty article does (it refused the run)
     out = tmp_path / "scores.jsonl"
-    main(["--model", str(trained_model), str(empty), str(ROOT / "seeds"), str(blank), "-o", str(out)])
+    main(["--model", str(trained_model), str(empty), str(ROOT / "seeds"), str(blank), str(table), "-o", str(out)])
     err = capsys.readouterr().err
-    assert f"{empty}: no sentences (the file is empty or blank)" in err
-    assert f"{blank}: no sentences (the file is empty or blank)" in err
+    for name in (empty, blank, table):
+        assert f"{name}: no sentences (the file is empty or blank)" in err
     assert len(out.read_text().splitlines()) == 55  # the seed articles' sentences, scored as ever
     main(["--model", str(trained_model), "--text", "  ", "--format", "jsonl"])
     assert "no sentences to score in --text; the output is empty" in capsys.readouterr().err

@@ -129,6 +129,8 @@ def jsonl_item(path: Path, number: int, record: dict) -> Item:
 
 
 def read_csv(path: Path) -> Iterator[Item]:
+    if is_blank(str(path)):  # said in a warning, like an empty article or JSONL file
+        return
     try:
         handle = open(path, encoding="utf-8-sig", errors="replace", newline="")
     except OSError as exc:
@@ -199,7 +201,7 @@ def count_items(files: Iterable[str], texts: Iterable[str] = ()) -> int | None:
         if suffix == ".parquet":
             total += open_parquet(Path(name)).metadata.num_rows
         else:
-            total += _count_lines(Path(name), non_blank=suffix == ".jsonl") - (suffix == ".csv")
+            total += max(0, _count_lines(Path(name), non_blank=suffix == ".jsonl") - (suffix == ".csv"))
     return total
 
 
@@ -215,8 +217,8 @@ def _count_lines(path: Path, non_blank: bool) -> int:
 
 
 def is_blank(name: str) -> bool:
-    """Whether an article or JSONL file holds nothing but whitespace (read up to its first other byte)."""
-    if name == STDIN or Path(name).suffix.lower() not in TEXT_FILES | {".jsonl"}:
+    """Whether an article, JSONL or CSV file holds nothing but whitespace (read up to its first other byte)."""
+    if name == STDIN or Path(name).suffix.lower() not in TEXT_FILES | {".jsonl", ".csv"}:
         return False
     with _open_binary(Path(name)) as handle:
         return not any(block.strip() for block in iter(lambda: handle.read(1 << 16), b""))

@@ -204,6 +204,8 @@ CASES = [
     Case("score-jsonl-invalid-utf8", "score", score("{tmp}/s.jsonl"),
          {"s.jsonl": b'{"text": "Le ministre a menac\xe9 la ville."}\n'},
          "s.jsonl: bytes that are not UTF-8 were replaced", code=0),
+    Case("score-jsonl-lone-surrogate", "score", score("{tmp}/s.jsonl", "-o", "{tmp}/out.csv"),
+         {"s.jsonl": b'{"text": "We will come. \\ud83d"}\n'}, "s.jsonl: lone surrogates", code=0),
     Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
          "s.jsonl: line 2: expected an object with a 'text' string"),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},

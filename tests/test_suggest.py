@@ -65,6 +65,15 @@ def test_unlabeled_sentence_files_are_read_as_forgivingly_as_score_reads_them(tm
         labeled_keys([str(pool)])
 
 
+def test_lone_surrogate_escapes_are_replaced_and_reported_and_true_pairs_kept(tmp_path):
+    """A `\\ud83d` escape cut from its pair is no text a UTF-8 output can hold (it crashed the writer)."""
+    pool = tmp_path / "pool.jsonl"
+    pool.write_bytes(b'{"text": "Cut \\ud83d here, whole \\ud83d\\ude00 here."}\n')
+    with pytest.warns(UserWarning, match="pool.jsonl: lone surrogates"):
+        items = list(iter_unlabeled([str(pool)]))
+    assert items == [("pool", 0, "Cut \ufffd here, whole \U0001f600 here.")]
+
+
 def test_cli_on_raw_articles_gives_a_labeling_template(tmp_path, trained_model):
     out = tmp_path / "next.jsonl"
     result = run_cli("suggest", "--model", trained_model, ROOT / "seeds", "-n", "5", "-o", out)

@@ -6,14 +6,15 @@ JSON object. They differ in what they do with bytes that are not text:
 
 - strict (labeled data: training, validation, agreement, --exclude): a line that is not UTF-8
   or holds a NUL byte is an error naming it;
-- forgiving (sentences to score: score, suggest): undecodable bytes are replaced with U+FFFD
-  and NUL bytes read as spaces, each kind reported once per file as a warning, since what can
-  be read should be scored.
+- forgiving (sentences to score: score, suggest): undecodable bytes and lone surrogates
+  (`\\ud800` escapes, which no UTF-8 output can hold) are replaced with U+FFFD and NUL bytes read
+  as spaces, each kind reported once per file as a warning, since what can be read should be scored.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,6 +23,7 @@ from pipeline.common.textio import check_not_binary
 
 _BOM = b"\xef\xbb\xbf"
 _REPLACEMENT = b"\xef\xbf\xbd"  # U+FFFD already in the file: not a repair of ours
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def read_json_lines(
@@ -66,7 +68,21 @@ def read_json_lines(
             hint = "; the file holds a JSON array, not JSON Lines" if isinstance(record, list) and number == 1 else ""
             bad(f"{_where(file, number)}: expected one JSON object per line, got {type(record).__name__}{hint}")
             continue
+        if forgiving and ("\\ud" in line or "\\uD" in line) and (repaired := _without_surrogates(record)) != record:
+            warn(f"{cut(file, PATH_CHARS)}: lone surrogates (\\ud800-\\udfff escapes) were replaced with \ufffd")
+            record = repaired
         yield number, record
+
+
+def _without_surrogates(value):
+    """A parsed JSON value with each lone surrogate replaced with U+FFFD (json.loads joins true pairs)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    return value
 
 
 def check_json_lines(file: Path) -> list[int]:

@@ -89,6 +89,15 @@ def test_malformed_json_gets_json_422(client):
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
 
 
+@pytest.mark.parametrize("body", [b'{"text": "We will \\ud800 come."}', b'{"sentences": ["\\udfff"]}',
+                                  b'{"sentences": ["a"], "doc_id": "\\ud800"}', b'{"text": ["\\ud800"]}'])
+def test_a_lone_surrogate_escape_is_answered_not_a_500(client, body):
+    """Valid JSON that no UTF-8 response can echo as text: the answer escapes it as the request did."""
+    response = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code in (200, 422) and response.headers["content-type"] == "application/json"
+    assert "\\ud8" in response.text or "\\udf" in response.text
+
+
 def test_a_text_with_too_many_sentences_gets_413(client):
     response = client.post("/score", json={"text": "Yes. " * 60})
     assert response.status_code == 413 and "at most 50" in response.json()["detail"]

@@ -13,14 +13,27 @@ SERVE_EXTRA = "pip install 'rhetoric-pipeline[serve]'"
 
 def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: int = MAX_SENTENCES):
     """The ASGI app for a loaded `pipeline.model.Model`."""
+    import json
     from typing import Optional  # pydantic and FastAPI read these annotations at run time
 
     from fastapi import FastAPI, HTTPException
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, model_validator
 
     from pipeline.reports.articles_page import render_paste_page
     from pipeline.reports.explain import explainer_for
+
+    class EscapingJSONResponse(JSONResponse):
+        """JSON that may hold a lone surrogate (a request's \\ud800 escape, which UTF-8 cannot encode):
+        then it is sent back escaped, as it came, rather than failing with a 500."""
+
+        def render(self, content) -> bytes:
+            try:
+                return super().render(content)
+            except UnicodeEncodeError:
+                return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
     class ScoreRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -95,7 +108,11 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
         records = model.predict_sentences(sentences, doc_id=request.doc_id)
         if request.explain and explainer is not None and records:
             records = explainer.explain_records(records)
-        return JSONResponse(records)
+        return EscapingJSONResponse(records)
+
+    @app.exception_handler(RequestValidationError)  # FastAPI's own, but its errors echo the input
+    async def invalid_request(request, exc: RequestValidationError):
+        return EscapingJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     # async: answered on the event loop at once, not queued behind scoring in the thread pool,
     # so a health check (a load balancer's, say) answers while the server is busy.

@@ -73,7 +73,6 @@ def test_health_names_model_labels_and_versions(client, model):
         ({"sentences": "not a list"}, "sentences"),
         ({"sentences": [1, 2]}, "sentences"),
         ({"text": "a.", "colour": "red"}, "colour"),
-        ({"sentences": ["x"] * 51}, "sentences"),
         ([{"text": "a."}], "body"),
     ],
 )
@@ -101,6 +100,12 @@ def test_a_lone_surrogate_escape_is_answered_not_a_500(client, body):
 def test_a_text_with_too_many_sentences_gets_413(client):
     response = client.post("/score", json={"text": "Yes. " * 60})
     assert response.status_code == 413 and "at most 50" in response.json()["detail"]
+
+
+def test_a_list_of_too_many_sentences_gets_413_as_serving_md_says(client):
+    response = client.post("/score", json={"sentences": ["x"] * 51})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "'sentences' holds 51 sentences; at most 50 per request"}
 
 
 def test_an_oversized_body_gets_413_before_scoring(client):

@@ -40,8 +40,8 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
 
         text: Optional[str] = Field(None, description="an article, split into sentences by the server",
                                     examples=["We will find you. The talks ended on Monday."])
-        sentences: Optional[list[str]] = Field(None, max_length=max_sentences,
-                                               description="sentences already split, scored as given")
+        sentences: Optional[list[str]] = Field(None, description="sentences already split, scored as given "
+                                               f"(at most {max_sentences}: more get 413, as a text of more does)")
         doc_id: str = Field("text", max_length=500, description="doc_id of the returned records")
         explain: bool = Field(False, description="add the top terms that pushed each sentence to its label "
                               "(coefficients of a linear model; for a fine-tuned encoder, the words whose "
@@ -101,10 +101,11 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
             from pipeline.data.sentences import split_sentences
 
             sentences = split_sentences(request.text)
-            if len(sentences) > max_sentences:
-                raise HTTPException(413, f"the text has {len(sentences)} sentences; at most {max_sentences} per request")
         else:
             sentences = request.sentences
+        if len(sentences) > max_sentences:
+            what = "the text has" if request.text is not None else "'sentences' holds"
+            raise HTTPException(413, f"{what} {len(sentences)} sentences; at most {max_sentences} per request")
         records = model.predict_sentences(sentences, doc_id=request.doc_id)
         if request.explain and explainer is not None and records:
             records = explainer.explain_records(records)

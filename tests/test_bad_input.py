@@ -233,6 +233,8 @@ CASES = [
          model_edit=untrusted),
     Case("score-stdin-invalid-utf8", "score", score("-"), {}, "stdin: bytes that are not UTF-8 were replaced",
          code=0, stdin=b"Le ministre a menac\xe9 la ville."),
+    Case("score-text-invalid-utf8", "score", score("--text", "menac\udce9 la ville.", "-o", "{tmp}/o.csv"), {},
+         "--text: bytes that are not UTF-8 were replaced", code=0),  # \udce9: the byte 0xe9 in argv
     # ---- data commands: validate, split, agreement, suggest, audit ------------------------------
     Case("validate-empty-file", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": b""},
          "d.jsonl: empty file, no sentences", lines=2),

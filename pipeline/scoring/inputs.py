@@ -57,6 +57,7 @@ def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int) -> Ite
 
     for number, text in enumerate(texts):
         doc_id = "text" if number == 0 else f"text{number}"
+        text = _decode_argument(text, "--text")
         yield check_lengths([(doc_id, index, s) for index, s in enumerate(split_sentences(text))], "--text")
     for name in files:
         if name == STDIN:
@@ -79,6 +80,18 @@ def check_lengths(chunk: list[Item], source: str) -> list[Item]:
         for item in chunk:
             check_sentence_length(item[2], f"{source}: sentence {item[1]}")
     return chunk
+
+
+def _decode_argument(text: str, source: str) -> str:
+    """A command-line value as text: bytes that are not UTF-8 (which Python keeps as lone surrogates,
+    that no output can encode) are replaced and reported, as in a file or stdin."""
+    from pipeline.common.textio import decode_forgiving
+
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return decode_forgiving(text.encode("utf-8", "surrogateescape"), source)
 
 
 def _read_stdin() -> str:

@@ -176,7 +176,7 @@ def _signature(files: list[str], texts: list[str], fmt: str, card: dict, precisi
 
     signature = {
         "inputs": [describe(name) for name in files],
-        "texts": hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest(),
+        "texts": hashlib.sha256("\0".join(texts).encode("utf-8", "surrogateescape")).hexdigest(),  # bytes of argv
         "format": fmt,
         "model": card.get("sha256"),
     }

@@ -235,6 +235,8 @@ CASES = [
          code=0, stdin=b"Le ministre a menac\xe9 la ville."),
     Case("score-text-invalid-utf8", "score", score("--text", "menac\udce9 la ville.", "-o", "{tmp}/o.csv"), {},
          "--text: bytes that are not UTF-8 were replaced", code=0),  # \udce9: the byte 0xe9 in argv
+    Case("score-file-name-invalid-utf8", "score", score("{tmp}/caf\udce9.txt", "-o", "{tmp}/o.csv"),
+         {"caf\udce9.txt": b"We will come."}, code=0),  # its doc_id (the stem) is written as caf\ufffd
     # ---- data commands: validate, split, agreement, suggest, audit ------------------------------
     Case("validate-empty-file", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": b""},
          "d.jsonl: empty file, no sentences", lines=2),

@@ -113,7 +113,13 @@ def read_file(path: Path, batch_size: int = 2000) -> Iterator[Item]:
         yield from read_parquet(path, batch_size)
     else:
         for index, sentence in enumerate(split_sentences(read_text(path))):
-            yield path.stem, index, sentence
+            yield file_doc_id(path), index, sentence
+
+
+def file_doc_id(path: Path) -> str:
+    """A file's stem, its doc_id by default; bytes of the name that are not UTF-8 (lone surrogates in
+    Python, which no output can encode) read as U+FFFD."""
+    return path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def read_text(path: Path) -> str:
@@ -138,7 +144,8 @@ def jsonl_item(path: Path, number: int, record: dict) -> Item:
     the file's stem and the line's place)."""
     if not isinstance(record.get("text"), str):
         raise PipelineError(f"{cut(path, PATH_CHARS)}: line {number}: expected an object with a 'text' string")
-    return str(record.get("doc_id", path.stem)), record.get("sentence_index", number - 1), record["text"]
+    doc_id = str(record["doc_id"]) if "doc_id" in record else file_doc_id(path)
+    return doc_id, record.get("sentence_index", number - 1), record["text"]
 
 
 def read_csv(path: Path) -> Iterator[Item]:
@@ -157,7 +164,7 @@ def read_csv(path: Path) -> Iterator[Item]:
                 index = int(row.get("sentence_index") or number)
             except ValueError:
                 raise PipelineError(f"{path}: row {number + 1}: sentence_index is not a number") from None
-            yield row.get("doc_id") or path.stem, index, row["text"] or ""
+            yield row.get("doc_id") or file_doc_id(path), index, row["text"] or ""
 
 
 def read_parquet(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
@@ -173,14 +180,14 @@ def read_parquet_chunks(path: Path, batch_size: int = 2000, row_groups: list[int
     parquet = open_parquet(path)
     names = parquet.schema_arrow.names
     columns = ["text"] + [c for c in ("doc_id", "sentence_index") if c in names]
-    row = first_row
+    row, stem = first_row, file_doc_id(path)
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns, row_groups=row_groups):
         texts = batch.column("text").to_pylist()
         n = len(texts)
         if None in texts:
             raise PipelineError(f"{path}: row {row + texts.index(None) + 1}: 'text' is empty (null)")
-        doc_ids = ([str(d) if d is not None else path.stem for d in batch.column("doc_id").to_pylist()]
-                   if "doc_id" in columns else [path.stem] * n)
+        doc_ids = ([str(d) if d is not None else stem for d in batch.column("doc_id").to_pylist()]
+                   if "doc_id" in columns else [stem] * n)
         indices = (batch.column("sentence_index").to_pylist()
                    if "sentence_index" in columns else range(row, row + n))
         yield list(zip(doc_ids, indices, texts))

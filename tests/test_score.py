@@ -95,3 +95,21 @@ def test_a_run_folder_given_as_the_model_names_the_model_it_saved(tmp_path, trai
     result = run_cli("score", "--model", run, "--text", "We will come.")
     assert result.returncode == 2
     assert result.stderr == f"error: {run} is a run folder; the model it saved is {trained_model}\n"
+
+
+def test_articles_with_the_same_name_in_two_folders_stay_two_articles(tmp_path, trained_model, capsys):
+    """Their doc_ids were both the stem, so a context model read them as one article."""
+    articles = sorted((ROOT / "seeds").iterdir())
+    for folder, article in zip("ab", articles):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "article.txt").write_text(article.read_text())
+    alone = []
+    for folder in "ab":
+        main(["--model", str(trained_model), str(tmp_path / folder / "article.txt"), "--format", "jsonl"])
+        alone += [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.jsonl"
+        main(["--model", str(trained_model), str(tmp_path / "a"), str(tmp_path / "b"), "--jobs", jobs, "-o", str(out)])
+        together = [json.loads(line) for line in out.read_text().splitlines()]
+        assert {r["doc_id"] for r in together} == {"a/article", "b/article"}
+        assert [r["scores"] for r in together] == [r["scores"] for r in alone]

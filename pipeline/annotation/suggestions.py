@@ -15,24 +15,26 @@ FORMATS = ("jsonl", "table")
 
 def iter_unlabeled(inputs: Iterable[str]) -> Iterator[tuple[str, int, str]]:
     """(doc_id, sentence_index, text) of every sentence that has no label yet."""
-    from pipeline.scoring.inputs import STDIN, iter_items, read_file, resolve_inputs
+    from pipeline.scoring.inputs import STDIN, default_doc_ids, iter_items, read_file, resolve_inputs
 
-    for name in resolve_inputs(inputs):  # every input checked before any is read
+    files = resolve_inputs(inputs)  # every input checked before any is read
+    doc_ids = default_doc_ids(files)
+    for name in files:
         if name == STDIN:
             yield from iter_items([STDIN])
         elif name.lower().endswith(".jsonl"):
-            yield from _unlabeled_jsonl(Path(name))
+            yield from _unlabeled_jsonl(Path(name), doc_ids[name])
         else:
-            yield from read_file(Path(name))
+            yield from read_file(Path(name), doc_id=doc_ids[name])
 
 
-def _unlabeled_jsonl(file: Path) -> Iterator[tuple[str, int, str]]:
+def _unlabeled_jsonl(file: Path, doc_id: str) -> Iterator[tuple[str, int, str]]:
     """The records without a label, read forgivingly like any text to score."""
     from pipeline.common.jsonl import read_json_lines
     from pipeline.scoring.inputs import jsonl_item
 
     for number, record in read_json_lines(file, forgiving=True):
-        item = jsonl_item(file, number, record)
+        item = jsonl_item(file, number, record, doc_id)
         if not record.get("label"):
             yield item
 

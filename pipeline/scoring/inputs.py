@@ -2,7 +2,7 @@
 
 Plain-text files are articles, split into sentences here; `.jsonl` files hold one sentence per
 line in a `text` field, `.csv` files a `text` column, `.parquet` files a `text` column (each with
-optional `doc_id` and `sentence_index`; by default the file's stem and the row number). Only
+optional `doc_id` and `sentence_index`; by default the file's stem (default_doc_ids) and the row number). Only
 Parquet needs pyarrow, imported when such a file is given.
 """
 
@@ -38,17 +38,48 @@ def resolve_inputs(inputs: Iterable[str]) -> list[str]:
     return [str(path) for path in found]
 
 
-def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000) -> Iterator[Item]:
+def iter_items(files: Iterable[str], texts: Iterable[str] = (), batch_size: int = 2000,
+               doc_ids: dict[str, str] | None = None) -> Iterator[Item]:
     """Sentences of the --text values, then of each file (or folder), read lazily file by file.
 
-    A sentence over MAX_SENTENCE_CHARS is scored on its start, with a warning naming it.
+    A sentence over MAX_SENTENCE_CHARS is scored on its start, with a warning naming it. `doc_ids`:
+    the files' default doc_ids (default_doc_ids of these files; a partition gets those of all inputs).
     """
     from itertools import chain
 
-    return chain.from_iterable(_item_chunks(resolve_inputs(files), texts, batch_size))
+    files = resolve_inputs(files)
+    return chain.from_iterable(_item_chunks(files, texts, batch_size, doc_ids or default_doc_ids(files)))
 
 
-def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int) -> Iterator[list[Item]]:
+def default_doc_ids(files: list[str]) -> dict[str, str]:
+    """Each input file's doc_id where its records give none: its stem, or where inputs share a stem
+    (a/article.txt, b/article.txt), the end of their paths that tells them apart (a/article, b/article),
+    so that two articles are never read, nor written, as one."""
+    by_stem: dict[str, list[str]] = {}
+    for name in files:
+        if name != STDIN:
+            by_stem.setdefault(file_doc_id(Path(name)), []).append(name)
+    ids = {}
+    for stem, names in by_stem.items():
+        ends = [stem] * len(names)
+        for depth in range(1, max(len(Path(name).parts) for name in names)):
+            if len(set(ends)) == len(ends):
+                break
+            ends = [_readable("/".join([*Path(name).parent.parts[-depth:], stem])) for name in names]
+        if len(set(ends)) < len(ends):  # the same path with other suffixes (a.txt, a.md)
+            ends = [_readable(name) for name in names]
+        ids.update(zip(names, ends))
+    return ids
+
+
+def _readable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (lone surrogates in Python, which no output can
+    encode) read as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int,
+                 doc_ids: dict[str, str]) -> Iterator[list[Item]]:
     """The sentences in lists (a Parquet record batch, a few thousand lines, an article), each
     checked for length: per chunk, not per sentence, which at a million sentences shows."""
     from itertools import islice
@@ -64,10 +95,10 @@ def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int) -> Ite
             sentences = split_sentences(_read_stdin())
             yield check_lengths([("stdin", index, s) for index, s in enumerate(sentences)], "stdin")
         elif name.lower().endswith(".parquet"):
-            for chunk in read_parquet_chunks(Path(name), batch_size):
+            for chunk in read_parquet_chunks(Path(name), batch_size, doc_id=doc_ids.get(name)):
                 yield check_lengths(chunk, name)
         else:
-            items = read_file(Path(name), batch_size)
+            items = read_file(Path(name), batch_size, doc_ids.get(name))
             while chunk := list(islice(items, batch_size)):
                 yield check_lengths(chunk, name)
 
@@ -101,25 +132,26 @@ def _read_stdin() -> str:
     return sys.stdin.read() if raw is None else decode_forgiving(raw.read(), "stdin")
 
 
-def read_file(path: Path, batch_size: int = 2000) -> Iterator[Item]:
+def read_file(path: Path, batch_size: int = 2000, doc_id: str | None = None) -> Iterator[Item]:
+    """A file's sentences; `doc_id` where its records give none (default: the file's stem)."""
     from pipeline.data.sentences import split_sentences
 
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        yield from read_jsonl(path)
+        yield from read_jsonl(path, doc_id=doc_id)
     elif suffix == ".csv":
-        yield from read_csv(path)
+        yield from read_csv(path, doc_id)
     elif suffix == ".parquet":
-        yield from read_parquet(path, batch_size)
+        yield from read_parquet(path, batch_size, doc_id=doc_id)
     else:
+        doc_id = doc_id or file_doc_id(path)
         for index, sentence in enumerate(split_sentences(read_text(path))):
-            yield file_doc_id(path), index, sentence
+            yield doc_id, index, sentence
 
 
 def file_doc_id(path: Path) -> str:
-    """A file's stem, its doc_id by default; bytes of the name that are not UTF-8 (lone surrogates in
-    Python, which no output can encode) read as U+FFFD."""
-    return path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """A file's stem, its doc_id by default (default_doc_ids tells apart stems that repeat), as text."""
+    return _readable(path.stem)
 
 
 def read_text(path: Path) -> str:
@@ -129,32 +161,34 @@ def read_text(path: Path) -> str:
     return read_forgiving(path)
 
 
-def read_jsonl(path: Path, start_byte: int = 0, first_line: int = 1, max_items: int | None = None) -> Iterator[Item]:
+def read_jsonl(path: Path, start_byte: int = 0, first_line: int = 1, max_items: int | None = None,
+               doc_id: str | None = None) -> Iterator[Item]:
     """One sentence per non-blank line, streamed and read forgivingly (pipeline.common.jsonl);
     a partition may start at a byte offset."""
     from pipeline.common.jsonl import read_json_lines
 
     for number, record in read_json_lines(path, forgiving=True, start_byte=start_byte, first_line=first_line,
                                           max_records=max_items):
-        yield jsonl_item(path, number, record)
+        yield jsonl_item(path, number, record, doc_id)
 
 
-def jsonl_item(path: Path, number: int, record: dict) -> Item:
+def jsonl_item(path: Path, number: int, record: dict, doc_id: str | None = None) -> Item:
     """A JSON Lines record as an item: its `text`, and `doc_id` and `sentence_index` (default:
     the file's stem and the line's place)."""
     if not isinstance(record.get("text"), str):
         raise PipelineError(f"{cut(path, PATH_CHARS)}: line {number}: expected an object with a 'text' string")
-    doc_id = str(record["doc_id"]) if "doc_id" in record else file_doc_id(path)
+    doc_id = str(record["doc_id"]) if "doc_id" in record else doc_id or file_doc_id(path)
     return doc_id, record.get("sentence_index", number - 1), record["text"]
 
 
-def read_csv(path: Path) -> Iterator[Item]:
+def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
     if is_blank(str(path)):  # said in a warning, like an empty article or JSONL file
         return
     try:
         handle = open(path, encoding="utf-8-sig", errors="replace", newline="")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    doc_id = doc_id or file_doc_id(path)
     with handle:
         rows = csv.DictReader(handle)
         if not rows.fieldnames or "text" not in rows.fieldnames:
@@ -164,23 +198,23 @@ def read_csv(path: Path) -> Iterator[Item]:
                 index = int(row.get("sentence_index") or number)
             except ValueError:
                 raise PipelineError(f"{path}: row {number + 1}: sentence_index is not a number") from None
-            yield row.get("doc_id") or file_doc_id(path), index, row["text"] or ""
+            yield row.get("doc_id") or doc_id, index, row["text"] or ""
 
 
 def read_parquet(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
-                 first_row: int = 0) -> Iterator[Item]:
+                 first_row: int = 0, doc_id: str | None = None) -> Iterator[Item]:
     """Rows of a Parquet file in record batches (only the columns needed)."""
-    for chunk in read_parquet_chunks(path, batch_size, row_groups, first_row):
+    for chunk in read_parquet_chunks(path, batch_size, row_groups, first_row, doc_id):
         yield from chunk
 
 
 def read_parquet_chunks(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,
-                        first_row: int = 0) -> Iterator[list[Item]]:
+                        first_row: int = 0, doc_id: str | None = None) -> Iterator[list[Item]]:
     """`read_parquet` a record batch at a time, as lists of items."""
     parquet = open_parquet(path)
     names = parquet.schema_arrow.names
     columns = ["text"] + [c for c in ("doc_id", "sentence_index") if c in names]
-    row, stem = first_row, file_doc_id(path)
+    row, stem = first_row, doc_id or file_doc_id(path)
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns, row_groups=row_groups):
         texts = batch.column("text").to_pylist()
         n = len(texts)

@@ -17,7 +17,11 @@ def plan_partitions(files: list[str], rows: int, whole_documents: bool = False) 
     inside a document: a Parquet cut moves on to the next document after reading the doc_id
     column, and JSONL reads each line's doc_id (the rule of local batches,
     pipeline.score.cut_before). Only a document longer than DOCUMENT_BATCH_CAP batches is cut.
+    Each partition carries its files' default doc_ids (inputs.default_doc_ids of all the inputs).
     """
+    from pipeline.scoring.inputs import default_doc_ids
+
+    doc_ids = default_doc_ids(files)
     parts: list[tuple] = []
     articles: list[str] = []
     article_bytes = 0
@@ -25,23 +29,27 @@ def plan_partitions(files: list[str], rows: int, whole_documents: bool = False) 
         path = Path(name)
         suffix = path.suffix.lower()
         if suffix in (".parquet", ".jsonl", ".csv") and articles:
-            parts.append(("files", tuple(articles)))
+            parts.append(_files_part(articles, doc_ids))
             articles, article_bytes = [], 0
         if suffix == ".parquet":
-            parts += _parquet_partitions(path, rows, whole_documents)
+            parts += [(*part, doc_ids[name]) for part in _parquet_partitions(path, rows, whole_documents)]
         elif suffix == ".jsonl":
-            parts += _jsonl_partitions(path, rows, whole_documents)
+            parts += [(*part, doc_ids[name]) for part in _jsonl_partitions(path, rows, whole_documents)]
         elif suffix == ".csv":
-            parts.append(("files", (name,)))
+            parts.append(_files_part([name], doc_ids))
         else:
             articles.append(name)
             article_bytes += path.stat().st_size
             if article_bytes >= rows * ARTICLE_BYTES_PER_SENTENCE:
-                parts.append(("files", tuple(articles)))
+                parts.append(_files_part(articles, doc_ids))
                 articles, article_bytes = [], 0
     if articles:
-        parts.append(("files", tuple(articles)))
+        parts.append(_files_part(articles, doc_ids))
     return parts
+
+
+def _files_part(names: list[str], doc_ids: dict[str, str]) -> tuple:
+    return "files", tuple(names), tuple(doc_ids[name] for name in names)
 
 
 ARTICLE_BYTES_PER_SENTENCE = 150  # to group articles into partitions of about `rows` sentences
@@ -113,7 +121,7 @@ def _doc_id_of(json, line: bytes):
 def partition_size(part: tuple) -> int:
     """How many sentences a partition holds (articles and CSV files are read to know)."""
     if part[0] in ("parquet", "jsonl"):
-        return part[-1]
+        return part[3] if part[0] == "parquet" else part[4]
     return len(partition_items(part))
 
 
@@ -125,17 +133,18 @@ def partition_items(part: tuple, skip: int = 0) -> list[Item]:
 
     kind, name = part[0], part[1]
     if kind == "parquet":
-        items = _parquet_rows(Path(name), start=part[2], count=part[3])
+        items = _parquet_rows(Path(name), start=part[2], count=part[3], doc_id=part[4])
         source = name
     elif kind == "jsonl":
-        items = inputs.read_jsonl(Path(name), start_byte=part[2], first_line=part[3], max_items=part[4])
+        items = inputs.read_jsonl(Path(name), start_byte=part[2], first_line=part[3], max_items=part[4],
+                                  doc_id=part[5])
         source = name
     else:
-        return list(islice(inputs.iter_items(list(name)), skip, None))
+        return list(islice(inputs.iter_items(list(name), doc_ids=dict(zip(name, part[2]))), skip, None))
     return inputs.check_lengths(list(islice(items, skip, None)), source)
 
 
-def _parquet_rows(path: Path, start: int, count: int):
+def _parquet_rows(path: Path, start: int, count: int, doc_id: str):
     """Rows start..start+count of a Parquet file, reading only the row groups that hold them."""
     from itertools import islice
 
@@ -151,5 +160,5 @@ def _parquet_rows(path: Path, start: int, count: int):
         row += size
     if not groups:
         return iter(())
-    items = inputs.read_parquet(path, 65_536, row_groups=groups, first_row=first_row)
+    items = inputs.read_parquet(path, 65_536, row_groups=groups, first_row=first_row, doc_id=doc_id)
     return islice(items, start - first_row, start - first_row + count)

@@ -113,3 +113,10 @@ def test_articles_with_the_same_name_in_two_folders_stay_two_articles(tmp_path, 
         together = [json.loads(line) for line in out.read_text().splitlines()]
         assert {r["doc_id"] for r in together} == {"a/article", "b/article"}
         assert [r["scores"] for r in together] == [r["scores"] for r in alone]
+
+
+def test_dash_as_output_means_stdout(tmp_path, trained_model, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["--model", str(trained_model), "--text", "We will burn your city.", "-o", "-", "--format", "jsonl"])
+    assert json.loads(capsys.readouterr().out)["text"] == "We will burn your city."
+    assert not (tmp_path / "-").exists()  # it wrote a file named '-'

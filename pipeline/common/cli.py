@@ -47,11 +47,17 @@ def precision_options() -> argparse.ArgumentParser:
     return parent
 
 
+def _stdout_for_dash(value: str) -> str | None:
+    return None if value == "-" else value
+
+
 def output_options(formats: Sequence[str] | None = None, format_help: str = "output format",
                    output_help: str = "write here instead of stdout") -> argparse.ArgumentParser:
-    """-o/--output FILE, --force (replace an existing FILE), and --format when `formats` are given."""
+    """-o/--output FILE (`-o -`: stdout, as `-` is stdin for inputs), --force (replace an existing FILE),
+    and --format when `formats` are given."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("-o", "--output", default=None, metavar="FILE", help=output_help)
+    parent.add_argument("-o", "--output", default=None, metavar="FILE", type=_stdout_for_dash,
+                        help=f"{output_help} (- for stdout)")
     parent.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     if formats:
         parent.add_argument("--format", choices=list(formats), default=None, help=format_help)

@@ -99,3 +99,17 @@ def test_explain_records_keeps_the_score_fields(trained_model):
     for before, after in zip(records, explained):
         assert {k: v for k, v in after.items() if k != "explanation"} == before
         assert {"term", "source", "weight"} == set(after["explanation"][0])
+
+
+def test_the_default_context_model_names_word_char_and_context_parts(trained_model):
+    """Its features are a ColumnTransformer (text, context) holding a FeatureUnion: terms came out as
+    'text__char__ord ' with no source and spaces unseen."""
+    from pipeline import load_model
+
+    explainer = LinearExplainer.of(load_model(trained_model).estimator)
+    [why] = explainer.explain(["We will burn your city unless you leave."], ["threat"], top=60)
+    assert {entry["source"] for entry in why} == {"word", "char", "context"}
+    assert not any("__" in entry["term"] for entry in why)
+    assert any("\u2423" in entry["term"] for entry in why if entry["source"] == "char")
+    top = explainer.top_features(50)
+    assert {entry["source"] for entries in top.values() for entry in entries} == {"word", "char", "context"}

@@ -131,14 +131,20 @@ def label_weights(clf):
     return weights if weights.ndim == 2 and weights.shape[0] == len(classes) else None
 
 
-def _parts(features) -> list:
+def _parts(features, source: str | None = None) -> list:
+    """(name, transformer) of each step whose columns the features put side by side, in column order:
+    the parts of a FeatureUnion or of a fitted ColumnTransformer (the context models' text and
+    context), nested ones opened, each named by its innermost part (word, char, context)."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import FeatureUnion
 
-    return (
-        [(name, t) for name, t in features.transformer_list if t not in ("drop", None)]
-        if isinstance(features, FeatureUnion)
-        else [(None, features)]
-    )
+    if isinstance(features, FeatureUnion):
+        children = [(name, t) for name, t in features.transformer_list if t not in ("drop", None)]
+    elif isinstance(features, ColumnTransformer) and hasattr(features, "transformers_"):
+        children = [(name, t) for name, t, _ in features.transformers_ if t not in ("drop", None)]
+    else:
+        return [(source, features)]
+    return [part for name, child in children for part in _parts(child, name)]
 
 
 def column_names(features, n_features: int, columns) -> dict[int, tuple[str | None, str]]:

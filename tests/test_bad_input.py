@@ -120,6 +120,9 @@ CASES = [
     Case("train-nul-bytes", "train", data("d.jsonl"),
          {"d.jsonl": jsonl(GOOD_ROWS) + b'{"text": "a\x00b", "label": "threat", "doc_id": "x"}\n'},
          "d.jsonl: line 9: NUL byte at column 12"),
+    Case("train-lone-surrogate", "train", data("d.jsonl"),  # Arrow's parse error counted rows from 0
+         {"d.jsonl": good_with('{"text": "a \\ud800 b", "label": "threat", "doc_id": "x"}')},
+         "d.jsonl: line 9: a lone surrogate escape"),
     Case("train-binary-file", "train", data("d.jsonl"), {"d.jsonl": BINARY}, "d.jsonl: looks like a binary file"),
     Case("train-10mb-line", "train", data("d.jsonl"),
          {"d.jsonl": good_with(json.dumps({"text": "word " * (TEN_MB // 5), "label": "threat", "doc_id": "x"}))},

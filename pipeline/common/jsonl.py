@@ -4,8 +4,8 @@ Both modes read one JSON object per non-blank line, drop a UTF-8 byte order mark
 line ends as usual, refuse a binary file, and name the file and line of a line that is not a
 JSON object. They differ in what they do with bytes that are not text:
 
-- strict (labeled data: training, validation, agreement, --exclude): a line that is not UTF-8
-  or holds a NUL byte is an error naming it;
+- strict (labeled data: training, validation, agreement, --exclude): a line that is not UTF-8,
+  holds a NUL byte or a lone surrogate escape is an error naming it;
 - forgiving (sentences to score: score, suggest): undecodable bytes and lone surrogates
   (`\\ud800` escapes, which no UTF-8 output can hold) are replaced with U+FFFD and NUL bytes read
   as spaces, each kind reported once per file as a warning, since what can be read should be scored.
@@ -68,7 +68,10 @@ def read_json_lines(
             hint = "; the file holds a JSON array, not JSON Lines" if isinstance(record, list) and number == 1 else ""
             bad(f"{_where(file, number)}: expected one JSON object per line, got {type(record).__name__}{hint}")
             continue
-        if forgiving and ("\\ud" in line or "\\uD" in line) and (repaired := _without_surrogates(record)) != record:
+        if ("\\ud" in line or "\\uD" in line) and (repaired := _without_surrogates(record)) != record:
+            if not forgiving:  # datasets (Arrow) cannot read it either
+                bad(f"{_where(file, number)}: a lone surrogate escape (\\ud800-\\udfff: half of a character pair)")
+                continue
             warn(f"{cut(file, PATH_CHARS)}: lone surrogates (\\ud800-\\udfff escapes) were replaced with \ufffd")
             record = repaired
         yield number, record

@@ -87,3 +87,11 @@ def test_help_describes_the_command():
     result = run_cli("split", "--help")
     assert result.returncode == 0
     assert "labeling template" in result.stdout and "--output" in result.stdout
+
+
+def test_a_file_name_that_is_not_utf8_reads_with_a_replacement_character(tmp_path):
+    """Its stem held a lone surrogate, which the -o writer could not encode (a traceback)."""
+    (tmp_path / "caf\udce9.txt").write_bytes(b"We will come. They left.")
+    main([str(tmp_path / "caf\udce9.txt"), "-o", str(tmp_path / "t.jsonl")])
+    records = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [r["doc_id"] for r in records] == ["caf\ufffd", "caf\ufffd"]

@@ -27,7 +27,7 @@ def template_records(articles: Iterable[tuple[str, str]], extra: dict[str, str] 
 def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
     """(doc_id, text) for each article named, found in a named folder, or read from stdin."""
     from pipeline.common.files import STDIN, find_files
-    from pipeline.scoring.inputs import TEXT_FILES, read_text
+    from pipeline.scoring.inputs import TEXT_FILES, file_doc_id, read_text
 
     inputs = list(inputs)
     for name in inputs:
@@ -37,7 +37,7 @@ def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for path in find_files(inputs, TEXT_FILES, what="article files (.txt, .md, .text)", stdin=True):
         from_stdin = str(path) == STDIN
-        doc_id, where = ("stdin", "stdin") if from_stdin else (path.stem, str(path))
+        doc_id, where = ("stdin", "stdin") if from_stdin else (file_doc_id(path), str(path))
         if seen.get(doc_id) == where:
             raise PipelineError(f"{cut(where, PATH_CHARS)}: given more than once")
         if doc_id in seen:

@@ -15,6 +15,7 @@ The store is $RHETORIC_TRUST_STORE if set, else $XDG_DATA_HOME/rhetoric-pipeline
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pipeline.artifacts.trust_store import (
@@ -39,8 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--remove", action="store_true", help="stop trusting the given folders")
     args = parser.parse_args(argv)
     if args.list:
-        for sha256, entry in sorted(trusted_models().items(), key=lambda item: item[1].get("added", "")):
+        if args.folders or args.remove:
+            parser.error("--list takes no model folders and no --remove")
+        entries = sorted(trusted_models().items(), key=lambda item: item[1].get("added", ""))
+        for sha256, entry in entries:
             print(f"{sha256}  {entry.get('how', '?'):8}  {entry.get('added', '?')}  {entry.get('path', '?')}")
+        if not entries:
+            print(f"no trusted models in {store_path()}", file=sys.stderr)
         return
     if not args.folders:
         parser.error("give model folders to trust, or --list")

@@ -83,6 +83,16 @@ def test_vouching_for_a_model_with_the_trust_command(trained_model, tmp_path, em
     assert load_model(folder).loaded_with == "skops"
 
 
+def test_trust_says_what_it_cannot_do(trained_model, tmp_path, empty_store):
+    env = {STORE_ENV: str(empty_store)}
+    listed = run_cli("trust", "--list", env=env)  # printed nothing
+    assert listed.returncode == 0 and listed.stdout == "" and f"no trusted models in {empty_store}" in listed.stderr
+    both = run_cli("trust", trained_model, "--list", env=env)  # listed, and trusted nothing in silence
+    assert both.returncode == 2 and "--list takes no model folders" in both.stderr
+    a_file = run_cli("trust", trained_model / "model.json", env=env)  # said "model folder not found"
+    assert a_file.returncode == 2 and "model.json is a file, not a model folder" in a_file.stderr
+
+
 class _CreatesFile:
     """Unpickling this creates `path`: stands for any code a pickle can run."""
 

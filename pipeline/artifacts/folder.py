@@ -208,6 +208,8 @@ def _process_alive(pid: int) -> bool:
 
 def checked_card(folder: Path) -> tuple[dict, str]:
     """The card of a model folder and the sha256 of its model.joblib, which must match the card's."""
+    if folder.is_file():
+        raise PipelineError(f"{folder} is a file, not a model folder")
     if not folder.is_dir():
         raise PipelineError(f"model folder not found: {folder}")
     model_file, card_file = folder / MODEL_FILE, folder / CARD_FILE

@@ -79,3 +79,14 @@ def test_an_existing_model_folder_is_never_overwritten(tmp_path):
     with pytest.raises(PipelineError, match="already exists"):
         train_with(tmp_path, ["data=seed", "seed=5"], run_name="same")
     assert (tmp_path / "models" / "same" / "model.json").read_text() == before
+
+
+def test_the_real_news_dev_set_as_data_is_refused_for_training(tmp_path):
+    """data=ptc_dev is for evaluate: training on the yardstick would leave nothing to measure against."""
+    from conftest import SEED_DATA
+
+    dev = tmp_path / "dev.jsonl"
+    dev.write_bytes(SEED_DATA.read_bytes())
+    with pytest.raises(PipelineError, match="documents of the real-news dev set .* are in the training data"):
+        train_with(tmp_path, ["data=ptc_dev", f"paths.ptc_dev={dev}", "features=word_tfidf"])
+    assert not (tmp_path / "models").exists()

@@ -67,6 +67,19 @@ def test_train_bad_input_is_one_line_exit_2_and_no_model(tmp_path, args, message
     assert not models.exists() or not any(models.iterdir())
 
 
+@pytest.mark.parametrize("args, message", [(["-m", "model=logreg,forest"], "Could not find 'model/forest'"),
+                                           (["-m", "modle=logreg,sgd"], "Could not override 'modle'"),
+                                           (["--cfg", "job", "modle=sgd"], "Could not override 'modle'")])
+def test_a_config_typo_hydra_itself_meets_is_one_line_too(tmp_path, args, message):
+    """A sweep's overrides (and Hydra's own flags) skip the preflight; Hydra's error is then the one line."""
+    models = tmp_path / "models"
+    result = run_cli("train", *args, "data=seed",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.models_dir={models}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not models.exists()
+
+
 @pytest.mark.parametrize("line, message", [('{"text": "x", "label"', "line 2: not valid JSON"),
                                            ('{"text": "", "label": "threat", "doc_id": "d"}', "line 2: empty text"),
                                            ('{"text": "x", "label": "rumour", "doc_id": "d"}', "unknown label 'rumour'")])

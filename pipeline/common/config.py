@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -185,6 +186,8 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
         if not hasattr(exc, "kept"):
             note_kept(exc, kept_outside_a_job())
         raise
+    except HydraException as exc:  # overrides the preflight leaves to Hydra (a sweep's, --cfg): one line too
+        raise PipelineError(f"config: {hydra_message(exc)}") from None
     except OSError as exc:
         if is_disk_full(exc):
             raise DiskFull(exc.filename or RunFolders.run or "the run folder", exc) from None

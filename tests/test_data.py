@@ -65,6 +65,18 @@ def test_bad_files_name_file_and_place(tmp_path, content, message):
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("doc_id", ['"doc_id": null, ', "", '"doc_id": " ", '])
+def test_a_sentence_without_its_document_names_the_line(tmp_path, lazy, doc_id):
+    """Not one document "None" (or " ") holding every such sentence, which would skew grouped splits."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a", "label": "threat", "doc_id": "x"}\n'
+                    f'{{"text": "b", {doc_id}"label": "reporting"}}\n', encoding="utf-8")
+    with pytest.raises(PipelineError, match="line 2: missing document id in column 'doc_id'") as caught:
+        DataSource(str(path)).load_train(lazy=lazy)
+    assert str(path) in str(caught.value)
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(PipelineError, match="data.path: file not found: .*nope.jsonl"):
         DataSource(str(tmp_path / "nope.jsonl")).load_train()

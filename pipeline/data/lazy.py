@@ -124,7 +124,7 @@ def _read_file(source, file: Path, table, lines):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.data.table import check_text
+    from pipeline.data.table import check_group, check_text
 
     needed = [source.text_column, source.label_column] + ([source.group_column] if source.group_column else [])
     missing = [c for c in needed if c not in table.column_names]
@@ -183,6 +183,9 @@ def _read_file(source, file: Path, table, lines):
         raw_groups = arrow[source.group_column]
         distinct = raw_groups.unique()
         group_codes = pc.index_in(raw_groups, value_set=distinct, skip_nulls=False).to_numpy().astype(np.int64)
+        _, first_group_rows = np.unique(group_codes, return_index=True)
+        for group, first in sorted(zip(distinct.to_pylist(), first_group_rows), key=lambda item: item[1]):
+            check_group(group, where(first), source.group_column)
         names = [str(g) for g in distinct.to_pylist()]
         groups = [names[c] for c in group_codes.tolist()]
     else:  # every sentence its own document

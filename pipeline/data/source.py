@@ -11,7 +11,7 @@ from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.files import data_files
 from pipeline.common.labels import LABELS
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
-from pipeline.data.table import check_text, column_values, read_index, read_table
+from pipeline.data.table import check_group, check_text, column_values, read_index, read_table
 
 
 @dataclass
@@ -117,11 +117,8 @@ class DataSource:
         raw_labels = column_values(table, self.label_column)
         places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]
         # Without a group column every sentence is its own document.
-        groups = (
-            [str(g) for g in column_values(table, self.group_column)]
-            if self.group_column
-            else [f"{file.stem}:{i}" for i in range(len(texts))]
-        )
+        raw_groups = column_values(table, self.group_column) if self.group_column else None
+        groups = [str(g) for g in raw_groups] if raw_groups else [f"{file.stem}:{i}" for i in range(len(texts))]
         labels = []
         normalised: list[tuple[str, object, str]] = []
         for where, text, raw in zip(places, texts, raw_labels):
@@ -130,6 +127,8 @@ class DataSource:
             if isinstance(raw, str) and label != raw and label != (self.label_map or {}).get(raw):
                 normalised.append((where, raw, label))
             labels.append(label)
+        for where, group in zip(places, raw_groups or ()):
+            check_group(group, where, self.group_column)
         if normalised:
             where, raw, label = normalised[0]
             more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""

@@ -28,6 +28,12 @@ def check_text(text, where: str, column: str) -> None:
         )
 
 
+def check_group(group, where: str, column: str) -> None:
+    """A sentence's document: without one, every such sentence would land in one document "None"."""
+    if group is None or not str(group).strip():
+        raise PipelineError(f"{where}: missing document id in column {quote(column)}")
+
+
 def column_values(table, name: str) -> list:
     """One column of a `datasets.Dataset` as a list, read in one go.
 

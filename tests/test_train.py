@@ -90,3 +90,10 @@ def test_the_real_news_dev_set_as_data_is_refused_for_training(tmp_path):
     with pytest.raises(PipelineError, match="documents of the real-news dev set .* are in the training data"):
         train_with(tmp_path, ["data=ptc_dev", f"paths.ptc_dev={dev}", "features=word_tfidf"])
     assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "null", "1.5", "true", "-1"])
+def test_a_seed_that_is_not_a_whole_number_is_named_as_seed(tmp_path, value):
+    """Not int()'s traceback, nor an error about model.random_state, which the user never set."""
+    with pytest.raises(PipelineError, match=r"config seed: must be a whole number from 0 to 4294967295, got"):
+        train_with(tmp_path, ["data=seed", f"seed={value}"])

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from pipeline.common.config import RUN_ID_ENV, _first_line, instantiate, to_container
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, quote
 
 
 @dataclass
@@ -31,12 +31,15 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
 
     With `tracking` the tracker is built first, so a missing MLflow stops before any work.
     """
+    seed = cfg.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's and sklearn's range
+        raise PipelineError(f"config seed: must be a whole number from 0 to {2**32 - 1}, got {quote(seed)}")
     tracker = instantiate(cfg.tracking, "tracking") if tracking and cfg.get("tracking") else None
     return RunParts(
         estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
         data=instantiate(cfg.data, "data"),
         splitter=instantiate(cfg.split, "split"),
-        seed=int(cfg.seed),
+        seed=seed,
         config=to_container(cfg),
         tracker=tracker,
     )

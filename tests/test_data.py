@@ -82,6 +82,18 @@ def test_missing_file_is_named(tmp_path):
         DataSource(str(tmp_path / "nope.jsonl")).load_train()
 
 
+@pytest.mark.parametrize("path", [None, 5, [str(SEED_DATA), None], {"a": 1}])
+def test_a_data_path_that_is_no_path_is_named(path):
+    """data.path=null or data.path=5 on the command line: one line, not a TypeError."""
+    with pytest.raises(PipelineError, match=r"^data.path: expected a path or a list of paths, got "):
+        DataSource(path).load_train()
+    with pytest.raises(PipelineError, match=r"^data.test_path: expected a path or a list of paths, got "):
+        DataSource(str(SEED_DATA), test_path=path if path is not None else 5).load_test()
+    if path is not None:
+        with pytest.raises(PipelineError, match=r"^config data.dev_path: expected the path of one file, got "):
+            DataSource(str(SEED_DATA), dev_path=path)
+
+
 def test_a_label_set_needs_two_labels():
     with pytest.raises(PipelineError, match="data.labels: needs at least 2 labels"):
         DataSource(str(SEED_DATA), labels=["threat"])

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, TextIO
 
-from pipeline.common.errors import PATH_CHARS, PipelineError, cut
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 STDIN = "-"
@@ -117,4 +117,7 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[TextIO]:
 
 def data_files(paths: str | list[str], key: str) -> list[Path]:
     """Labeled data files for config `key`: JSON Lines, CSV, Parquet, or a saved `datasets` folder."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else paths
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, (str, os.PathLike)) for item in items):
+        raise PipelineError(f"{key}: expected a path or a list of paths, got {quote(paths)}")
     return find_files(paths, FORMATS, what=".jsonl, .csv or .parquet files", key=key, whole_folder=is_saved_dataset)

@@ -44,6 +44,8 @@ class DataSource:
             raise PipelineError(
                 f"config data.conflicting_labels: must be error or warn, got {quote(self.conflicting_labels)}"
             )
+        if self.dev_path is not None and not isinstance(self.dev_path, (str, Path)):
+            raise PipelineError(f"config data.dev_path: expected the path of one file, got {quote(self.dev_path)}")
         from pipeline.data.standoff import StandoffSet
 
         sets = []

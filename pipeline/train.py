@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from pipeline.artifacts.names import LATEST
 from pipeline.common.config import new_invocation, preflight, run_hydra_app
-from pipeline.common.errors import note_kept, reports_errors
+from pipeline.common.errors import PipelineError, note_kept, quote, reports_errors
 from pipeline.training.run import train
 from pipeline.training.setup import build_run, run_name
 
@@ -32,6 +32,8 @@ def main(cfg: DictConfig) -> float:
     run_dir = hydra_cfg.runtime.output_dir
     metrics = None
     try:
+        if not isinstance(cfg.get("save_skops", True), bool):
+            raise PipelineError(f"config save_skops: must be true or false, got {quote(cfg.save_skops)}")
         check_sweep_metric(cfg.get("sweep_metric"), cfg.data.get("dev_path"), list(cfg.data.labels))
         name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
         run = build_run(cfg, tracking=True)

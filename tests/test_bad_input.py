@@ -168,6 +168,8 @@ CASES = [
          "config features.context.neighbour_min_df: The 'neighbour_min_df' parameter of FastDiscourseFeatures must be an int"),
     Case("train-ngram-range-reversed", "train", lambda tmp, m: ["features=char_tfidf", "features.ngram_range=[3,1]"],
          {}, "config features.ngram_range: must be [min, max] with 1 <= min <= max, got [3, 1]"),
+    Case("train-save-skops-typo", "train", lambda tmp, m: ["save_skops=flase"], {},
+         "config save_skops: must be true or false, got 'flase'"),
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),
     Case("train-run-name-taken", "train", lambda tmp, m: ["run_name=taken", *TRAIN_ARGS],
          {"models/taken/model.json": b"{}"}, "model folder already exists:"),

@@ -97,3 +97,17 @@ def test_a_data_path_that_is_no_path_is_named(path):
 def test_a_label_set_needs_two_labels():
     with pytest.raises(PipelineError, match="data.labels: needs at least 2 labels"):
         DataSource(str(SEED_DATA), labels=["threat"])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"labels": "threat"}, "config data.labels: expected a list of labels, got 'threat'"),
+    ({"labels": ["threat", "threat", "reporting"]}, "config data.labels: 'threat' is listed twice"),
+    ({"label_map": ["menace"]}, r"config data.label_map: expected \{their_name: our_label\}, got \['menace'\]"),
+    ({"label_map": {"menace": "rumour"}},
+     "config data.label_map: 'menace' maps to 'rumour', which is not in data.labels"),
+])
+def test_a_label_set_or_map_that_cannot_be_meant_is_named(settings, message):
+    """data.labels=threat was read letter by letter, a repeated label crashed the metrics, and a
+    label_map that was no mapping, or mapped to no label, was taken without a word."""
+    with pytest.raises(PipelineError, match=message):
+        DataSource(str(SEED_DATA), **settings)

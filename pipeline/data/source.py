@@ -37,9 +37,22 @@ class DataSource:
     dev_path: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.labels, str):
+            raise PipelineError(f"config data.labels: expected a list of labels, got {quote(self.labels)}")
         self.labels = list(self.labels)
         if len(set(self.labels)) < 2:
             raise PipelineError(f"config data.labels: needs at least 2 labels, got {self.labels}")
+        repeated = next((label for label in self.labels if self.labels.count(label) > 1), None)
+        if repeated is not None:
+            raise PipelineError(f"config data.labels: {quote(repeated)} is listed twice")
+        if self.label_map is not None and not isinstance(self.label_map, dict):
+            raise PipelineError(
+                f"config data.label_map: expected {{their_name: our_label}}, got {quote(self.label_map)}"
+            )
+        for theirs, ours in (self.label_map or {}).items():
+            if ours not in self.labels:
+                raise PipelineError(f"config data.label_map: {quote(theirs)} maps to {quote(ours)}, which is not in "
+                                    f"data.labels ({', '.join(map(str, self.labels))})")
         if self.conflicting_labels not in ("error", "warn"):
             raise PipelineError(
                 f"config data.conflicting_labels: must be error or warn, got {quote(self.conflicting_labels)}"

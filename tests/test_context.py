@@ -135,7 +135,7 @@ def test_a_bad_index_value_names_the_row(tmp_path):
         {"text": "One.", "label": "threat", "doc_id": "x", "sentence_index": 0},
         {"text": "Two.", "label": "reporting", "doc_id": "x", "sentence_index": -2},
     ])
-    with pytest.raises(PipelineError, match=r"d.jsonl: row 2: 'sentence_index' must be a whole number"):
+    with pytest.raises(PipelineError, match=r"d.jsonl: line 2: 'sentence_index' must be a whole number"):
         DataSource(str(path), index_column="sentence_index").load_train()
 
 

@@ -111,3 +111,12 @@ def test_a_label_set_or_map_that_cannot_be_meant_is_named(settings, message):
     label_map that was no mapping, or mapped to no label, was taken without a word."""
     with pytest.raises(PipelineError, match=message):
         DataSource(str(SEED_DATA), **settings)
+
+
+def test_a_bad_sentence_index_names_its_line_past_blank_lines(tmp_path):
+    """Row 2 of the table is line 4 of the file; an editor shows the line."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a", "label": "threat", "doc_id": "x", "sentence_index": 0}\n\n\n'
+                    '{"text": "b", "label": "threat", "doc_id": "x", "sentence_index": -1}\n', encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"bad.jsonl: line 4: 'sentence_index' must be a whole number >= 0"):
+        DataSource(str(path), index_column="sentence_index").load_train()

@@ -148,7 +148,7 @@ class DataSource:
             where, raw, label = normalised[0]
             more = f" (and {len(normalised) - 1} more in this file)" if len(normalised) > 1 else ""
             warn(f"{where}: label {quote(raw)} read as {quote(label)}{more}")
-        self._index = read_index(table, self.index_column, file)  # positions, read by load() beside the 4 lists
+        self._index = read_index(table, self.index_column, places)  # positions, read by load() beside the 4 lists
         return texts, labels, groups, places
 
     def _label(self, label, where: str) -> str:

@@ -44,16 +44,15 @@ def column_values(table, name: str) -> list:
     return values if isinstance(values, list) else list(values)  # a dataset saved with a format
 
 
-def read_index(table, column: str | None, file: Path) -> list[int | None]:
-    """Each row's sentence index, or None where the file has no index column (row order)."""
+def read_index(table, column: str | None, places: list[str]) -> list[int | None]:
+    """Each row's sentence index, or None where the file has no index column (row order);
+    `places` says where each row is ("FILE: line N")."""
     if not column or column not in table.column_names:
         return [None] * table.num_rows
     index = []
-    for row, value in enumerate(column_values(table, column), start=1):
+    for where, value in zip(places, column_values(table, column)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PipelineError(
-                f"{file}: row {row}: {quote(column)} must be a whole number >= 0, got {quote(value)}"
-            )
+            raise PipelineError(f"{where}: {quote(column)} must be a whole number >= 0, got {quote(value)}")
         index.append(value)
     return index
 

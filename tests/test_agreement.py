@@ -87,6 +87,7 @@ def test_cli_prints_kappa_matrix_and_disagreements(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (None, "b.jsonl: file not found"),
+    ("folder", "b.jsonl: a folder, not one annotator's file"),
     ('{"text": "x", "label": "threat"}\n{"text": \n', "b.jsonl: line 2: not valid JSON"),
     ('{"text": "x"}\n', "b.jsonl: line 1: missing field 'label'"),
     ('{"text": "Unrelated.", "label": "threat", "doc_id": "zz", "sentence_index": 0}\n',
@@ -94,7 +95,9 @@ def test_cli_prints_kappa_matrix_and_disagreements(tmp_path):
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, content, message):
     annotator(tmp_path, "a", LABELS_A)
-    if content is not None:
+    if content == "folder":
+        (tmp_path / "b.jsonl").mkdir()
+    elif content is not None:
         (tmp_path / "b.jsonl").write_text(content, encoding="utf-8")
     result = run_cli("agreement", tmp_path / "a.jsonl", tmp_path / "b.jsonl")
     assert result.returncode == 2

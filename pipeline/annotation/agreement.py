@@ -18,6 +18,8 @@ def read_annotations(path: str | Path):
     from pipeline.annotation.validation import read_records
 
     file = Path(path)
+    if file.is_dir():
+        raise PipelineError(f"{file}: a folder, not one annotator's file")
     if not file.is_file():
         raise PipelineError(f"{file}: file not found")
     errors: list[str] = []

@@ -120,3 +120,13 @@ def test_a_bad_sentence_index_names_its_line_past_blank_lines(tmp_path):
                     '{"text": "b", "label": "threat", "doc_id": "x", "sentence_index": -1}\n', encoding="utf-8")
     with pytest.raises(PipelineError, match=r"bad.jsonl: line 4: 'sentence_index' must be a whole number >= 0"):
         DataSource(str(path), index_column="sentence_index").load_train()
+
+
+def test_a_blank_sentence_index_cell_in_a_csv_names_its_row(tmp_path):
+    """One blank cell makes the CSV column float (0.0, 1.0, ...): the blank row is the one named."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,doc_id,sentence_index\nOne.,threat,x,0\nTwo.,reporting,x,\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"d.csv: row 2: 'sentence_index' must be a whole number >= 0, got None"):
+        DataSource(str(path), index_column="sentence_index").load_train()
+    path.write_text("text,label,doc_id,sentence_index\nOne.,threat,x,0\nTwo.,reporting,x,1\n", encoding="utf-8")
+    assert DataSource(str(path), index_column="sentence_index").load_train().positions == [0, 1]

@@ -51,6 +51,8 @@ def read_index(table, column: str | None, places: list[str]) -> list[int | None]
         return [None] * table.num_rows
     index = []
     for where, value in zip(places, column_values(table, column)):
+        if isinstance(value, float) and value.is_integer():  # a CSV column with a blank cell reads as floats
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PipelineError(f"{where}: {quote(column)} must be a whole number >= 0, got {quote(value)}")
         index.append(value)

@@ -97,3 +97,18 @@ def test_a_seed_that_is_not_a_whole_number_is_named_as_seed(tmp_path, value):
     """Not int()'s traceback, nor an error about model.random_state, which the user never set."""
     with pytest.raises(PipelineError, match=r"config seed: must be a whole number from 0 to 4294967295, got"):
         train_with(tmp_path, ["data=seed", f"seed={value}"])
+
+
+def test_labels_no_training_sentence_carries_are_warned_about(tmp_path):
+    """Two labels of four in the data: macro-F1 over all four halves silently unless the user hears why."""
+    from conftest import SEED_DATA
+
+    from pipeline.common.errors import PipelineWarning
+
+    rows = [json.loads(line) for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    data = tmp_path / "two.jsonl"
+    data.write_text("".join(json.dumps(dict(r, label="threat" if r["label"] == "threat" else "reporting")) + "\n"
+                            for r in rows), encoding="utf-8")
+    with pytest.warns(PipelineWarning, match="data.labels: no training sentence is labeled 'editorial_framing', "
+                                             "'background_fact'; each counts as F1 0 in macro-F1"):
+        train_with(tmp_path, [f"data.path={data}", "features=word_tfidf"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
 from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV, SKOPS_FILE
-from pipeline.common.errors import DiskFull, PipelineError, note_kept
+from pipeline.common.errors import DiskFull, PipelineError, note_kept, quote, warn
 from pipeline.training.crossval import (
     check_dev_apart,
     cross_validate,
@@ -58,6 +58,11 @@ def train(
     check_params(estimator)
     lazy = streams(estimator)  # sentences stay on disk, read a batch at a time
     corpus = data.load_train(lazy=lazy)
+    present = set(corpus.labels)
+    absent = [label for label in data.labels if label not in present]
+    if absent:
+        warn(f"data.labels: no training sentence is labeled {', '.join(map(quote, absent))}; each counts as F1 0 "
+             "in macro-F1 (set data.labels to the labels the data has)")
     test = data.load_test(lazy=lazy)
     dev = data.load_dev() if getattr(data, "dev_path", None) else None
     if dev is not None:

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from pipeline.annotation.validation import MIN_WORDS, render, validate
-from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, quote, reports_errors
 from pipeline.common.labels import LABELS
 
 
@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="count sentences per value of this field (repeatable; default: origin)")
     args = parser.parse_args(argv)
     args.labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+    repeated = next((label for label in args.labels if args.labels.count(label) > 1), None)
+    if repeated:
+        parser.error(f"argument --labels: {quote(repeated)} is listed twice")
     if len(args.labels) < 2:
         parser.error("--labels needs at least 2 labels")
     return args

@@ -146,3 +146,12 @@ def test_same_sentence_key_ignores_case_spacing_and_quote_style():
     assert sentence_key("“We  will come,” he SAID.") == sentence_key('"we will come," he said.')
     assert sentence_key("We will come.") != sentence_key("We will come!")
 
+
+
+@pytest.mark.parametrize("labels", ["threat,reporting,threat", "threat,threat"])
+def test_a_label_named_twice_in_labels_is_a_usage_error(tmp_path, capsys, labels):
+    """Not a count table listing it twice, nor 'threat,threat' passing as a set of two labels."""
+    path = write_jsonl(tmp_path / "a.jsonl", GOOD)
+    code, out, err = run_main(capsys, path, "--labels", labels)
+    assert code == 2 and out == ""
+    assert err.startswith("error: argument --labels: 'threat' is listed twice") and err.count("\n") == 1, err

@@ -23,6 +23,12 @@ def test_train_with_overrides_writes_evaluation_files_and_model(tmp_path):
     assert card["config"]["features"]["ngram_range"] == [2, 5]
     assert card["config"]["seed"] == 7
     assert (models / "latest").resolve() == (models / "svc").resolve()
+    # The same run folder again: refused before Hydra writes its config there (the run was replaced)
+    before = {f: f.read_bytes() for f in run_dir.rglob("*") if f.is_file()}
+    again = run_cli("train", "data=seed", f"hydra.run.dir={run_dir}", f"paths.models_dir={models}", "run_name=again")
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"error: hydra.run.dir: {run_dir} holds a finished run (metrics.json); give a new folder, or remove that run first"]
+    assert {f: f.read_bytes() for f in run_dir.rglob("*") if f.is_file()} == before
 
 
 def test_evaluate_writes_its_files_into_its_run_dir(tmp_path, trained_model):

@@ -94,11 +94,27 @@ def preflight(config_name: str, argv: list[str]) -> None:
     """Compose the config with the command line's overrides before Hydra runs the job.
 
     Hydra reports a typo over several lines; this turns it into one line and exit code 2.
-    Multirun and Hydra's own flags are left to Hydra.
+    Multirun and Hydra's own flags are left to Hydra. A `hydra.run.dir` that holds a finished run
+    is refused before Hydra writes its config there.
     """
     if any(arg.startswith("-") for arg in argv):
         return
+    check_run_folder(argv)
     compose_config(config_name, argv)
+
+
+def check_run_folder(argv: list[str]) -> None:
+    """An explicit `hydra.run.dir=DIR` must not hold a finished run: its files would be replaced."""
+    from pipeline.artifacts.names import METRICS_FILE, MODEL_POINTER_FILE, PREDICTIONS_FILE, REPORT_FILE
+
+    for arg in argv:
+        if arg.startswith("hydra.run.dir="):
+            folder = Path(arg.split("=", 1)[1])
+            found = [name for name in (METRICS_FILE, MODEL_POINTER_FILE, REPORT_FILE, PREDICTIONS_FILE)
+                     if (folder / name).exists()]
+            if found:
+                raise PipelineError(f"hydra.run.dir: {folder} holds a finished run ({found[0]}); "
+                                    "give a new folder, or remove that run first")
 
 
 def compose_config(config_name: str, overrides: list[str]) -> DictConfig:

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, compose, train_with, write_jsonl
+from conftest import ROOT, compose, run_cli, train_with, write_jsonl
 
 from pipeline.annotation.validation import sentence_key
 from pipeline.common.errors import PipelineError
@@ -202,6 +202,15 @@ def test_a_run_reports_the_dev_set_first_when_present(tmp_path):
 def test_an_absent_dev_set_is_skipped_with_a_note(tmp_path):
     metrics = train_with(tmp_path, ["data=seed", "features=word_tfidf", f"data.dev_path={tmp_path / 'no.jsonl'}"])
     assert metrics["real_news_dev"] == {"data": str(tmp_path / "no.jsonl"), "skipped": "file not found"}
+
+
+def test_a_dev_path_typed_on_the_command_line_must_exist(tmp_path):
+    """The configured default is skipped when absent; a typo the user gave was skipped in silence too."""
+    result = run_cli("train", "data=seed", f"data.dev_path={tmp_path / 'dev.jsnol'}", f"hydra.run.dir={tmp_path / 'run'}",
+                     f"paths.models_dir={tmp_path / 'models'}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: data.dev_path: file not found: {tmp_path / 'dev.jsnol'}"]
+    assert not (tmp_path / "models").exists()
 
 
 def test_a_dev_file_without_some_labels_is_scored_on_the_labels_it_has_or_the_model_predicts(tmp_path):

@@ -100,7 +100,19 @@ def preflight(config_name: str, argv: list[str]) -> None:
     if any(arg.startswith("-") for arg in argv):
         return
     check_run_folder(argv)
+    check_dev_path(argv)
     compose_config(config_name, argv)
+
+
+def check_dev_path(argv: list[str]) -> None:
+    """A `data.dev_path=FILE` given on the command line must exist: the configured default is skipped
+    when absent (a machine without ../shared), a path the user typed is not."""
+    for arg in argv:
+        if arg.startswith("data.dev_path="):
+            value = arg.split("=", 1)[1].strip("'\"")
+            if value and value != "null" and "${" not in value and not Path(value).is_file():
+                what = "a folder, not a file" if Path(value).is_dir() else "file not found"
+                raise PipelineError(f"data.dev_path: {what}: {value}")
 
 
 def check_run_folder(argv: list[str]) -> None:

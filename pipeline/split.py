@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.common.files import Output
 
     args = parse_args(argv)
-    output = Output(args.output, args.force)
+    output = Output(args.output, args.force, args.inputs)
     extra = {f: getattr(args, f) for f in ("origin", "genre", "topic") if getattr(args, f) is not None}
     articles = read_articles(args.inputs)
     records = template_records(articles, extra)

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.common.files import Output
 
     args = parse_args(argv)
-    output = Output(args.output, args.force)
+    output = Output(args.output, args.force, [*args.inputs, *args.exclude])
     fmt = args.format or ("jsonl" if args.output or not sys.stdout.isatty() else "table")
     exclude = labeled_keys(args.exclude) if args.exclude else set()
     model = load_model(args.model or default_model_dir(), trust=args.trust)

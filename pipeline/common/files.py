@@ -73,8 +73,9 @@ def is_saved_dataset(path: Path) -> bool:
     return path.is_dir() and any((path / name).exists() for name in ("dataset_info.json", "dataset_dict.json"))
 
 
-def check_output(path: str | Path, force: bool = False) -> Path:
-    """An output file we may write: its folder exists, and it exists only if `force`."""
+def check_output(path: str | Path, force: bool = False, inputs: Iterable[str] = ()) -> Path:
+    """An output file we may write: its folder exists, it exists only if `force`, and it is none of
+    the `inputs` the command reads (--force would replace what it reads)."""
     out = Path(path)
     if out.is_dir():
         raise PipelineError(f"--output: {out} is a folder, not a file")
@@ -82,6 +83,8 @@ def check_output(path: str | Path, force: bool = False) -> Path:
         raise PipelineError(f"--output: folder does not exist: {out.parent}")
     if out.exists() and not force:
         raise PipelineError(f"--output: {out} already exists (pass --force to replace it)")
+    if out.exists() and any(name != STDIN and Path(name).resolve() == out.resolve() for name in inputs):
+        raise PipelineError(f"--output: {out} is also an input, which it would replace; write elsewhere")
     return out
 
 
@@ -91,8 +94,8 @@ class Output:
     Made before any work, so an -o file that may not be written stops the command at once.
     """
 
-    def __init__(self, path: str | Path | None, force: bool = False):
-        self.path = check_output(path, force) if path else None
+    def __init__(self, path: str | Path | None, force: bool = False, inputs: Iterable[str] = ()):
+        self.path = check_output(path, force, inputs) if path else None
         self.force = force
 
     @contextlib.contextmanager

@@ -155,15 +155,16 @@ def _drop_first(scored, skip: int):
         skip = 0
 
 
-def _check_output(output: str | None, resume: bool, force: bool) -> Path | None:
-    """The -o file, by the rule of every command (replaced only with --force); --resume needs one."""
+def _check_output(output: str | None, resume: bool, force: bool, inputs: list[str]) -> Path | None:
+    """The -o file, by the rule of every command (replaced only with --force, never an input);
+    --resume needs one."""
     from pipeline.common.files import check_output
 
     if not output:
         if resume:
             raise PipelineError("--resume continues a run writing -o FILE; give the same -o")
         return None
-    return check_output(output, force)
+    return check_output(output, force, inputs)
 
 
 def _signature(files: list[str], texts: list[str], fmt: str, card: dict, precision: str | None = None) -> dict:
@@ -212,7 +213,7 @@ def score(args, lean: bool = False) -> None:
             raise PipelineError("nothing to score: give files, folders, - for stdin, or --text")
         inputs = ["-"]
     files = resolve_inputs(inputs)
-    out = _check_output(args.output, args.resume, args.force)
+    out = _check_output(args.output, args.resume, args.force, inputs)
     fmt = args.format or _format_for(args.output)  # after the -o checks: a refusal is one line
     if out is not None:  # -o inside a folder being scored: its earlier output is not an input
         files = [name for name in files if name in inputs or Path(name).resolve() != out.resolve()]

@@ -27,7 +27,7 @@ def test_train_with_overrides_writes_evaluation_files_and_model(tmp_path):
     before = {f: f.read_bytes() for f in run_dir.rglob("*") if f.is_file()}
     again = run_cli("train", "data=seed", f"hydra.run.dir={run_dir}", f"paths.models_dir={models}", "run_name=again")
     assert again.returncode == 2 and again.stderr.strip().splitlines() == [
-        f"error: hydra.run.dir: {run_dir} holds a finished run (metrics.json); give a new folder, or remove that run first"]
+        f"error: hydra.run.dir: {run_dir} holds a finished run (model_dir.txt); give a new folder, or remove that run first"]
     assert {f: f.read_bytes() for f in run_dir.rglob("*") if f.is_file()} == before
 
 

@@ -233,8 +233,10 @@ def test_a_sweep_metric_no_run_would_have_stops_before_training(tmp_path, metric
 
 def test_a_sweep_metric_on_the_dev_set_without_it_stops_before_training(tmp_path):
     models = tmp_path / "models"
+    # The configured dev set absent (a dev_path typed on the command line must exist: its own error)
     result = run_cli("train", "data=seed", "features=word_tfidf", "sweep_metric=real_news_dev.macro_f1",
-                     f"data.dev_path={tmp_path / 'absent.jsonl'}", f"paths.models_dir={models}",
+                     "data.dev_path=${paths.ptc_dev}", f"paths.ptc_dev={tmp_path / 'absent.jsonl'}",
+                     f"paths.models_dir={models}",
                      f"paths.runs_dir={tmp_path / 'runs'}")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (

@@ -99,7 +99,7 @@ def preflight(config_name: str, argv: list[str]) -> None:
     """
     if any(arg.startswith("-") for arg in argv):
         return
-    check_run_folder(argv)
+    check_run_folder(config_name, argv)
     check_dev_path(argv)
     compose_config(config_name, argv)
 
@@ -115,17 +115,18 @@ def check_dev_path(argv: list[str]) -> None:
                 raise PipelineError(f"data.dev_path: {what}: {value}")
 
 
-def check_run_folder(argv: list[str]) -> None:
-    """An explicit `hydra.run.dir=DIR` must not hold a finished run: its files would be replaced."""
-    from pipeline.artifacts.names import METRICS_FILE, MODEL_POINTER_FILE, PREDICTIONS_FILE, REPORT_FILE
+def check_run_folder(config_name: str, argv: list[str]) -> None:
+    """An explicit `hydra.run.dir=DIR` must not hold a finished run (a training run that saved its
+    model, an evaluation that wrote its metrics): its files would be replaced. A training run that
+    stopped before saving (a full disk, say) may be run again there."""
+    from pipeline.artifacts.names import METRICS_FILE, MODEL_POINTER_FILE
 
     for arg in argv:
         if arg.startswith("hydra.run.dir="):
             folder = Path(arg.split("=", 1)[1])
-            found = [name for name in (METRICS_FILE, MODEL_POINTER_FILE, REPORT_FILE, PREDICTIONS_FILE)
-                     if (folder / name).exists()]
-            if found:
-                raise PipelineError(f"hydra.run.dir: {folder} holds a finished run ({found[0]}); "
+            finished = folder / (MODEL_POINTER_FILE if config_name == "train" else METRICS_FILE)
+            if finished.exists():
+                raise PipelineError(f"hydra.run.dir: {folder} holds a finished run ({finished.name}); "
                                     "give a new folder, or remove that run first")
 
 

@@ -63,7 +63,8 @@ def _outside_a_job() -> str:
 
     if RunFolders.sweep is not None:
         return _sweep_kept(RunFolders.sweep)
-    return "no model was half-written (models/latest names the last complete save)"
+    models = next((arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("paths.models_dir=")), "models")
+    return f"no model was half-written ({Path(models) / LATEST} names the last complete save)"
 
 
 if __name__ == "__main__":

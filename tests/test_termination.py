@@ -459,3 +459,13 @@ def test_a_signal_landing_in_a_weakref_callback_is_not_lost(capsys):
             del thing
             time.sleep(2)
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_job_names_the_models_folder_it_was_given(monkeypatch):
+    """It named models/latest whatever paths.models_dir said."""
+    from pipeline import train
+
+    monkeypatch.setattr(sys, "argv", ["train", "data=seed", "paths.models_dir=/srv/models"])
+    assert "/srv/models/latest names the last complete save" in train._outside_a_job()
+    monkeypatch.setattr(sys, "argv", ["train"])
+    assert "models/latest names the last complete save" in train._outside_a_job()

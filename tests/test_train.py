@@ -1,10 +1,10 @@
 import json
 
 import pytest
-from conftest import train_with
+from conftest import train_with, write_jsonl
 
 from pipeline import load_model
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, PipelineWarning
 
 
 def test_train_save_load_score_round_trip(tmp_path):
@@ -54,6 +54,18 @@ def test_explicit_test_file_is_used_instead_of_cross_validation(tmp_path):
     metrics = train_with(tmp_path, ["data=seed", f"data.path={train_file}", f"data.test_path={test_file}"])
     assert metrics["n_sentences"] == 27
     assert "tested on" in metrics["protocol"]
+
+
+def test_test_sentences_copied_from_training_sentences_are_warned_about(tmp_path):
+    from conftest import SEED_DATA
+
+    records = [json.loads(line) for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    train_file = write_jsonl(tmp_path / "train.jsonl", [r for r in records if r["doc_id"].startswith("000_")])
+    copied = next(r for r in records if r["doc_id"].startswith("000_") and len(r["text"].split()) >= 4)
+    test_file = write_jsonl(tmp_path / "test.jsonl", [*(r for r in records if r["doc_id"].startswith("001_")),
+                                                      dict(copied, doc_id="copy", text=copied["text"].upper())])
+    with pytest.warns(PipelineWarning, match="data.test_path: 1 test sentences are also training sentences"):
+        train_with(tmp_path, ["data=seed", f"data.path={train_file}", f"data.test_path={test_file}"])
 
 
 def test_models_without_predict_proba_get_softmax_scores(tmp_path):

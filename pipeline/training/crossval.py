@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
-from pipeline.common.errors import PipelineError, quote
+from pipeline.common.errors import PipelineError, cut, quote, warn
 
 
 def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
@@ -135,6 +135,7 @@ def holdout(estimator, corpus, test, labels, seed: int = 0, fitted_hook=None):
         raise PipelineError(
             f"data.test_path: {len(shared)} documents also in the training data (e.g. {quote(sorted(shared)[0])})"
         )
+    warn_seen_sentences(corpus, test)
     labels = list(labels)
 
     def predict(model) -> Predictions:
@@ -214,6 +215,20 @@ def predict_corpus(model, corpus, labels):
     predicted, scores = predict_with_scores(model, inputs, labels)
     return Predictions(texts_of(corpus), list(corpus.groups), list(corpus.labels), predicted, scores, labels,
                        score_method(model) == "predict_proba")
+
+
+def warn_seen_sentences(corpus, test) -> None:
+    """Test sentences of four words or more whose text a training sentence repeats (a copy in another
+    document) are scored as seen: said in a warning, since the test figures count them."""
+    def key(text) -> str:
+        return " ".join(str(text).lower().split())
+
+    wanted = {k for text in test.texts if len((k := key(text)).split()) >= 4}
+    seen = {k for text in corpus.texts if (k := key(text)) in wanted}
+    if seen:
+        repeated = [text for text in test.texts if key(text) in seen]
+        warn(f"data.test_path: {len(repeated)} test sentences are also training sentences (e.g. "
+             f"{quote(cut(str(repeated[0]), 60))}); the test figures count text the model was trained on")
 
 
 def check_dev_apart(corpus, dev, dev_path) -> None:

@@ -14,7 +14,9 @@ import json
 import sys
 
 from pipeline.annotation.agreement import MATCHING, agreement, read_annotations, render
+from pipeline.common.cli import label_set
 from pipeline.common.errors import ArgumentParser, reports_errors
+from pipeline.common.labels import LABELS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,13 +31,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="match sentences by doc_id+sentence_index (key), by text, or key when "
                         "both files have it (auto, default)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("--labels", default=",".join(LABELS), type=label_set,
+                        help="comma-separated label set; another label is an error naming its line "
+                        "(default: %(default)s)")
     return parser.parse_args(argv)
 
 
 @reports_errors
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    result = agreement(read_annotations(args.file_a), read_annotations(args.file_b), args.by)
+    result = agreement(read_annotations(args.file_a, args.labels), read_annotations(args.file_b, args.labels),
+                       args.by)
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -15,7 +15,8 @@ import argparse
 import sys
 
 from pipeline.annotation.validation import MIN_WORDS, render, validate
-from pipeline.common.errors import ArgumentParser, PipelineError, quote, reports_errors
+from pipeline.common.cli import label_set
+from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.common.labels import LABELS
 
 
@@ -26,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "conflicting sentences, leakage between files; print counts per label and origin.",
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE|DIR", help=".jsonl files or folders of them")
-    parser.add_argument("--labels", default=",".join(LABELS),
+    parser.add_argument("--labels", default=",".join(LABELS), type=label_set,
                         help="comma-separated label set (default: %(default)s)")
     parser.add_argument("--allow-unlabeled", action="store_true",
                         help="accept empty labels (a template being filled in); they are counted")
@@ -34,14 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="repeats of shorter sentences are notes, not duplicates or leakage (default: %(default)s)")
     parser.add_argument("--by", action="append", default=None, metavar="FIELD",
                         help="count sentences per value of this field (repeatable; default: origin)")
-    args = parser.parse_args(argv)
-    args.labels = [label.strip() for label in args.labels.split(",") if label.strip()]
-    repeated = next((label for label in args.labels if args.labels.count(label) > 1), None)
-    if repeated:
-        parser.error(f"argument --labels: {quote(repeated)} is listed twice")
-    if len(args.labels) < 2:
-        parser.error("--labels needs at least 2 labels")
-    return args
+    return parser.parse_args(argv)
 
 
 @reports_errors

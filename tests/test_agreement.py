@@ -92,6 +92,9 @@ def test_cli_prints_kappa_matrix_and_disagreements(tmp_path):
     ('{"text": "x"}\n', "b.jsonl: line 1: missing field 'label'"),
     ('{"text": "Unrelated.", "label": "threat", "doc_id": "zz", "sentence_index": 0}\n',
      "no sentence is labeled in both files"),
+    # a typo was counted as a label of its own, and as disagreements
+    ('{"text": "Sentence number 0.", "label": "treat", "doc_id": "doc", "sentence_index": 0}\n',
+     "b.jsonl: line 1: unknown label 'treat'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, content, message):
     annotator(tmp_path, "a", LABELS_A)
@@ -103,3 +106,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path, content, message):
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
+
+
+def test_another_label_set_is_given_with_labels(tmp_path):
+    for name in "ab":
+        write_jsonl(tmp_path / f"{name}.jsonl", [{"text": f"S {i}.", "label": label} for i, label in enumerate("xyxy")])
+    assert run_cli("agreement", tmp_path / "a.jsonl", tmp_path / "b.jsonl").returncode == 2
+    result = run_cli("agreement", tmp_path / "a.jsonl", tmp_path / "b.jsonl", "--labels", "x,y")
+    assert result.returncode == 0 and "Cohen's kappa 1.000" in result.stdout, result.stderr

@@ -13,8 +13,9 @@ from pipeline.common.labels import LABELS
 MATCHING = ("auto", "key", "text")
 
 
-def read_annotations(path: str | Path):
-    """The records of one annotator's file; the first problem stops with one line."""
+def read_annotations(path: str | Path, labels: Sequence[str] | None = None):
+    """The records of one annotator's file (labels from `labels`, any when None); the first problem
+    stops with one line."""
     from pipeline.annotation.validation import read_records
 
     file = Path(path)
@@ -23,7 +24,7 @@ def read_annotations(path: str | Path):
     if not file.is_file():
         raise PipelineError(f"{file}: file not found")
     errors: list[str] = []
-    records = read_records(file, None, errors, allow_unlabeled=True, required=("text", "label"))
+    records = read_records(file, labels, errors, allow_unlabeled=True, required=("text", "label"))
     if errors:
         more = f" (and {len(errors) - 1} more; see python -m pipeline.validate)" if len(errors) > 1 else ""
         raise PipelineError(errors[0] + more)

@@ -25,6 +25,19 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def label_set(text: str) -> list[str]:
+    """argparse type of --labels: comma-separated labels, at least two, none twice."""
+    from pipeline.common.errors import quote
+
+    labels = [label.strip() for label in text.split(",") if label.strip()]
+    repeated = next((label for label in labels if labels.count(label) > 1), None)
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{quote(repeated)} is listed twice")
+    if len(labels) < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 labels, got {quote(text)}")
+    return labels
+
+
 TRUST_HELP = ("load the model's model.joblib even if this machine does not trust it "
               "(a pickle runs code; see python -m pipeline.trust)")
 

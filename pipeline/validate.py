@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = validate(args.inputs, args.labels, args.allow_unlabeled, args.min_words)
+    for name in args.by or ():
+        if report.records and not any(name in r.fields for r in report.records):
+            report.notes.append(f"--by {name}: no sentence has a field {name!r}, so its table is all (none)")
     for message in report.notes:
         print(f"note: {message}", file=sys.stderr)
     for message in report.errors:

@@ -127,6 +127,9 @@ def test_other_label_sets_and_count_fields(tmp_path, capsys):
     assert code == 0, err
     assert any(line.split() == ["blog", "1", "1", "1", "0"] for line in out.splitlines())
     assert any(line.split() == ["(none)", "1", "1", "0", "1"] for line in out.splitlines())
+    assert "--by genre" not in err
+    code, out, err = run_main(capsys, path, "--labels", "pos,neg", "--by", "genra")  # a typo: a table of (none)
+    assert code == 0 and "note: --by genra: no sentence has a field 'genra'" in err
 
 
 @pytest.mark.parametrize("target, message", [

@@ -264,3 +264,18 @@ def test_runs_on_different_data_or_metrics_are_ranked_on_the_dev_set(tmp_path):
     board = build_leaderboard([tmp_path / "c"])
     assert [r["name"] for r in board["rows"]] == ["1", "0"]
     assert "the runs name different sweep_metrics (`accuracy`, `macro_f1_fold_mean`)" in board["ranked_by"]
+
+
+def test_runs_with_different_label_sets_get_a_column_per_label_any_run_has(tmp_path):
+    fake_run(tmp_path / "four", ["data=default"], 0.8)
+    three = fake_run(tmp_path / "three", ["data=newsdiscourse"], 0.6)
+    metrics = json.loads((three / "metrics.json").read_text())
+    metrics["per_label"] = {"reporting": {"f1": 0.6}, "background_fact": {"f1": 0.7}}
+    (three / "metrics.json").write_text(json.dumps(metrics))
+    board = build_leaderboard([tmp_path])  # the best run has a label the other lacks: a KeyError traceback
+    assert board["labels"] == ["threat", "reporting", "background_fact"]
+    markdown = render_markdown(board)
+    assert "| `data=default` | 0.800 ± 0.020 | 0.810 [0.700, 0.900] | 0.800 | 0.810 |  |" in markdown
+    assert "| `data=newsdiscourse` | 0.600 ± 0.020 | 0.610 [0.500, 0.700] |  | 0.600 | 0.700 |" in markdown
+    rows = list(csv.DictReader(io.StringIO(render_csv(board))))
+    assert [rows[0]["f1_background_fact"], rows[1]["f1_threat"], rows[1]["f1_background_fact"]] == ["", "", "0.7"]

@@ -192,7 +192,7 @@ def build_leaderboard(paths: Sequence[str | Path], metric: str | None = None) ->
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank if row["score"] is not None else "–"
         row["shown_overrides"] = [o for o in row["overrides"] if o not in common]
-    labels = list(rows[0]["metrics"]["per_label"])
+    labels = list(dict.fromkeys(label for row in rows for label in row["metrics"]["per_label"]))  # runs may differ
     best = rows[0]
     baselines = [
         {"name": name, "summary": summary, "run_dir": best["run_dir"]}
@@ -262,7 +262,7 @@ def render_markdown(board: dict) -> str:
             f"| {row['rank']} | {row['name']} | {_code(row['shown_overrides'])} | "
             + (_dev_cells(m, labels) if dev else "")
             + f"{_mean_std(m)} | {_pooled(m)} | "
-            + " | ".join(f"{m['per_label'][label]['f1']:.3f}" for label in labels)
+            + " | ".join(f"{m['per_label'][label]['f1']:.3f}" if label in m["per_label"] else "" for label in labels)
             + f" | {fit} | {_short_path(row['model_dir'])} |"
         )
     for base in board["baselines"]:
@@ -308,7 +308,7 @@ def render_csv(board: dict) -> str:
             row["rank"], row["run_dir"], " ".join(row["overrides"]), dev.get("macro_f1"), dev_low, dev_high,
             *[dev.get("per_label", {}).get(label, {}).get("f1") for label in labels], m.get("macro_f1_fold_mean"),
             m.get("macro_f1_fold_std"), m["macro_f1"], low, high,
-            *[m["per_label"][label]["f1"] for label in labels],
+            *[m["per_label"].get(label, {}).get("f1") for label in labels],
             m.get("calibration", {}).get("brier"), m.get("calibration", {}).get("ece"),
             row["fit_seconds"], row["model_dir"],
         ])

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.artifacts.names import METRICS_FILE
-from pipeline.common.errors import PipelineError, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 from pipeline.evaluation.leaderboard import (
     build_leaderboard,
     render_markdown,
@@ -26,7 +26,7 @@ from pipeline.evaluation.leaderboard import (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m pipeline.leaderboard",
         description="Rank the runs of a sweep folder (or the given run folders) and print the leaderboard.",
     )

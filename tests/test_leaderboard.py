@@ -119,6 +119,13 @@ def test_a_folder_without_runs_is_refused(tmp_path):
     assert result.returncode == 2 and result.stderr == f"error: {tmp_path / 'missing'}: not a folder\n"
 
 
+@pytest.mark.parametrize("args", [[], ["runs", "--bogus"]])
+def test_a_usage_mistake_is_one_error_line(args):
+    result = run_cli("leaderboard", *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "(see python -m pipeline.leaderboard --help)" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def two_parallel_sweeps(tmp_path_factory):
     """Two 2-job multiruns with the joblib launcher, started at the same moment into one runs folder."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.artifacts.names import REAL_NEWS_DEV
 from pipeline.artifacts.predictions_file import fingerprint
-from pipeline.common.cli import TRUST_HELP, at_least_one
+from pipeline.common.cli import TRUST_HELP, at_least_one, seed_number
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors, warn
 from pipeline.evaluation.comparison import (
     DifferentSentences,
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "were scored on it when trained and the file is still there)")
     parser.add_argument("--trust", action="store_true", help=f"with --data or the dev set: {TRUST_HELP}")
     parser.add_argument("--resamples", type=at_least_one, default=N_RESAMPLES, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    parser.add_argument("--seed", type=seed_number, default=0, help="seed of the resampling")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     return args

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.common.cli import at_least_one
+from pipeline.common.cli import at_least_one, seed_number
 from pipeline.common.errors import ArgumentParser, PipelineError, quote, reports_errors
 
 
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="(default: %(default)s)")
     parser.add_argument("--head-steps", type=at_least_one, default=120,
                         help="batches that train the new head alone first (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="(default: %(default)s)")
     parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.sources is None:

@@ -109,3 +109,12 @@ def test_a_run_not_scored_on_the_dev_set_is_said_to_be_compared_without_it(two_r
     assert (f"not compared on the real-news dev set: {tmp_path / 'run_nodev'} was not scored on it when trained"
             in captured.err)
     assert "## Real news" not in captured.out and "Verdict on macro F1" in captured.out
+
+
+@pytest.mark.parametrize("command, args", [("compare", ["RUN_A", "RUN_B"]), ("pretrain", ["OUT_DIR"])])
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_numpy_refuses_is_a_usage_error(command, args, seed):
+    result = run_cli(command, *args, "--seed", seed)  # was numpy's ValueError traceback, after the work
+    assert result.returncode == 2
+    assert result.stderr == (f"error: argument --seed: must be a whole number from 0 to {2**32 - 1}, got {seed} "
+                             f"(see python -m pipeline.{command} --help)\n")

@@ -38,6 +38,19 @@ def label_set(text: str) -> list[str]:
     return labels
 
 
+def seed_number(text: str) -> int:
+    """argparse type of --seed: a whole number from 0 to 2**32-1, the range numpy's generators take."""
+    from pipeline.common.errors import quote
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {quote(text)}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**32 - 1}, got {value}")
+    return value
+
+
 TRUST_HELP = ("load the model's model.joblib even if this machine does not trust it "
               "(a pickle runs code; see python -m pipeline.trust)")
 

@@ -1,6 +1,7 @@
 """What a training or evaluation run reports beyond the confusion matrix."""
 
 import json
+import warnings
 from collections import Counter
 
 import pytest
@@ -126,3 +127,21 @@ def test_metrics_do_not_depend_on_the_blas_thread_count(tmp_path):
         assert result.returncode == 0, result.stderr
         outputs.append((out / "metrics.json").read_text())
     assert outputs[0] == outputs[1]
+
+
+def test_evaluating_a_model_on_its_own_training_data_says_so(tmp_path, trained_model):
+    """`python -m pipeline.evaluate` on the data the model trained on scored 1.000 as if held out."""
+    from pipeline.common.errors import PipelineWarning
+    from pipeline.data.source import DataSource
+    from pipeline.evaluation.saved_model import evaluate
+
+    with pytest.warns(PipelineWarning, match="data.path: the model was trained on these sentences: its figures are "
+                                             "not held out"):
+        metrics = evaluate(model_dir=trained_model, data=DataSource(str(SEED_DATA)), out_dir=tmp_path / "own")
+    assert metrics["protocol"].endswith(f"on {SEED_DATA} (it was trained on these sentences: not held out)")
+    assert "(it was trained on these sentences: not held out)" in (tmp_path / "own" / "report.md").read_text()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineWarning)
+        metrics = evaluate(model_dir=trained_model, data=DataSource(str(STARTER)), out_dir=tmp_path / "new")
+    assert metrics["protocol"].endswith(f"on {STARTER}")

@@ -174,3 +174,22 @@ def test_the_real_news_figures_come_first_in_report_html(tmp_path):
     section = page.split('<section id="real-news">')[1].split("</section>")[0]
     assert f"{real['n_sentences']} sentences of 3 real news articles" in section
     assert f"<td>{real['per_label']['threat']['f1']:.3f}</td>" in section
+
+
+@pytest.mark.parametrize("extra, title", [({}, "macro F1 0.582"),
+                                          ({"real_news_dev": {"macro_f1": 0.3}, "folds": [{}]},
+                                           "macro F1 0.582, cross-validation"),
+                                          ({"real_news_dev": {"macro_f1": 0.3}}, "macro F1 0.582, test file")])
+def test_the_confusion_matrix_png_says_which_evaluation_it_is_beside_real_news(monkeypatch, extra, title):
+    """A run with real-news figures headed by 0.336 drew its cross-validation matrix titled "macro F1 0.582"."""
+    import io
+
+    from matplotlib.axes import Axes
+
+    from pipeline.reports.plots import plot_confusion
+
+    titles = []
+    monkeypatch.setattr(Axes, "set_title", lambda self, text, *a, **k: titles.append(text))
+    metrics = {"macro_f1": 0.5822, "confusion_matrix": {"labels": ["a", "b"], "matrix": [[1, 0], [0, 1]]}, **extra}
+    plot_confusion(metrics, io.BytesIO())
+    assert titles == [title]

@@ -286,3 +286,16 @@ def test_runs_with_different_label_sets_get_a_column_per_label_any_run_has(tmp_p
     assert "| `data=newsdiscourse` | 0.600 ± 0.020 | 0.610 [0.500, 0.700] |  | 0.600 | 0.700 |" in markdown
     rows = list(csv.DictReader(io.StringIO(render_csv(board))))
     assert [rows[0]["f1_background_fact"], rows[1]["f1_threat"], rows[1]["f1_background_fact"]] == ["", "", "0.7"]
+
+
+def test_a_broken_model_card_or_metrics_file_is_one_error_line_naming_it(tmp_path):
+    run = fake_run(tmp_path / "sweep" / "0", ["model=logreg"], 0.6)
+    card = tmp_path / "sweep" / "model-0" / "model.json"
+    card.write_text('{"timings": {"fit_sec')  # was json's JSONDecodeError traceback
+    result = run_cli("leaderboard", tmp_path / "sweep", "--no-write")
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {card}: not valid JSON (")
+    assert result.stderr.count("\n") == 1
+    card.write_text("{}")
+    (run / "metrics.json").write_text("[]")  # was AttributeError: 'list' object has no attribute 'get'
+    result = run_cli("leaderboard", tmp_path / "sweep", "--no-write")
+    assert result.returncode == 2 and result.stderr == f"error: {run / 'metrics.json'}: not a JSON object\n"

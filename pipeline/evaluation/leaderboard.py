@@ -101,11 +101,7 @@ def read_run(run_dir: Path) -> dict:
     """One run's row: its overrides, metrics, sweep_metric, model folder and fit time."""
     import yaml
 
-    metrics_file = run_dir / METRICS_FILE
-    try:
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PipelineError(f"{metrics_file}: not valid JSON ({exc})") from None
+    metrics = _json_object(run_dir / METRICS_FILE)
     overrides_file = run_dir / HYDRA_FOLDER / HYDRA_OVERRIDES_FILE
     overrides = yaml.safe_load(overrides_file.read_text(encoding="utf-8")) if overrides_file.is_file() else []
     config_file = run_dir / HYDRA_FOLDER / HYDRA_CONFIG_FILE
@@ -115,8 +111,7 @@ def read_run(run_dir: Path) -> dict:
     model_dir = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else metrics.get("model", {}).get("path")
     timings = {}
     if model_dir and (Path(model_dir) / CARD_FILE).is_file():
-        card = json.loads((Path(model_dir) / CARD_FILE).read_text(encoding="utf-8"))
-        timings = card.get("timings", {})
+        timings = _json_object(Path(model_dir) / CARD_FILE).get("timings", {})
     return {
         "run_dir": str(run_dir),
         "overrides": [str(o) for o in overrides or []],
@@ -126,6 +121,17 @@ def read_run(run_dir: Path) -> dict:
         "fit_seconds": timings.get("fit_seconds"),
         "evaluate_seconds": timings.get("evaluate_seconds"),
     }
+
+
+def _json_object(path: Path) -> dict:
+    """A run's metrics.json or its model's card; anything else is an error naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise PipelineError(f"{path}: not a JSON object")
+    return value
 
 
 SWEEP_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "accuracy")

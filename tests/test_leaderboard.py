@@ -299,3 +299,13 @@ def test_a_broken_model_card_or_metrics_file_is_one_error_line_naming_it(tmp_pat
     (run / "metrics.json").write_text("[]")  # was AttributeError: 'list' object has no attribute 'get'
     result = run_cli("leaderboard", tmp_path / "sweep", "--no-write")
     assert result.returncode == 2 and result.stderr == f"error: {run / 'metrics.json'}: not a JSON object\n"
+
+
+def test_a_run_named_twice_or_found_below_two_paths_is_one_row(tmp_path):
+    fake_run(tmp_path / "sweep" / "0", ["model=logreg"], 0.6)
+    fake_run(tmp_path / "sweep" / "1", ["model=sgd"], 0.5)
+    for paths in ([tmp_path / "sweep" / "0", tmp_path / "sweep" / "0"], [tmp_path, tmp_path / "sweep"]):
+        board = build_leaderboard(paths)  # each run was listed once per path that holds it
+        assert [row["rank"] for row in board["rows"]] == [1, 2][:len(board["rows"])]
+        assert len({row["run_dir"] for row in board["rows"]}) == len(board["rows"])
+    assert [r["name"] for r in build_leaderboard([tmp_path, tmp_path / "sweep"])["rows"]] == ["sweep/0", "sweep/1"]

@@ -76,9 +76,12 @@ class LeaderboardCallback(Callback):
 def find_runs(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
     """Run folders (with metrics.json) among `paths` and the folders below them, at any depth
     (`runs/` holds `train/RUN` and `train-multirun/SWEEP/JOB`); also run folders without one."""
-    runs, unfinished = [], []
+    runs, unfinished, seen = [], [], set()
 
     def visit(path: Path) -> None:
+        if path.resolve() in seen:  # a run named twice, or found again below another PATH: one row
+            return
+        seen.add(path.resolve())
         if (path / METRICS_FILE).is_file():
             runs.append(path)
             return

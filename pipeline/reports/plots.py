@@ -15,13 +15,14 @@ def plot_confusion(metrics: dict, path) -> None:
     import numpy as np
     from sklearn.metrics import ConfusionMatrixDisplay
 
+    from pipeline.evaluation.metrics import real_news_figures
+
     cm = metrics["confusion_matrix"]
     display = ConfusionMatrixDisplay(np.array(cm["matrix"]), display_labels=cm["labels"])
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     display.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=30)
     # Beside real-news figures, say this matrix is the run's own evaluation, as report.html's cards do.
-    own = ("" if "macro_f1" not in metrics.get("real_news_dev", {})
-           else ", cross-validation" if metrics.get("folds") else ", test file")
+    own = "" if real_news_figures(metrics) is None else ", cross-validation" if metrics.get("folds") else ", test file"
     ax.set_title(f"macro F1 {metrics['macro_f1']:.3f}{own}")
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")

@@ -34,6 +34,9 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
     from pipeline.training.crossval import one_blas_thread
 
     model = load_model(model_dir, trust=trust_model)
+    if getattr(data, "test_path", None):  # data=newsdiscourse names its test split there
+        warn(f"data.test_path: evaluate scores data.path ({data.path}); give data.path={data.test_path} "
+             "to evaluate on the test file")
     corpus = data.load_train()
     unknown = sorted(set(corpus.labels) - set(model.labels))
     if unknown:

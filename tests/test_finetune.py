@@ -109,6 +109,26 @@ def test_onnx_and_the_torch_fallback_agree(cv_run, monkeypatch):
     assert (scores.argmax(axis=1) == onnx.argmax(axis=1)).all()
 
 
+def test_the_onnx_export_logs_nothing_below_errors(tmp_path, caplog):
+    import torch
+
+    from pipeline.models import encoder_runtime as rt
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)
+
+        def forward(self, input_ids, attention_mask):
+            mask = attention_mask.unsqueeze(-1).float()
+            return self.head((self.embed(input_ids) * mask).sum(dim=1) / mask.sum(dim=1))
+
+    with caplog.at_level("INFO"):
+        rt.export_onnx(Tiny(), tmp_path / "tiny.onnx")
+    assert (tmp_path / "tiny.onnx").is_file()
+    assert [record.name for record in caplog.records if record.levelno < 40] == []  # onnxscript, onnx_ir: INFO
+
+
 def test_a_loaded_model_scores_on_every_core_whatever_threads_it_fine_tuned_with(cv_run, monkeypatch):
     from pipeline.artifacts.loading import load_model
     from pipeline.models import encoder_runtime

@@ -239,9 +239,12 @@ def export_onnx(network, path) -> None:
     batch, length = torch.export.Dim("batch"), torch.export.Dim("sequence")
     shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
     sink = io.StringIO()  # the exporter narrates each stage on stdout
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)  # it warns about torchvision operators this network never uses
+    # torch.onnx warns about torchvision operators this network never uses; onnxscript's optimizer
+    # and onnx_ir's passes log each rewrite at INFO (a hundred lines in a training run's log)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(sink):
             warnings.simplefilter("ignore")
@@ -249,7 +252,8 @@ def export_onnx(network, path) -> None:
                                         output_names=["logits"], dynamic_shapes=shapes, verbose=False)
             program.save(str(path), external_data=False)
     finally:
-        exporter_log.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def quantize_int8(source, target) -> None:

@@ -491,6 +491,24 @@ def test_bad_settings_name_their_config_key(override, key):
         check_params(build_estimator(cfg.features, cfg.model))
 
 
+@pytest.mark.parametrize("override, module", [("model.onnx_int8=true", "onnxruntime"),
+                                              ("model.onnx=true", "onnxscript")])
+def test_an_export_without_its_library_is_refused_before_the_fine_tune(monkeypatch, override, module):
+    import importlib.util
+
+    from pipeline.training.setup import build_estimator, check_params
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == module else find_spec(name, *rest))
+    cfg = compose("train", ["model=minilm_finetune", override])
+    key = override.partition("=")[0]
+    with pytest.raises(PipelineError, match=rf"^config {key}: .* needs {module}, which is not installed"):
+        check_params(build_estimator(cfg.features, cfg.model))
+    cfg = compose("train", ["model=minilm_finetune", f"{key}=false"])
+    check_params(build_estimator(cfg.features, cfg.model))  # without the export, nothing is missing
+
+
 def test_features_other_than_the_sentences_are_refused():
     from pipeline.training.setup import build_estimator, check_params
 

@@ -324,9 +324,20 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_params(self):
         super()._validate_params()
-        if self.base_weights is not None:
-            from sklearn.utils._param_validation import InvalidParameterError
+        from sklearn.utils._param_validation import InvalidParameterError
 
+        if self.onnx:  # needed only when the model is saved: said before the fine-tune, not after it
+            from importlib.util import find_spec
+
+            needs = {"onnx": ("onnxscript", "exporting the network to ONNX")}
+            if self.onnx_int8:
+                needs["onnx_int8"] = ("onnxruntime", "quantizing the ONNX graph to int8")
+            for key, (module, what) in needs.items():
+                if find_spec(module) is None:
+                    raise InvalidParameterError(
+                        f"The '{key}' parameter of {type(self).__name__}: {what} needs {module}, which is not "
+                        f"installed (pip install -e '.[embeddings]'); or set {key}=false")
+        if self.base_weights is not None:
             from pipeline.models.pretrain import BASE_FILES
 
             missing = [name for name in BASE_FILES if not (Path(self.base_weights) / name).is_file()]

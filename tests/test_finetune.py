@@ -509,6 +509,22 @@ def test_an_export_without_its_library_is_refused_before_the_fine_tune(monkeypat
     check_params(build_estimator(cfg.features, cfg.model))  # without the export, nothing is missing
 
 
+def test_a_base_weights_folder_not_written_by_pretrain_is_refused_before_the_fine_tune(tmp_path):
+    from pipeline.training.setup import build_estimator, check_params
+
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):  # the files, but not pretrain's
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    cfg = compose("train", ["model=minilm_finetune", f"model.base_weights={tmp_path}"])
+    with pytest.raises(PipelineError, match=r"^config model.base_weights: .* has no pretrain.json"):
+        check_params(build_estimator(cfg.features, cfg.model))
+    (tmp_path / "pretrain.json").write_text(json.dumps({"sha256": {"config.json": "0" * 64,
+                                                                   "model.safetensors": "0" * 64,
+                                                                   "tokenizer.json": "0" * 64}}))
+    with pytest.raises(PipelineError, match=r"^config model.base_weights: .* has config.json, model.safetensors, "
+                                            r"tokenizer.json changed since it was written"):
+        check_params(build_estimator(cfg.features, cfg.model))
+
+
 def test_features_other_than_the_sentences_are_refused():
     from pipeline.training.setup import build_estimator, check_params
 

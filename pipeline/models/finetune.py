@@ -338,13 +338,14 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                         f"The '{key}' parameter of {type(self).__name__}: {what} needs {module}, which is not "
                         f"installed (pip install -e '.[embeddings]'); or set {key}=false")
         if self.base_weights is not None:
-            from pipeline.models.pretrain import BASE_FILES
+            from pipeline.models.pretrain import BASE_FILES, CARD, changed_files
 
-            missing = [name for name in BASE_FILES if not (Path(self.base_weights) / name).is_file()]
-            if missing:
+            missing = [name for name in (*BASE_FILES, CARD) if not (Path(self.base_weights) / name).is_file()]
+            problem = f"has no {', '.join(missing)}" if missing else changed_files(Path(self.base_weights))
+            if problem:
                 raise InvalidParameterError(
-                    f"The 'base_weights' parameter of {type(self).__name__}: {self.base_weights} has no "
-                    f"{', '.join(missing)} (python -m pipeline.pretrain writes such a folder)")
+                    f"The 'base_weights' parameter of {type(self).__name__}: {self.base_weights} {problem} "
+                    "(python -m pipeline.pretrain writes such a folder)")
 
     def _base_files(self):
         """The encoder's folder (the package's, or base_weights) and the text of its tokenizer.json."""

@@ -20,6 +20,18 @@ CARD = "pretrain.json"
 MASK_SHARE = 0.15
 
 
+def changed_files(folder: Path) -> str | None:
+    """What differs in a pretrained folder from its pretrain.json (its files' sha256), or None."""
+    from pipeline.artifacts.weights import sha256_file
+
+    try:
+        listed = json.loads((folder / CARD).read_text(encoding="utf-8"))["sha256"]
+        changed = [name for name in BASE_FILES if sha256_file(folder / name) != listed[name]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return f"has a {CARD} without the sha256 of {', '.join(BASE_FILES)}"
+    return f"has {', '.join(changed)} changed since it was written (sha256 differs from {CARD})" if changed else None
+
+
 def unlabeled_sentences(files: Sequence[Path], exclude: set[str], limit: int, seed: int,
                         min_words: int = 6, exclude_texts: frozenset[str] = frozenset()) -> tuple[list[str], int]:
     """Up to `limit` sentences of at least `min_words` words, drawn at random (by `seed`), and

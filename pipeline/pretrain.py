@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.sources is None:
         args.sources = [str(corpora / "ptc" / "articles"), str(corpora / "ptc" / "openwebtext"),
                         str(corpora / "newsdiscourse" / "train.jsonl")]
+    if args.max_length > 512:  # all-MiniLM-L6-v2 has 512 positions
+        parser.error(f"argument --max-length: must be at most 512, got {args.max_length}")
     if not 0 < args.learning_rate < 1:
         parser.error(f"argument --learning-rate: must be between 0 and 1, got {args.learning_rate}")
     return args

@@ -705,6 +705,13 @@ def test_pretraining_writes_a_base_that_the_fine_tune_starts_from(tmp_path):
     assert np.array_equal(adapted.predict_proba(SENTENCES), again.predict_proba(SENTENCES))
 
 
+def test_pretraining_refuses_more_tokens_than_the_encoder_has_positions(tmp_path):
+    result = run_cli("pretrain", tmp_path / "adapted", "--from", ROOT / "seeds", "--max-length", "600")
+    assert result.returncode == 2 and not (tmp_path / "adapted").exists()
+    assert result.stderr.splitlines() == ["error: argument --max-length: must be at most 512, got 600 "
+                                          "(see python -m pipeline.pretrain --help)"]
+
+
 def test_pretraining_sentences_leave_out_the_dev_articles(tmp_path):
     from pipeline.annotation.validation import sentence_key
     from pipeline.models.pretrain import unlabeled_sentences

@@ -330,6 +330,19 @@ def test_bfloat16_scoring_on_a_cpu_without_it_warns_once(cv_run, monkeypatch):
         "times slower than fp32"]
 
 
+def test_bfloat16_scoring_on_two_processes_on_a_cpu_without_it_warns_once(cv_run, tmp_path, monkeypatch, capsys):
+    from pipeline.models import finetune
+    from pipeline.score import main
+
+    monkeypatch.setattr(finetune, "cpu_has_bf16", lambda: False)
+    records = write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "sentence_index": i, "text": t}
+                                                  for i, t in enumerate(SENTENCES)])
+    main(["--model", str(cv_run[0]), str(records), "-o", str(tmp_path / "out.jsonl"), "--jobs", "2",
+          "--precision", "bf16"])  # the workers score, the main process never does
+    assert capsys.readouterr().err.count("scoring_precision=bf16 on a CPU without bfloat16 instructions") == 1
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == len(SENTENCES)
+
+
 def test_score_precision_bf16_scores_like_the_bf16_model_on_every_engine(cv_run, tmp_path, trained_model):
     import importlib.util
 

@@ -466,11 +466,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         else:
             threads = None
         bf16 = self.scoring_precision == "bf16"
-        if bf16 and not in_a_worker and not cpu_has_bf16():  # said once, not by every worker
-            from pipeline.common.errors import warn
-
-            warn("scoring_precision=bf16 on a CPU without bfloat16 instructions (avx512_bf16, amx_bf16): scoring "
-                 "runs many times slower than fp32")
+        if bf16 and not in_a_worker:  # said once, not by every worker
+            self.warn_if_slow()
         if not bf16 and getattr(self, "_onnx_model", None) is not None:
             run = rt.onnx_runner(self._onnx_model, threads)
         else:
@@ -479,6 +476,16 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             run = rt.torch_runner(self._network, threads, bf16=bf16)
         self._run = (key, run)
         return run
+
+    def warn_if_slow(self) -> None:
+        """Warn once when this model scores in bfloat16 on a CPU without bfloat16 instructions. Its
+        first batch does; `score --jobs` and Dask, whose workers score, do on loading it."""
+        if self.scoring_precision == "bf16" and not getattr(self, "_said_slow", False) and not cpu_has_bf16():
+            from pipeline.common.errors import warn
+
+            self._said_slow = True
+            warn("scoring_precision=bf16 on a CPU without bfloat16 instructions (avx512_bf16, amx_bf16): scoring "
+                 "runs many times slower than fp32")
 
     def _forget_runtime(self, fitted_here: bool = False) -> None:
         self._owner_pid, self._fitted_here = os.getpid(), fitted_here
@@ -571,7 +578,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
 
 _RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_read", "_tokenizer_json", "_tokenizer_object", "_run",
-                       "_last_scored", "_owner_pid", "_fitted_here")
+                       "_last_scored", "_owner_pid", "_fitted_here", "_said_slow")
 
 
 def weight_file_name(name: str, suffix: str) -> str:

@@ -206,6 +206,7 @@ def score(args, lean: bool = False) -> None:
     """
     from pipeline.artifacts.folder import card_input_kind, read_card
     from pipeline.artifacts.loading import default_model_dir, load_model, no_encoder_for
+    from pipeline.artifacts.weights import holders
 
     inputs = list(args.inputs)
     if not inputs and not args.text:
@@ -236,6 +237,9 @@ def score(args, lean: bool = False) -> None:
                 and card_input_kind(model_dir) != "records"):  # context models take a DataFrame
             skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
         model = load_model(model_dir, trust=args.trust, scoring_precision=args.precision)
+        if model.card.get("weights"):  # fine-tuned encoders: with --jobs and Dask the workers score, never saying it
+            for encoder in holders(model.estimator):
+                encoder.warn_if_slow()
         _freeze_model_objects()
         labels, card = model.labels, model.card
     else:

@@ -538,6 +538,17 @@ def test_a_base_weights_folder_not_written_by_pretrain_is_refused_before_the_fin
         check_params(build_estimator(cfg.features, cfg.model))
 
 
+def test_a_class_weight_naming_no_label_of_the_data_is_refused():
+    import numpy as np
+
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    classes = np.array(["reporting", "threat"])
+    assert MiniLMFineTuneClassifier(class_weight={"threat": 3})._loss_weights(np.array([0, 1]), classes) == [1.0, 3.0]
+    with pytest.raises(ValueError, match=r"^class_weight: threatt is not a label of the training sentences"):
+        MiniLMFineTuneClassifier(class_weight={"threatt": 3})._loss_weights(np.array([0, 1]), classes)
+
+
 def test_features_other_than_the_sentences_are_refused():
     from pipeline.training.setup import build_estimator, check_params
 

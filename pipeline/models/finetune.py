@@ -313,6 +313,10 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if self.class_weight == "balanced":
             counts = np.bincount(y_index, minlength=len(classes))
             return (len(y_index) / (len(classes) * counts)).tolist()
+        unknown = sorted(set(map(str, self.class_weight)) - set(map(str, classes.tolist())))
+        if unknown:  # a misspelled label would weigh nothing, in silence
+            raise ValueError(f"class_weight: {', '.join(unknown)} is not a label of the training sentences "
+                             f"({', '.join(map(str, classes.tolist()))})")
         return [float(self.class_weight.get(label, 1.0)) for label in classes.tolist()]
 
     def _seed(self) -> int:

@@ -54,6 +54,16 @@ def test_the_vote_takes_other_features_for_its_tfidf_side_from_an_override():
         "FastTfidfVectorizer", "FastTfidfVectorizer", "SentenceEmbeddings"]
 
 
+@pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
+@pytest.mark.parametrize("weights", ["[1.0]", "[-1.0,1.0]", "[0,0]", "[1,abc]", "3"])
+def test_vote_weights_that_cannot_average_are_one_error_naming_the_key(weights):
+    from pipeline.training.setup import build_estimator
+
+    cfg = compose("train", ["model=minilm_tfidf_vote", f"model.weights={weights}"])
+    with pytest.raises(PipelineError, match=r"^config model.weights: two numbers of at least 0, not both 0"):
+        build_estimator(cfg.features, cfg.model)
+
+
 def test_evaluate_config_composes():
     cfg = compose("evaluate", ["model_dir=somewhere"])
     assert cfg.model_dir == "somewhere"

@@ -549,10 +549,11 @@ def test_a_class_weight_naming_no_label_of_the_data_is_refused():
         MiniLMFineTuneClassifier(class_weight={"threatt": 3})._loss_weights(np.array([0, 1]), classes)
 
 
-def test_features_other_than_the_sentences_are_refused():
+@pytest.mark.parametrize("model", ["minilm_finetune", "minilm_tfidf_vote"])
+def test_features_other_than_the_sentences_are_refused(model):
     from pipeline.training.setup import build_estimator, check_params
 
-    cfg = compose("train", ["model=minilm_finetune", "features=word_tfidf"])
+    cfg = compose("train", [f"model={model}", "features=word_tfidf"])
     with pytest.raises(PipelineError, match="config features: MiniLMFineTuneClassifier reads the sentences itself; "
                                             "use features=sentences"):
         check_params(build_estimator(cfg.features, cfg.model))

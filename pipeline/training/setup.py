@@ -113,7 +113,9 @@ def check_reads_sentences(estimator) -> None:
     steps = dict(getattr(estimator, "steps", []))
     clf = steps.get("clf")
     clf = getattr(clf, "estimator", None) or clf  # inside calibration
-    if not getattr(clf, "reads_sentences", False) or "features" not in steps:
+    members = [clf, *(member for _, member in getattr(clf, "estimators", None) or ())]  # a vote's too
+    clf = next((member for member in members if getattr(member, "reads_sentences", False)), None)
+    if clf is None or "features" not in steps:
         return
     features = steps["features"]
     passes = features in (None, "passthrough") or (type(features).__name__ == "FunctionTransformer"

@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
             raise PipelineError(f"--from {source}: no such file or folder (the corpora live in ../shared/corpora; "
                                 "PIPELINE_SHARED_DIR moves ../shared)")
     files = find_files(args.sources, {".txt", ".jsonl"}, what="unlabeled articles", key="--from")
+    try:  # before reading the articles, which can take minutes
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(f"{out}: cannot create its folder {out.parent} ({exc.strerror or exc})") from None
     from pipeline.models.pretrain import BASE_FILES, CARD, adapt, unlabeled_sentences
 
     excluded, excluded_texts = _excluded(Path(args.exclude))

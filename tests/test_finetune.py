@@ -737,6 +737,15 @@ def test_pretraining_refuses_more_tokens_than_the_encoder_has_positions(tmp_path
                                           "(see python -m pipeline.pretrain --help)"]
 
 
+def test_pretraining_into_a_folder_that_cannot_be_made_is_one_error_line(tmp_path):
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    out = tmp_path / "a-file" / "adapted"
+    result = run_cli("pretrain", out, "--from", ROOT / "seeds", "--exclude", tmp_path / "no-dev.jsonl",
+                     "--sentences", "8", "--batch-size", "4", "--head-steps", "1")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: {out}: cannot create its folder {out.parent} (File exists)"]
+
+
 def test_pretraining_sentences_leave_out_the_dev_articles(tmp_path):
     from pipeline.annotation.validation import sentence_key
     from pipeline.models.pretrain import unlabeled_sentences

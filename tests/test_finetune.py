@@ -180,6 +180,30 @@ def test_a_missing_weight_file_is_named(cv_run, tmp_path):
         load_model(copy)
 
 
+def broken_copy(folder, tmp_path, victim: str):
+    """A copy of the model folder whose `victim` file is no such file, yet listed with its sha256 (as
+    when it broke where the model was made)."""
+    import hashlib
+
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / victim).write_bytes(b"not a graph")
+    card = json.loads((copy / "model.json").read_text())
+    card["weights"]["encoder"][victim] = hashlib.sha256(b"not a graph").hexdigest()
+    (copy / "model.json").write_text(json.dumps(card))
+    return copy
+
+
+def test_a_graph_onnx_runtime_cannot_read_is_one_error_line_on_one_process_or_two(cv_run, tmp_path):
+    copy = broken_copy(cv_run[0], tmp_path, "encoder.onnx")
+    records = write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "text": text} for text in SENTENCES])
+    for engine in ([], ["--jobs", "2"]):  # the session is made by the process that scores, never before a fork
+        result = run_cli("score", "--model", copy, records, "-o", tmp_path / "out.jsonl", *engine)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("error: encoder.onnx: ONNX Runtime cannot read the graph (InvalidProtobuf: ")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "in.jsonl"]
+
+
 def test_score_reads_text_and_records_and_runs_on_two_processes(cv_run, tmp_path):
     folder, _, _ = cv_run
     one = run_cli("score", "--model", folder, "--text", SENTENCES[0], "--format", "jsonl")

@@ -473,7 +473,13 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if bf16 and not in_a_worker:  # said once, not by every worker
             self.warn_if_slow()
         if not bf16 and getattr(self, "_onnx_model", None) is not None:
-            run = rt.onnx_runner(self._onnx_model, threads)
+            try:  # made here, in the process that scores: a session made before a fork hangs the workers
+                run = rt.onnx_runner(self._onnx_model, threads)
+            except Exception as exc:  # its sha256 matched the card, yet it is no graph ONNX Runtime reads
+                from pipeline.common.errors import PipelineError
+
+                raise PipelineError(f"{getattr(self, '_onnx_file', 'encoder.onnx')}: ONNX Runtime cannot read the "
+                                    f"graph ({type(exc).__name__}: {str(exc).strip().splitlines()[0]})") from None
         else:
             if getattr(self, "_network", None) is None:  # loaded with its ONNX graph, then set to bf16
                 self._network = self._network_from(self._read, threads)
@@ -567,7 +573,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self._network = self._onnx_model = None
         onnx_file = next((f for f in files if f.endswith(".onnx")), None)
         if onnx_file is not None and rt.onnxruntime_available() and self.scoring_precision == "fp32":
-            self._onnx_model = self._read(onnx_file)
+            self._onnx_model, self._onnx_file = self._read(onnx_file), weight_file_name(name, onnx_file)
         else:
             self._network = self._network_from(self._read, self.threads)
         self._forget_runtime()
@@ -582,7 +588,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
 
 _RUNTIME_ATTRIBUTES = ("_network", "_onnx_model", "_read", "_tokenizer_json", "_tokenizer_object", "_run",
-                       "_last_scored", "_owner_pid", "_fitted_here", "_said_slow")
+                       "_last_scored", "_owner_pid", "_fitted_here", "_said_slow", "_onnx_file")
 
 
 def weight_file_name(name: str, suffix: str) -> str:

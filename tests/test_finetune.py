@@ -204,6 +204,14 @@ def test_a_graph_onnx_runtime_cannot_read_is_one_error_line_on_one_process_or_tw
         assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "in.jsonl"]
 
 
+def test_a_tokenizer_file_that_cannot_be_read_is_refused_on_loading(cv_run, tmp_path):
+    from pipeline.artifacts.loading import load_model
+
+    copy = broken_copy(cv_run[0], tmp_path, "encoder.tokenizer.json")
+    with pytest.raises(PipelineError, match=r"copy: cannot load the weights of encoder \(Exception: "):
+        load_model(copy)
+
+
 def test_score_reads_text_and_records_and_runs_on_two_processes(cv_run, tmp_path):
     folder, _, _ = cv_run
     one = run_cli("score", "--model", folder, "--text", SENTENCES[0], "--format", "jsonl")

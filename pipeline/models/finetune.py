@@ -577,6 +577,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         else:
             self._network = self._network_from(self._read, self.threads)
         self._forget_runtime()
+        self._tokenizer()  # a tokenizer file it cannot read fails the load, not the first sentence scored
 
     def _network_from(self, read, threads: int | None):
         """The network in torch (float32) from its safetensors weights; `read(suffix)` gives a file's bytes."""

@@ -581,6 +581,21 @@ def test_a_class_weight_naming_no_label_of_the_data_is_refused():
         MiniLMFineTuneClassifier(class_weight={"threatt": 3})._loss_weights(np.array([0, 1]), classes)
 
 
+def test_the_cost_of_reading_each_sentence_after_the_one_before_is_timed_on_those_pairs(monkeypatch, capsys):
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+    from pipeline.training.crossval import announce_cost
+    from pipeline.training.setup import build_run
+
+    timed = []
+    monkeypatch.setattr(MiniLMFineTuneClassifier, "estimate_epoch_seconds",
+                        lambda self, X: timed.append(self._inputs(X)) or 1.0)
+    run = build_run(compose("train", ["model=minilm_finetune", "data=seed", "model.context=previous"]))
+    corpus = run.data.load_train()
+    announce_cost(run.estimator, corpus, [list(range(10))], len(corpus))
+    assert "fine-tuning cost: 1 folds x 4 epochs" in capsys.readouterr().err
+    assert [type(item).__name__ for item in timed[0]] == ["str"] + ["tuple"] * 9  # as training reads them
+
+
 @pytest.mark.parametrize("model", ["minilm_finetune", "minilm_tfidf_vote"])
 def test_features_other_than_the_sentences_are_refused(model):
     from pipeline.training.setup import build_estimator, check_params

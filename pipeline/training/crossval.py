@@ -54,7 +54,7 @@ def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     """
     import sys
 
-    from pipeline.data.records import TEXT
+    from pipeline.data.records import input_kind
 
     clf = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     estimate = getattr(clf, "estimate_epoch_seconds", None)
@@ -62,7 +62,7 @@ def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
         return
     first = fold_rows[0]
     try:
-        seconds = estimate(corpus.inputs(TEXT, first))
+        seconds = estimate(corpus.inputs(input_kind(estimator), first))  # sentence pairs with model.context
     except ValueError as exc:
         raise PipelineError(f"training failed: {exc}") from None
     per_sentence = seconds / max(1, len(first))

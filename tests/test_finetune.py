@@ -596,6 +596,21 @@ def test_the_cost_of_reading_each_sentence_after_the_one_before_is_timed_on_thos
     assert [type(item).__name__ for item in timed[0]] == ["str"] + ["tuple"] * 9  # as training reads them
 
 
+def test_an_audit_announces_the_folds_it_fine_tunes_and_no_final_fit(monkeypatch, capsys):
+    from pipeline.annotation.audit import audit
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+    from pipeline.training import crossval
+    from pipeline.training.setup import build_run
+
+    monkeypatch.setattr(MiniLMFineTuneClassifier, "estimate_epoch_seconds", lambda self, X: 60.0)
+    monkeypatch.setattr(crossval, "out_of_fold", lambda *args: (_ for _ in ()).throw(RuntimeError("no fits here")))
+    run = build_run(compose("train", ["model=minilm_finetune", "data=seed"]))
+    with pytest.raises(RuntimeError, match="no fits here"):
+        audit(estimator=run.estimator, data=run.data, splitter=run.splitter)
+    said = capsys.readouterr().err
+    assert "fine-tuning cost: 2 folds x 4 epochs x ~60 s an epoch" in said and "then fits on all" not in said
+
+
 @pytest.mark.parametrize("model", ["minilm_finetune", "minilm_tfidf_vote"])
 def test_features_other_than_the_sentences_are_refused(model):
     from pipeline.training.setup import build_estimator, check_params

@@ -31,7 +31,7 @@ def audit(*, estimator, data, splitter, seed: int = 0) -> tuple[list[dict], dict
     check_params(estimator)
     corpus, places = load_rows(data)
     labels = list(data.labels)
-    metrics, predictions = cross_validate(estimator, corpus, splitter, labels, seed)
+    metrics, predictions = cross_validate(estimator, corpus, splitter, labels, seed, final_fit=False)
     scores = predictions.scores  # out of fold; a label missing from a fold's training part scores 0
     rows = []
     for i, (text, label, doc_id, (file, row)) in enumerate(zip(corpus.texts, corpus.labels, corpus.groups, places)):

@@ -9,11 +9,12 @@ import pipeline.common.config  # noqa: F401  (registers the resolvers)
 from pipeline.common.errors import PipelineError, cut, quote, warn
 
 
-def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
+def cross_validate(estimator, corpus, splitter, labels, seed: int = 0, final_fit: bool = True):
     """Out-of-fold predictions with folds grouped by document.
 
     Returns the pooled and per-fold metrics, and the out-of-fold predictions with their scores.
-    The baselines go through the same folds.
+    The baselines go through the same folds. `final_fit`: the caller fits on all sentences next
+    (training does, an audit does not), which the cost announced first includes.
     """
     import copy
     import warnings
@@ -34,7 +35,7 @@ def cross_validate(estimator, corpus, splitter, labels, seed: int = 0):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
         splits = list(splitter.split(corpus.texts, corpus.labels, corpus.groups))
-    announce_cost(estimator, corpus, [train for train, _ in splits], len(corpus))
+    announce_cost(estimator, corpus, [train for train, _ in splits], len(corpus) if final_fit else 0)
     predictions, folds = out_of_fold(estimator, corpus, splits, labels)
     baselines = {}
     for name, baseline in baseline_estimators(seed).items():
@@ -69,9 +70,10 @@ def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     epochs = int(getattr(clf, "epochs", 1))
     folds_total = sum(per_sentence * len(rows) * epochs for rows in fold_rows)
     final = per_sentence * final_rows * epochs
+    then = f"; training then fits on all {final_rows} sentences, ~{_duration(final)} more" if final_rows else ""
     print(f"fine-tuning cost: {len(fold_rows)} folds x {epochs} epochs x ~{_duration(seconds)} an epoch "
-          f"= ~{_duration(folds_total)}; training then fits on all {final_rows} sentences, ~{_duration(final)} more "
-          f"(timed on a few batches; a busy machine takes longer)", file=sys.stderr, flush=True)
+          f"= ~{_duration(folds_total)}{then} (timed on a few batches; a busy machine takes longer)",
+          file=sys.stderr, flush=True)
 
 
 def _duration(seconds: float) -> str:

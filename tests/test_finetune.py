@@ -536,6 +536,16 @@ def test_bad_settings_name_their_config_key(override, key):
         check_params(build_estimator(cfg.features, cfg.model))
 
 
+@pytest.mark.parametrize("model", ["minilm_finetune", "minilm_tfidf_vote"])
+def test_calibration_of_a_fine_tuned_encoder_is_refused_in_one_line(model):
+    """It failed with scikit-learn's metadata-routing message about groups, blamed on the documents."""
+    from pipeline.training.setup import build_estimator
+
+    cfg = compose("train", [f"model={model}", "calibration=sigmoid"])
+    with pytest.raises(PipelineError, match="^config calibration: not available with a fine-tuned encoder"):
+        build_estimator(cfg.features, cfg.model, cfg.calibration)
+
+
 @pytest.mark.parametrize("override, module", [("model.onnx_int8=true", "onnxruntime"),
                                               ("model.onnx=true", "onnxscript")])
 def test_an_export_without_its_library_is_refused_before_the_fine_tune(monkeypatch, override, module):

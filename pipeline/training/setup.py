@@ -74,6 +74,10 @@ def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig, calibration
     if calibration_cfg:
         from pipeline.models.calibration import with_calibration
 
+        parts = [clf, *clf.get_params(deep=True).values()]
+        if any(callable(getattr(part, "save_weights", None)) for part in parts):  # weights saved beside the pickle
+            raise PipelineError("config calibration: not available with a fine-tuned encoder (model=minilm_finetune "
+                                "or minilm_tfidf_vote); drop calibration")
         estimator = with_calibration(estimator, instantiate(calibration_cfg, "calibration"))
     return estimator
 

@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
 
     check_port(args.host, args.port)
     model = load_model(args.model or default_model_dir(), trust=args.trust, scoring_precision=args.precision)
+    model.predict_sentences(["The talks ended."])  # a part that cannot score (a broken ONNX graph) stops here, not
+    # at every request with a 500; it also readies the runtime before the first request
     app = create_app(model, max_body_bytes=args.max_bytes)
     print(f"serving {model.path} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

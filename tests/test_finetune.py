@@ -212,6 +212,24 @@ def test_a_tokenizer_file_that_cannot_be_read_is_refused_on_loading(cv_run, tmp_
         load_model(copy)
 
 
+def test_serve_refuses_to_start_on_a_graph_it_cannot_run(cv_run, tmp_path, monkeypatch, capsys):
+    """It started, and answered every request with a 500."""
+    import uvicorn
+
+    from pipeline.serve import main as serve
+
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("served a model that cannot score"))
+    with pytest.raises(SystemExit) as stopped:
+        serve(["--model", str(broken_copy(cv_run[0], tmp_path, "encoder.onnx")), "--port", str(port)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith("error: encoder.onnx: ONNX Runtime cannot read the graph")
+
+
 def test_score_reads_text_and_records_and_runs_on_two_processes(cv_run, tmp_path):
     folder, _, _ = cv_run
     one = run_cli("score", "--model", folder, "--text", SENTENCES[0], "--format", "jsonl")

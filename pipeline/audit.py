@@ -15,7 +15,7 @@ import sys
 
 from pipeline.annotation.audit import FORMATS, _format_for, _write, audit
 from pipeline.common.cli import at_least_one, output_options
-from pipeline.common.errors import ArgumentParser, reports_errors
+from pipeline.common.errors import ArgumentParser, counted, reports_errors
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     run = build_run(compose_config("train", args.overrides))
     rows, summary = audit(estimator=run.estimator, data=run.data, splitter=run.splitter, seed=run.seed)
     print(
-        f"{summary['protocol']}: {summary['n_sentences']} sentences in {summary['n_documents']} documents; "
+        f"{summary['protocol']}: {counted(summary['n_sentences'], 'sentence')} in "
+        f"{counted(summary['n_documents'], 'document')}; "
         f"out-of-fold prediction differs from the given label for {summary['n_disagreeing']} "
         f"(accuracy {summary['accuracy']:.3f})",
         file=sys.stderr,

@@ -14,7 +14,7 @@ import sys
 
 from pipeline.annotation.templates import read_articles, template_records
 from pipeline.common.cli import output_options
-from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, counted, reports_errors
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     with output.open() as stream:
         stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     if args.output:
-        print(f"wrote {len(records)} sentences from {len(articles)} articles to {args.output}", file=sys.stderr)
+        print(f"wrote {counted(len(records), 'sentence')} from {counted(len(articles), 'article')} to {args.output}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

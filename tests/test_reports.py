@@ -93,6 +93,7 @@ def test_holdout_run_reports_baselines(tmp_path):
     assert set(metrics["baselines"]) == {"majority class", "stratified random"}
     assert "folds" not in metrics and metrics["bootstrap"]["n_documents"] == 1
     assert len(read_predictions(tmp_path / "run" / "predictions.jsonl").texts) == 27
+    assert "27 sentences in 1 document." in (tmp_path / "run" / "report.md").read_text()  # was "1 documents"
 
 
 def test_evaluate_reports_the_same_sections(tmp_path, trained_model):

@@ -45,6 +45,11 @@ def quote(value, limit: int = SHOWN_CHARS) -> str:
     return f"{repr(cut(value, limit))} ({len(value):,} characters)"
 
 
+def counted(n: int, noun: str) -> str:
+    """A count with its noun: "1 document", "2 documents"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def readable(message: str) -> str:
     """A message as a line a person can read, whatever values went into it unquoted: quoted
     spans longer than SHOWN_CHARS and unbroken runs (paths) longer than PATH_CHARS are cut,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pipeline.artifacts.names import CARD_FILE, METRICS_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PipelineError, counted
 from pipeline.evaluation.metrics import real_news_figures
 from pipeline.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES
 
@@ -115,7 +115,8 @@ def render(result: dict, name_a: str, name_b: str) -> str:
 def _table(result: dict) -> list[str]:
     conf = f"{result['confidence']:.0%}"
     lines = [
-        f"{result['n_sentences']} sentences in {result['n_documents']} documents; {conf} intervals of A - B from "
+        f"{counted(result['n_sentences'], 'sentence')} in {counted(result['n_documents'], 'document')}; "
+        f"{conf} intervals of A - B from "
         f"{result['n_resamples']} paired bootstrap resamples of documents.",
         "",
         f"| | A | B | A - B | {conf} interval | verdict |",

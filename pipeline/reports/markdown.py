@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pipeline.artifacts.names import RELIABILITY_FILE
+from pipeline.common.errors import counted
 from pipeline.evaluation.metrics import FEW_DOCUMENTS
 
 
@@ -13,7 +14,7 @@ def render_markdown(metrics: dict, title: str) -> str:
     if metrics.get("protocol"):
         lines += [f"Protocol: {metrics['protocol']}", ""]
     lines += [
-        f"{metrics['n_sentences']} sentences in {metrics['n_documents']} documents.",
+        f"{counted(metrics['n_sentences'], 'sentence')} in {counted(metrics['n_documents'], 'document')}.",
         "",
         "| label | precision | recall | f1 | support |",
         "|---|---:|---:|---:|---:|",

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from pipeline.common.config import compose_config
     from pipeline.common.files import Output
+    from pipeline.models.scores import score_method
     from pipeline.training.setup import build_run
 
     output = Output(args.output, args.force)
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{summary['protocol']}: {counted(summary['n_sentences'], 'sentence')} in "
         f"{counted(summary['n_documents'], 'document')}; "
         f"out-of-fold prediction differs from the given label for {summary['n_disagreeing']} "
-        f"(accuracy {summary['accuracy']:.3f})",
+        f"(accuracy {summary['accuracy']:.3f})"
+        + ("" if score_method(run.estimator) == "predict_proba" else
+           "; p(label) is a softmax of the model's decision scores, not a probability"),
         file=sys.stderr,
     )
     with output.open() as stream:

@@ -46,6 +46,9 @@ def test_cli_lists_n_sentences_as_jsonl(tmp_path):
     assert {"file", "row", "doc_id", "text", "label", "p_label", "predicted", "p_predicted"} <= set(records[0])
     assert "2-fold cross-validation grouped by document" in result.stderr
     assert "55 sentences in 2 documents" in result.stderr
+    assert "not a probability" not in result.stderr
+    svc = run_cli("audit", "data=seed", *FAST, "model=linear_svc", "-n", "1", "--format", "jsonl")
+    assert "p(label) is a softmax of the model's decision scores, not a probability" in svc.stderr, svc.stderr
 
     out = tmp_path / "review.jsonl"
     out.write_text("keep me\n")

@@ -206,12 +206,17 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def checked_card(folder: Path) -> tuple[dict, str]:
-    """The card of a model folder and the sha256 of its model.joblib, which must match the card's."""
+def check_model_folder(folder: Path) -> None:
+    """A model folder given by the user exists and is a folder (loading and trust both ask)."""
     if folder.is_file():
         raise PipelineError(f"{folder} is a file, not a model folder")
     if not folder.is_dir():
         raise PipelineError(f"model folder not found: {folder}")
+
+
+def checked_card(folder: Path) -> tuple[dict, str]:
+    """The card of a model folder and the sha256 of its model.joblib, which must match the card's."""
+    check_model_folder(folder)
     model_file, card_file = folder / MODEL_FILE, folder / CARD_FILE
     if not model_file.is_file():
         raise PipelineError(f"{folder}: no {MODEL_FILE} in the model folder")

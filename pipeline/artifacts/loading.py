@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.artifacts.folder import _read_card_file, checked_card, sha256_file
+from pipeline.artifacts.folder import _read_card_file, check_model_folder, checked_card, sha256_file
 from pipeline.artifacts.model import Model
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODEL_POINTER_FILE, MODELS_FOLDER, SKOPS_FILE
 from pipeline.artifacts.weights import attach_weights, holders
@@ -40,10 +40,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False, scori
     from pipeline.artifacts.trust_store import is_trusted, store_path
 
     folder = Path(path)
-    if folder.is_file():
-        raise PipelineError(f"{folder} is a file, not a model folder")
-    if not folder.is_dir():
-        raise PipelineError(f"model folder not found: {folder}")
+    check_model_folder(folder)
     joblib_file, skops_file = folder / MODEL_FILE, folder / SKOPS_FILE
     if not joblib_file.is_file() and not skops_file.is_file():
         pointer = folder / MODEL_POINTER_FILE

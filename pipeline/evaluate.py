@@ -10,7 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.common.config import instantiate, new_invocation, preflight, run_hydra_app
+from pipeline.common.config import new_invocation, preflight, run_hydra_app
 from pipeline.common.errors import PipelineError, note_kept, quote, reports_errors
 from pipeline.evaluation.saved_model import evaluate
 
@@ -22,11 +22,13 @@ def main(cfg: DictConfig) -> float:
 
     if not isinstance(cfg.trust_model, bool):
         raise PipelineError(f"config trust_model: must be true or false, got {quote(cfg.trust_model)}")
+    from pipeline.data.source import data_source
+
     out_dir = HydraConfig.get().runtime.output_dir
     try:
         metrics = evaluate(
             model_dir=cfg.model_dir,
-            data=instantiate(cfg.data, "data"),
+            data=data_source(cfg),
             out_dir=out_dir,
             trust_model=cfg.trust_model,
         )

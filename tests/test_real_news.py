@@ -106,6 +106,19 @@ def test_the_cli_prints_one_line_for_a_missing_corpus(tmp_path):
     assert not list(tmp_path.glob("*/model.joblib"))
 
 
+@pytest.mark.parametrize("command, data, key", [("train", "newsdiscourse", "paths.newsdiscourse_dir"),
+                                                 ("evaluate", "ptc_dev", "paths.ptc_dir")])
+def test_a_corpus_data_file_in_a_missing_folder_names_the_key_that_points_there(tmp_path, command, data, key):
+    # data=newsdiscourse and data=ptc_dev read their files from the corpus folders: without them the
+    # error says which corpus and which key to set, not only "file not found".
+    model = ["model_dir=models/latest"] if command == "evaluate" else []
+    result = run_cli(command, f"data={data}", f"{key}={tmp_path / 'nowhere'}", f"paths.models_dir={tmp_path}",
+                     f"hydra.run.dir={tmp_path / 'run'}", *model)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"not found: no folder {tmp_path / 'nowhere'}" in result.stderr and f"set {key} to" in result.stderr
+
+
 def test_no_dev_article_is_labeled_for_training():
     labeled = {json.loads(line)["doc_id"] for line in PTC_LABELS.read_text(encoding="utf-8").splitlines()}
     assert len(labeled) >= 100

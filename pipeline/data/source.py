@@ -167,3 +167,22 @@ class DataSource:
             if found in self.labels:
                 return found
         raise PipelineError(f"{where}: unknown label {quote(label)} (expected one of: {', '.join(self.labels)})")
+
+
+def data_source(cfg) -> DataSource:
+    """The DataSource of a composed config (`cfg.data`), checked against the corpus folders of
+    `cfg.paths`: a data file inside a corpus folder that is missing (NewsDiscourse, PTC, never
+    committed) says which corpus, and which key points at it, instead of a bare file not found."""
+    from pipeline.common.config import instantiate
+    from pipeline.data.standoff import CONFIG_KEY, WHERE_TO_GET
+
+    data = instantiate(cfg.data, "data")
+    paths = cfg.get("paths") or {}
+    for key, value in (("data.path", data.path), ("data.test_path", data.test_path)):
+        for name in value if isinstance(value, (list, tuple)) else [value]:
+            for corpus, config_key in CONFIG_KEY.items():
+                folder = paths.get(config_key.split(".", 1)[1])
+                if name and folder and Path(name).is_relative_to(folder) and not Path(folder).is_dir():
+                    raise PipelineError(f"{key}: {cut(name, PATH_CHARS)} not found: no folder {cut(folder, PATH_CHARS)} for "
+                                        f"{WHERE_TO_GET[corpus]}; set {config_key} to the folder holding it")
+    return data

@@ -34,10 +34,12 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
     seed = cfg.seed
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's and sklearn's range
         raise PipelineError(f"config seed: must be a whole number from 0 to {2**32 - 1}, got {quote(seed)}")
+    from pipeline.data.source import data_source
+
     tracker = instantiate(cfg.tracking, "tracking") if tracking and cfg.get("tracking") else None
     return RunParts(
         estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
-        data=instantiate(cfg.data, "data"),
+        data=data_source(cfg),
         splitter=instantiate(cfg.split, "split"),
         seed=seed,
         config=to_container(cfg),

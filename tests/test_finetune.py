@@ -582,6 +582,16 @@ def test_an_export_without_its_library_is_refused_before_the_fine_tune(monkeypat
     check_params(build_estimator(cfg.features, cfg.model))  # without the export, nothing is missing
 
 
+def test_int8_without_the_onnx_export_is_refused_before_the_fine_tune():
+    # onnx_int8 quantizes the exported graph: with onnx=false there is none, and the model scored in torch fp32
+    # in silence.
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", ["model=minilm_finetune", "model.onnx=false", "model.onnx_int8=true"])
+    with pytest.raises(PipelineError, match=r"^config model.onnx_int8: .* onnx=false exports none; set onnx=true"):
+        check_params(build_estimator(cfg.features, cfg.model))
+
+
 def test_a_base_weights_folder_not_written_by_pretrain_is_refused_before_the_fine_tune(tmp_path):
     from pipeline.training.setup import build_estimator, check_params
 

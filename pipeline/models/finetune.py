@@ -330,6 +330,10 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         super()._validate_params()
         from sklearn.utils._param_validation import InvalidParameterError
 
+        if self.onnx_int8 and not self.onnx:
+            raise InvalidParameterError(f"The 'onnx_int8' parameter of {type(self).__name__}: int8 quantization "
+                                        "works on the exported ONNX graph, and onnx=false exports none; "
+                                        "set onnx=true or onnx_int8=false")
         if self.onnx:  # needed only when the model is saved: said before the fine-tune, not after it
             from importlib.util import find_spec
 

@@ -619,7 +619,10 @@ def test_a_class_weight_naming_no_label_of_the_data_is_refused():
         MiniLMFineTuneClassifier(class_weight={"threatt": 3})._loss_weights(np.array([0, 1]), classes)
 
 
-def test_the_cost_of_reading_each_sentence_after_the_one_before_is_timed_on_those_pairs(monkeypatch, capsys):
+@pytest.mark.parametrize("model, key", [("minilm_finetune", "model"), ("minilm_tfidf_vote", "model.encoder")])
+def test_the_cost_of_reading_each_sentence_after_the_one_before_is_timed_on_those_pairs(monkeypatch, capsys, model,
+                                                                                        key):
+    # The vote's fine-tune costs as much as the encoder's alone: it is announced too (it was not).
     from pipeline.models.finetune import MiniLMFineTuneClassifier
     from pipeline.training.crossval import announce_cost
     from pipeline.training.setup import build_run
@@ -627,11 +630,32 @@ def test_the_cost_of_reading_each_sentence_after_the_one_before_is_timed_on_thos
     timed = []
     monkeypatch.setattr(MiniLMFineTuneClassifier, "estimate_epoch_seconds",
                         lambda self, X: timed.append(self._inputs(X)) or 1.0)
-    run = build_run(compose("train", ["model=minilm_finetune", "data=seed", "model.context=previous"]))
+    run = build_run(compose("train", [f"model={model}", "data=seed", f"{key}.context=previous"]))
     corpus = run.data.load_train()
     announce_cost(run.estimator, corpus, [list(range(10))], len(corpus))
     assert "fine-tuning cost: 1 folds x 4 epochs" in capsys.readouterr().err
     assert [type(item).__name__ for item in timed[0]] == ["str"] + ["tuple"] * 9  # as training reads them
+
+
+def test_the_votes_encoder_holds_out_whole_documents_for_early_stopping(monkeypatch):
+    # The vote hands its encoder sentence records and no groups: early stopping held out sentences, so
+    # the validation loss was read on the documents it trained on.
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+    from pipeline.training.crossval import fit
+    from pipeline.training.setup import build_run
+
+    seen = []
+
+    def split(self, n, groups, seed):
+        seen.append(groups)
+        raise RuntimeError("split taken")
+
+    monkeypatch.setattr(MiniLMFineTuneClassifier, "_validation_split", split)
+    run = build_run(compose("train", ["model=minilm_tfidf_vote", "data=seed", "model.encoder.validation_fraction=0.2"]))
+    corpus = run.data.load_train()
+    with pytest.raises(RuntimeError, match="split taken"):
+        fit(run.estimator, corpus)
+    assert list(seen[0]) == list(corpus.groups)
 
 
 def test_an_audit_announces_the_folds_it_fine_tunes_and_no_final_fit(monkeypatch, capsys):

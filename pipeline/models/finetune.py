@@ -151,6 +151,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
         self._validate_params()
         texts = self._inputs(X)
+        if groups is None and hasattr(X, "columns") and "doc_id" in X.columns:
+            groups = X["doc_id"].tolist()  # sentence records (the vote's): early stopping holds out documents
         y = np.asarray(y)
         if len(y) != len(texts):
             raise ValueError(f"{len(texts)} sentences but {len(y)} labels")

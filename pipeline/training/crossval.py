@@ -50,7 +50,7 @@ def cross_validate(estimator, corpus, splitter, labels, seed: int = 0, final_fit
 def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     """Print what fitting will cost before it starts, for classifiers slow enough to say so.
 
-    A classifier with `estimate_epoch_seconds` (model=minilm_finetune) times a few training
+    A classifier with `estimate_epoch_seconds` (model=minilm_finetune, the vote's encoder) times a few training
     steps on the first fold's sentences: folds x epochs x seconds an epoch, and the final fit.
     """
     import sys
@@ -58,6 +58,8 @@ def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     from pipeline.data.records import input_kind
 
     clf = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    clf = next((part for _, part in getattr(clf, "estimators", ()) if hasattr(part, "estimate_epoch_seconds")),
+               clf)  # the encoder of a vote (model=minilm_tfidf_vote)
     estimate = getattr(clf, "estimate_epoch_seconds", None)
     if estimate is None or not fold_rows:
         return

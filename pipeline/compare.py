@@ -5,9 +5,9 @@
 RUN_A and RUN_B are run folders (runs/train/...) or model folders (models/NAME). Without
 --data, their saved evaluation predictions are compared (out-of-fold predictions of training
 runs on the same data, or evaluations of the same file), after both models score the real-news
-dev set they were scored on when trained, when it is still there (--no-dev skips it); runs
-trained on different data are then compared on that set alone. With --data, both models score
-FILE.
+dev set they were scored on when trained, when it is still there and their evaluations are not of
+it already (--no-dev skips it); runs trained on different data are then compared on that set
+alone. With --data, both models score FILE.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         a, b = (predictions_on_file(model_folder(p), args.data, args.trust) for p in paths)
     else:
         a, b = (run_predictions(p) for p in paths)
-    dev_file, why_not = (None, "") if args.data or args.no_dev else dev_file_of(paths)
+    dev_file, why_not = (None, "") if args.data or args.no_dev else dev_file_of(paths, (a, b))
     try:
         result = compare(a, b, n_resamples=args.resamples, seed=args.seed)
     except DifferentSentences:  # trained on different data: the dev set can still compare them

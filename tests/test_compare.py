@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import ROOT, SEED_DATA, run_cli, train_with, write_jsonl
+from conftest import ROOT, SEED_DATA, compose, run_cli, train_with, write_jsonl
 
 from pipeline.compare import main
 
@@ -109,6 +109,21 @@ def test_a_run_not_scored_on_the_dev_set_is_said_to_be_compared_without_it(two_r
     assert (f"not compared on the real-news dev set: {tmp_path / 'run_nodev'} was not scored on it when trained"
             in captured.err)
     assert "## Real news" not in captured.out and "Verdict on macro F1" in captured.out
+
+
+def test_evaluations_of_the_dev_set_are_its_comparison_with_no_warning(two_runs, tmp_path, capsys):
+    from pipeline.common.config import instantiate
+    from pipeline.evaluation.saved_model import evaluate
+
+    train_with(tmp_path, ["data=seed", "features=word_tfidf", "data.dev_path=null"], run_name="nodev",
+               run_dir=tmp_path / "run_nodev")
+    data = instantiate(compose("evaluate", [f"data.path={two_runs / 'dev.jsonl'}"]).data, "data")
+    for model, out in [(two_runs / "models" / "char", "eval_char"), (tmp_path / "models" / "nodev", "eval_nodev")]:
+        evaluate(model_dir=model, data=data, out_dir=tmp_path / out)
+    main([str(tmp_path / "eval_char"), str(tmp_path / "eval_nodev"), "--resamples", "50"])
+    captured = capsys.readouterr()
+    assert captured.err == ""  # said "not compared on the real-news dev set: ... was not scored on it when trained"
+    assert "3 documents" in captured.out and "## Real news" not in captured.out
 
 
 @pytest.mark.parametrize("command, args", [("compare", ["RUN_A", "RUN_B"]), ("pretrain", ["OUT_DIR"])])

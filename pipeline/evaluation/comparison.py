@@ -78,9 +78,10 @@ def predictions_on_file(model_dir: Path, data_file: str, trust: bool = False):
                        model.card.get("score_method") == "predict_proba")
 
 
-def dev_file_of(paths: list[Path]) -> tuple[str | None, str]:
+def dev_file_of(paths: list[Path], own: tuple = ()) -> tuple[str | None, str]:
     """The real-news dev file both runs' models were scored on when trained (their model cards say),
-    when it is still there; else None and why not ("" when neither was scored on one)."""
+    when it is still there; else None and why not ("" when neither was scored on one, or when `own`,
+    the runs' own evaluation predictions, are of a dev file a card names: they are the dev comparison)."""
     files, scored = set(), []
     for path in paths:
         try:
@@ -91,7 +92,7 @@ def dev_file_of(paths: list[Path]) -> tuple[str | None, str]:
         scored.append(dev is not None)
         if dev is not None:
             files.add(Path(dev["data"]).resolve())
-    if not any(scored):
+    if not any(scored) or any(_all_of_file(own, file) for file in files):
         return None, ""
     if not all(scored):
         return None, f"{paths[scored.index(False)]} was not scored on it when trained"
@@ -99,6 +100,21 @@ def dev_file_of(paths: list[Path]) -> tuple[str | None, str]:
         return None, f"the runs were scored on different files ({', '.join(sorted(map(str, files)))})"
     file = files.pop()
     return (str(file), "") if file.is_file() else (None, f"{file} is not there any more")
+
+
+def _all_of_file(predictions: tuple, file: Path) -> bool:
+    """Whether every one of `predictions` is of the sentences of the labeled `file`, in its order."""
+    from pipeline.common.labels import LABELS
+    from pipeline.data.source import DataSource
+
+    if not predictions or not file.is_file():
+        return False
+    try:  # read as training reads the dev file, whatever labels the runs have
+        labels = dict.fromkeys([*LABELS, *predictions[0].labels])
+        corpus = DataSource(path=str(file), labels=list(labels)).load(str(file), "data.dev_path")
+    except PipelineError:  # a file that is not one of labeled sentences any more: not theirs
+        return False
+    return all((p.texts, p.groups, p.y_true) == (corpus.texts, corpus.groups, corpus.labels) for p in predictions)
 
 
 def render(result: dict, name_a: str, name_b: str) -> str:

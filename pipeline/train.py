@@ -13,8 +13,8 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.artifacts.names import LATEST
-from pipeline.common.config import new_invocation, preflight, run_hydra_app
-from pipeline.common.errors import PipelineError, note_kept, quote, reports_errors
+from pipeline.common.config import new_invocation, preflight, remove_refused_run, run_hydra_app
+from pipeline.common.errors import DiskFull, PipelineError, note_kept, quote, reports_errors
 from pipeline.training.run import train
 from pipeline.training.setup import build_run, run_name
 
@@ -50,6 +50,10 @@ def main(cfg: DictConfig) -> float:
             f"the run finished: its model is saved and {Path(run_dir) / 'model_dir.txt'} names it" if metrics
             else f"no model was saved ({Path(cfg.paths.models_dir) / LATEST} is unchanged); stopped before training")
         note_kept(exc, f"sweep job {job_num}: {kept}; {_sweep_kept(hydra_cfg.sweep.dir)}" if job_num else kept)
+        raise
+    except PipelineError as exc:  # bad input: no empty run folder left (a full disk's line names its files)
+        if not isinstance(exc, DiskFull):
+            remove_refused_run(hydra_cfg)
         raise
 
 

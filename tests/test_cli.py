@@ -75,6 +75,36 @@ def test_train_bad_input_is_one_line_exit_2_and_no_model(tmp_path, args, message
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not models.exists() or not any(models.iterdir())
+    assert not (tmp_path / "run").exists()  # Hydra's .hydra/ and train.log stayed there
+
+
+def test_a_refused_run_leaves_no_run_folder_and_keeps_any_folder_it_did_not_make(tmp_path):
+    runs, models = tmp_path / "runs", tmp_path / "models"
+    refused = run_cli("train", "data=seed", "model.C=-1", f"paths.runs_dir={runs}", f"paths.models_dir={models}")
+    assert refused.returncode == 2 and "config model.C:" in refused.stderr
+    assert list((runs / "train").iterdir()) == []
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes\n")
+    again = run_cli("train", "data=seed", "model.C=-1", f"hydra.run.dir={mine}", f"paths.models_dir={models}")
+    assert again.returncode == 2 and (mine / "notes.txt").read_text() == "my notes\n"
+    # Refused after its evaluation files were written (the model cannot be saved): they stay
+    (tmp_path / "afile").write_text("")
+    late = run_cli("train", "data=seed", "features=word_tfidf", f"hydra.run.dir={tmp_path / 'ran'}",
+                   f"paths.models_dir={tmp_path / 'afile'}")
+    assert late.returncode == 2 and "cannot save the model" in late.stderr
+    assert (tmp_path / "ran" / "metrics.json").is_file() and (tmp_path / "ran" / "predictions.jsonl").is_file()
+
+
+def test_a_sweep_refused_at_a_job_keeps_the_jobs_that_ran_and_no_empty_folder(tmp_path):
+    models = tmp_path / "models"
+    sweep = [run_cli("train", "-m", "data=seed", "features=word_tfidf", f"model.C={values}", "save_skops=false",
+                     f"hydra.sweep.dir={tmp_path / name}", f"paths.models_dir={models}")
+             for name, values in [("second", "1,-1"), ("first", "-1,1")]]
+    assert [result.returncode for result in sweep] == [2, 2]
+    assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["0", "multirun.yaml"]
+    assert (tmp_path / "second" / "0" / "metrics.json").is_file()
+    assert not (tmp_path / "first").exists()  # its first job was refused: no run in it
 
 
 @pytest.mark.parametrize("args, message", [(["-m", "model=logreg,forest"], "Could not find 'model/forest'"),

@@ -20,4 +20,7 @@ LEADERBOARD_CSV_FILE = "leaderboard.csv"
 HYDRA_FOLDER = ".hydra"  # Hydra's record of a run: config.yaml, overrides.yaml
 HYDRA_CONFIG_FILE = "config.yaml"
 HYDRA_OVERRIDES_FILE = "overrides.yaml"
+# All Hydra writes for a job besides its log: a run folder holding only these ran nothing.
+HYDRA_FILES = frozenset({HYDRA_CONFIG_FILE, "hydra.yaml", HYDRA_OVERRIDES_FILE})
+MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of a sweep, in its folder
 MODELS_FOLDER = "models"

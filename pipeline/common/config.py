@@ -13,12 +13,16 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, note_kept, stopping_signals
+from pipeline.artifacts.names import HYDRA_FILES, HYDRA_FOLDER, MULTIRUN_FILE
+from pipeline.common.errors import EXIT_BAD_INPUT, DiskFull, PipelineError, is_disk_full, note_kept, stopping_signals
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # One id per invocation, inherited by launcher worker processes through the environment,
 # so a multirun's jobs agree on their sweep folder.
 RUN_ID_ENV = "PIPELINE_RUN_ID"
+# The run or sweep folder this invocation made (it was absent when Hydra started), inherited by
+# launcher worker processes too: only a folder of this run is removed after bad input stopped it.
+NEW_FOLDER_ENV = "PIPELINE_NEW_RUN_FOLDER"
 
 
 os.environ.setdefault(RUN_ID_ENV, f"{os.getpid():x}{secrets.token_hex(2)}")
@@ -170,14 +174,69 @@ class RunFolders(Callback):
 
     def on_run_start(self, config, **kwargs: Any) -> None:
         RunFolders.run = Path(str(config.hydra.run.dir))
+        _note_if_new(RunFolders.run)
 
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         RunFolders.sweep = RunFolders.run = Path(str(config.hydra.sweep.dir))
+        _note_if_new(RunFolders.sweep)
         try:
             models_dir = OmegaConf.select(config, "paths.models_dir", default=None)
         except Exception:  # a bad value is reported by the jobs themselves
             models_dir = None
         RunFolders.models = Path(str(models_dir)) if models_dir else None
+
+
+def _note_if_new(folder: Path) -> None:
+    """Called before Hydra creates `folder`: remember it as this invocation's when it is not there yet."""
+    if folder.exists():
+        os.environ.pop(NEW_FOLDER_ENV, None)
+    else:
+        os.environ[NEW_FOLDER_ENV] = str(folder.resolve())
+
+
+def remove_refused_run(hydra_cfg) -> None:
+    """After bad input stopped a job: remove its run folder when this invocation made it and it
+    holds only what Hydra wrote for the job (.hydra/ and the job's log), so no empty run is left
+    among the runs a user compares. A folder that was there before, or that holds anything else
+    (the files of an evaluation that ran), stays."""
+    import shutil
+
+    folder = Path(hydra_cfg.runtime.output_dir).resolve()
+    new = os.environ.get(NEW_FOLDER_ENV)
+    if new and folder.is_relative_to(new) and _holds_only_hydra_files(folder, f"{hydra_cfg.job.name}.log"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_refused_sweep() -> None:
+    """Once bad input stopped a sweep this invocation made: its folder, when no job's run folder is
+    left in it (only Hydra's multirun.yaml), so a refused first job leaves no sweep behind."""
+    import multiprocessing
+    import shutil
+
+    sweep = RunFolders.sweep
+    if sweep is None or os.environ.get(NEW_FOLDER_ENV) != str(sweep.resolve()):
+        return
+    if any(child.is_alive() for child in multiprocessing.active_children()):
+        return  # a launcher worker may still make its job's folder
+    try:
+        if {entry.name for entry in sweep.iterdir()} <= {MULTIRUN_FILE}:
+            shutil.rmtree(sweep, ignore_errors=True)
+    except OSError:  # gone, or not readable: left as it is
+        pass
+
+
+def _holds_only_hydra_files(folder: Path, log_name: str) -> bool:
+    """Whether `folder` holds nothing but what Hydra writes for a job: .hydra/ (config.yaml, hydra.yaml,
+    overrides.yaml) and the job's log."""
+    try:
+        for entry in folder.iterdir():
+            if entry.name == log_name and entry.is_file():
+                continue
+            if entry.name != HYDRA_FOLDER or not entry.is_dir() or {f.name for f in entry.iterdir()} - HYDRA_FILES:
+                return False
+    except OSError:  # not there, or not readable: nothing to judge by
+        return False
+    return True
 
 
 def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]) -> None:
@@ -214,6 +273,10 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
     except KeyboardInterrupt as exc:
         if not hasattr(exc, "kept"):
             note_kept(exc, kept_outside_a_job())
+        raise
+    except SystemExit as exc:  # a job's one error line is printed: bad input, or a full disk
+        if exc.code == EXIT_BAD_INPUT:
+            _remove_refused_sweep()
         raise
     except HydraException as exc:  # overrides the preflight leaves to Hydra (a sweep's, --cfg): one line too
         raise PipelineError(f"config: {hydra_message(exc)}") from None

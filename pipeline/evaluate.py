@@ -10,8 +10,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.common.config import new_invocation, preflight, run_hydra_app
-from pipeline.common.errors import PipelineError, note_kept, quote, reports_errors
+from pipeline.common.config import new_invocation, preflight, remove_refused_run, run_hydra_app
+from pipeline.common.errors import DiskFull, PipelineError, note_kept, quote, reports_errors
 from pipeline.evaluation.saved_model import evaluate
 
 
@@ -20,12 +20,12 @@ from pipeline.evaluation.saved_model import evaluate
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
-    if not isinstance(cfg.trust_model, bool):
-        raise PipelineError(f"config trust_model: must be true or false, got {quote(cfg.trust_model)}")
     from pipeline.data.source import data_source
 
     out_dir = HydraConfig.get().runtime.output_dir
     try:
+        if not isinstance(cfg.trust_model, bool):
+            raise PipelineError(f"config trust_model: must be true or false, got {quote(cfg.trust_model)}")
         metrics = evaluate(
             model_dir=cfg.model_dir,
             data=data_source(cfg),
@@ -34,6 +34,10 @@ def main(cfg: DictConfig) -> float:
         )
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
         note_kept(exc, f"the evaluation files already in {out_dir} are complete")
+        raise
+    except PipelineError as exc:  # bad input: no empty run folder left (a full disk's line names its files)
+        if not isinstance(exc, DiskFull):
+            remove_refused_run(HydraConfig.get())
         raise
     return metrics["macro_f1"]
 

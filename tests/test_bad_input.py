@@ -1,8 +1,8 @@
 """Bad input across the commands, as a table: what each case prints, its exit code, what it leaves.
 
 Every refused case prints exactly one `error: ...` line naming the file, line or key, exits
-with 2, shows no traceback, and leaves every file under the test folder as it was (Hydra's own
-`.hydra/` and log in a run folder excepted). Cases that are read fine say so in the table.
+with 2, shows no traceback, and leaves every file under the test folder as it was (train and
+evaluate leave no run folder either). Cases that are read fine say so in the table.
 
 Decisions for data files (README "Bad input"): a UTF-8 byte order mark and Windows line ends
 are read as usual; labels with stray spaces or capitals are read as the label they spell, with
@@ -292,13 +292,9 @@ CASES = [
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file under root and a hash of its bytes, Hydra's own bookkeeping left out."""
-    found = {}
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if path.is_file() and ".hydra" not in relative.parts and path.suffix != ".log":
-            found[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
+    """Every file under root and a hash of its bytes."""
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in root.rglob("*") if path.is_file()}
 
 
 def make_files(tmp: Path, files: dict[str, bytes | None]) -> None:
@@ -338,6 +334,7 @@ def test_bad_input(case: Case, tmp_path: Path, trained_model: Path):
         assert len(lines) == case.lines and lines[-1].startswith("error: "), stderr
         assert case.expect in lines[0], stderr
         assert snapshot(tmp_path) == before, "a refused command wrote or changed files"
+        assert not (tmp_path / "run").exists(), "a refused run left its run folder"
     else:
         assert all(line.startswith("warning: ") for line in lines), stderr
         if case.expect:

@@ -151,3 +151,4 @@ def test_evaluate_refuses_a_missing_model(tmp_path):
     result = run_cli("evaluate", f"model_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'out'}")
     assert result.returncode == 2
     assert f"model folder not found: {tmp_path / 'none'}" in result.stderr
+    assert not (tmp_path / "out").exists()

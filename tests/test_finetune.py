@@ -870,6 +870,23 @@ def test_pretraining_into_a_folder_that_cannot_be_made_is_one_error_line(tmp_pat
     assert result.stderr.splitlines() == [f"error: {out}: cannot create its folder {out.parent} (File exists)"]
 
 
+def test_pretraining_reads_articles_with_stray_bytes_and_refuses_a_binary_one_in_one_line(tmp_path):
+    from pipeline.common.errors import PipelineWarning
+    from pipeline.models.pretrain import unlabeled_sentences
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    latin1 = "The caf\xe9 on the square was closed by the police on Monday.".encode("latin-1")
+    (articles / "latin1.txt").write_bytes(latin1)
+    with pytest.warns(PipelineWarning, match="latin1.txt: bytes that are not UTF-8 were replaced"):
+        sentences, _ = unlabeled_sentences([articles / "latin1.txt"], set(), limit=10, seed=0)
+    assert sentences == ["The caf\ufffd on the square was closed by the police on Monday."]
+    (articles / "image.txt").write_bytes(bytes(range(256)) * 8)
+    result = run_cli("pretrain", tmp_path / "adapted", "--from", articles, "--exclude", tmp_path / "no-dev.jsonl")
+    assert result.returncode == 2 and not (tmp_path / "adapted").exists()
+    assert result.stderr.splitlines() == [f"error: {articles / 'image.txt'}: looks like a binary file, not text"]
+
+
 def test_pretraining_sentences_leave_out_the_dev_articles(tmp_path):
     from pipeline.annotation.validation import sentence_key
     from pipeline.models.pretrain import unlabeled_sentences

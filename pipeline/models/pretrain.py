@@ -44,6 +44,7 @@ def unlabeled_sentences(files: Sequence[Path], exclude: set[str], limit: int, se
 
     from pipeline.annotation.validation import sentence_key
     from pipeline.common.jsonl import read_json_lines
+    from pipeline.common.textio import read_forgiving
     from pipeline.data.sentences import split_article
 
     sentences: list[str] = []
@@ -51,7 +52,8 @@ def unlabeled_sentences(files: Sequence[Path], exclude: set[str], limit: int, se
         if file.suffix.lower() == ".txt":
             if file.stem in exclude:
                 continue
-            sentences += [s.text for s in split_article(file.read_text(encoding="utf-8"))]
+            # Read as articles to score are: stray bytes are repaired and said, a binary file is an error.
+            sentences += [s.text for s in split_article(read_forgiving(file))]
         else:
             sentences += [str(r.get("text", "")) for _, r in read_json_lines(file)
                           if str(r.get("doc_id", "")) not in exclude]

@@ -2,8 +2,10 @@
 
 import json
 
+import pytest
 from conftest import run_cli, write_jsonl
 
+from pipeline.common.errors import PipelineError
 from pipeline.data.sentences import split_article
 from pipeline.data.standoff import StandoffSet, text_hash
 
@@ -103,6 +105,35 @@ def test_silver_refuses_to_run_without_the_dev_set_it_must_leave_out(tmp_path, t
     result = silver(tmp_path, trained_model, out, "--dev", tmp_path / "missing.jsonl")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "missing.jsonl" in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("file, content, problem", [
+    ("nd/train.jsonl", b"not json\n", "line 1: not valid JSON"),
+    ("nd/train.jsonl", b'{"text": "Shares fell on Friday."}\n', "line 1: not a NewsDiscourse sentence"),
+    ("nd/train.jsonl", b'{"doc_id": "d3", "sentence_index": 0, "text": "caf\xe9"}\n', "line 1: not UTF-8"),
+    ("ptc/articles/article2.txt", b"The caf\xe9 was closed on Monday.\n", "not UTF-8 (byte 0xe9 at byte 8)"),
+])
+def test_a_corpus_file_silver_cannot_read_is_one_line_naming_it(tmp_path, trained_model, file, content, problem):
+    ptc, nd, labeled = tiny_corpora(tmp_path)
+    (tmp_path / file).write_bytes(content)
+    out = tmp_path / "silver"
+    result = run_cli("silver", "--model", trained_model, "-o", out, "--ptc-dir", ptc, "--newsdiscourse-dir", nd,
+                     "--labeled", *labeled)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {tmp_path / file}: {problem}")
+    assert not out.exists()
+
+
+def test_a_corpus_line_that_is_not_utf8_is_a_hash_mismatch_when_training_rebuilds_the_labels(tmp_path):
+    tiny_corpora(tmp_path)
+    with open(tmp_path / "nd" / "train.jsonl", "ab") as handle:
+        handle.write(b'{"doc_id": "d3", "sentence_index": 0, "text": "caf\xe9"}\n')
+    bank = text_hash("The bank cut its rates on Tuesday.")
+    labels = write_jsonl(tmp_path / "labels.jsonl", [
+        {"doc_id": "d2", "sentence_index": 0, "sha256": bank, "label": "reporting"},
+        {"doc_id": "d3", "sentence_index": 0, "sha256": text_hash("caf\u00e9"), "label": "reporting"}])
+    with pytest.raises(PipelineError, match=r"labels.jsonl: line 2: d3 sentence 0 does not match"):
+        StandoffSet(str(labels), str(tmp_path / "nd"), "newsdiscourse").read()
 
 
 def test_member_of_a_model_that_does_not_vote_is_one_line(tmp_path, trained_model):

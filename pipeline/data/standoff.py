@@ -135,7 +135,8 @@ def _newsdiscourse_texts(rows, corpus: Path) -> list[str | None]:
         path = corpus / name
         if not path.is_file():
             continue
-        with open(path, encoding="utf-8") as handle:
+        # A line that is not UTF-8 reads with U+FFFD, so its sentence fails its hash: the corpus differs.
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for raw in handle:
                 try:
                     record = json.loads(raw)

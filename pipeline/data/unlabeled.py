@@ -10,10 +10,11 @@ scored with its article (context models read its neighbours) but not labeled (`k
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.common.errors import PipelineError
 
 PTC_FOLDERS = ("articles", "openwebtext")
 NEWSDISCOURSE_FILES = ("train.jsonl", "validation.jsonl")
@@ -63,6 +64,7 @@ def unlabeled_sentences(ptc_dir: Path | None, newsdiscourse_dir: Path | None, la
     as copies. A sentence whose `sentence_key` is in `labeled_texts`, or that its article said
     before, is not to be labeled (`keep` false)."""
     from pipeline.annotation.validation import sentence_key
+    from pipeline.common.jsonl import read_json_lines
     from pipeline.data.sentences import split_article
 
     dev_ids, dev_keys = dev_sentences(dev, ptc_dir)
@@ -72,7 +74,7 @@ def unlabeled_sentences(ptc_dir: Path | None, newsdiscourse_dir: Path | None, la
         for page in sorted((ptc_dir / folder).glob("*.txt")):
             if page.stem in labeled or page.stem in dev_ids:
                 continue
-            sentences = split_article(page.read_text(encoding="utf-8"))
+            sentences = split_article(_article_text(page))
             if any(sentence_key(s.text) in dev_keys for s in sentences):
                 copies += 1
                 continue
@@ -83,13 +85,13 @@ def unlabeled_sentences(ptc_dir: Path | None, newsdiscourse_dir: Path | None, la
         path = newsdiscourse_dir / name
         if not path.is_file():
             continue
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                record = json.loads(line)
-                doc = str(record["doc_id"])
-                if doc not in labeled and doc not in dev_ids:
-                    by_doc.setdefault(doc, []).append(
-                        PoolSentence("newsdiscourse", doc, int(record["sentence_index"]), record["text"]))
+        for number, record in read_json_lines(path):
+            doc, index, text = record.get("doc_id"), record.get("sentence_index"), record.get("text")
+            if doc is None or isinstance(index, bool) or not isinstance(index, int) or not isinstance(text, str):
+                raise PipelineError(f"{path}: line {number}: not a NewsDiscourse sentence: 'doc_id', "
+                                    "'sentence_index' (a whole number) and 'text' (a string)")
+            if str(doc) not in labeled and str(doc) not in dev_ids:
+                by_doc.setdefault(str(doc), []).append(PoolSentence("newsdiscourse", str(doc), index, text))
     for sentences in by_doc.values():
         pool += _marked(labeled_texts, sorted(sentences, key=lambda s: s.sentence_index))
     return pool, copies
@@ -108,11 +110,22 @@ def dev_sentences(dev: Path | None, ptc_dir: Path | None) -> tuple[set[str], dic
     pages: Counter = Counter()
     for folder in PTC_FOLDERS if ptc_dir else ():
         for page in (ptc_dir / folder).glob("*.txt"):
-            pages.update({sentence_key(line) for line in page.read_text(encoding="utf-8").splitlines()})
+            pages.update({sentence_key(line) for line in _article_text(page).splitlines()})
     keys = {sentence_key(str(r.get("text", ""))): str(r.get("doc_id")) for r in records
             if len(str(r.get("text", "")).split()) >= 6}
     dev_ids = {str(r.get("doc_id")) for r in records}
     return dev_ids, {key: doc for key, doc in keys.items() if pages[key] < CLUTTER_PAGES}
+
+
+def _article_text(page: Path) -> str:
+    """A PTC article as its standoff labels are read back (strict UTF-8), or an error naming the file."""
+    try:
+        return page.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{page}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte {exc.start + 1}); "
+                            "silver labels need the corpus as its standoff labels read it") from None
+    except OSError as exc:
+        raise PipelineError(f"{page}: cannot read: {exc.strerror or exc}") from None
 
 
 def _marked(labeled_texts: set[str], sentences) -> list[PoolSentence]:

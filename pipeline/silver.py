@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = Path(args.output)
+    if out.exists() and not out.is_dir():  # --force replaces a folder of silver labels, never another file
+        raise PipelineError(f"-o {out}: is a file, not a folder; name a folder")
     if out.exists() and not args.force:
         raise PipelineError(f"-o {out}: already exists; add --force to replace it")
     ptc_dir, nd_dir = Path(args.ptc_dir), Path(args.newsdiscourse_dir)

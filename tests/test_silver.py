@@ -92,6 +92,15 @@ def test_an_existing_folder_is_kept_without_force_and_min_confidence_filters(tmp
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_force_never_replaces_a_file_with_the_folder(tmp_path, trained_model):
+    out = tmp_path / "notes.jsonl"
+    out.write_text("kept\n", encoding="utf-8")
+    result = silver(tmp_path, trained_model, out, "--force")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: -o {out}: is a file, not a folder; name a folder"]
+    assert out.read_text(encoding="utf-8") == "kept\n" and not list(tmp_path.glob(".*"))
+
+
 def test_silver_without_the_corpora_is_one_line(tmp_path, trained_model):
     result = run_cli("silver", "--model", trained_model, "-o", tmp_path / "silver",
                      "--ptc-dir", tmp_path / "no-ptc", "--newsdiscourse-dir", tmp_path / "no-nd")

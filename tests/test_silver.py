@@ -101,6 +101,24 @@ def test_force_never_replaces_a_file_with_the_folder(tmp_path, trained_model):
     assert out.read_text(encoding="utf-8") == "kept\n" and not list(tmp_path.glob(".*"))
 
 
+def test_silver_labels_of_one_corpus_alone_train_beside_the_others(tmp_path, trained_model):
+    from pipeline.common.errors import PipelineWarning
+    from pipeline.data.source import DataSource
+
+    ptc, nd, labeled = tiny_corpora(tmp_path)
+    out = tmp_path / "silver"
+    result = run_cli("silver", "--model", trained_model, "-o", out, "--ptc-dir", tmp_path / "no-ptc",
+                     "--newsdiscourse-dir", nd, "--labeled", *labeled)
+    assert result.returncode == 0, result.stderr
+    assert (out / "ptc.jsonl").read_text(encoding="utf-8") == ""
+    # data=real_silver reads both files: the empty one adds nothing and says so.
+    standoff = [{"labels": str(out / "ptc.jsonl"), "corpus": str(ptc), "format": "ptc"},
+                {"labels": str(out / "newsdiscourse.jsonl"), "corpus": str(nd), "format": "newsdiscourse"}]
+    with pytest.warns(PipelineWarning, match="ptc.jsonl: no standoff labels, so no sentences from it"):
+        corpus = DataSource(path=str(labeled[2]), standoff=standoff).load_train()
+    assert corpus.groups == ["w1", "d2", "d2"]
+
+
 def test_silver_without_the_corpora_is_one_line(tmp_path, trained_model):
     result = run_cli("silver", "--model", trained_model, "-o", tmp_path / "silver",
                      "--ptc-dir", tmp_path / "no-ptc", "--newsdiscourse-dir", tmp_path / "no-nd")

@@ -15,6 +15,7 @@ The store is $RHETORIC_TRUST_STORE if set, else $XDG_DATA_HOME/rhetoric-pipeline
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from pipeline.artifacts.trust_store import (
     store_path,
     trusted_models,
 )
-from pipeline.common.errors import ArgumentParser, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
 
 
 @reports_errors
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("folders", nargs="*", metavar="DIR", help="model folders to trust")
     parser.add_argument("--list", action="store_true", help="list the trusted models")
-    parser.add_argument("--remove", action="store_true", help="stop trusting the given folders")
+    parser.add_argument("--remove", action="store_true",
+                        help="stop trusting the given folders (or a sha256 that --list shows)")
     args = parser.parse_args(argv)
     if args.list:
         if args.folders or args.remove:
@@ -54,14 +56,37 @@ def main(argv: list[str] | None = None) -> None:
 
     for name in args.folders:
         folder = Path(name)
-        card, sha256 = checked_card(folder)
         if args.remove:
-            found = forget(sha256)
-            print(f"{'no longer trusted' if found else 'was not trusted'}: {folder.resolve()}")
+            print(_forget(name))
             continue
+        card, sha256 = checked_card(folder)
         print(describe(folder.resolve(), card))
         record(sha256, folder, "vouched")
         print(f"trusted: {sha256} recorded in {store_path()}")
+
+
+def _forget(name: str) -> str:
+    """Stop trusting a folder's model: its card's sha256 and whatever was recorded at the folder, so
+    a folder whose model.joblib changed, or that is gone, can still be removed; or a sha256 --list shows."""
+    from pipeline.artifacts.folder import _read_card_file, check_model_folder
+
+    folder, sha256, problem = Path(name), None, None
+    if folder.exists():
+        check_model_folder(folder)
+        try:
+            sha256 = _read_card_file(folder).get("sha256")
+        except PipelineError as exc:  # no card to read: only what was recorded at the folder goes
+            problem = exc
+    elif re.fullmatch(r"[0-9a-f]{64}", name):
+        sha256, folder = name, None
+    shown = name if folder is None else folder.resolve()
+    if forget(sha256, folder):
+        return f"no longer trusted: {shown}"
+    if problem is not None:
+        raise problem
+    if sha256 is None and not folder.exists():
+        raise PipelineError(f"model folder not found: {name} (nor is a model recorded there: see --list)")
+    return f"was not trusted: {shown}"
 
 
 if __name__ == "__main__":

@@ -83,6 +83,27 @@ def test_vouching_for_a_model_with_the_trust_command(trained_model, tmp_path, em
     assert load_model(folder).loaded_with == "skops"
 
 
+def test_trust_can_be_taken_back_from_a_changed_or_deleted_folder(trained_model, tmp_path, empty_store):
+    env = {STORE_ENV: str(empty_store)}
+    changed, gone, by_hash = (copy_model(trained_model, tmp_path, name) for name in ("changed", "gone", "by-hash"))
+    sha256 = json.loads((changed / "model.json").read_text())["sha256"]
+    for folder in (changed, gone, by_hash):
+        assert run_cli("trust", folder, env=env).returncode == 0
+        assert trusted_models()[sha256]["path"] == str(folder.resolve())
+        if folder is changed:  # said "sha256 does not match model.json; refusing to load it" and kept the entry
+            (folder / "model.joblib").write_bytes(b"changed")
+        elif folder is gone:  # said "model folder not found" and kept the entry
+            shutil.rmtree(folder)
+        else:  # the sha256 that --list shows
+            folder = sha256
+        result = run_cli("trust", "--remove", folder, env=env)
+        assert result.returncode == 0 and result.stdout == f"no longer trusted: {folder}\n", result.stderr
+        assert trusted_models() == {}
+    again = run_cli("trust", "--remove", gone, env=env)
+    assert again.returncode == 2
+    assert again.stderr == f"error: model folder not found: {gone} (nor is a model recorded there: see --list)\n"
+
+
 def test_trust_says_what_it_cannot_do(trained_model, tmp_path, empty_store):
     env = {STORE_ENV: str(empty_store)}
     listed = run_cli("trust", "--list", env=env)  # printed nothing

@@ -62,9 +62,14 @@ def record(sha256: str, folder: Path, how: str) -> None:
         models[sha256] = _entry(folder, how)
 
 
-def forget(sha256: str) -> bool:
+def forget(sha256: str | None, folder: Path | None = None) -> bool:
+    """Stop trusting the model file with this sha256, and any recorded at `folder`; whether one was."""
+    path = str(Path(folder).resolve()) if folder is not None else None
     with _updating() as models:
-        return models.pop(sha256, None) is not None
+        gone = [sha for sha, entry in models.items() if sha == sha256 or (path and entry.get("path") == path)]
+        for sha in gone:
+            del models[sha]
+    return bool(gone)
 
 
 # A save trusts its model before the folder becomes visible, and takes the trust back if the save

@@ -216,12 +216,17 @@ def test_parallel_records_lose_no_entry(tmp_path, monkeypatch):
     assert set(trusted_models()) == set(shas)
 
 
-def test_a_damaged_trust_store_is_named(tmp_path, monkeypatch, trained_model):
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe{}", b'{"models": {"ab12": 5}}'])
+def test_a_damaged_trust_store_is_named(tmp_path, monkeypatch, trained_model, content):
     store = tmp_path / "store.json"
-    store.write_text("{not json")
+    store.write_bytes(content)
     monkeypatch.setenv(STORE_ENV, str(store))
     with pytest.raises(PipelineError, match=f"trust store {store}: not a trust store file"):
         load_model(trained_model)
+    for args in (["--list"], [trained_model], ["--remove", trained_model]):  # were tracebacks but for the first
+        result = run_cli("trust", *args, env={STORE_ENV: str(store)})
+        assert result.returncode == 2 and result.stderr.startswith(f"error: trust store {store}: not a trust store")
+    assert store.read_bytes() == content
 
 
 def test_default_store_is_under_xdg_data_home(tmp_path, monkeypatch):

@@ -35,15 +35,15 @@ def trusted_models(store: Path | None = None) -> dict[str, dict]:
     """sha256 of each trusted model.joblib -> where it was and how it came to be trusted."""
     store = store or store_path()
     try:
-        text = store.read_text(encoding="utf-8")
+        raw = store.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise PipelineError(f"trust store {store}: cannot read: {exc.strerror}") from None
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         models = data["models"]
-        if not isinstance(models, dict):
+        if not isinstance(models, dict) or not all(isinstance(entry, dict) for entry in models.values()):
             raise TypeError
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise PipelineError(

@@ -299,6 +299,12 @@ def test_a_broken_model_card_or_metrics_file_is_one_error_line_naming_it(tmp_pat
     (run / "metrics.json").write_text("[]")  # was AttributeError: 'list' object has no attribute 'get'
     result = run_cli("leaderboard", tmp_path / "sweep", "--no-write")
     assert result.returncode == 2 and result.stderr == f"error: {run / 'metrics.json'}: not a JSON object\n"
+    for other in ({}, {"macro_f1": 0.5}, {"macro_f1": 0.5, "per_label": {"threat": 0.5}}):  # were tracebacks
+        (run / "metrics.json").write_text(json.dumps(other))
+        result = run_cli("leaderboard", tmp_path / "sweep", "--no-write")
+        assert result.returncode == 2 and result.stderr == (
+            f"error: {run / 'metrics.json'}: not the metrics of a pipeline.train or pipeline.evaluate run "
+            "(macro_f1, per_label)\n")
 
 
 def test_a_run_named_twice_or_found_below_two_paths_is_one_row(tmp_path):

@@ -105,6 +105,12 @@ def read_run(run_dir: Path) -> dict:
     import yaml
 
     metrics = _json_object(run_dir / METRICS_FILE)
+    per_label = metrics.get("per_label")
+    if (not isinstance(metrics.get("macro_f1"), (int, float)) or not isinstance(per_label, dict)
+            or not all(isinstance(figures, dict) for figures in per_label.values())):
+        # another tool's metrics.json below the folder ranked: its rows would be tracebacks
+        raise PipelineError(f"{run_dir / METRICS_FILE}: not the metrics of a pipeline.train or pipeline.evaluate "
+                            "run (macro_f1, per_label)")
     overrides_file = run_dir / HYDRA_FOLDER / HYDRA_OVERRIDES_FILE
     overrides = yaml.safe_load(overrides_file.read_text(encoding="utf-8")) if overrides_file.is_file() else []
     config_file = run_dir / HYDRA_FOLDER / HYDRA_CONFIG_FILE

@@ -45,6 +45,11 @@ def main(cfg: DictConfig) -> float:
         if run.tracker is not None:
             run.tracker.log_run(run_name=name, config=run.config, metrics=metrics, run_dir=run_dir)
         return ranking_score(metrics, cfg.get("sweep_metric"))
+    except PipelineError as exc:
+        if job_num:  # Hydra ends the sweep at a failed job: say so, and what the jobs before it kept
+            kept = _sweep_kept(hydra_cfg.sweep.dir)
+            exc.args = (f"{str(exc).rstrip('.')}; sweep job {job_num} failed, so the sweep stopped: {kept}",)
+        raise
     except KeyboardInterrupt as exc:  # train() says what it kept; before it nothing was saved, after it all
         kept = getattr(exc, "kept", None) or (
             f"the run finished: its model is saved and {Path(run_dir) / 'model_dir.txt'} names it" if metrics

@@ -177,6 +177,19 @@ def test_multirun_ends_with_a_leaderboard(two_parallel_sweeps):
         assert rebuilt.stdout == markdown
 
 
+def test_a_sweep_job_with_a_bad_value_says_the_sweep_stopped_and_what_it_kept(tmp_path):
+    result = run_cli("train", "-m", "data=seed", "features=word_tfidf", "model.C=1,abc,2",
+                     f"paths.runs_dir={tmp_path / 'runs'}", f"paths.models_dir={tmp_path / 'models'}")
+    [sweep] = (tmp_path / "runs" / "train-multirun").iterdir()
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    # It said the job's error alone: the job before it kept, the one after it never run, no leaderboard.
+    assert result.stderr.startswith("error: config model.C: ")
+    assert result.stderr.endswith(f"; sweep job 1 failed, so the sweep stopped: the sweep's finished jobs keep "
+                                  "their run folders and models, and a stopped job saved its whole model or none; "
+                                  f"no leaderboard was written (python -m pipeline.leaderboard {sweep} makes one)\n")
+    assert (sweep / "0" / "model_dir.txt").is_file() and not (sweep / "2").exists()
+
+
 def test_real_news_dev_figures_come_first_and_can_rank_the_runs(tmp_path, capsys):
     fake_run(tmp_path / "0", ["model=logreg"], 0.85, dev=0.60)
     fake_run(tmp_path / "1", ["model=sgd"], 0.80, dev=0.70)

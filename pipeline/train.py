@@ -46,6 +46,8 @@ def main(cfg: DictConfig) -> float:
             run.tracker.log_run(run_name=name, config=run.config, metrics=metrics, run_dir=run_dir)
         return ranking_score(metrics, cfg.get("sweep_metric"))
     except PipelineError as exc:
+        if not isinstance(exc, DiskFull):  # bad input: no empty run folder left (a full disk's line names its files)
+            remove_refused_run(hydra_cfg)
         if job_num:  # Hydra ends the sweep at a failed job: say so, and what the jobs before it kept
             kept = _sweep_kept(hydra_cfg.sweep.dir)
             exc.args = (f"{str(exc).rstrip('.')}; sweep job {job_num} failed, so the sweep stopped: {kept}",)
@@ -55,10 +57,6 @@ def main(cfg: DictConfig) -> float:
             f"the run finished: its model is saved and {Path(run_dir) / 'model_dir.txt'} names it" if metrics
             else f"no model was saved ({Path(cfg.paths.models_dir) / LATEST} is unchanged); stopped before training")
         note_kept(exc, f"sweep job {job_num}: {kept}; {_sweep_kept(hydra_cfg.sweep.dir)}" if job_num else kept)
-        raise
-    except PipelineError as exc:  # bad input: no empty run folder left (a full disk's line names its files)
-        if not isinstance(exc, DiskFull):
-            remove_refused_run(hydra_cfg)
         raise
 
 

@@ -39,9 +39,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folders of .txt articles and .jsonl sentence files (default: the PTC "
                         "articles and openwebtext folders and NewsDiscourse train.jsonl under "
                         f"{corpora})")
-    parser.add_argument("--exclude", default=str(corpora / "ptc" / "dev.jsonl"), metavar="FILE",
+    parser.add_argument("--exclude", default=None, metavar="FILE",
                         help="a labeled file whose articles (doc_id), and its sentences wherever they "
-                        "appear, are left out (default: the real-news dev set; skipped when absent)")
+                        "appear, are left out (default: the real-news dev set, skipped when absent; an "
+                        "empty file leaves nothing out)")
     parser.add_argument("--sentences", type=at_least_one, default=12800,
                         help="sentences drawn at random to train on (default: %(default)s)")
     parser.add_argument("--max-length", type=at_least_one, default=64, help="tokens per sentence (default: %(default)s)")
@@ -52,6 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=seed_number, default=0, help="(default: %(default)s)")
     parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.exclude is None:
+        args.exclude = str(corpora / "ptc" / "dev.jsonl")
+    elif not Path(args.exclude).is_file():  # typed, so meant: a typo would let the dev articles in
+        parser.error(f"argument --exclude: file not found: {args.exclude} (an empty file leaves nothing out)")
     if args.sources is None:
         args.sources = [str(corpora / "ptc" / "articles"), str(corpora / "ptc" / "openwebtext"),
                         str(corpora / "newsdiscourse" / "train.jsonl")]

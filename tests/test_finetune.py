@@ -833,7 +833,7 @@ def test_pretraining_writes_a_base_that_the_fine_tune_starts_from(tmp_path):
         (articles / f"{doc}.txt").write_text(" ".join(r["text"] for r in documents[doc]), encoding="utf-8")
     out = tmp_path / "adapted"
     args = [out, "--from", articles, "--sentences", "48", "--batch-size", "4", "--head-steps", "2",
-            "--max-length", "24", "--threads", "2", "--exclude", tmp_path / "no-dev.jsonl"]
+            "--max-length", "24", "--threads", "2", "--exclude", no_dev(tmp_path)]
     result = run_cli("pretrain", *args)
     assert result.returncode == 0, result.stderr
     card = json.loads((out / "pretrain.json").read_text())
@@ -861,10 +861,24 @@ def test_pretraining_refuses_more_tokens_than_the_encoder_has_positions(tmp_path
                                           "(see python -m pipeline.pretrain --help)"]
 
 
+def no_dev(folder):
+    """An empty --exclude file: pretraining leaves no article out."""
+    (folder / "no-dev.jsonl").write_text("", encoding="utf-8")
+    return folder / "no-dev.jsonl"
+
+
+def test_an_exclude_file_that_is_not_there_is_refused_before_any_article_is_read(tmp_path):
+    # A typo in --exclude let the dev articles into pretraining, said only as "the 0 dev articles".
+    result = run_cli("pretrain", tmp_path / "adapted", "--from", ROOT / "seeds", "--exclude", tmp_path / "dev.jsonl")
+    assert result.returncode == 2 and not (tmp_path / "adapted").exists()
+    assert len(result.stderr.splitlines()) == 1
+    assert f"argument --exclude: file not found: {tmp_path / 'dev.jsonl'} (an empty file" in result.stderr
+
+
 def test_pretraining_into_a_folder_that_cannot_be_made_is_one_error_line(tmp_path):
     (tmp_path / "a-file").write_text("", encoding="utf-8")
     out = tmp_path / "a-file" / "adapted"
-    result = run_cli("pretrain", out, "--from", ROOT / "seeds", "--exclude", tmp_path / "no-dev.jsonl",
+    result = run_cli("pretrain", out, "--from", ROOT / "seeds", "--exclude", no_dev(tmp_path),
                      "--sentences", "8", "--batch-size", "4", "--head-steps", "1")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {out}: cannot create its folder {out.parent} (File exists)"]
@@ -882,7 +896,7 @@ def test_pretraining_reads_articles_with_stray_bytes_and_refuses_a_binary_one_in
         sentences, _ = unlabeled_sentences([articles / "latin1.txt"], set(), limit=10, seed=0)
     assert sentences == ["The caf\ufffd on the square was closed by the police on Monday."]
     (articles / "image.txt").write_bytes(bytes(range(256)) * 8)
-    result = run_cli("pretrain", tmp_path / "adapted", "--from", articles, "--exclude", tmp_path / "no-dev.jsonl")
+    result = run_cli("pretrain", tmp_path / "adapted", "--from", articles, "--exclude", no_dev(tmp_path))
     assert result.returncode == 2 and not (tmp_path / "adapted").exists()
     assert result.stderr.splitlines() == [f"error: {articles / 'image.txt'}: looks like a binary file, not text"]
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from pipeline.common.cli import at_least_one, model_options
-from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors, warn
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
         "left_out_as_dev_copies": copies,
         "sentences": {fmt: _counts([row for row in rows if row[0] == fmt]) for fmt in ("ptc", "newsdiscourse")},
     }
+    if not rows:  # the folder is still written: data=real_silver trains without silver sentences
+        warn(f"--min-confidence {args.min_confidence}: no sentence reached it, so {out} adds no sentences "
+             "to data=real_silver")
     _write_folder(out, rows, teacher, args.force)
     print(f"wrote {len(rows)} silver labels to {out}", file=sys.stderr)
 

@@ -92,6 +92,14 @@ def test_an_existing_folder_is_kept_without_force_and_min_confidence_filters(tmp
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_confidence_no_sentence_reaches_is_said(tmp_path, trained_model):
+    # It wrote an empty folder, exit 0, and said only "wrote 0 silver labels".
+    result = silver(tmp_path, trained_model, tmp_path / "silver", "--min-confidence", "1")
+    assert result.returncode == 0, result.stderr
+    assert "warning: --min-confidence 1.0: no sentence reached it" in result.stderr
+    assert (tmp_path / "silver" / "ptc.jsonl").read_text(encoding="utf-8") == ""
+
+
 def test_force_never_replaces_a_file_with_the_folder(tmp_path, trained_model):
     out = tmp_path / "notes.jsonl"
     out.write_text("kept\n", encoding="utf-8")

@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give model folders to trust, or --list")
     from pipeline.artifacts.folder import checked_card
 
-    for name in args.folders:
-        folder = Path(name)
-        if args.remove:
+    if args.remove:
+        for name in args.folders:
             print(_forget(name))
-            continue
-        card, sha256 = checked_card(folder)
+        return
+    checked = [(Path(name), *checked_card(Path(name))) for name in args.folders]  # all, before trusting one
+    for folder, card, sha256 in checked:
         print(describe(folder.resolve(), card))
         record(sha256, folder, "vouched")
         print(f"trusted: {sha256} recorded in {store_path()}")

@@ -112,6 +112,10 @@ def test_trust_says_what_it_cannot_do(trained_model, tmp_path, empty_store):
     assert both.returncode == 2 and "--list takes no model folders" in both.stderr
     a_file = run_cli("trust", trained_model / "model.json", env=env)  # said "model folder not found"
     assert a_file.returncode == 2 and "model.json is a file, not a model folder" in a_file.stderr
+    folder = copy_model(trained_model, tmp_path)
+    one_bad = run_cli("trust", folder, tmp_path / "missing", env=env)  # trusted the first, then stopped
+    assert one_bad.returncode == 2 and one_bad.stdout == "" and "missing" in one_bad.stderr
+    assert load_model(folder).loaded_with == "skops"
 
 
 class _CreatesFile:

@@ -192,7 +192,7 @@ def test_training_refuses_a_dev_article(tmp_path):
     dev = write_jsonl(tmp_path / "dev.jsonl", [
         {"text": "The rebels said they would storm the port.", "label": "threat", "doc_id": "000_5e3df5cfc0837a4b",
          "sentence_index": 0}])
-    with pytest.raises(PipelineError, match=r"documents of the real-news dev set .* never trained on"):
+    with pytest.raises(PipelineError, match=r"document of the real-news dev set .* never trained on"):
         train_with(tmp_path, ["data=seed", "features=word_tfidf", f"data.dev_path={dev}"])
 
 

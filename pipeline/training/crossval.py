@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
-from pipeline.common.errors import PipelineError, cut, quote, warn
+from pipeline.common.errors import PipelineError, counted, cut, quote, warn
 
 
 def cross_validate(estimator, corpus, splitter, labels, seed: int = 0, final_fit: bool = True):
@@ -137,7 +137,8 @@ def holdout(estimator, corpus, test, labels, seed: int = 0, fitted_hook=None):
     shared = set(corpus.groups) & set(test.groups)
     if shared:
         raise PipelineError(
-            f"data.test_path: {len(shared)} documents also in the training data (e.g. {quote(sorted(shared)[0])})"
+            f"data.test_path: {counted(len(shared), 'document')} also in the training data "
+            f"(e.g. {quote(sorted(shared)[0])})"
         )
     warn_seen_sentences(corpus, test)
     labels = list(labels)
@@ -231,7 +232,7 @@ def warn_seen_sentences(corpus, test) -> None:
     seen = {k for text in corpus.texts if (k := key(text)) in wanted}
     if seen:
         repeated = [text for text in test.texts if key(text) in seen]
-        warn(f"data.test_path: {len(repeated)} test sentences are also training sentences (e.g. "
+        warn(f"data.test_path: {counted(len(repeated), 'test sentence')} also among the training sentences (e.g. "
              f"{quote(cut(str(repeated[0]), 60))}); the test figures count text the model was trained on")
 
 
@@ -240,8 +241,8 @@ def check_dev_apart(corpus, dev, dev_path) -> None:
     shared = set(corpus.groups) & set(dev.groups)
     if shared:
         raise PipelineError(
-            f"data.path: {len(shared)} documents of the real-news dev set ({dev_path}, data.dev_path) are in the "
-            f"training data (e.g. {sorted(shared)[0]!r}); it is a yardstick, never trained on"
+            f"data.path: the training data holds {counted(len(shared), 'document')} of the real-news dev set "
+            f"({dev_path}, data.dev_path) (e.g. {sorted(shared)[0]!r}); it is a yardstick, never trained on"
         )
 
 

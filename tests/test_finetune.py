@@ -597,6 +597,9 @@ def test_a_base_weights_folder_not_written_by_pretrain_is_refused_before_the_fin
 
     for name in ("config.json", "model.safetensors", "tokenizer.json"):  # the files, but not pretrain's
         (tmp_path / name).write_text("{}", encoding="utf-8")
+    missing = compose("train", ["model=minilm_finetune", f"model.base_weights={tmp_path / 'adapted'}"])
+    with pytest.raises(PipelineError, match=r"^config model.base_weights: .*adapted not found \(python -m pipeline"):
+        check_params(build_estimator(missing.features, missing.model))  # it said "has no config.json, ..."
     cfg = compose("train", ["model=minilm_finetune", f"model.base_weights={tmp_path}"])
     with pytest.raises(PipelineError, match=r"^config model.base_weights: .* has no pretrain.json"):
         check_params(build_estimator(cfg.features, cfg.model))

@@ -351,7 +351,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             from pipeline.models.pretrain import BASE_FILES, CARD, changed_files
 
             missing = [name for name in (*BASE_FILES, CARD) if not (Path(self.base_weights) / name).is_file()]
-            problem = f"has no {', '.join(missing)}" if missing else changed_files(Path(self.base_weights))
+            problem = (("is not a folder" if Path(self.base_weights).exists() else "not found")
+                       if not Path(self.base_weights).is_dir()
+                       else f"has no {', '.join(missing)}" if missing else changed_files(Path(self.base_weights)))
             if problem:
                 raise InvalidParameterError(
                     f"The 'base_weights' parameter of {type(self).__name__}: {self.base_weights} {problem} "

@@ -842,6 +842,8 @@ def test_pretraining_writes_a_base_that_the_fine_tune_starts_from(tmp_path):
     card = json.loads((out / "pretrain.json").read_text())
     assert card["steps"] > card["head_steps"] == 2 and card["history"][-1]["loss"] > 0
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "pretrain.json"}
+    # Readable by whoever may read the folder's other files (safetensors wrote its file owner-only).
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {(out / "pretrain.json").stat().st_mode & 0o777}
     # A second run never replaces the folder.
     again = run_cli("pretrain", *args)
     assert again.returncode == 2 and again.stderr.startswith(f"error: {out}: already exists")

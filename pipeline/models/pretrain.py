@@ -12,6 +12,7 @@ model.safetensors (data only, no pickle) and tokenizer.json, plus pretrain.json.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -136,6 +137,10 @@ def adapt(sentences: Sequence[str], folder: Path, *, max_length: int = 64, batch
         model.eval()
         model.bert.save_pretrained(str(folder), safe_serialization=True)
     (folder / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():  # safetensors writes its file owner-only; the folder is for anyone fine-tuning
+        path.chmod(0o666 & ~umask)
     return {"base": "all-MiniLM-L6-v2", "sentences": len(ids), "steps": steps, "head_steps": head_steps,
             "max_length": max_length, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
             "history": history}

@@ -193,11 +193,15 @@ LINE = '{{"text": {t}, "label": {l}, "doc_id": {d}}}\n'
           ("Other.", "reporting", "z")], {}),
         ([("a", "threat", None), ("b", "reporting", None), ("c", "threat", "None")], {}),
         ([("a", "threat", "x"), ("b", "reporting", "y")], {"group_column": None}),
+        # A field holding other types on some lines: datasets reads the column as JSON text
+        ([("a", "threat", "x"), (["b"], "threat", "x")], {}),
+        ([("a", "threat", "x"), ("b", 3, "x"), ("c", "reporting", "y")], {}),
+        ([("a", "threat", "x"), ("b", "reporting", 7), ("c", "reporting", 7)], {}),
     ],
 )
 def test_lazy_loading_reads_and_checks_files_like_the_in_memory_loader(tmp_path, lines, options):
     path = tmp_path / "data.jsonl"
-    path.write_text("\n" + "".join(LINE.format(t=json.dumps(t), l=json.dumps(lab), d=json.dumps(d))
+    path.write_text("".join(LINE.format(t=json.dumps(t), l=json.dumps(lab), d=json.dumps(d))
                                    for t, lab, d in lines), encoding="utf-8")
     eager, lazy = load_both(path, **options)
     assert lazy == eager

@@ -15,6 +15,7 @@ Not read here: the `index_column` (sentence positions), which only context model
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -132,18 +133,18 @@ def _read_file(source, file: Path, table, lines):
         columns = cut(", ".join(table.column_names), PATH_CHARS)
         raise PipelineError(f"{file}: missing column {quote(missing[0])} (columns: {columns})")
     arrow = table.with_format("arrow")
-    text = arrow[source.text_column]
+    text, text_json = _json_text(arrow[source.text_column])
     n = len(text)
 
     def where(row: int) -> str:
         return f"{file}: line {lines[row]}" if lines else f"{file}: row {row + 1}"
 
     # Labels: each distinct value is read once; codes say which one each row holds.
-    raw_column = arrow[source.label_column]
+    raw_column, label_json = _json_text(arrow[source.label_column])
     raw_values = raw_column.unique()
     codes = pc.index_in(raw_column, value_set=raw_values, skip_nulls=False).to_numpy().astype(np.int64)
     _, first_rows = np.unique(codes, return_index=True)
-    raw_values = raw_values.to_pylist()
+    raw_values = _decoded(raw_values.to_pylist(), label_json)
     read_as: list[str | None] = []
     bad_label_row, bad_label = n, None
     for raw, first in zip(raw_values, first_rows):
@@ -158,12 +159,15 @@ def _read_file(source, file: Path, table, lines):
     digests = bytearray()
     stop = min(n, bad_label_row + 1)
     for start in range(0, stop, SCAN_BATCH):
-        for offset, value in enumerate(text.slice(start, min(SCAN_BATCH, stop - start)).to_pylist()):
+        batch = _decoded(text.slice(start, min(SCAN_BATCH, stop - start)).to_pylist(), text_json)
+        for offset, value in enumerate(batch):
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_SENTENCE_CHARS:
                 check_text(value, where(start + offset), source.text_column)  # raises
             digests += hashlib.blake2b(value.strip().encode("utf-8"), digest_size=16).digest()
     if bad_label is not None:
         raise bad_label
+    if text_json:  # never left at this point: a JSON column holds a value that is not a string
+        raise PipelineError(f"{file}: column {quote(source.text_column)} holds values that are not strings")
     if pa.types.is_dictionary(text.type):  # a categorical text column: plain strings for take()
         text = text.cast(text.type.value_type)
 
@@ -180,17 +184,33 @@ def _read_file(source, file: Path, table, lines):
     labels = [read_as[c] for c in codes.tolist()]
 
     if source.group_column:
-        raw_groups = arrow[source.group_column]
+        raw_groups, group_json = _json_text(arrow[source.group_column])
         distinct = raw_groups.unique()
         group_codes = pc.index_in(raw_groups, value_set=distinct, skip_nulls=False).to_numpy().astype(np.int64)
         _, first_group_rows = np.unique(group_codes, return_index=True)
-        for group, first in sorted(zip(distinct.to_pylist(), first_group_rows), key=lambda item: item[1]):
+        distinct = _decoded(distinct.to_pylist(), group_json)
+        for group, first in sorted(zip(distinct, first_group_rows), key=lambda item: item[1]):
             check_group(group, where(first), source.group_column)
-        names = [str(g) for g in distinct.to_pylist()]
+        names = [str(g) for g in distinct]
         groups = [names[c] for c in group_codes.tolist()]
     else:  # every sentence its own document
         groups = [f"{file.stem}:{i}" for i in range(n)]
     return text, labels, groups, np.frombuffer(bytes(digests), dtype=np.uint64).reshape(n, 2)
+
+
+def _json_text(column):
+    """A column as Arrow values, and whether they are JSON text: `datasets` types a JSON Lines field
+    whose lines hold different types (7 beside "seven") as JSON, each value kept as its JSON text."""
+    import pyarrow as pa
+
+    if getattr(column.type, "extension_name", None) != "arrow.json":
+        return column, False
+    return pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type), True
+
+
+def _decoded(values: list, is_json: bool) -> list:
+    """Python values of a column read by `_json_text`."""
+    return [None if v is None else json.loads(v) for v in values] if is_json else values
 
 
 class _Places:

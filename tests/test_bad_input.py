@@ -157,6 +157,15 @@ CASES = [
          "d.csv: line 3: not UTF-8 (byte 0xe9"),
     Case("train-csv-header-only", "train", data("d.csv"), {"d.csv": b"text,label,doc_id\n"},
          "d.csv: no rows below the header line"),
+    Case("train-csv-ragged-row", "train", data("d.csv"),
+         {"d.csv": b"text,label,doc_id\nWe will come.,threat,a\nIt rained.,reporting,b,extra,more\n"},
+         "d.csv: cannot read as csv: Error tokenizing data. C error: Expected 3 fields in line 3, saw 5"),
+    Case("train-parquet-truncated", "train", data("d.parquet"), {"d.parquet": b"PAR1" + b"\0" * 64},
+         "d.parquet: cannot read as parquet:"),
+    Case("train-out-of-core-mixed-types", "train",  # datasets reads the column as JSON text
+         lambda tmp, m: [*data("d.jsonl")(tmp, m), "experiment=out_of_core"],
+         {"d.jsonl": good_with('{"text": 7, "label": "threat", "doc_id": "x"}')},
+         "d.jsonl: line 9: text in column 'text' is int 7, not a string"),
     # ---- train: configuration --------------------------------------------------------------
     Case("train-config-key-typo", "train", lambda tmp, m: ["model.Cx=1"], {}, "Key 'Cx' is not in struct"),
     Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),

@@ -70,7 +70,7 @@ def read_table(file: Path):
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its read errors are logged, then raised: ours says it
     if is_saved_dataset(file):
         loaded = datasets.load_from_disk(str(file))
         return (loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded), None

@@ -260,6 +260,45 @@ def test_dask_scoring_beside_another_cluster_prints_no_warning(tmp_path, trained
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
+def test_a_scheduler_that_cannot_be_reached_is_one_line_and_keeps_what_a_resumed_run_committed(
+        tmp_path, trained_model, sentences, monkeypatch, capsys):
+    pytest.importorskip("distributed", reason="dask is an optional extra: pip install '.[dask]'")
+    import dask
+
+    out = tmp_path / "scores.jsonl"
+    args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--batch-size", "30"]
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--engine", "dask", "--scheduler", "not-an-address"])
+    assert refused.value.code == 2 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err == ("error: --scheduler: cannot connect to not-an-address: "
+                                       "missing port number in address 'not-an-address'\n")
+
+    real_write, calls = FileOutput.write, []
+
+    def write_then_die(self, items, probabilities):
+        real_write(self, items, probabilities)
+        calls.append(len(items))
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(FileOutput, "write", write_then_die)
+    with pytest.raises(SystemExit):
+        main(args)
+    monkeypatch.setattr(FileOutput, "write", real_write)
+    progress = tmp_path / f".{out.name}.partial" / "progress.json"
+    committed = json.loads(progress.read_text())["items"]
+    capsys.readouterr()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(SystemExit) as refused:
+        main([*args, "--resume", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: --scheduler: cannot connect to tcp://127.0.0.1:1: ") and "--resume" in err, err
+    assert 0 < committed == json.loads(progress.read_text())["items"]
+    main([*args, "--resume"])
+    full = score_to(tmp_path, "full.jsonl", "--model", trained_model, sentences)
+    assert out.read_bytes() == full.read_bytes()
+
+
 def test_dask_missing_is_one_line_saying_what_to_install(trained_model):
     code = ("import sys; sys.modules['distributed'] = None; from pipeline.score import main; "
             f"main(['--model', {str(trained_model)!r}, {str(SEED_DATA)!r}, '--engine', 'dask'])")

@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.artifacts.loading import LoadOptions
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut
 from pipeline.scoring.inputs import STDIN, Item
 from pipeline.scoring.partitions import partition_items, plan_partitions
 from pipeline.scoring.processes import WorkTarget, in_order, score_part_to_file
 from pipeline.scoring.writers import empty_scores
 
 DASK_INSTALL = "--engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'"
+
+
+class SchedulerUnreachable(PipelineError):
+    """--scheduler names no scheduler this machine reaches: what a run committed before is kept."""
+
 LOCAL_CLUSTER_WORKERS = 2
 _models_by_path: dict[tuple, object] = {}  # models loaded in this Dask worker, by folder and LoadOptions
 
@@ -122,7 +127,11 @@ def _dask_client(scheduler: str | None, workers: int, model=None, key: tuple | N
 
     global _starting_workers
     if scheduler:
-        cluster, client = None, Client(scheduler)
+        try:
+            cluster, client = None, Client(scheduler)
+        except (OSError, ValueError, TypeError) as exc:  # refused, timed out, or not an address
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SchedulerUnreachable(f"--scheduler: cannot connect to {cut(scheduler, PATH_CHARS)}: {reason}") from None
     else:
         settings = {}
         if model is not None and "fork" in multiprocessing.get_all_start_methods():

@@ -269,7 +269,12 @@ def score(args, lean: bool = False) -> None:
             warn(f"no sentences to score in {_named(files, args.text)}; the output is empty")
     except DiskFull as exc:
         raise _disk_full(output, out, exc, args) from None
-    except PipelineError:
+    except PipelineError as exc:
+        from pipeline.scoring.dask_engine import SchedulerUnreachable
+
+        if isinstance(exc, SchedulerUnreachable) and output.committed_items:
+            output.close_for_resume()  # not bad input: a resumed run's committed sentences stay
+            raise SchedulerUnreachable(f"{exc}; {output.kept(resume_command(args))}") from None
         output.abandon()
         raise
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (pipeline.common.errors.Terminated)

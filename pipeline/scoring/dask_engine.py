@@ -131,7 +131,8 @@ def _dask_client(scheduler: str | None, workers: int, model=None, key: tuple | N
             cluster, client = None, Client(scheduler)
         except (OSError, ValueError, TypeError) as exc:  # refused, timed out, or not an address
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise SchedulerUnreachable(f"--scheduler: cannot connect to {cut(scheduler, PATH_CHARS)}: {reason}") from None
+            where = cut(scheduler, PATH_CHARS)
+            raise SchedulerUnreachable(f"--scheduler: cannot connect to {where}: {reason}") from None
     else:
         settings = {}
         if model is not None and "fork" in multiprocessing.get_all_start_methods():

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, run_cli, write_jsonl
 
 from pipeline import load_model
@@ -51,6 +52,23 @@ def test_output_file_matches_python_api(tmp_path, trained_model):
     from_cli = [json.loads(line) for line in out.read_text().splitlines()]
     assert from_cli == load_model(trained_model).score_text(text)
     assert [p.name for p in tmp_path.iterdir()] == ["scores.jsonl"]
+
+
+@pytest.mark.parametrize("kind", ["context", "text"])
+def test_the_python_api_refuses_what_is_not_a_list_of_sentences_and_scores_none(request, kind):
+    model = load_model(request.getfixturevalue({"context": "trained_model", "text": "text_model"}[kind]))
+    for call in (model.predict_sentences, model.predict_proba):
+        with pytest.raises(TypeError, match="got one string"):  # not one sentence per character
+            call("We will burn the bridge.")
+        with pytest.raises(TypeError, match="expected sentences as str, got NoneType"):
+            call(["We will burn the bridge.", None])
+        with pytest.raises(TypeError, match="expected sentences as str, got int"):
+            call([5])
+    assert model.predict_sentences([]) == [] and model.score_text("") == []
+    assert model.predict_proba([]).shape == (0, len(model.labels))
+    for article in (None, 5, b"We will come.", ["We will come."]):
+        with pytest.raises(TypeError, match=f"expected the article as str, got {type(article).__name__}"):
+            model.score_text(article)
 
 
 def test_invalid_utf8_is_replaced_and_reported(tmp_path, trained_model, capsys):

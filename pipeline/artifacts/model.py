@@ -32,7 +32,7 @@ class Model:
         scored on its first MAX_SENTENCE_CHARS characters (pipeline.common.textio).
         """
         from pipeline.common.textio import MAX_SENTENCE_CHARS
-        from pipeline.data.records import as_input
+        from pipeline.data.records import as_input, checked_sentences
 
         if hasattr(sentences, "columns"):
             import pandas as pd
@@ -41,17 +41,25 @@ class Model:
             # Python strings (object): see pipeline.data.records.sentence_frame
             sentences = sentences.assign(text=pd.Series(texts, index=sentences.index, dtype=object))
         else:
-            sentences = [text[:MAX_SENTENCE_CHARS] for text in sentences]
+            sentences = [text[:MAX_SENTENCE_CHARS] for text in checked_sentences(sentences)]
+        if not len(sentences):  # scikit-learn refuses an empty input
+            import numpy as np
+
+            return np.empty((0, len(self.labels)))
         return predict_scores(self.estimator, as_input(self.input_kind, sentences))
 
     def predict_sentences(self, sentences: Sequence[str], doc_id: str = "text") -> list[dict]:
         """One record per sentence of one article, in order: doc_id, sentence_index, text, label, scores."""
-        return self.records([(doc_id, i, s) for i, s in enumerate(sentences)])
+        from pipeline.data.records import checked_sentences
+
+        return self.records([(doc_id, i, s) for i, s in enumerate(checked_sentences(sentences))])
 
     def score_text(self, text: str, doc_id: str = "text") -> list[dict]:
         """Split an article into sentences (with their paragraphs) and score each one."""
         from pipeline.data.records import article_items
 
+        if not isinstance(text, str):
+            raise TypeError(f"expected the article as str, got {type(text).__name__}")
         return self.records(article_items(doc_id, text))
 
     def records(self, items: Iterable[tuple]) -> list[dict]:

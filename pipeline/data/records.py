@@ -75,17 +75,22 @@ def frame_from_items(items: Sequence[Item]):
     )
 
 
+def checked_sentences(sentences) -> list[str]:
+    """A list of str as a list, else a TypeError: one string would be scored a character at a time."""
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("expected a list of sentences or a table of sentence records, got one string")
+    texts = list(sentences)
+    wrong = [t for t in texts if not isinstance(t, str)]
+    if wrong:
+        raise TypeError(f"expected sentences as str, got {type(wrong[0]).__name__}")
+    return texts
+
+
 def as_records(sentences):
     """The records input of a context model: a records table as given, a list of str as bare sentences."""
     if hasattr(sentences, "columns"):
         return sentences
-    if isinstance(sentences, (str, bytes)):
-        raise TypeError("expected a list of sentences or a table of sentence records, got one string")
-    texts = list(sentences)
-    wrong = next((t for t in texts if not isinstance(t, str)), None)
-    if wrong is not None:
-        raise TypeError(f"expected sentences as str, got {type(wrong).__name__}")
-    return sentence_frame(texts)
+    return sentence_frame(checked_sentences(sentences))
 
 
 def as_input(kind: str, texts: Sequence[str] | object):

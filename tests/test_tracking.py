@@ -30,6 +30,29 @@ def test_mlflow_tracking_without_mlflow_names_what_to_install(monkeypatch):
     assert str(caught.value) == INSTALL_HINT and "pip install 'rhetoric-pipeline[mlflow]'" in INSTALL_HINT
 
 
+def test_a_store_mlflow_cannot_log_to_is_one_line_naming_the_key_and_what_is_kept(tmp_path, monkeypatch):
+    """An MLflow server that is down (or a store it cannot write) fails after training: one line, not
+    MLflow's traceback, and the saved model and run folder stay."""
+    import types
+
+    class MlflowException(Exception):
+        pass
+
+    def unreachable(name):
+        raise MlflowException("API request to endpoint /api/2.0/mlflow/experiments/get-by-name failed\nretries")
+
+    fake = types.SimpleNamespace(set_tracking_uri=lambda uri: None, set_experiment=unreachable)
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    tracker = MlflowTracking(tracking_uri="http://127.0.0.1:1")
+    with pytest.raises(PipelineError) as caught:
+        tracker.log_run(run_name="r", config={}, metrics={}, run_dir=tmp_path)
+    assert str(caught.value) == (
+        "config tracking.tracking_uri: cannot log the run to http://127.0.0.1:1 (MlflowException: API request to "
+        f"endpoint /api/2.0/mlflow/experiments/get-by-name failed); the model is saved and {tmp_path} is kept"
+    )
+
+
 @pytest.mark.slow
 def test_train_with_mlflow_missing_stops_before_training(tmp_path):
     code = (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.artifacts.names import CARD_FILE, MODEL_POINTER_FILE
-from pipeline.common.errors import PipelineError
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut
 
 INSTALL_HINT = "tracking=mlflow needs MLflow: pip install 'rhetoric-pipeline[mlflow]' (or: pip install mlflow-skinny)"
 
@@ -34,6 +34,16 @@ class MlflowTracking:
             raise PipelineError(INSTALL_HINT)
 
     def log_run(self, *, run_name: str, config: dict, metrics: dict, run_dir: str | Path) -> None:
+        try:
+            self._log_run(run_name, config, metrics, run_dir)
+        except Exception as exc:  # a server down, a store it cannot write: after training, which is kept
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise PipelineError(
+                f"config tracking.tracking_uri: cannot log the run to {cut(self.tracking_uri, PATH_CHARS)} "
+                f"({type(exc).__name__}: {cut(reason, PATH_CHARS)}); the model is saved and {run_dir} is kept"
+            ) from None
+
+    def _log_run(self, run_name: str, config: dict, metrics: dict, run_dir: str | Path) -> None:
         if self.tracking_uri.startswith("file:"):
             # MLflow 3 refuses its file store unless asked; a local folder is what this project wants.
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

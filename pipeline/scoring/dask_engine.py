@@ -15,13 +15,12 @@ from pipeline.scoring.processes import WorkTarget, in_order, score_part_to_file
 from pipeline.scoring.writers import empty_scores
 
 DASK_INSTALL = "--engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'"
+LOCAL_CLUSTER_WORKERS = 2
+_models_by_path: dict[tuple, object] = {}  # models loaded in this Dask worker, by folder and LoadOptions
 
 
 class SchedulerUnreachable(PipelineError):
     """--scheduler names no scheduler this machine reaches: what a run committed before is kept."""
-
-LOCAL_CLUSTER_WORKERS = 2
-_models_by_path: dict[tuple, object] = {}  # models loaded in this Dask worker, by folder and LoadOptions
 
 
 # ---------------------------------------------------------------- Dask

@@ -4,7 +4,7 @@ import importlib
 import json
 
 import pytest
-from conftest import SEED_DATA
+from conftest import SEED_DATA, run_cli
 
 ARTICLE = "We will find you wherever you hide. The talks ended on Monday without a deal.\n"
 
@@ -51,6 +51,15 @@ def test_audit_replaces_an_existing_output_only_with_force(capsys, tmp_path):
     out = refused_then_forced(capsys, tmp_path, "audit", ["data=seed", "features=word_tfidf", "-n", "3",
                                                           "--format", "jsonl"])
     assert len(out.read_text().splitlines()) == 3
+
+
+def test_score_resume_with_nothing_to_resume_says_it_starts_over(tmp_path, trained_model):
+    # A mistyped -o with --resume scored everything again in silence.
+    out = tmp_path / "scores.jsonl"
+    result = run_cli("score", "--model", trained_model, SEED_DATA, "-o", out, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: --resume: no interrupted run of {out} to continue" in result.stderr
+    assert len(out.read_text().splitlines()) == 55
 
 
 def test_score_resume_continues_into_its_output_and_needs_force_only_to_replace_a_file(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.common import atomic
-from pipeline.common.errors import DiskFull, PipelineError, is_disk_full
+from pipeline.common.errors import DiskFull, PipelineError, is_disk_full, warn
 from pipeline.scoring.writers import arrow_table, empty_scores, make_text_writer
 
 PROGRESS_FILE = "progress.json"
@@ -118,6 +118,9 @@ class FileOutput:
                 self._unlock()
                 raise
         else:
+            if resume:  # a mistyped -o would otherwise start over in silence
+                warn(f"--resume: no interrupted run of {out} to continue ({self.partial.name} is not beside it); "
+                     "scoring from the start")
             try:
                 self.partial.mkdir()
             except FileExistsError:

@@ -54,3 +54,16 @@ def test_a_label_outside_the_set_names_the_row(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"text": "We will strike.", "label": "threat", "doc_id": "a"}])
     with pytest.raises(PipelineError, match=r"line 1: unknown label 'threat' \(expected one of: reporting, "):
         train_with(tmp_path, ["data=seed", f"data.path={path}", "data.labels=[reporting,editorial_framing,background_fact]"])
+
+
+def test_a_four_label_model_evaluates_on_three_label_data(tmp_path, trained_model):
+    """Its threat predictions are mistakes with their scores; the KeyError 'threat' was a traceback."""
+    from pipeline.common.config import instantiate
+    from pipeline.evaluation.saved_model import evaluate
+
+    data = instantiate(compose("evaluate", [f"data.path={SEED_DATA}", *OVERRIDES[1:]]).data, "data")
+    metrics = evaluate(model_dir=trained_model, data=data, out_dir=tmp_path)
+    assert list(metrics["per_label"]) == THREE
+    threats = [m for m in metrics["confident_mistakes"] if m["predicted"] == "threat"]
+    assert threats and all(0 < m["score"] <= 1 for m in threats)
+    assert "threat" in (tmp_path / "report.html").read_text(encoding="utf-8")

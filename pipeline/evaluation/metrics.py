@@ -23,6 +23,15 @@ class Predictions:
     scores: Any  # array (n_sentences, n_labels), columns in `labels` order
     labels: list[str]
     probabilistic: bool  # scores are predict_proba, so their calibration can be judged
+    # {label: scores} of labels outside `labels` that the model predicts (a 4-label model
+    # evaluated on data with three): metrics leave them out, mistakes show their scores.
+    other_scores: dict | None = None
+
+    def score(self, i: int, label: str) -> float:
+        """Sentence i's score for `label`, a predicted label outside `labels` included."""
+        if label in self.labels:
+            return float(self.scores[i][self.labels.index(label)])
+        return float(self.other_scores[label][i])
 
 
 def real_news_figures(metrics: dict) -> dict | None:
@@ -156,8 +165,7 @@ def baseline_summary(predictions, *, seed: int = 0, folds: list[dict] | None = N
 def confident_mistakes(predictions, n: int = MISTAKES_SHOWN) -> list[dict]:
     """The wrongly labeled sentences whose predicted label scored highest, most confident first."""
     y_pred = predictions.y_pred
-    column = {label: k for k, label in enumerate(predictions.labels)}
-    confidence = [float(row[column[p]]) for row, p in zip(predictions.scores, y_pred)]
+    confidence = [predictions.score(i, p) for i, p in enumerate(y_pred)]
     wrong = [i for i, (t, p) in enumerate(zip(predictions.y_true, y_pred)) if t != p]
     wrong.sort(key=lambda i: (-confidence[i], i))
     return [

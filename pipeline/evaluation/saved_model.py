@@ -58,8 +58,11 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
         from pipeline.data.records import input_kind
 
         inputs = corpus.inputs(input_kind(estimator))  # sentence records for context models
+        others = [label for label in model.labels if label not in labels]  # ones data.labels lacks
+        scores = label_scores(estimator, inputs, [*labels, *others])
         return Predictions(corpus.texts, corpus.groups, corpus.labels, list(estimator.predict(inputs)),
-                           label_scores(estimator, inputs, labels), labels, probabilistic)
+                           scores[:, :len(labels)], labels, probabilistic,
+                           {label: scores[:, len(labels) + k] for k, label in enumerate(others)})
 
     with one_blas_thread():
         predictions = predict(model.estimator, model.card.get("score_method") == "predict_proba")

@@ -242,11 +242,10 @@ def _mistakes_section(predictions, meta: dict) -> str:
         return '<p class="muted">Not available: this run kept no per-sentence predictions.</p>\n'
     import numpy as np
 
-    column = {label: k for k, label in enumerate(predictions.labels)}
     wrong = [i for i, (t, p) in enumerate(zip(predictions.y_true, predictions.y_pred)) if t != p]
     if not wrong:
         return '<p class="muted">No sentence was predicted wrongly.</p>\n'
-    confidence = np.array([predictions.scores[i, column[predictions.y_pred[i]]] for i in wrong])
+    confidence = np.array([predictions.score(i, predictions.y_pred[i]) for i in wrong])
     order = np.argsort(-confidence, kind="stable")[:WORST_MISTAKES]
     kind = "probability" if predictions.probabilistic else "score"
     rows = []
@@ -257,7 +256,7 @@ def _mistakes_section(predictions, meta: dict) -> str:
             f'<tr><td class="text">{html.escape(predictions.texts[i])}</td>'
             f'<td class="label">{html.escape(str(predictions.groups[i]))}</td>'
             f'<td class="label">{_label_cell(meta, true)}</td><td class="label">{_label_cell(meta, predicted)}</td>'
-            f"<td>{confidence[rank]:.3f}</td><td>{predictions.scores[i, column[true]]:.3f}</td></tr>"
+            f"<td>{confidence[rank]:.3f}</td><td>{predictions.score(i, true):.3f}</td></tr>"
         )
     return (
         f'<p class="muted">The {len(order)} wrong predictions (of {len(wrong)}) made with the highest {kind}'

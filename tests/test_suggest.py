@@ -100,3 +100,19 @@ def test_bad_input_exits_2_with_one_line(tmp_path, trained_model):
         assert result.returncode == 2, args
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
         assert message in result.stderr
+
+
+def test_excluding_the_data_folder_reads_its_standoff_labels(tmp_path, monkeypatch):
+    """`--exclude data/` as docs/data-format.md shows stopped on data/ptc/labels.jsonl: missing field 'text'."""
+    from pipeline.annotation.suggestions import labeled_keys
+    from pipeline.common.errors import PipelineWarning
+
+    ptc = ROOT / "data" / "ptc" / "labels.jsonl"
+    monkeypatch.setenv("PIPELINE_SHARED_DIR", str(tmp_path))  # no corpus there: its sentences cannot be known
+    with pytest.warns(PipelineWarning, match=r"--exclude: .*labels\.jsonl: its sentences are not left out"):
+        assert labeled_keys([ptc, SEED_DATA]) == labeled_keys([SEED_DATA])
+    corpus = ROOT.parent / "shared"
+    if not (corpus / "corpora" / "ptc").is_dir():
+        pytest.skip(f"no PTC corpus at {corpus}")
+    monkeypatch.setenv("PIPELINE_SHARED_DIR", str(corpus))
+    assert len(labeled_keys([ptc])) > 1000

@@ -41,16 +41,37 @@ def _unlabeled_jsonl(file: Path, doc_id: str) -> Iterator[tuple[str, int, str]]:
 
 def labeled_keys(inputs: Iterable[str]) -> set[str]:
     """Sentence keys of already labeled files, to leave out of the suggestions."""
-    from pipeline.annotation.validation import jsonl_files, read_records, sentence_key
+    from pipeline.annotation.validation import jsonl_files, read_records, sentence_key, standoff_format
 
     keys: set[str] = set()
     for file in jsonl_files(inputs):
+        if standoff_format(file):  # labels of a corpus never committed (data/ptc/): its sentences
+            keys.update(sentence_key(text) for text in standoff_texts(file))
+            continue
         errors: list[str] = []
         for record in read_records(file, None, errors, allow_unlabeled=True, required=("text",)):
             keys.add(sentence_key(record.text))
         if errors:
             raise PipelineError(f"--exclude: {errors[0]}")
     return keys
+
+
+def standoff_texts(file: Path) -> list[str]:
+    """The sentences of a standoff labels file, rebuilt from its corpus; none, with a warning, without it."""
+    from pipeline.annotation.validation import default_corpus_dir, standoff_format
+    from pipeline.common.errors import warn
+    from pipeline.data.standoff import StandoffSet
+
+    fmt = standoff_format(file)
+    corpus = default_corpus_dir(fmt)
+    if not corpus.is_dir():
+        warn(f"--exclude: {file}: its sentences are not left out (no {fmt} corpus at {corpus}; "
+             "set PIPELINE_SHARED_DIR)")
+        return []
+    try:
+        return [record.text for record in StandoffSet(str(file), str(corpus), fmt).read()]
+    except PipelineError as exc:
+        raise PipelineError(f"--exclude: {exc}") from None
 
 
 def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[str] = frozenset(),

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from pipeline.annotation.templates import read_articles, template_records
+from pipeline.annotation.templates import article_files, read_articles, template_records
 from pipeline.common.cli import output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, counted, reports_errors
 
@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.common.files import Output
 
     args = parse_args(argv)
-    output = Output(args.output, args.force, args.inputs)
+    files = [str(path) for path in article_files(args.inputs)]  # a folder's articles are inputs too
+    output = Output(args.output, args.force, files)
     extra = {f: getattr(args, f) for f in ("origin", "genre", "topic") if getattr(args, f) is not None}
-    articles = read_articles(args.inputs)
+    articles = read_articles(files)
     records = template_records(articles, extra)
     if not records:
         raise PipelineError("no sentences in the input; nothing written")

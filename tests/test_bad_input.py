@@ -276,6 +276,8 @@ CASES = [
          {"a.txt": b"We will come.", "t.jsonl": b"kept\n"}, "t.jsonl already exists (pass --force"),
     Case("split-output-is-its-input", "split", files("{tmp}/a.txt", "-o", "{tmp}/a.txt", "--force"),  # replaced it
          {"a.txt": b"We will come."}, "a.txt is also an input, which it would replace"),
+    Case("split-output-in-its-input-folder", "split", files("{tmp}", "-o", "{tmp}/a.txt", "--force"),  # replaced it
+         {"a.txt": b"We will come."}, "a.txt is also an input, which it would replace"),
     Case("split-output-in-missing-folder", "split", files("{tmp}/a.txt", "-o", "{tmp}/no/t.jsonl"),
          {"a.txt": b"We will come."}, "--output: folder does not exist:"),
     Case("agreement-json-array", "agreement", files("{tmp}/a.jsonl", "{tmp}/b.jsonl"),

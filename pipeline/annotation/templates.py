@@ -24,18 +24,26 @@ def template_records(articles: Iterable[tuple[str, str]], extra: dict[str, str] 
     return records
 
 
-def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
-    """(doc_id, text) for each article named, found in a named folder, or read from stdin."""
+def article_files(inputs: Iterable[str]) -> list[Path]:
+    """The articles named, found in a named folder, or Path("-") for stdin."""
     from pipeline.common.files import STDIN, find_files
-    from pipeline.scoring.inputs import TEXT_FILES, file_doc_id, read_text
+    from pipeline.scoring.inputs import TEXT_FILES
 
     inputs = list(inputs)
     for name in inputs:
         if name != STDIN and Path(name).is_file() and Path(name).suffix.lower() in SENTENCE_SUFFIXES:
             raise PipelineError(f"{cut(name, PATH_CHARS)}: holds sentences already, not an article; label it directly")
+    return find_files(inputs, TEXT_FILES, what="article files (.txt, .md, .text)", stdin=True)
+
+
+def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
+    """(doc_id, text) for each article named, found in a named folder, or read from stdin."""
+    from pipeline.common.files import STDIN
+    from pipeline.scoring.inputs import file_doc_id, read_text
+
     articles: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
-    for path in find_files(inputs, TEXT_FILES, what="article files (.txt, .md, .text)", stdin=True):
+    for path in article_files(inputs):
         from_stdin = str(path) == STDIN
         doc_id, where = ("stdin", "stdin") if from_stdin else (file_doc_id(path), str(path))
         if seen.get(doc_id) == where:

@@ -111,6 +111,26 @@ SCORING_TEXTS = ["The minister said the talks would resume on Monday.", "We will
                  "The bridge was built in 1931.", "Critics call the plan a reckless gamble."]
 
 
+def stop_after_writes(monkeypatch, writes: int, flush: bool = False):
+    """Make a scoring run stop (KeyboardInterrupt) right after its `writes`-th batch is written, before
+    it is committed; `flush` pushes a text output's written bytes to the file first. Returns what lets
+    the next run write as usual."""
+    from pipeline.scoring.resumable import FileOutput
+
+    real_write, calls = FileOutput.write, []
+
+    def write_then_stop(self, items, probabilities):
+        real_write(self, items, probabilities)  # written, but never committed
+        calls.append(len(items))
+        if len(calls) == writes:
+            if flush and hasattr(self, "stream"):
+                self.stream.flush()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(FileOutput, "write", write_then_stop)
+    return lambda: monkeypatch.setattr(FileOutput, "write", real_write)
+
+
 def sentence_file(path: Path, count: int, per_article: int, prefix: str = "a") -> Path:
     """A JSON Lines file of `count` distinct sentences, `per_article` to a doc_id: input for scoring runs."""
     path.write_text("".join(json.dumps({"doc_id": f"{prefix}{i // per_article}",

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import SEED_DATA, run_cli, write_jsonl
+from conftest import SEED_DATA, run_cli, stop_after_writes, write_jsonl
 
 from pipeline.common.errors import PipelineError
 from pipeline.common.files import data_files, find_files
@@ -67,7 +67,6 @@ def test_score_resume_never_reads_the_partial_folder_beside_its_output(tmp_path,
     """`score DIR -o DIR/out.jsonl`, interrupted, then --resume: the hidden `.out.jsonl.partial/`
     folder now inside DIR is not an input, so the resumed run finishes with the full output."""
     from pipeline.score import main
-    from pipeline.scoring.resumable import FileOutput
 
     texts = [json.loads(line)["text"] for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
     inbox = tmp_path / "inbox"
@@ -80,21 +79,13 @@ def test_score_resume_never_reads_the_partial_folder_beside_its_output(tmp_path,
 
     out = inbox / "out.jsonl"
     args = ["--model", str(trained_model), str(inbox), "-o", str(out), "--batch-size", "20"]
-    real_write, calls = FileOutput.write, []
-
-    def write_then_die(self, items, probabilities):
-        real_write(self, items, probabilities)
-        calls.append(len(items))
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(FileOutput, "write", write_then_die)
+    write_again = stop_after_writes(monkeypatch, 4)
     with pytest.raises(SystemExit):
         main(args)
     partial = inbox / ".out.jsonl.partial"
     assert partial.is_dir() and any(partial.iterdir()) and not out.exists()
 
-    monkeypatch.setattr(FileOutput, "write", real_write)
+    write_again()
     resumed = run_cli("score", *args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert out.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")

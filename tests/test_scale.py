@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, SEED_DATA, run_cli, write_jsonl
+from conftest import ROOT, SEED_DATA, run_cli, stop_after_writes, write_jsonl
 
 from pipeline.score import main
 from pipeline.scoring import resumable, run as scoring_run
@@ -54,24 +54,14 @@ def test_resume_after_an_interruption_gives_exactly_the_full_output(tmp_path, tr
     out = tmp_path / f"resumed.{fmt}"
     args = ["--model", str(trained_model), str(sentences), "-o", str(out), "--batch-size", "30"]
 
-    real_write, calls = FileOutput.write, []
-
-    def write_then_die(self, items, probabilities):
-        real_write(self, items, probabilities)  # written, but never committed
-        calls.append(len(items))
-        if len(calls) == 9:
-            if fmt != "parquet":
-                self.stream.flush()
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(FileOutput, "write", write_then_die)
+    write_again = stop_after_writes(monkeypatch, 9, flush=fmt != "parquet")
     with pytest.raises(SystemExit) as stopped:
         main(args)
     assert stopped.value.code == 130 and not out.exists()
     progress = json.loads((tmp_path / f".{out.name}.partial" / "progress.json").read_text())
     assert 0 < progress["items"] < 9 * 30
 
-    monkeypatch.setattr(FileOutput, "write", real_write)
+    write_again()
     main([*args, "--resume"])
     assert read_rows(out, fmt) == read_rows(full, fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([full.name, out.name])
@@ -273,18 +263,10 @@ def test_a_scheduler_that_cannot_be_reached_is_one_line_and_keeps_what_a_resumed
     assert capsys.readouterr().err == ("error: --scheduler: cannot connect to not-an-address: "
                                        "missing port number in address 'not-an-address'\n")
 
-    real_write, calls = FileOutput.write, []
-
-    def write_then_die(self, items, probabilities):
-        real_write(self, items, probabilities)
-        calls.append(len(items))
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(FileOutput, "write", write_then_die)
+    write_again = stop_after_writes(monkeypatch, 5)
     with pytest.raises(SystemExit):
         main(args)
-    monkeypatch.setattr(FileOutput, "write", real_write)
+    write_again()
     progress = tmp_path / f".{out.name}.partial" / "progress.json"
     committed = json.loads(progress.read_text())["items"]
     capsys.readouterr()

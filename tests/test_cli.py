@@ -40,9 +40,15 @@ def test_evaluate_writes_its_files_into_its_run_dir(tmp_path, trained_model):
     assert set(metrics["per_label"]) == {"threat", "reporting", "editorial_framing", "background_fact"}
     assert (out / "report.md").is_file() and (out / "confusion_matrix.png").is_file()
     # data.test_path is not what evaluate reads (data=newsdiscourse names its test split there): said
-    again = run_cli("evaluate", f"model_dir={trained_model}", f"data.path={SEED_DATA}", f"data.test_path={SEED_DATA}",
+    test = tmp_path / "test.jsonl"
+    test.write_bytes(SEED_DATA.read_bytes())
+    again = run_cli("evaluate", f"model_dir={trained_model}", f"data.path={SEED_DATA}", f"data.test_path={test}",
                     f"hydra.run.dir={tmp_path / 'eval2'}")
     assert again.returncode == 0 and f"warning: data.test_path: evaluate scores data.path ({SEED_DATA})" in again.stderr
+    # data.path set to that test file: nothing to say (it asked for the file already given)
+    same = run_cli("evaluate", f"model_dir={trained_model}", f"data.path={test}", f"data.test_path={test}",
+                   f"hydra.run.dir={tmp_path / 'eval3'}")
+    assert same.returncode == 0 and "data.test_path" not in same.stderr, same.stderr
 
 
 def test_score_text_and_stdin(trained_model):

@@ -34,7 +34,8 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
     from pipeline.training.crossval import one_blas_thread
 
     model = load_model(model_dir, trust=trust_model)
-    if getattr(data, "test_path", None):  # data=newsdiscourse names its test split there
+    test_path = getattr(data, "test_path", None)
+    if test_path and _resolved(test_path) != _resolved(data.path):  # data=newsdiscourse names its test split there
         warn(f"data.test_path: evaluate scores data.path ({data.path}); give data.path={data.test_path} "
              "to evaluate on the test file")
     corpus = data.load_train()
@@ -85,3 +86,7 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
     print_table(metrics, f"{metrics['protocol']} — macro F1 {metrics['macro_f1']:.3f}")
     log.info("evaluation files in %s", out_dir)
     return metrics
+
+
+def _resolved(paths) -> list[Path]:
+    return [Path(p).resolve() for p in (paths if isinstance(paths, (list, tuple)) else [paths])]

@@ -58,12 +58,18 @@ def test_a_label_outside_the_set_names_the_row(tmp_path):
 
 def test_a_four_label_model_evaluates_on_three_label_data(tmp_path, trained_model):
     """Its threat predictions are mistakes with their scores; the KeyError 'threat' was a traceback."""
+    import warnings
+
     from pipeline.common.config import instantiate
     from pipeline.evaluation.saved_model import evaluate
 
     data = instantiate(compose("evaluate", [f"data.path={SEED_DATA}", *OVERRIDES[1:]]).data, "data")
-    metrics = evaluate(model_dir=trained_model, data=data, out_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*do not sum to one")  # calibration judged 3 columns of 4
+        metrics = evaluate(model_dir=trained_model, data=data, out_dir=tmp_path)
     assert list(metrics["per_label"]) == THREE
+    # calibration judges all the model's probabilities, the threat column too
+    assert list(metrics["calibration"]["brier_per_label"]) == [*THREE, "threat"]
     threats = [m for m in metrics["confident_mistakes"] if m["predicted"] == "threat"]
     assert threats and all(0 < m["score"] <= 1 for m in threats)
     assert "threat" in (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -115,7 +115,13 @@ def describe_predictions(predictions, *, seed: int = 0, folds: list[dict] | None
     metrics["bootstrap"] = document_bootstrap(y_true, y_pred, groups, labels, seed=seed)
     if baselines:
         metrics["baselines"] = baselines
-    metrics["calibration"] = dict(score_method=score_method, **calibration_summary(y_true, predictions.scores, labels))
+    scores, scored = predictions.scores, labels
+    if predictions.other_scores:  # every label the model scores: its probabilities sum to one over them all
+        import numpy as np
+
+        scored = [*labels, *predictions.other_scores]
+        scores = np.column_stack([scores, *predictions.other_scores.values()])
+    metrics["calibration"] = dict(score_method=score_method, **calibration_summary(y_true, scores, scored))
     metrics["confident_mistakes"] = confident_mistakes(predictions)
     return metrics
 

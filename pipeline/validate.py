@@ -42,11 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = validate(args.inputs, args.labels, args.allow_unlabeled, args.min_words)
-    for name in args.by or ():
-        if report.records and not any(name in r.fields for r in report.records):
-            report.notes.append(f"--by {name}: no sentence has a field {name!r}, so its table is all (none)")
     for message in report.notes:
         print(f"note: {message}", file=sys.stderr)
+    for name in args.by or ():  # not in report.notes, which the summary counts as allowed repeats
+        if report.records and not any(name in r.fields for r in report.records):
+            print(f"note: --by {name}: no sentence has a field {name!r}, so its table is all (none)", file=sys.stderr)
     for message in report.errors:
         print(message, file=sys.stderr)
     sys.stdout.write(render(report, args.by or ["origin"]))

@@ -130,6 +130,7 @@ def test_other_label_sets_and_count_fields(tmp_path, capsys):
     assert "--by genre" not in err
     code, out, err = run_main(capsys, path, "--labels", "pos,neg", "--by", "genra")  # a typo: a table of (none)
     assert code == 0 and "note: --by genra: no sentence has a field 'genra'" in err
+    assert "repeated sentences allowed" not in out  # the note is about --by, not about repeats
 
 
 @pytest.mark.parametrize("target, message", [

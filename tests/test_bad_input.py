@@ -133,6 +133,8 @@ CASES = [
          {"d.jsonl": good_with('{"text": "x", "label": 3, "doc_id": "x"}')}, "d.jsonl: line 9: unknown label 3"),
     Case("train-null-label", "train", data("d.jsonl"),
          {"d.jsonl": good_with('{"text": "x", "label": null, "doc_id": "x"}')}, "d.jsonl: line 9: missing label"),
+    Case("train-empty-label", "train", data("d.jsonl"),  # a labeling template not yet filled in
+         {"d.jsonl": good_with('{"text": "x", "label": "", "doc_id": "x"}')}, "d.jsonl: line 9: missing label (empty)"),
     Case("train-label-spaces-case", "train", data("d.jsonl"),
          {"d.jsonl": good_with('{"text": "They said so.", "label": " Reporting ", "doc_id": "x"}')},
          "d.jsonl: line 9: label ' Reporting ' read as 'reporting'", code=0),

@@ -159,6 +159,8 @@ class DataSource:
             label = self.label_map[label]
         if label in self.labels:
             return label
+        if isinstance(label, str) and not label.strip():  # a labeling template not yet filled in
+            raise PipelineError(f"{where}: missing label (empty) in column {quote(self.label_column)}")
         if isinstance(label, str):
             key = label.strip().casefold()
             by_name = {name.casefold(): name for name in self.labels}

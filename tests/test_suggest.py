@@ -50,6 +50,16 @@ def test_labeled_repeated_and_excluded_sentences_are_skipped(tmp_path, trained_m
     assert (counts["n_skipped_repeats"], counts["n_skipped_known"]) == (1, 1)
 
 
+def test_a_templates_other_fields_are_kept_in_the_suggestions(tmp_path, trained_model):
+    """data-format.md: fields such as origin and topic are kept by the labeling commands."""
+    path = write_jsonl(tmp_path / "template.jsonl", [
+        {"doc_id": "d", "sentence_index": i, "text": text, "label": "", "origin": "written", "topic": "ports"}
+        for i, text in enumerate(SENTENCES[:3])
+    ])
+    records, _ = suggest(load_model(trained_model), iter_unlabeled([str(path)]), n=3)
+    assert [(r["origin"], r["topic"]) for r in records] == [("written", "ports")] * 3
+
+
 def test_unlabeled_sentence_files_are_read_as_forgivingly_as_score_reads_them(tmp_path):
     """Suggest scores text, so it reads it like `score` does: stray bytes are replaced and
     reported, and the --exclude files (labeled data) are read strictly."""

@@ -11,6 +11,8 @@ from typing import Iterable, Iterator
 from pipeline.common.errors import PipelineError
 
 FORMATS = ("jsonl", "table")
+# The keys suggest writes itself; a record's other fields (origin, genre, topic, ...) are kept.
+TEMPLATE_KEYS = ("doc_id", "sentence_index", "text", "label", "rank", "margin", "predicted", "scores")
 
 
 def iter_unlabeled(inputs: Iterable[str]) -> Iterator[tuple[str, int, str]]:
@@ -36,7 +38,8 @@ def _unlabeled_jsonl(file: Path, doc_id: str) -> Iterator[tuple[str, int, str]]:
     for number, record in read_json_lines(file, forgiving=True):
         item = jsonl_item(file, number, record, doc_id)
         if not record.get("label"):
-            yield item
+            fields = {k: v for k, v in record.items() if k not in TEMPLATE_KEYS}
+            yield (*item, {"fields": fields}) if fields else item  # origin, topic ...: kept in the output
 
 
 def labeled_keys(inputs: Iterable[str]) -> set[str]:
@@ -91,7 +94,8 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
     order = 0
 
     def fresh(items):
-        for doc_id, index, text in items:
+        for item in items:
+            text = item[2]
             counts["n_sentences"] += 1
             if not text.strip():
                 continue
@@ -100,7 +104,7 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
                 counts["n_skipped_known" if key in exclude else "n_skipped_repeats"] += 1
                 continue
             seen.add(key)
-            yield doc_id, index, text
+            yield item
 
     whole_documents = getattr(model, "input_kind", "text") == "records"  # context models: as score does
     for batch in batches(fresh(items), batch_size, whole_documents):
@@ -117,7 +121,7 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
                 heapq.heappushpop(best, entry)
     chosen = sorted(best, key=lambda e: (-e[0], -e[1]))
     records = []
-    for rank, (neg_margin, _, (doc_id, index, text), row) in enumerate(chosen, start=1):
+    for rank, (neg_margin, _, (doc_id, index, text, *extra), row) in enumerate(chosen, start=1):
         top = max(range(len(row)), key=row.__getitem__)
         records.append(
             {
@@ -125,6 +129,7 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
                 "sentence_index": index,
                 "text": text,
                 "label": "",
+                **(extra[0].get("fields", {}) if extra else {}),
                 "rank": rank,
                 "margin": round(-neg_margin, 6),
                 "predicted": model.labels[top],

@@ -16,7 +16,7 @@ import sys
 
 from pipeline.annotation.validation import MIN_WORDS, render, validate
 from pipeline.common.cli import label_set
-from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors
+from pipeline.common.errors import ArgumentParser, PipelineError, counted, reports_errors
 from pipeline.common.labels import LABELS
 
 
@@ -35,7 +35,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="repeats of shorter sentences are notes, not duplicates or leakage (default: %(default)s)")
     parser.add_argument("--by", action="append", default=None, metavar="FIELD",
                         help="count sentences per value of this field (repeatable; default: origin)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.min_words < 0:
+        parser.error(f"argument --min-words: must be at least 0, got {args.min_words}")
+    return args
 
 
 @reports_errors
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(render(report, args.by or ["origin"]))
     if not report.ok:
         files = {message.split(": line ")[0] for message in report.errors}
-        raise PipelineError(f"validation failed: {len(report.errors)} problems in {len(files)} files")
+        raise PipelineError(f"validation failed: {counted(len(report.errors), 'problem')} in {counted(len(files), 'file')}")
 
 
 if __name__ == "__main__":

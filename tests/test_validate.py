@@ -73,7 +73,7 @@ def test_each_problem_is_named_with_file_and_line(tmp_path, capsys, line, messag
     code, out, err = run_main(capsys, path)
     assert code == 2
     assert f"{path}: {message}" in err, err
-    assert err.splitlines()[-1].startswith("error: validation failed: 1 problems in 1 files")
+    assert err.splitlines()[-1].startswith("error: validation failed: 1 problem in 1 file")
     assert "Traceback" not in err
 
 
@@ -144,6 +144,13 @@ def test_bad_arguments_are_one_line(tmp_path, target, message):
     result = run_cli("validate", tmp_path / target)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_a_negative_min_words_is_refused(tmp_path):
+    # It was taken as 0 in silence.
+    path = write_jsonl(tmp_path / "t.jsonl", [rec("One.", "threat")])
+    result = run_cli("validate", path, "--min-words", "-1")
+    assert result.returncode == 2 and "argument --min-words: must be at least 0, got -1" in result.stderr
 
 
 def test_same_sentence_key_ignores_case_spacing_and_quote_style():

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.common.errors import PipelineError, quote
+from pipeline.common.errors import PipelineError, counted, quote
 from pipeline.common.labels import LABELS
 
 MATCHING = ("auto", "key", "text")
@@ -169,7 +169,7 @@ def render(result: dict, name_a: str = "A", name_b: str = "B") -> str:
     cm = result["confusion_matrix"]
     lines.append("confusion matrix (rows: A, columns: B)")
     lines += text_table(["A \\ B", *cm["labels"]], [[l, *map(str, r)] for l, r in zip(cm["labels"], cm["matrix"])])
-    lines += ["", f"{len(result['disagreements'])} disagreements"]
+    lines += ["", counted(len(result["disagreements"]), "disagreement")]
     for d in result["disagreements"]:
         place = f"{d['doc_id']}#{d['sentence_index']}" if d["doc_id"] is not None else d["where_a"]
         lines.append(f"  {place}  A={d['label_a']}  B={d['label_b']}  {d['text']}")

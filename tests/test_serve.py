@@ -172,3 +172,12 @@ def test_help_does_not_import_the_server_libraries():
     code = "import sys; from pipeline.serve import parse_args; print([m for m in ('fastapi', 'uvicorn', 'sklearn') if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("body", [b'{"text": NaN}', b'{"sentences": [Infinity]}', b'{"text": "a", "explain": NaN}',
+                                  b'{"text": "a", "doc_id": -Infinity}', b'{"text": "a", "colour": 1e999}'])
+def test_a_non_finite_number_is_a_422_not_a_500(client, body):
+    """Python's JSON reader takes NaN and Infinity; the error that echoes them must still be JSON."""
+    response = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/json"
+    assert response.json()["detail"][0]["loc"][0] == "body"

@@ -113,7 +113,8 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
 
     @app.exception_handler(RequestValidationError)  # FastAPI's own, but its errors echo the input
     async def invalid_request(request, exc: RequestValidationError):
-        return EscapingJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        # the input may be NaN or Infinity, which Python's JSON reader takes and strict JSON cannot send
+        return EscapingJSONResponse({"detail": finite_json(jsonable_encoder(exc.errors()))}, status_code=422)
 
     # async: answered on the event loop at once, not queued behind scoring in the thread pool,
     # so a health check (a load balancer's, say) answers while the server is busy.
@@ -185,6 +186,19 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def finite_json(value):
+    """A JSON value with each NaN or infinite float spelt as a string, as the request spelt it."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_json(item) for item in value]
+    return value
 
 
 def service_versions() -> dict:

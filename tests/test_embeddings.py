@@ -88,6 +88,16 @@ def test_cached_sentences_are_never_encoded_again(fitted, monkeypatch):
 
 
 @needs_embeddings
+def test_a_lone_surrogate_is_embedded_as_the_replacement_character(fitted):
+    """A service request's \\ud800 escape: neither the tokenizer nor the cache (UTF-8) takes it."""
+    import numpy as np
+
+    transformer, _, _ = fitted
+    vectors = transformer.transform(["We \ud800 will come.", "We \ufffd will come."])
+    assert np.array_equal(vectors[0], vectors[1])
+
+
+@needs_embeddings
 def test_the_encoder_is_not_pickled_and_reloads_lazily(fitted, tmp_path):
     import joblib
     import numpy as np

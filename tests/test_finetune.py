@@ -287,6 +287,23 @@ def test_serve_scores_and_explains(cv_run):
     assert len(answer.json()) == 2 and "explanation" in answer.json()[0]
 
 
+def test_a_lone_surrogate_is_scored_as_the_replacement_character_not_a_500(cv_run):
+    """The tokenizer takes no lone surrogate (a request's \\ud800 escape): it reads U+FFFD, as score's files do."""
+    pytest.importorskip("fastapi")
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from pipeline.artifacts.loading import load_model
+    from pipeline.service.app import create_app
+
+    model = load_model(cv_run[0])
+    assert np.array_equal(model.predict_proba(["We \ud800 will come."]), model.predict_proba(["We \ufffd will come."]))
+    client = TestClient(create_app(model))
+    answer = client.post("/score", content=b'{"sentences": ["We \\ud800 will come."], "explain": true}',
+                         headers={"content-type": "application/json"})
+    assert answer.status_code == 200 and '"We \\ud800 will come."' in answer.text
+
+
 def test_serve_precision_bf16_serves_the_encoder_in_bfloat16(cv_run, trained_model, monkeypatch, capsys):
     pytest.importorskip("fastapi")
     import socket

@@ -7,6 +7,7 @@ labeled data is read strictly by pipeline.data.source, which names the line of e
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 from pipeline.common.errors import PipelineError, warn
@@ -14,6 +15,7 @@ from pipeline.common.errors import PipelineError, warn
 # Longer "sentences" are whole documents pasted into one field: scoring looks at their first
 # MAX_SENTENCE_CHARS characters (a 10 MB one takes half a minute otherwise); training refuses them.
 MAX_SENTENCE_CHARS = 10_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SAMPLE_BYTES = 8192
 _TEXT_CONTROLS = set(b"\t\n\r\f\v\x1b")
@@ -70,3 +72,9 @@ def check_sentence_length(text: str, where: str) -> None:
     """Warn that an over-long sentence is scored on its first MAX_SENTENCE_CHARS characters."""
     if len(text) > MAX_SENTENCE_CHARS:
         warn(f"{where}: sentence of {len(text):,} characters; scored on its first {MAX_SENTENCE_CHARS:,}")
+
+
+def without_surrogates(text: str) -> str:
+    """Each lone surrogate (a JSON \\ud800 escape: half a character pair) as U+FFFD, as score reads files:
+    tokenizers refuse them, and UTF-8 (a cache's keys) cannot hold them."""
+    return _SURROGATE.sub("\ufffd", text)

@@ -120,6 +120,9 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
     def _embed(self, texts: list[str]):
         import numpy as np
 
+        from pipeline.common.textio import without_surrogates
+
+        texts = [without_surrogates(text) for text in texts]  # the tokenizer and the cache's UTF-8 refuse them
         unique = list(dict.fromkeys(texts))
         cache = self._open_cache()
         found = cache.get_many(unique) if cache else {}

@@ -49,7 +49,17 @@ def token_ids(tokenizer, texts: Sequence[str]) -> list:
     (text, second text) pair gives [CLS] text [SEP] second [SEP], cut from the longer part."""
     import numpy as np
 
-    return [np.asarray(encoding.ids, dtype=np.int64) for encoding in tokenizer.encode_batch_fast(list(texts))]
+    texts = [_without_surrogates(text) for text in texts]
+    return [np.asarray(encoding.ids, dtype=np.int64) for encoding in tokenizer.encode_batch_fast(texts)]
+
+
+def _without_surrogates(text):
+    """A text, or each of a (text, second text) pair, with its lone surrogates as U+FFFD."""
+    from pipeline.common.textio import without_surrogates
+
+    if isinstance(text, tuple):
+        return tuple(without_surrogates(part) for part in text)
+    return without_surrogates(text)
 
 
 def padded(rows: Sequence) -> tuple:

@@ -181,3 +181,11 @@ def test_a_non_finite_number_is_a_422_not_a_500(client, body):
     response = client.post("/score", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422 and response.headers["content-type"] == "application/json"
     assert response.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_an_address_not_of_this_machine_names_the_host_not_the_port(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--host", "192.0.2.1", "--port", "8000", "--model", "no-model"])  # TEST-NET-1: never local
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: --host 192.0.2.1: cannot listen on 192.0.2.1:8000 (Cannot assign requested address")

@@ -228,4 +228,7 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise PipelineError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})") from None
+            import errno
+
+            option = f"--host {host}" if exc.errno == errno.EADDRNOTAVAIL else f"--port {port}"  # not this machine's
+            raise PipelineError(f"{option}: cannot listen on {host}:{port} ({exc.strerror})") from None

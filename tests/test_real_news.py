@@ -210,6 +210,8 @@ def test_a_run_reports_the_dev_set_first_when_present(tmp_path):
     assert report.index("## Real news (development set)") < report.index("Protocol:")
     card = json.loads((tmp_path / "models" / "run" / "model.json").read_text(encoding="utf-8"))
     assert card["metrics"]["real_news_dev"]["macro_f1"] == real["macro_f1"]
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert next(iter(written)) == next(iter(card["metrics"])) == "real_news_dev"  # README: "dev figures first"
 
 
 def test_an_absent_dev_set_is_skipped_with_a_note(tmp_path):

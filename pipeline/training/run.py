@@ -127,10 +127,10 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
             # The held-out model was fitted on exactly the training files: it is the final model.
             metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, labels, seed, fitted_hook)
             evaluated = time.perf_counter()
-        if dev is not None:
-            metrics[REAL_NEWS_DEV] = real_news_dev(fitted, dev, labels, seed, dev_path)
+        if dev is not None:  # first in metrics.json and the card, as in the reports: the yardstick
+            metrics = {REAL_NEWS_DEV: real_news_dev(fitted, dev, labels, seed, dev_path), **metrics}
         elif dev_path:
-            metrics[REAL_NEWS_DEV] = {"data": str(dev_path), "skipped": "file not found"}
+            metrics = {REAL_NEWS_DEV: {"data": str(dev_path), "skipped": "file not found"}, **metrics}
 
     title = f"Training run {run_name}"
     write_reports(metrics, run_dir, title, predictions=predictions, estimator=fitted)

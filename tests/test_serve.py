@@ -189,3 +189,12 @@ def test_an_address_not_of_this_machine_names_the_host_not_the_port(capsys):
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.count("\n") == 1
     assert err.startswith("error: --host 192.0.2.1: cannot listen on 192.0.2.1:8000 (Cannot assign requested address")
+
+
+@pytest.mark.parametrize("body, error", [(b'{"text": "caf\xe9"}', "not UTF-8"),
+                                         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply")])
+def test_json_that_cannot_be_read_gets_422_as_serving_md_says_with_the_reason(model, body, error):
+    client = TestClient(create_app(model))
+    response = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
+    assert error in response.json()["detail"][0]["ctx"]["error"]

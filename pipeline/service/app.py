@@ -18,9 +18,11 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
 
     from fastapi import FastAPI, HTTPException
     from fastapi.encoders import jsonable_encoder
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, model_validator
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from pipeline.reports.articles_page import render_paste_page
     from pipeline.reports.explain import explainer_for
@@ -115,6 +117,19 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
     async def invalid_request(request, exc: RequestValidationError):
         # the input may be NaN or Infinity, which Python's JSON reader takes and strict JSON cannot send
         return EscapingJSONResponse({"detail": finite_json(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc: StarletteHTTPException):
+        # FastAPI answers 400 "There was an error parsing the body" for JSON that is not UTF-8 or
+        # nests past Python's limit; serving.md promises 422 for malformed JSON, with its reason.
+        if exc.status_code == 400 and isinstance(exc.__cause__, (UnicodeDecodeError, RecursionError)):
+            cause = exc.__cause__
+            where, why = ((cause.start, f"not UTF-8 (byte {cause.object[cause.start]:#04x})")
+                          if isinstance(cause, UnicodeDecodeError) else (0, "nested too deeply"))
+            return EscapingJSONResponse({"detail": [{"type": "json_invalid", "loc": ["body", where],
+                                                     "msg": "JSON decode error", "input": {},
+                                                     "ctx": {"error": why}}]}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     # async: answered on the event loop at once, not queued behind scoring in the thread pool,
     # so a health check (a load balancer's, say) answers while the server is busy.

@@ -146,3 +146,11 @@ def test_evaluating_a_model_on_its_own_training_data_says_so(tmp_path, trained_m
         warnings.simplefilter("error", PipelineWarning)
         metrics = evaluate(model_dir=trained_model, data=DataSource(str(STARTER)), out_dir=tmp_path / "new")
     assert metrics["protocol"].endswith(f"on {STARTER}")
+
+
+def test_a_mistake_row_keeps_its_five_cells_whatever_its_document_and_sentence_hold():
+    from pipeline.reports.markdown import _render_mistakes
+
+    mistake = {"score": 0.9, "label": "threat", "predicted": "reporting", "doc_id": "site|42\nb", "text": "a | b\r\nc"}
+    row = _render_mistakes({"confident_mistakes": [mistake]})[-1]
+    assert row == "| 0.900 | threat | reporting | site\\|42 b | a \\| b  c |"

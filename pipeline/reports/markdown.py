@@ -157,9 +157,14 @@ def _render_mistakes(metrics: dict) -> list[str]:
         return lines + ["None: every sentence was labeled correctly."]
     lines += ["| score | true | predicted | document | sentence |", "|---:|---|---|---|---|"]
     for m in mistakes:
-        text = m["text"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {m['score']:.3f} | {m['label']} | {m['predicted']} | {m['doc_id']} | {text} |")
+        cells = [f"{m['score']:.3f}", m["label"], m["predicted"], _cell(m["doc_id"]), _cell(m["text"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _cell(value) -> str:
+    """A table cell on one line: a | or a line break in a document's id or sentence would split the row."""
+    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def print_table(metrics: dict, title: str) -> None:

@@ -30,6 +30,17 @@ def test_brier_score_matches_a_hand_computed_case():
     assert brier_score(Y_TRUE, np.eye(3)[[0, 1, 0, 2]], LABELS) == 0.0
 
 
+def test_float32_probabilities_are_scored_without_a_warning():
+    # Frozen-embedding models give float32 probabilities whose rows miss 1 by ~1e-7: every run with
+    # features=minilm printed scikit-learn's "y_prob values do not sum to one".
+    import warnings
+
+    rows = np.array([[0.1, 0.2, 0.7]] * 4, dtype=np.float32) + np.float32(1e-7) * np.array([1, 1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert brier_score(Y_TRUE, rows, LABELS) == pytest.approx(brier_score(Y_TRUE, rows.astype(float), LABELS))
+
+
 def test_the_brier_score_is_the_sum_of_each_labels_one_vs_rest_score():
     # threat column against the truth 1, 0, 1, 0: (0.35² + 0.58² + 0.8² + 0.05²) / 4
     summary = calibration_summary(Y_TRUE, SCORES, LABELS)

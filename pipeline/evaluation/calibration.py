@@ -17,8 +17,12 @@ def brier_score(y_true: Sequence[str], scores, labels: Sequence[str]) -> float:
     from sklearn.metrics import brier_score_loss
 
     order = np.argsort(np.asarray(labels, dtype=str))  # scikit-learn expects sorted label columns
+    scores = np.asarray(scores, dtype=np.float64)
+    sums = scores.sum(axis=1, keepdims=True)
+    if np.allclose(sums, 1.0, atol=1e-4):  # float32 probabilities (frozen embeddings) miss 1 by ~1e-7: sklearn warns
+        scores = scores / sums
     return float(
-        brier_score_loss(list(y_true), np.asarray(scores)[:, order],
+        brier_score_loss(list(y_true), scores[:, order],
                          labels=[labels[i] for i in order], scale_by_half=False)
     )
 

@@ -61,7 +61,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False, scori
         raise PipelineError(
             f"{joblib_file}: not trusted on this machine (its sha256 is not in {store_path()}) "
             f"and there is no {SKOPS_FILE} to load safely; if you trust it, run "
-            f"`python -m pipeline.trust {folder}` (or allow it once: score --trust, evaluate trust_model=true)"
+            f"`python -m pipeline.trust {folder}` (or allow it once: score or serve --trust, evaluate trust_model=true)"
         )
     expected = card.get("skops_sha256")
     if expected and sha256_file(skops_file) != expected:

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(render(report, args.by or ["origin"]))
     if not report.ok:
         files = {message.split(": line ")[0] for message in report.errors}
-        raise PipelineError(f"validation failed: {counted(len(report.errors), 'problem')} in {counted(len(files), 'file')}")
+        raise PipelineError(
+            f"validation failed: {counted(len(report.errors), 'problem')} in {counted(len(files), 'file')}")
 
 
 if __name__ == "__main__":

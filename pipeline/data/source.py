@@ -185,6 +185,7 @@ def data_source(cfg) -> DataSource:
             for corpus, config_key in CONFIG_KEY.items():
                 folder = paths.get(config_key.split(".", 1)[1])
                 if name and folder and Path(name).is_relative_to(folder) and not Path(folder).is_dir():
-                    raise PipelineError(f"{key}: {cut(name, PATH_CHARS)} not found: no folder {cut(folder, PATH_CHARS)} for "
-                                        f"{WHERE_TO_GET[corpus]}; set {config_key} to the folder holding it")
+                    raise PipelineError(f"{key}: {cut(name, PATH_CHARS)} not found: no folder "
+                                        f"{cut(folder, PATH_CHARS)} for {WHERE_TO_GET[corpus]}; "
+                                        f"set {config_key} to the folder holding it")
     return data

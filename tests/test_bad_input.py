@@ -378,7 +378,7 @@ LONG = "x" * 5000
     ("train", lambda tmp: [f"data.path={tmp / 'd.jsonl'}", *TRAIN_ARGS],
      {"d.jsonl": good_with(json.dumps({"text": "x", "label": LONG, "doc_id": "x"}))}, "line 9: unknown label 'xxx"),
     ("validate", lambda tmp: [str(tmp / "d.jsonl")],
-     {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=LONG)])}, "validation failed: 1 problems"),
+     {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=LONG)])}, "validation failed: 1 problem in 1 file"),
     ("agreement", lambda tmp: [str(tmp / "a.jsonl"), str(tmp / "b.jsonl"), "--by", LONG], {},
      "argument --by: invalid choice: 'xxx"),
     ("train", lambda tmp: [f"model.{LONG}=1"], {}, "error: config: "),

@@ -14,16 +14,14 @@ JSON object. They differ in what they do with bytes that are not text:
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, warn
-from pipeline.common.textio import check_not_binary
+from pipeline.common.textio import check_not_binary, without_surrogates
 
 _BOM = b"\xef\xbb\xbf"
 _REPLACEMENT = b"\xef\xbf\xbd"  # U+FFFD already in the file: not a repair of ours
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def read_json_lines(
@@ -80,7 +78,7 @@ def read_json_lines(
 def _without_surrogates(value):
     """A parsed JSON value with each lone surrogate replaced with U+FFFD (json.loads joins true pairs)."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return without_surrogates(value)
     if isinstance(value, dict):
         return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -154,3 +154,13 @@ def test_a_mistake_row_keeps_its_five_cells_whatever_its_document_and_sentence_h
     mistake = {"score": 0.9, "label": "threat", "predicted": "reporting", "doc_id": "site|42\nb", "text": "a | b\r\nc"}
     row = _render_mistakes({"confident_mistakes": [mistake]})[-1]
     assert row == "| 0.900 | threat | reporting | site\\|42 b | a \\| b  c |"
+
+
+def test_a_mistake_row_shows_html_in_a_sentence_and_document_id_as_text():
+    from pipeline.reports.markdown import _render_mistakes
+
+    mistake = {"score": 0.9, "label": "threat", "predicted": "reporting", "doc_id": "<i>a&b</i>",
+               "text": "They wrote <script>alert(1)</script> & left."}
+    row = _render_mistakes({"confident_mistakes": [mistake]})[-1]
+    assert row == ("| 0.900 | threat | reporting | &lt;i&gt;a&amp;b&lt;/i&gt; | "
+                   "They wrote &lt;script&gt;alert(1)&lt;/script&gt; &amp; left. |")

@@ -163,8 +163,10 @@ def _render_mistakes(metrics: dict) -> list[str]:
 
 
 def _cell(value) -> str:
-    """A table cell on one line: a | or a line break in a document's id or sentence would split the row."""
-    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """A table cell on one line, shown as text: a | or a line break would split the row, and viewers that allow
+    HTML would render a sentence's <script> or <i>."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def print_table(metrics: dict, title: str) -> None:

@@ -32,12 +32,14 @@ def usage() -> str:
     lines = ["usage: python -m pipeline COMMAND [ARGS...]   (or: rhetoric COMMAND, python -m pipeline.COMMAND)", "",
              "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
-    lines += ["", "`python -m pipeline COMMAND --help` tells a command's options."]
+    lines += ["", "`python -m pipeline COMMAND --help` (or `help COMMAND`) tells a command's options."]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["help"] and len(argv) > 1:
+        argv = [argv[1], "--help"]  # `help COMMAND` is that command's own help
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return

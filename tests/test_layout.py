@@ -99,6 +99,19 @@ def test_python_m_pipeline_runs_a_command_and_refuses_unknown_ones():
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown command 'trian'")
 
 
+def test_help_command_tells_that_commands_options_and_refuses_unknown_ones():
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+
+    helped, own = run("help", "validate"), run("validate", "--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m pipeline.validate")
+    assert helped.stdout == own.stdout
+    bad = run("help", "trian")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("error: unknown command 'trian'") and bad.stderr.count("\n") == 1
+
+
 def test_every_import_of_a_package_name_resolves():
     """Imports inside functions run late: a name that moved or was renamed fails only when reached."""
     import importlib

@@ -183,13 +183,14 @@ LOAD_MAX_BYTES = 100_000  # the server's body limit in the load test: oversized 
 ARTICLE = " ".join(SENTENCES)
 
 
-def load_kinds(max_bytes: int) -> dict[str, tuple[tuple[int, ...], object]]:
+def load_kinds(max_bytes: int, explainable: bool = True) -> dict[str, tuple[tuple[int, ...], object]]:
     """Kind of request -> (the statuses it may get, its body: bytes, or a list of chunks sent
-    without Content-Length). Slow senders are sent by hand (`slow_send`)."""
+    without Content-Length). Slow senders are sent by hand (`slow_send`). A model that cannot
+    explain (/health "explainable": false) answers "explain": true with 422, so it is not asked."""
     over = json.dumps({"text": "x" * (max_bytes + 10)}).encode()
     return {
         "valid sentences": ((200,), json.dumps({"sentences": SENTENCES[:3]}).encode()),
-        "valid article": ((200,), json.dumps({"text": ARTICLE, "doc_id": "a1", "explain": True}).encode()),
+        "valid article": ((200,), json.dumps({"text": ARTICLE, "doc_id": "a1", "explain": explainable}).encode()),
         "malformed JSON": ((400, 422), b'{"sentences": ["We will find you.", '),
         "deeply nested JSON": ((400, 413, 422), b"[" * 50_000 + b"]" * 50_000),
         "invalid UTF-8": ((400, 422), b'{"text": "\xff\xfe broken"}'),
@@ -237,7 +238,9 @@ async def run_load(url: str, clients: int, max_requests: int, seconds: float, ma
     import httpx
 
     parts = loopback_url(url)
-    kinds = load_kinds(max_bytes)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        explainable = (await client.get("/health")).json().get("explainable", True)
+    kinds = load_kinds(max_bytes, explainable)
     names = list(kinds)
     results: dict[str, dict] = {name: {"statuses": {}, "latencies": [], "unexpected": 0, "errors": []}
                                 for name in names}

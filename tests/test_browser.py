@@ -189,3 +189,27 @@ def test_served_page_highlights_a_pasted_article_like_the_api(page, tmp_path, se
     page.click("#highlight")
     page.wait_for_function("document.getElementById('error').textContent.length > 0")
     assert "request body larger than" in page.locator("#error").inner_text()
+
+
+def test_served_page_of_a_model_that_cannot_explain_asks_for_no_explanations(page):
+    from pipeline.reports.articles_page import render_paste_page
+
+    sent = []
+
+    def answer(route):
+        if route.request.url.endswith("/score"):
+            sent.append(json.loads(route.request.post_data))
+            record = {"doc_id": "pasted article", "sentence_index": 0, "text": "It rained.", "label": "reporting",
+                      "scores": {"reporting": 1.0, "threat": 0.0}}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps([record]))
+        else:
+            route.fulfill(status=200, content_type="text/html",
+                          body=render_paste_page(["reporting", "threat"], "tree", explainable=False))
+
+    page.route("http://rhetoric.test/**", answer)
+    page.goto("http://rhetoric.test/")
+    page.fill("#article", "It rained.")
+    page.click("#highlight")
+    page.wait_for_selector("#result .sent")
+    assert sent == [{"text": "It rained.", "doc_id": "pasted article", "explain": False}]
+    assert page.errors == []

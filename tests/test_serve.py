@@ -52,6 +52,28 @@ def test_explain_adds_the_terms_behind_each_label(client):
     assert explained[0]["explanation"][0]["weight"] > 0
 
 
+def test_explain_to_a_model_that_cannot_explain_gets_422_as_health_says(client):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    from pipeline.artifacts.model import Model
+
+    tree = Pipeline([("features", TfidfVectorizer()), ("clf", DecisionTreeClassifier(random_state=0))])
+    tree.fit(["We will burn your city.", "The talks ended on Monday."], ["threat", "reporting"])
+    tree_client = TestClient(create_app(Model(tree, {"name": "tree"})))
+    assert tree_client.get("/health").json()["explainable"] is False
+    assert tree_client.post("/score", json={"text": ARTICLE}).status_code == 200
+    response = tree_client.post("/score", json={"text": ARTICLE, "explain": True})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/json"
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "explain"]
+    assert error["msg"].startswith('this model gives no explanations (GET /health says "explainable": false)')
+    page = tree_client.get("/").text  # the paste page asks for none
+    assert '"explainable":false' in page.replace(" ", "") and "the words behind the label" not in page
+    assert '"explainable":true' in client.get("/").text.replace(" ", "")
+
+
 def test_blank_text_has_no_records(client):
     assert client.post("/score", json={"text": "  \n "}).json() == []
 

@@ -41,3 +41,11 @@ def test_ten_clients_mixing_good_and_bad_requests(bench, trained_model):
     assert result["health_after"] == 200 and result["score_after"] == 200, table
     memory = result["rss_mb"]
     assert memory["peak"] - memory["start"] < 150, table  # bodies over the limit are never held whole
+
+
+def test_the_load_asks_a_model_that_cannot_explain_for_no_explanations(bench):
+    """Such a model answers "explain": true with 422, which the load would count as unexpected."""
+    import json
+
+    assert json.loads(bench.load_kinds(1000)["valid article"][1])["explain"] is True
+    assert json.loads(bench.load_kinds(1000, explainable=False)["valid article"][1])["explain"] is False

@@ -151,16 +151,18 @@ def _pager() -> str:
     )
 
 
-def render_paste_page(labels: Sequence[str], model_name: str) -> str:
-    """The served page: paste an article, see it highlighted as in the HTML report."""
+def render_paste_page(labels: Sequence[str], model_name: str, explainable: bool = True) -> str:
+    """The served page: paste an article, see it highlighted as in the HTML report (with the words behind
+    each label when the model can explain)."""
     title = f"Rhetoric highlighter — {model_name}"
-    meta = dict(label_meta(labels), model=model_name, title=title)
+    meta = dict(label_meta(labels), model=model_name, title=title, explainable=explainable)
+    words = " and the words behind the label" if explainable else ""
     return (
         page_head(title, PASTE_SCRIPTS, connect="'self'")
         + '<body>\n<div class="paste">\n'
         + f"<h1>{html.escape(title)}</h1>\n"
         + '<p class="sub">Paste a news article and press Highlight: each sentence is coloured by its label; '
-        + "hover over it for the label probabilities and the words behind the label.</p>\n"
+        + f"hover over it for the label probabilities{words}.</p>\n"
         + '<div id="legend" class="legend"></div>\n'
         + '<form id="paste-form">\n<label for="article" class="muted">Article text</label>\n'
         + '<textarea id="article" name="article" spellcheck="false" required></textarea>\n'

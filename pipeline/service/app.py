@@ -9,6 +9,7 @@ DEFAULT_PORT = 8000
 MAX_BODY_BYTES = 1_000_000  # about 150 pages of text; larger requests get 413
 MAX_SENTENCES = 20_000
 SERVE_EXTRA = "pip install 'rhetoric-pipeline[serve]'"
+NO_EXPLANATIONS = "this model gives no explanations (GET /health says \"explainable\": false): leave out 'explain'"
 
 
 def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: int = MAX_SENTENCES):
@@ -47,7 +48,8 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
         doc_id: str = Field("text", max_length=500, description="doc_id of the returned records")
         explain: bool = Field(False, description="add the top terms that pushed each sentence to its label "
                               "(coefficients of a linear model; for a fine-tuned encoder, the words whose "
-                              "removal lowers the label's probability most)")
+                              "removal lowers the label's probability most; 422 from a model that cannot "
+                              "explain, see /health 'explainable')")
 
         @model_validator(mode="after")
         def one_input(self):
@@ -86,7 +88,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
         "explainable": explainer is not None,
         "versions": {"model": dict(model.card.get("versions") or {}), "service": service_versions()},
     }
-    page = render_paste_page(model.labels, name or "model")
+    page = render_paste_page(model.labels, name or "model", explainable=explainer is not None)
 
     app = FastAPI(
         title="Rhetoric sentence classifier",
@@ -99,6 +101,9 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
     @app.post("/score", response_model=list[ScoreRecord], summary="Score an article or a list of sentences",
               responses={413: {"description": "request body too large"}, 422: {"description": "bad request"}})
     def score(request: ScoreRequest):
+        if request.explain and explainer is None:  # answered without them, a client would think none applied
+            raise RequestValidationError([{"type": "value_error", "loc": ["body", "explain"], "msg": NO_EXPLANATIONS,
+                                           "input": True}])
         if request.text is not None:
             from pipeline.data.sentences import split_sentences
 
@@ -109,7 +114,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES, max_sentences: in
             what = "the text has" if request.text is not None else "'sentences' holds"
             raise HTTPException(413, f"{what} {len(sentences)} sentences; at most {max_sentences} per request")
         records = model.predict_sentences(sentences, doc_id=request.doc_id)
-        if request.explain and explainer is not None and records:
+        if request.explain and records:
             records = explainer.explain_records(records)
         return EscapingJSONResponse(records)
 

@@ -34,7 +34,7 @@
       const response = await fetch("score", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ text: $("article").value, doc_id: "pasted article", explain: true }),
+        body: JSON.stringify({ text: $("article").value, doc_id: "pasted article", explain: meta.explainable }),
       });
       const body = await response.json().catch(() => null);
       if (!response.ok) {

@@ -166,3 +166,20 @@ def test_a_label_named_twice_in_labels_is_a_usage_error(tmp_path, capsys, labels
     code, out, err = run_main(capsys, path, "--labels", labels)
     assert code == 2 and out == ""
     assert err.startswith("error: argument --labels: 'threat' is listed twice") and err.count("\n") == 1, err
+
+
+def test_a_gap_in_sentence_index_is_a_note_naming_document_and_first_missing_index(tmp_path, capsys):
+    rows = [rec("We will burn the city.", "threat", "d1", 0), rec("The talks ended on Monday.", "reporting", "d1", 1),
+            rec("Police said the road was closed.", "reporting", "d1", 3),
+            rec("This is a shameful betrayal.", "editorial_framing", "d2", 1),
+            rec("The dam was built in 1964.", "background_fact", "d2", 2)]
+    path = write_jsonl(tmp_path / "a.jsonl", rows)
+    code, out, err = run_main(capsys, path)
+    assert code == 0 and "OK: no problems found" in out
+    assert err.splitlines() == [
+        f"note: {path}: line 3: doc_id 'd1' has no sentence_index 2 (next: 3); context features read sentence_index "
+        "as the position in the article",
+        f"note: {path}: line 4: doc_id 'd2' has no sentence_index 0 (next: 1); context features read sentence_index "
+        "as the position in the article",
+    ]
+    assert "2 documents with a gap in sentence_index" in out and "repeated sentences allowed" not in out

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
+from pipeline.common.errors import PATH_CHARS, PipelineError, counted, cut, quote
 from pipeline.common.labels import LABELS
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
@@ -48,7 +48,8 @@ class Report:
     records: list[Record]
     errors: list[str]
     labels: list[str]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # repeats allowed, counted as such by render
+    index_notes: list[str] = field(default_factory=list)  # documents whose sentence_index skips a number
 
     @property
     def ok(self) -> bool:
@@ -192,13 +193,34 @@ def validate(
     errors: list[str] = []
     records: list[Record] = []
     notes: list[str] = []
+    index_notes: list[str] = []
     for file in files:
         if standoff_format(file):
             records += read_standoff_records(file, labels, errors, notes)
         else:
-            records += read_records(file, labels, errors, allow_unlabeled)
+            read = read_records(file, labels, errors, allow_unlabeled)
+            index_notes += index_gaps(read)
+            records += read
     errors += cross_check(records, notes, min_words)
-    return Report([str(f) for f in files], records, errors, list(labels), notes)
+    return Report([str(f) for f in files], records, errors, list(labels), notes, index_notes)
+
+
+def index_gaps(records: Sequence[Record]) -> list[str]:
+    """A note per document whose sentence_index values do not run 0, 1, 2, ...: a corpus may skip
+    sentences on purpose (NewsDiscourse does), but context features read the values as positions."""
+    by_doc: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        by_doc[r.doc_id].append(r)
+    notes = []
+    for doc_id, rs in by_doc.items():
+        present = {r.sentence_index for r in rs}
+        missing = next(i for i in range(len(present) + 1) if i not in present)
+        if missing < max(present):
+            after = min((r for r in rs if r.sentence_index > missing), key=lambda r: (r.sentence_index, r.line))
+            notes.append(f"{after.where}: doc_id {quote(doc_id)} has no sentence_index {missing} "
+                         f"(next: {after.sentence_index}); context features read sentence_index as the position "
+                         "in the article")
+    return notes
 
 
 def cross_check(records: Sequence[Record], notes: list[str] | None = None, min_words: int = MIN_WORDS) -> list[str]:
@@ -283,6 +305,8 @@ def render(report: Report, by: Sequence[str] = ("origin",)) -> str:
     if report.notes:
         lines.append(f"{len(report.notes)} repeated sentences allowed (short lines, or real articles repeating "
                      "boilerplate and quotes; listed on stderr)")
+    if report.index_notes:
+        lines.append(f"{counted(len(report.index_notes), 'document')} with a gap in sentence_index (listed on stderr)")
     if report.ok:
         lines.append("OK: no problems found")
     else:

@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = validate(args.inputs, args.labels, args.allow_unlabeled, args.min_words)
-    for message in report.notes + report.index_notes:
+    for message in report.label_notes + report.notes + report.index_notes:
         print(f"note: {message}", file=sys.stderr)
     for name in args.by or ():  # not in report.notes, which the summary counts as allowed repeats
         if report.records and not any(name in r.fields for r in report.records):

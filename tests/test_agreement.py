@@ -114,3 +114,13 @@ def test_another_label_set_is_given_with_labels(tmp_path):
     assert run_cli("agreement", tmp_path / "a.jsonl", tmp_path / "b.jsonl").returncode == 2
     result = run_cli("agreement", tmp_path / "a.jsonl", tmp_path / "b.jsonl", "--labels", "x,y")
     assert result.returncode == 0 and "Cohen's kappa 1.000" in result.stdout, result.stderr
+
+
+def test_a_label_with_stray_spaces_or_capitals_is_read_as_training_reads_it_with_a_warning(tmp_path):
+    annotator(tmp_path, "a", LABELS_A)
+    annotator(tmp_path, "b", [" Threat ", *LABELS_B[1:3], "Reporting", *LABELS_B[4:]])
+    result = run_cli("agreement", tmp_path / "a.jsonl", tmp_path / "b.jsonl", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["kappa"] == pytest.approx(6 / 11)  # as with LABELS_B written plainly
+    assert result.stderr == (f"warning: {tmp_path / 'b.jsonl'}: line 1: label ' Threat ' read as 'threat' "
+                             "(and 1 more in this file)\n")

@@ -183,3 +183,14 @@ def test_a_gap_in_sentence_index_is_a_note_naming_document_and_first_missing_ind
         "as the position in the article",
     ]
     assert "2 documents with a gap in sentence_index" in out and "repeated sentences allowed" not in out
+
+
+def test_a_label_with_stray_spaces_or_capitals_is_read_as_training_reads_it_with_a_note(tmp_path, capsys):
+    rows = [rec("We will burn the city.", " Threat ", "d1", 0), rec("The talks ended on Monday.", "REPORTING", "d1", 1),
+            rec("This is a shameful betrayal.", "editorial_framing", "d2", 0)]
+    path = write_jsonl(tmp_path / "a.jsonl", rows)
+    code, out, err = run_main(capsys, path)
+    assert code == 0 and "OK: no problems found" in out
+    assert err.splitlines() == [f"note: {path}: line 1: label ' Threat ' read as 'threat' (and 1 more in this file)"]
+    assert any(line.split() == ["threat", "1", "33.3%"] for line in out.splitlines())
+    assert "repeated sentences allowed" not in out

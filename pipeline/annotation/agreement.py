@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.common.errors import PipelineError, counted, quote
+from pipeline.common.errors import PipelineError, counted, quote, warn
 from pipeline.common.labels import LABELS
 
 MATCHING = ("auto", "key", "text")
@@ -24,10 +24,13 @@ def read_annotations(path: str | Path, labels: Sequence[str] | None = None):
     if not file.is_file():
         raise PipelineError(f"{file}: file not found")
     errors: list[str] = []
-    records = read_records(file, labels, errors, allow_unlabeled=True, required=("text", "label"))
+    notes: list[str] = []
+    records = read_records(file, labels, errors, allow_unlabeled=True, required=("text", "label"), notes=notes)
     if errors:
         more = f" (and {len(errors) - 1} more; see python -m pipeline.validate)" if len(errors) > 1 else ""
         raise PipelineError(errors[0] + more)
+    for note in notes:
+        warn(note)
     if not records:
         raise PipelineError(f"{file}: no sentences")
     return records

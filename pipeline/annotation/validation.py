@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, counted, cut, quote
-from pipeline.common.labels import LABELS
+from pipeline.common.labels import LABELS, label_named
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
 MIN_WORDS = 5  # shorter repeats are formulaic lines, not duplicates or leakage
@@ -50,6 +50,7 @@ class Report:
     labels: list[str]
     notes: list[str] = field(default_factory=list)  # repeats allowed, counted as such by render
     index_notes: list[str] = field(default_factory=list)  # documents whose sentence_index skips a number
+    label_notes: list[str] = field(default_factory=list)  # labels read past stray spaces or capitals
 
     @property
     def ok(self) -> bool:
@@ -84,15 +85,19 @@ def read_records(
     errors: list[str],
     allow_unlabeled: bool = True,
     required: Sequence[str] = REQUIRED,
+    notes: list[str] | None = None,
 ) -> list[Record]:
     """The well-formed records of one file; each problem goes to `errors` as 'file: line N: ...'.
 
-    `labels=None` accepts any label string; fields not in `required` may be absent.
+    `labels=None` accepts any label string; fields not in `required` may be absent. A label with
+    stray spaces or capitals (" Threat ") is read as the one it names, as training reads it, and
+    said in one line of `notes` per file.
     """
     from pipeline.common.jsonl import read_json_lines
 
     known = set(labels) if labels is not None else None
     records = []
+    forgiven: list[tuple[str, str, str]] = []
     seen = 0
     for number, raw in read_json_lines(file, problems=errors):
         seen += 1
@@ -115,7 +120,11 @@ def read_records(
             elif not isinstance(label, str):
                 problems.append(f"'label' must be a string, got {type(label).__name__}")
             elif known is not None and label not in known:
-                problems.append(f"unknown label {quote(label)} (expected one of: {', '.join(labels)})")
+                if label_named(label, labels) is None:
+                    problems.append(f"unknown label {quote(label)} (expected one of: {', '.join(labels)})")
+                else:
+                    forgiven.append((where, label, label_named(label, labels)))
+                    label = forgiven[-1][2]
         if "doc_id" in raw and (not isinstance(doc_id, str) or not doc_id.strip()):
             problems.append(f"'doc_id' must be a non-empty string, got {quote(doc_id)}")
         if "sentence_index" in raw and (type(index) is not int or index < 0):
@@ -129,6 +138,10 @@ def read_records(
             records.append(Record(str(file), number, text, label, doc_id, index, extra))
     if not seen and not any(e.startswith(f"{file}: ") for e in errors):
         errors.append(f"{file}: empty file, no sentences")
+    if forgiven and notes is not None:  # the words of training's warning (pipeline.data.source)
+        where, raw, label = forgiven[0]
+        more = f" (and {len(forgiven) - 1} more in this file)" if len(forgiven) > 1 else ""
+        notes.append(f"{where}: label {quote(raw)} read as {quote(label)}{more}")
     return records
 
 
@@ -194,15 +207,16 @@ def validate(
     records: list[Record] = []
     notes: list[str] = []
     index_notes: list[str] = []
+    label_notes: list[str] = []
     for file in files:
         if standoff_format(file):
             records += read_standoff_records(file, labels, errors, notes)
         else:
-            read = read_records(file, labels, errors, allow_unlabeled)
+            read = read_records(file, labels, errors, allow_unlabeled, notes=label_notes)
             index_notes += index_gaps(read)
             records += read
     errors += cross_check(records, notes, min_words)
-    return Report([str(f) for f in files], records, errors, list(labels), notes, index_notes)
+    return Report([str(f) for f in files], records, errors, list(labels), notes, index_notes, label_notes)
 
 
 def index_gaps(records: Sequence[Record]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.files import data_files
-from pipeline.common.labels import LABELS
+from pipeline.common.labels import LABELS, label_named
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
 from pipeline.data.table import check_group, check_text, column_values, read_index, read_table
 
@@ -162,10 +162,8 @@ class DataSource:
         if isinstance(label, str) and not label.strip():  # a labeling template not yet filled in
             raise PipelineError(f"{where}: missing label (empty) in column {quote(self.label_column)}")
         if isinstance(label, str):
-            key = label.strip().casefold()
-            by_name = {name.casefold(): name for name in self.labels}
             by_map = {str(k).strip().casefold(): v for k, v in (self.label_map or {}).items()}
-            found = by_name.get(key) or by_map.get(key)
+            found = label_named(label, self.labels) or by_map.get(label.strip().casefold())
             if found in self.labels:
                 return found
         raise PipelineError(f"{where}: unknown label {quote(label)} (expected one of: {', '.join(self.labels)})")

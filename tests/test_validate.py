@@ -40,7 +40,7 @@ def test_summary_counts_per_label_and_origin(tmp_path, capsys):
     path = write_jsonl(tmp_path / "a.jsonl", GOOD)
     code, out, err = run_main(capsys, path)
     assert code == 0, err
-    assert "1 files, 3 sentences, 2 documents" in out
+    assert "1 file, 3 sentences, 2 documents" in out
     lines = out.splitlines()
     assert any(line.split() == ["threat", "1", "33.3%"] for line in lines)
     assert any(line.split() == ["background_fact", "0", "0.0%"] for line in lines)
@@ -95,6 +95,7 @@ def test_short_formulaic_repeats_are_notes_unless_asked(tmp_path, capsys):
     code, out, err = run_main(capsys, tmp_path)
     assert code == 0, err
     assert f"note: {b}: line 1: short sentence also at {a}: line 1" in err
+    assert "2 files, 2 sentences, 2 documents" in out and "1 repeated sentence allowed (short lines" in out
     code, out, err = run_main(capsys, tmp_path, "--min-words", "1")
     assert code == 2 and f"{b}: line 1: sentence also in {a}: line 1 (leakage between files)" in err
 
@@ -130,7 +131,7 @@ def test_other_label_sets_and_count_fields(tmp_path, capsys):
     assert "--by genre" not in err
     code, out, err = run_main(capsys, path, "--labels", "pos,neg", "--by", "genra")  # a typo: a table of (none)
     assert code == 0 and "note: --by genra: no sentence has a field 'genra'" in err
-    assert "repeated sentences allowed" not in out  # the note is about --by, not about repeats
+    assert "allowed (short lines" not in out  # the note is about --by, not about repeats
 
 
 @pytest.mark.parametrize("target, message", [
@@ -182,7 +183,7 @@ def test_a_gap_in_sentence_index_is_a_note_naming_document_and_first_missing_ind
         f"note: {path}: line 4: doc_id 'd2' has no sentence_index 0 (next: 1); context features read sentence_index "
         "as the position in the article",
     ]
-    assert "2 documents with a gap in sentence_index" in out and "repeated sentences allowed" not in out
+    assert "2 documents with a gap in sentence_index" in out and "allowed (short lines" not in out
 
 
 def test_a_label_with_stray_spaces_or_capitals_is_read_as_training_reads_it_with_a_note(tmp_path, capsys):
@@ -193,4 +194,4 @@ def test_a_label_with_stray_spaces_or_capitals_is_read_as_training_reads_it_with
     assert code == 0 and "OK: no problems found" in out
     assert err.splitlines() == [f"note: {path}: line 1: label ' Threat ' read as 'threat' (and 1 more in this file)"]
     assert any(line.split() == ["threat", "1", "33.3%"] for line in out.splitlines())
-    assert "repeated sentences allowed" not in out
+    assert "allowed (short lines" not in out

@@ -298,7 +298,8 @@ def render(report: Report, by: Sequence[str] = ("origin",)) -> str:
     """The readable summary: files, counts per label, counts per origin (or other fields)."""
     records = report.records
     lines = [
-        f"{len(report.files)} files, {len(records)} sentences, {len({r.doc_id for r in records})} documents",
+        f"{counted(len(report.files), 'file')}, {counted(len(records), 'sentence')}, "
+        f"{counted(len({r.doc_id for r in records}), 'document')}",
         "",
     ]
     labels = list(report.labels) + ([UNLABELED] if any(not r.label for r in records) else [])
@@ -317,14 +318,14 @@ def render(report: Report, by: Sequence[str] = ("origin",)) -> str:
         ]
         lines += text_table([name, "sentences", "documents", *labels], rows) + [""]
     if report.notes:
-        lines.append(f"{len(report.notes)} repeated sentences allowed (short lines, or real articles repeating "
-                     "boilerplate and quotes; listed on stderr)")
+        lines.append(f"{counted(len(report.notes), 'repeated sentence')} allowed (short lines, or real articles "
+                     "repeating boilerplate and quotes; listed on stderr)")
     if report.index_notes:
         lines.append(f"{counted(len(report.index_notes), 'document')} with a gap in sentence_index (listed on stderr)")
     if report.ok:
         lines.append("OK: no problems found")
     else:
-        lines.append(f"{len(report.errors)} problems (listed on stderr)")
+        lines.append(f"{counted(len(report.errors), 'problem')} (listed on stderr)")
     return "\n".join(lines) + "\n"
 
 

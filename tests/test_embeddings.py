@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, compose, needs_embeddings, train_with
+from conftest import ROOT, compose, needs_embeddings, run_cli, train_with
 
 from pipeline.common.errors import PipelineError
 
@@ -155,3 +155,14 @@ def test_scoring_with_embeddings_imports_neither_hydra_nor_datasets(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stderr, result.stderr
     assert "Loading weights" not in result.stderr
+
+
+@needs_embeddings
+@pytest.mark.slow
+def test_the_command_scores_a_text_embedding_model_on_a_sentence_never_cached(tmp_path):
+    # The command skips importing pandas while it loads a text model; transformers must still load
+    # the encoder after that (it asks importlib whether pandas is there).
+    train_with(tmp_path, ["data=seed", "features=minilm"], run_name="emb")
+    result = run_cli("score", "--model", tmp_path / "models" / "emb", "--text", "A sentence never cached here.")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"]

@@ -138,3 +138,14 @@ def test_dash_as_output_means_stdout(tmp_path, trained_model, capsys, monkeypatc
     main(["--model", str(trained_model), "--text", "We will burn your city.", "-o", "-", "--format", "jsonl"])
     assert json.loads(capsys.readouterr().out)["text"] == "We will burn your city."
     assert not (tmp_path / "-").exists()  # it wrote a file named '-'
+
+
+def test_the_command_scores_a_naive_bayes_model_of_plain_sentences(tmp_path):
+    # The command skips importing pandas for text models; scikit-learn's naive Bayes then checked
+    # for a DataFrame through a pandas it found as None in sys.modules and failed with a traceback.
+    from conftest import train_with
+
+    train_with(tmp_path, ["data=seed", "features=word_tfidf", "model=complement_nb"], run_name="nb")
+    result = run_cli("score", "--model", tmp_path / "models" / "nb", "--text", "We will burn your village.")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] in {"threat", "reporting", "editorial_framing", "background_fact"}

@@ -19,13 +19,23 @@ from pipeline.scoring.resumable import FileOutput, StdoutOutput
 ENGINES = ("local", "dask")
 
 
-def skip_pandas() -> None:
-    """Make `import pandas` fail in this process, unless it is already imported.
+@contextlib.contextmanager
+def pandas_skipped():
+    """Make `import pandas` fail inside the block, unless pandas is already imported.
 
     scikit-learn imports pandas (and with it pyarrow) whenever it is installed, about a second
-    that a text model never uses; only call this in a process of its own that reads no Parquet.
+    that a text model never uses; only use this in a process of its own that reads no Parquet,
+    around loading the model. After it pandas is importable again: scikit-learn takes a None left
+    in sys.modules for pandas itself (naive Bayes' predict_proba failed on `None.DataFrame`).
     """
-    sys.modules.setdefault("pandas", None)
+    placed = "pandas" not in sys.modules
+    if placed:
+        sys.modules["pandas"] = None
+    try:
+        yield
+    finally:
+        if placed and "pandas" in sys.modules and sys.modules["pandas"] is None:
+            del sys.modules["pandas"]
 
 
 def _freeze_model_objects() -> None:
@@ -202,7 +212,7 @@ def _format_for(output: str | None) -> str:
 def score(args, lean: bool = False) -> None:
     """Score the inputs the command line names (`args` of `pipeline.score`) and write the results.
 
-    `lean` skips importing pandas when nothing needs it (a process of its own, see skip_pandas).
+    `lean` skips importing pandas when nothing needs it (a process of its own, see pandas_skipped).
     """
     from pipeline.artifacts.folder import card_input_kind, read_card
     from pipeline.artifacts.loading import default_model_dir, load_model, no_encoder_for
@@ -232,11 +242,11 @@ def score(args, lean: bool = False) -> None:
         raise PipelineError("--resume works with jsonl, csv and parquet output, not html")
     # The html report explains with the model itself; LocalCluster workers are forked with it.
     if args.engine == "local" or fmt == "html" or not args.scheduler:
-        if (lean and args.engine == "local" and fmt != "parquet"
-                and not any(f.lower().endswith(".parquet") for f in files)
-                and card_input_kind(model_dir) != "records"):  # context models take a DataFrame
-            skip_pandas()  # pyarrow's pandas shim breaks on a skipped pandas
-        model = load_model(model_dir, trust=args.trust, scoring_precision=args.precision)
+        # pyarrow's pandas shim breaks on a skipped pandas; context models take a DataFrame
+        lean = (lean and args.engine == "local" and fmt != "parquet"
+                and not any(f.lower().endswith(".parquet") for f in files) and card_input_kind(model_dir) != "records")
+        with pandas_skipped() if lean else contextlib.nullcontext():
+            model = load_model(model_dir, trust=args.trust, scoring_precision=args.precision)
         if model.card.get("weights"):  # fine-tuned encoders: with --jobs and Dask the workers score, never saying it
             for encoder in holders(model.estimator):
                 encoder.warn_if_slow()

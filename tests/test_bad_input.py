@@ -173,6 +173,9 @@ CASES = [
     Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),
     Case("train-config-unknown-option", "train", lambda tmp, m: ["model=forest"], {}, "Could not find 'model/forest'"),
     Case("train-C-negative", "train", lambda tmp, m: ["model.C=-1"], {}, "config model.C: The 'C' parameter"),
+    Case("train-preprocessor-not-importable", "train",  # Hydra logged the import error over three lines first
+         lambda tmp, m: ["features.text.char.preprocessor.path=pipeline.nothere"], {},
+         "config features.text.char.preprocessor: Error loading 'pipeline.nothere': ModuleNotFoundError"),
     Case("train-batch-size-zero", "train", lambda tmp, m: ["experiment=out_of_core", "model.batch_size=0"], {},
          "config model.batch_size: The 'batch_size' parameter of BatchedSGDClassifier must be an int in the range"),
     Case("train-neighbour-min-df-zero", "train", lambda tmp, m: ["features.context.neighbour_min_df=0"], {},

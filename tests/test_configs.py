@@ -64,6 +64,19 @@ def test_vote_weights_that_cannot_average_are_one_error_naming_the_key(weights):
         build_estimator(cfg.features, cfg.model)
 
 
+@pytest.mark.parametrize("override, key", [
+    ("features.text.char.preprocessor.path=pipeline.nothere", "features.text.char.preprocessor"),
+    ("+features.text.word.foo=1", "features.text.word"),
+])
+def test_a_nested_object_that_cannot_be_built_is_one_line_naming_it_and_logs_nothing(override, key, caplog):
+    from pipeline.common.config import instantiate
+
+    with pytest.raises(PipelineError) as raised:
+        instantiate(compose("train", [override]).features, "features")
+    assert str(raised.value).startswith(f"config {key}: ") and "\n" not in str(raised.value)
+    assert not [record for record in caplog.records if record.name.startswith("hydra")]
+
+
 def test_evaluate_config_composes():
     cfg = compose("evaluate", ["model_dir=somewhere"])
     assert cfg.model_dir == "somewhere"

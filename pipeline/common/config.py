@@ -54,17 +54,32 @@ for _name, _fn in {
 
 def instantiate(cfg: DictConfig, key: str) -> Any:
     """Build the object described by `cfg` (a `_target_` config) found at `key`."""
+    import logging
+    import re
+
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
 
+    hydra_log = logging.getLogger("hydra.utils")  # logs a `path` get_method cannot import, over three lines
+    disabled, hydra_log.disabled = hydra_log.disabled, True
     try:
         obj = hydra_instantiate(cfg, _convert_="all")
     except InstantiationException as exc:
         if isinstance(exc.__cause__, PipelineError):
             raise exc.__cause__ from None
-        raise PipelineError(f"config {key}: {_first_line(exc.__cause__ or exc)}") from None
+        found = re.search(r"^full_key: (\S+)$", str(exc), re.MULTILINE)  # the nested object that failed
+        where = found.group(1) if found else key
+        if where != key and not where.startswith(key + "."):  # a config made apart from the composed one
+            where = f"{key}.{where}"
+        cause = exc.__cause__ or exc
+        message = _first_line(cause)
+        if message.endswith(":"):  # Hydra's import errors go on over the next lines
+            message = " ".join(str(cause).split())
+        raise PipelineError(f"config {where}: {message}") from None
     except Exception as exc:  # interpolation errors and the like
         raise PipelineError(f"config {key}: {_first_line(exc)}") from None
+    finally:
+        hydra_log.disabled = disabled
     _lists_to_tuples(obj)
     return obj
 

@@ -77,6 +77,21 @@ def test_a_nested_object_that_cannot_be_built_is_one_line_naming_it_and_logs_not
     assert not [record for record in caplog.records if record.name.startswith("hydra")]
 
 
+@pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
+@pytest.mark.parametrize("override, key", [
+    ("model.tfidf_model.C=-1", "model.tfidf_model.C"),
+    ("model.tfidf_features.context.neighbour_weight=-1", "model.tfidf_features.context.neighbour_weight"),
+    ("model.tfidf_features.text.word.ngram_range=[2,1]", "model.tfidf_features.text.word.ngram_range"),
+    ("model.encoder.epochs=0", "model.encoder.epochs"),
+])
+def test_a_bad_value_in_the_vote_names_its_config_key(override, key):
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", ["model=minilm_tfidf_vote", override])
+    with pytest.raises(PipelineError, match=rf"^config {key}: "):
+        check_params(build_estimator(cfg.features, cfg.model))
+
+
 def test_evaluate_config_composes():
     cfg = compose("evaluate", ["model_dir=somewhere"])
     assert cfg.model_dir == "somewhere"

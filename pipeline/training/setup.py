@@ -136,9 +136,13 @@ def check_reads_sentences(estimator) -> None:
 def config_key(param_path: str, calibrated: bool = False) -> str:
     """features__word__ngram_range -> features.word.ngram_range; clf__C -> model.C.
 
-    Calibrated: clf__estimator__C -> model.C, clf__method -> calibration.method.
+    Calibrated: clf__estimator__C -> model.C, clf__method -> calibration.method. The vote's TF-IDF side
+    (model=minilm_tfidf_vote): clf__tfidf_context__clf__C -> model.tfidf_model.C, and its features
+    (clf__tfidf_context__features__...) -> model.tfidf_features....
     """
     head, *rest = param_path.split("__")
     if head == "clf" and calibrated:
         return ".".join(["model", *rest[1:]] if rest[:1] == ["estimator"] else ["calibration", *rest])
+    if head == "clf" and rest[:1] == ["tfidf_context"] and rest[1:2] in (["clf"], ["features"]):
+        rest = [{"clf": "tfidf_model", "features": "tfidf_features"}[rest[1]], *rest[2:]]
     return ".".join([{"clf": "model"}.get(head, head), *rest])

@@ -77,11 +77,27 @@ def test_a_nested_object_that_cannot_be_built_is_one_line_naming_it_and_logs_not
     assert not [record for record in caplog.records if record.name.startswith("hydra")]
 
 
+@pytest.mark.parametrize("override, message", [
+    ("features.context_weight=abc", "config features.context_weight: must be a finite number of at least 0, got 'abc'"),
+    ("features.context_weight=-1", "config features.context_weight: must be a finite number of at least 0, got -1"),
+    ("features.context_weight=nan", "config features.context_weight: must be a finite number of at least 0, got nan"),
+    ("features.context_weight=true", "config features.context_weight: must be a finite number of at least 0, got True"),
+])
+def test_a_context_weight_that_is_no_weight_is_one_error_naming_the_key(override, message):
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", [override])
+    with pytest.raises(PipelineError) as raised:
+        check_params(build_estimator(cfg.features, cfg.model))
+    assert str(raised.value) == message
+
+
 @pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
 @pytest.mark.parametrize("override, key", [
     ("model.tfidf_model.C=-1", "model.tfidf_model.C"),
     ("model.tfidf_features.context.neighbour_weight=-1", "model.tfidf_features.context.neighbour_weight"),
     ("model.tfidf_features.text.word.ngram_range=[2,1]", "model.tfidf_features.text.word.ngram_range"),
+    ("model.tfidf_features.context_weight=-1", "model.tfidf_features.context_weight"),
     ("model.encoder.epochs=0", "model.encoder.epochs"),
 ])
 def test_a_bad_value_in_the_vote_names_its_config_key(override, key):

@@ -42,8 +42,10 @@ def with_context(text, context=None, context_weight: float = 1.0) -> ContextFeat
     from pipeline.features.discourse import FastDiscourseFeatures
 
     context = FastDiscourseFeatures() if context is None else context
-    # A weight of 1 is left out: ColumnTransformer copies a block to multiply it, even by 1.
+    # A weight of 1 is left out: ColumnTransformer copies a block to multiply it, even by 1. Any other
+    # value (true too) stays, for training to check (pipeline.training.setup.check_params).
+    one = type(context_weight) in (int, float) and context_weight == 1.0
     return ContextFeatures(
         [("text", text, "text"), ("context", context, list(INPUT_COLUMNS))],
-        transformer_weights={"context": context_weight} if context_weight != 1.0 else None,
+        transformer_weights=None if one else {"context": context_weight},
     )

@@ -86,6 +86,7 @@ def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig, calibration
 
 def check_params(estimator) -> None:
     """Validate every parameter before fitting, naming the config key of a bad value."""
+    import math
     import re
 
     from sklearn.utils._param_validation import InvalidParameterError
@@ -99,7 +100,12 @@ def check_params(estimator) -> None:
                 obj.check_available()  # an encoder to install, a cache folder to write
             except (ImportError, OSError) as exc:
                 raise PipelineError(f"config {config_key(path, calibrated)}: {_first_line(exc)}") from None
-        if path.endswith("ngram_range") and isinstance(obj, tuple):
+        if path.endswith("transformer_weights") and isinstance(obj, dict):  # context_weight (with_context)
+            for name, weight in obj.items():
+                if type(weight) not in (int, float) or not 0 <= weight < math.inf:
+                    key = config_key(path, calibrated).removesuffix("transformer_weights") + f"{name}_weight"
+                    raise PipelineError(f"config {key}: must be a finite number of at least 0, got {quote(weight)}")
+        elif path.endswith("ngram_range") and isinstance(obj, tuple):
             low, high = (obj + (None, None))[:2]
             if len(obj) != 2 or not all(isinstance(n, int) for n in obj) or not 1 <= low <= high:
                 raise PipelineError(

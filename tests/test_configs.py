@@ -108,6 +108,26 @@ def test_a_bad_value_in_the_vote_names_its_config_key(override, key):
         check_params(build_estimator(cfg.features, cfg.model))
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["split.random_state=x"],
+     "config split.random_state: must be null or a whole number from 0 to 4294967295, got 'x'"),
+    (["split=group_kfold", "split.random_state=-1"], "config split.random_state: must be null or a whole number"),
+    (["split.n_splits=x"], "config split.n_splits: must be a whole number of at least 2, got 'x'"),
+    (["split.n_splits=1"], "config split.n_splits: must be a whole number of at least 2, got 1"),
+    (["split.shuffle=maybe"], "config split.shuffle: must be true or false, got 'maybe'"),
+    (["calibration=sigmoid", "calibration.cv.random_state=x"], "config calibration.cv.random_state: must be null or"),
+    (["calibration=isotonic", "calibration.cv.n_splits=true"], "config calibration.cv.n_splits: must be a whole"),
+])
+def test_a_bad_fold_setting_is_one_error_naming_its_key(overrides, message):
+    # random_state was checked only once the folds were drawn: a traceback, or (calibration) an error
+    # about the number of documents
+    from pipeline.training.setup import build_run
+
+    with pytest.raises(PipelineError) as raised:
+        build_run(compose("train", ["data=seed", *overrides]))
+    assert str(raised.value).startswith(message)
+
+
 def test_evaluate_config_composes():
     cfg = compose("evaluate", ["model_dir=somewhere"])
     assert cfg.model_dir == "somewhere"

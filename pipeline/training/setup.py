@@ -37,6 +37,7 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
     from pipeline.data.source import data_source
 
     tracker = instantiate(cfg.tracking, "tracking") if tracking and cfg.get("tracking") else None
+    check_folds_config(cfg.split, "split")
     return RunParts(
         estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
         data=data_source(cfg),
@@ -45,6 +46,21 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
         config=to_container(cfg),
         tracker=tracker,
     )
+
+
+def check_folds_config(cfg: Any, key: str) -> None:
+    """`n_splits`, `shuffle` and `random_state` of a splitter's config, named by their key: scikit-learn
+    checks random_state only when it draws the folds (a traceback), and the others name no key."""
+    if not isinstance(cfg, DictConfig):
+        return
+    n_splits, shuffle, random_state = (cfg.get(name) for name in ("n_splits", "shuffle", "random_state"))
+    if "n_splits" in cfg and (type(n_splits) is not int or n_splits < 2):
+        raise PipelineError(f"config {key}.n_splits: must be a whole number of at least 2, got {quote(n_splits)}")
+    if "shuffle" in cfg and type(shuffle) is not bool:
+        raise PipelineError(f"config {key}.shuffle: must be true or false, got {quote(shuffle)}")
+    if random_state is not None and (type(random_state) is not int or not 0 <= random_state < 2**32):
+        raise PipelineError(f"config {key}.random_state: must be null or a whole number from 0 to {2**32 - 1}, "
+                            f"got {quote(random_state)}")
 
 
 def run_name(cfg: DictConfig, choices: dict, job_num: str = "") -> str:
@@ -75,6 +91,8 @@ def build_estimator(features_cfg: DictConfig, model_cfg: DictConfig, calibration
     estimator = kind([("features", features), ("clf", clf)])
     if calibration_cfg:
         from pipeline.models.calibration import with_calibration
+
+        check_folds_config(calibration_cfg.get("cv"), "calibration.cv")
 
         parts = [clf, *clf.get_params(deep=True).values()]
         if any(callable(getattr(part, "save_weights", None)) for part in parts):  # weights saved beside the pickle

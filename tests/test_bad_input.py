@@ -151,6 +151,10 @@ CASES = [
     Case("train-folder-for-file", "train", data("d.jsonl"), {"d.jsonl": None},
          "data.path: no .jsonl, .csv or .parquet files in folder"),
     Case("train-missing-file", "train", data("none.jsonl"), {}, "data.path: file not found"),
+    Case("train-path-a-number", "train", lambda tmp, m: ["data.path=123"], {},  # was pathlib's TypeError traceback
+         "data.path: expected a path or a list of paths, got 123"),
+    Case("train-test-path-true", "train", lambda tmp, m: ["data.test_path=true"], {},
+         "data.test_path: expected a path or a list of paths, got True"),
     Case("train-unsupported-type", "train", data("d.xml"), {"d.xml": b"<a/>"}, "d.xml: unsupported file type '.xml'"),
     Case("train-csv-missing-column", "train", data("d.csv"), {"d.csv": b"sentence,label,doc_id\nx,threat,a\n"},
          "d.csv: missing column 'text'"),

@@ -118,9 +118,15 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[TextIO]:
         yield stream
 
 
-def data_files(paths: str | list[str], key: str) -> list[Path]:
-    """Labeled data files for config `key`: JSON Lines, CSV, Parquet, or a saved `datasets` folder."""
+def check_paths(paths, key: str) -> list:
+    """The paths config `key` names (one, or a list of them), else one error line naming the key."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else paths
     if not isinstance(items, (list, tuple)) or not all(isinstance(item, (str, os.PathLike)) for item in items):
         raise PipelineError(f"{key}: expected a path or a list of paths, got {quote(paths)}")
+    return list(items)
+
+
+def data_files(paths: str | list[str], key: str) -> list[Path]:
+    """Labeled data files for config `key`: JSON Lines, CSV, Parquet, or a saved `datasets` folder."""
+    check_paths(paths, key)
     return find_files(paths, FORMATS, what=".jsonl, .csv or .parquet files", key=key, whole_folder=is_saved_dataset)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
-from pipeline.common.files import data_files
+from pipeline.common.files import check_paths, data_files
 from pipeline.common.labels import LABELS, label_named
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
 from pipeline.data.table import check_group, check_text, column_values, read_index, read_table
@@ -179,7 +179,7 @@ def data_source(cfg) -> DataSource:
     data = instantiate(cfg.data, "data")
     paths = cfg.get("paths") or {}
     for key, value in (("data.path", data.path), ("data.test_path", data.test_path)):
-        for name in value if isinstance(value, (list, tuple)) else [value]:
+        for name in [] if value is None and key == "data.test_path" else check_paths(value, key):
             for corpus, config_key in CONFIG_KEY.items():
                 folder = paths.get(config_key.split(".", 1)[1])
                 if name and folder and Path(name).is_relative_to(folder) and not Path(folder).is_dir():

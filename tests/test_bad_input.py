@@ -177,6 +177,10 @@ CASES = [
     Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),
     Case("train-config-unknown-option", "train", lambda tmp, m: ["model=forest"], {}, "Could not find 'model/forest'"),
     Case("train-C-negative", "train", lambda tmp, m: ["model.C=-1"], {}, "config model.C: The 'C' parameter"),
+    Case("train-sweep-metric-a-number", "train", lambda tmp, m: ["sweep_metric=5"], {},  # was an AttributeError
+         "config sweep_metric: 5 is not a figure of metrics.json"),
+    Case("train-cache-dir-a-number", "train", lambda tmp, m: ["features=minilm", "features.cache_dir=5"], {},
+         "config features.cache_dir: The 'cache_dir' parameter of SentenceEmbeddings must be"),  # was a TypeError
     Case("train-preprocessor-not-importable", "train",  # Hydra logged the import error over three lines first
          lambda tmp, m: ["features.text.char.preprocessor.path=pipeline.nothere"], {},
          "config features.text.char.preprocessor: Error loading 'pipeline.nothere': ModuleNotFoundError"),

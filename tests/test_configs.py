@@ -128,6 +128,17 @@ def test_a_bad_fold_setting_is_one_error_naming_its_key(overrides, message):
     assert str(raised.value).startswith(message)
 
 
+@pytest.mark.parametrize("override, message", [
+    ("paths.models_dir=null", "config paths.models_dir: expected a folder path, got None"),  # a traceback after CV
+    ("paths.runs_dir=5", "config paths.runs_dir: expected a folder path, got 5"),
+])
+def test_a_path_that_is_no_path_is_one_error_naming_its_key(override, message):
+    from pipeline.training.setup import build_run
+
+    with pytest.raises(PipelineError, match=f"^{message}$"):
+        build_run(compose("train", ["data=seed", override]))
+
+
 def test_evaluate_config_composes():
     cfg = compose("evaluate", ["model_dir=somewhere"])
     assert cfg.model_dir == "somewhere"

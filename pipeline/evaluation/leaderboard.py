@@ -152,8 +152,8 @@ def check_sweep_metric(metric: str | None, dev_path: str | None, labels) -> None
     fine-tuning costs the hour), and one on the real-news dev set needs that set."""
     if not metric:
         return
-    on_dev = metric.startswith(REAL_NEWS_DEV + ".")
-    name = metric.removeprefix(REAL_NEWS_DEV + ".")
+    on_dev = isinstance(metric, str) and metric.startswith(REAL_NEWS_DEV + ".")
+    name = metric.removeprefix(REAL_NEWS_DEV + ".") if isinstance(metric, str) else ""
     label_figure = name.split(".")
     known = (name in SWEEP_METRICS or (name in FOLD_METRICS and not on_dev)
              or (len(label_figure) == 3 and label_figure[0] == "per_label" and label_figure[1] in labels

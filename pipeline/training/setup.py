@@ -37,6 +37,9 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
     from pipeline.data.source import data_source
 
     tracker = instantiate(cfg.tracking, "tracking") if tracking and cfg.get("tracking") else None
+    for name, folder in (cfg.get("paths") or {}).items():
+        if not isinstance(folder, str) and not (name == "cache_dir" and folder is None):  # null: no cache
+            raise PipelineError(f"config paths.{name}: expected a folder path, got {quote(folder)}")
     check_folds_config(cfg.split, "split")
     return RunParts(
         estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),
@@ -113,11 +116,6 @@ def check_params(estimator) -> None:
     calibrated = "clf__estimator" in params
     check_reads_sentences(estimator)
     for path, obj in params.items():
-        if callable(getattr(obj, "check_available", None)) and not isinstance(obj, type):
-            try:
-                obj.check_available()  # an encoder to install, a cache folder to write
-            except (ImportError, OSError) as exc:
-                raise PipelineError(f"config {config_key(path, calibrated)}: {_first_line(exc)}") from None
         if path.endswith("transformer_weights") and isinstance(obj, dict):  # context_weight (with_context)
             for name, weight in obj.items():
                 if type(weight) not in (int, float) or not 0 <= weight < math.inf:
@@ -136,6 +134,11 @@ def check_params(estimator) -> None:
                 found = re.search(r"The '(\w+)' parameter", str(exc))
                 key = config_key(path + ("__" + found.group(1) if found else ""), calibrated)
                 raise PipelineError(f"config {key}: {_first_line(exc)}") from None
+        if callable(getattr(obj, "check_available", None)) and not isinstance(obj, type):  # its values checked
+            try:
+                obj.check_available()  # an encoder to install, a cache folder to write
+            except (ImportError, OSError) as exc:
+                raise PipelineError(f"config {config_key(path, calibrated)}: {_first_line(exc)}") from None
 
 
 def check_reads_sentences(estimator) -> None:

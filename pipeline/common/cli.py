@@ -38,16 +38,24 @@ def label_set(text: str) -> list[str]:
     return labels
 
 
+SEED_RANGE = f"a whole number from 0 to {2**32 - 1}"  # the seeds numpy's generators and scikit-learn take
+
+
+def is_seed(value) -> bool:
+    """Whether `value` is a seed in SEED_RANGE (a bool is not): --seed, config seed, a splitter's random_state."""
+    return type(value) is int and 0 <= value < 2**32
+
+
 def seed_number(text: str) -> int:
-    """argparse type of --seed: a whole number from 0 to 2**32-1, the range numpy's generators take."""
+    """argparse type of --seed: a whole number in SEED_RANGE."""
     from pipeline.common.errors import quote
 
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {quote(text)}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**32 - 1}, got {value}")
+    if not is_seed(value):
+        raise argparse.ArgumentTypeError(f"must be {SEED_RANGE}, got {value}")
     return value
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from pipeline.common.cli import SEED_RANGE, is_seed
 from pipeline.common.config import RUN_ID_ENV, _first_line, instantiate, to_container
 from pipeline.common.errors import PipelineError, quote
 
@@ -32,8 +33,8 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
     With `tracking` the tracker is built first, so a missing MLflow stops before any work.
     """
     seed = cfg.seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's and sklearn's range
-        raise PipelineError(f"config seed: must be a whole number from 0 to {2**32 - 1}, got {quote(seed)}")
+    if not is_seed(seed):
+        raise PipelineError(f"config seed: must be {SEED_RANGE}, got {quote(seed)}")
     from pipeline.data.source import data_source
 
     tracker = instantiate(cfg.tracking, "tracking") if tracking and cfg.get("tracking") else None
@@ -61,9 +62,8 @@ def check_folds_config(cfg: Any, key: str) -> None:
         raise PipelineError(f"config {key}.n_splits: must be a whole number of at least 2, got {quote(n_splits)}")
     if "shuffle" in cfg and type(shuffle) is not bool:
         raise PipelineError(f"config {key}.shuffle: must be true or false, got {quote(shuffle)}")
-    if random_state is not None and (type(random_state) is not int or not 0 <= random_state < 2**32):
-        raise PipelineError(f"config {key}.random_state: must be null or a whole number from 0 to {2**32 - 1}, "
-                            f"got {quote(random_state)}")
+    if random_state is not None and not is_seed(random_state):
+        raise PipelineError(f"config {key}.random_state: must be null or {SEED_RANGE}, got {quote(random_state)}")
 
 
 def run_name(cfg: DictConfig, choices: dict, job_num: str = "") -> str:

@@ -120,11 +120,12 @@ def read_records(
             elif not isinstance(label, str):
                 problems.append(f"'label' must be a string, got {type(label).__name__}")
             elif known is not None and label not in known:
-                if label_named(label, labels) is None:
+                named = label_named(label, labels)
+                if named is None:
                     problems.append(f"unknown label {quote(label)} (expected one of: {', '.join(labels)})")
                 else:
-                    forgiven.append((where, label, label_named(label, labels)))
-                    label = forgiven[-1][2]
+                    forgiven.append((where, label, named))
+                    label = named
         if "doc_id" in raw and (not isinstance(doc_id, str) or not doc_id.strip()):
             problems.append(f"'doc_id' must be a non-empty string, got {quote(doc_id)}")
         if "sentence_index" in raw and (type(index) is not int or index < 0):

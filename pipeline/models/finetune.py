@@ -350,10 +350,12 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if self.base_weights is not None:
             from pipeline.models.pretrain import BASE_FILES, CARD, changed_files
 
-            missing = [name for name in (*BASE_FILES, CARD) if not (Path(self.base_weights) / name).is_file()]
-            problem = (("is not a folder" if Path(self.base_weights).exists() else "not found")
-                       if not Path(self.base_weights).is_dir()
-                       else f"has no {', '.join(missing)}" if missing else changed_files(Path(self.base_weights)))
+            folder = Path(self.base_weights)
+            missing = [name for name in (*BASE_FILES, CARD) if not (folder / name).is_file()]
+            if not folder.is_dir():
+                problem = "is not a folder" if folder.exists() else "not found"
+            else:
+                problem = f"has no {', '.join(missing)}" if missing else changed_files(folder)
             if problem:
                 raise InvalidParameterError(
                     f"The 'base_weights' parameter of {type(self).__name__}: {self.base_weights} {problem} "

@@ -68,13 +68,13 @@ def main(argv: list[str] | None = None) -> None:
 def _forget(name: str) -> str:
     """Stop trusting a folder's model: its card's sha256 and whatever was recorded at the folder, so
     a folder whose model.joblib changed, or that is gone, can still be removed; or a sha256 --list shows."""
-    from pipeline.artifacts.folder import _read_card_file, check_model_folder
+    from pipeline.artifacts.folder import check_model_folder, unchecked_card
 
     folder, sha256, problem = Path(name), None, None
     if folder.exists():
         check_model_folder(folder)
         try:
-            sha256 = _read_card_file(folder).get("sha256")
+            sha256 = unchecked_card(folder).get("sha256")
         except PipelineError as exc:  # no card to read: only what was recorded at the folder goes
             problem = exc
     elif re.fullmatch(r"[0-9a-f]{64}", name):

@@ -220,7 +220,7 @@ def checked_card(folder: Path) -> tuple[dict, str]:
     model_file, card_file = folder / MODEL_FILE, folder / CARD_FILE
     if not model_file.is_file():
         raise PipelineError(f"{folder}: no {MODEL_FILE} in the model folder")
-    card = _read_card_file(folder)
+    card = unchecked_card(folder)
     expected = card.get("sha256")
     if not expected:
         raise PipelineError(f"{card_file}: the card has no sha256 of {MODEL_FILE}")
@@ -244,7 +244,9 @@ def read_card(path: str | Path) -> dict:
     return checked_card(Path(path))[0]
 
 
-def _read_card_file(folder: Path) -> dict:
+def unchecked_card(folder: Path) -> dict:
+    """The card of a model folder as a dict, read without checking model.joblib against it (loading
+    checks that; `trust --remove` needs the card of a model that changed or is damaged)."""
     card_file = folder / CARD_FILE
     if not card_file.is_file():
         raise PipelineError(f"{folder}: no {CARD_FILE} in the model folder")

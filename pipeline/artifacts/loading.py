@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.artifacts.folder import _read_card_file, check_model_folder, checked_card, sha256_file
+from pipeline.artifacts.folder import check_model_folder, checked_card, sha256_file, unchecked_card
 from pipeline.artifacts.model import Model
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, MODEL_POINTER_FILE, MODELS_FOLDER, SKOPS_FILE
 from pipeline.artifacts.weights import attach_weights, holders
@@ -56,7 +56,7 @@ def load_model(path: str | Path = "models/latest", *, trust: bool = False, scori
             attach_weights(estimator, folder, card)
             return Model(_available(estimator, folder), card, folder.resolve(), loaded_with="joblib")
     else:
-        card = _read_card_file(folder)
+        card = unchecked_card(folder)
     if not skops_file.is_file():
         raise PipelineError(
             f"{joblib_file}: not trusted on this machine (its sha256 is not in {store_path()}) "

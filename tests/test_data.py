@@ -102,6 +102,7 @@ def test_a_label_set_needs_two_labels():
 @pytest.mark.parametrize("settings, message", [
     ({"labels": "threat"}, "config data.labels: expected a list of labels, got 'threat'"),
     ({"labels": ["threat", "threat", "reporting"]}, "config data.labels: 'threat' is listed twice"),
+    ({"labels": ["threat", "threat"]}, "config data.labels: 'threat' is listed twice"),  # as --labels threat,threat
     ({"label_map": ["menace"]}, r"config data.label_map: expected \{their_name: our_label\}, got \['menace'\]"),
     ({"label_map": {"menace": "rumour"}},
      "config data.label_map: 'menace' maps to 'rumour', which is not in data.labels"),

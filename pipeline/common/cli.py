@@ -27,14 +27,12 @@ def at_least_one(text: str) -> int:
 
 def label_set(text: str) -> list[str]:
     """argparse type of --labels: comma-separated labels, at least two, none twice."""
-    from pipeline.common.errors import quote
+    from pipeline.common.labels import label_set_problem
 
     labels = [label.strip() for label in text.split(",") if label.strip()]
-    repeated = next((label for label in labels if labels.count(label) > 1), None)
-    if repeated:
-        raise argparse.ArgumentTypeError(f"{quote(repeated)} is listed twice")
-    if len(labels) < 2:
-        raise argparse.ArgumentTypeError(f"needs at least 2 labels, got {quote(text)}")
+    problem = label_set_problem(labels)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return labels
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.files import check_paths, data_files
-from pipeline.common.labels import LABELS, label_named
+from pipeline.common.labels import LABELS, label_named, label_set_problem
 from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
 from pipeline.data.table import check_group, check_text, column_values, read_index, read_table
 
@@ -40,11 +40,9 @@ class DataSource:
         if isinstance(self.labels, str):
             raise PipelineError(f"config data.labels: expected a list of labels, got {quote(self.labels)}")
         self.labels = list(self.labels)
-        if len(set(self.labels)) < 2:
-            raise PipelineError(f"config data.labels: needs at least 2 labels, got {self.labels}")
-        repeated = next((label for label in self.labels if self.labels.count(label) > 1), None)
-        if repeated is not None:
-            raise PipelineError(f"config data.labels: {quote(repeated)} is listed twice")
+        problem = label_set_problem(self.labels)
+        if problem:
+            raise PipelineError(f"config data.labels: {problem}")
         if self.label_map is not None and not isinstance(self.label_map, dict):
             raise PipelineError(
                 f"config data.label_map: expected {{their_name: our_label}}, got {quote(self.label_map)}"

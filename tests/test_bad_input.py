@@ -129,6 +129,9 @@ CASES = [
          "d.jsonl: line 9: text of 10,000,000 characters"),
     Case("train-json-array", "train", data("d.jsonl"), {"d.jsonl": json.dumps(GOOD_ROWS).encode()},
          "d.jsonl: line 1: expected one JSON object per line, got list"),
+    Case("train-two-sentences-at-one-place", "train", data("d.jsonl"),  # trained, both read at one position
+         {"d.jsonl": jsonl(RECORDS) + b'{"text": "x", "label": "threat", "doc_id": "doc0", "sentence_index": 1}\n'},
+         "d.jsonl: line 9: doc_id 'doc0' sentence_index 1 repeats "),
     Case("train-numeric-label", "train", data("d.jsonl"),
          {"d.jsonl": good_with('{"text": "x", "label": 3, "doc_id": "x"}')}, "d.jsonl: line 9: unknown label 3"),
     Case("train-null-label", "train", data("d.jsonl"),

@@ -131,3 +131,45 @@ def test_a_blank_sentence_index_cell_in_a_csv_names_its_row(tmp_path):
         DataSource(str(path), index_column="sentence_index").load_train()
     path.write_text("text,label,doc_id,sentence_index\nOne.,threat,x,0\nTwo.,reporting,x,1\n", encoding="utf-8")
     assert DataSource(str(path), index_column="sentence_index").load_train().positions == [0, 1]
+
+
+def sentence(text, label, doc_id, index):
+    return {"text": text, "label": label, "doc_id": doc_id, "sentence_index": index}
+
+
+def test_two_sentences_at_one_place_of_a_document_name_both_lines(tmp_path):
+    """Context features would read them as one position; validate calls it a repeated key too."""
+    path = write_jsonl(tmp_path / "d.jsonl", [sentence("One.", "threat", "x", 0), sentence("Two.", "reporting", "x", 1),
+                                             sentence("Three.", "threat", "x", 1)])
+    with pytest.raises(PipelineError, match=r"d.jsonl: line 3: doc_id 'x' sentence_index 1 repeats \S*d.jsonl: line 2 "
+                                            "with a different sentence"):
+        DataSource(str(path), index_column="sentence_index").load_train()
+
+
+def test_a_place_repeated_across_files_names_both_files(tmp_path):
+    (tmp_path / "a").mkdir()
+    write_jsonl(tmp_path / "a" / "d.jsonl", [sentence("One.", "threat", "x", 0)])
+    write_jsonl(tmp_path / "b.jsonl", [sentence("Other.", "threat", "x", 0)])
+    message = r"b.jsonl: line 1: doc_id 'x' sentence_index 0 repeats \S*a/d.jsonl: line 1"
+    with pytest.raises(PipelineError, match=message):
+        DataSource([str(tmp_path / "a"), str(tmp_path / "b.jsonl")], index_column="sentence_index").load_train()
+
+
+def test_the_same_sentence_twice_at_one_place_is_left_to_the_label_check(tmp_path):
+    rows = [sentence("One.", "threat", "x", 0), sentence(" One.", "threat", "x", 0)]
+    source = DataSource(str(tmp_path / "d.jsonl"), index_column="sentence_index")
+    write_jsonl(tmp_path / "d.jsonl", rows)
+    assert len(source.load_train()) == 2
+    rows[1]["label"] = "reporting"
+    write_jsonl(tmp_path / "d.jsonl", rows)
+    with pytest.raises(PipelineError, match="the same sentence is labeled 'reporting' here and 'threat'"):
+        source.load_train()
+
+
+def test_without_a_group_column_files_of_one_name_in_two_folders_share_no_place(tmp_path):
+    """Each sentence is then its own document, named by its file's stem and row."""
+    for folder, text in (("a", "One."), ("b", "Two.")):
+        (tmp_path / folder).mkdir()
+        write_jsonl(tmp_path / folder / "d.jsonl", [sentence(text, "threat", "x", 0)])
+    corpus = DataSource(str(tmp_path), group_column=None, index_column="sentence_index").load_train()
+    assert corpus.texts == ["One.", "Two."]

@@ -88,6 +88,26 @@ def check_conflicting_labels(corpus: Corpus, places: list[str], fatal: bool = Tr
         )
 
 
+def check_repeated_positions(texts: Sequence[str], keys: Sequence[tuple | None], places: list[str]) -> None:
+    """Two different sentences at one place of one document are an error naming both lines: context
+    features would read them as one position. `keys` holds each row's (document id, sentence index,
+    group column name, index column name), None where the row has no index. The same sentence twice
+    there is left to check_conflicting_labels (a repeat, or one sentence with two labels)."""
+    first: dict[tuple, int] = {}
+    for i, key in enumerate(keys):
+        if key is None:
+            continue
+        j = first.setdefault(key[:2], i)
+        if texts[j].strip() != texts[i].strip():
+            raise PipelineError(repeated_position(places[i], places[j], *key))
+
+
+def repeated_position(where: str, first: str, group, index, group_column: str, index_column: str) -> str:
+    """The error of two sentences at one place (worded as `pipeline.validate` words a repeated key)."""
+    return (f"{where}: {group_column} {quote(group)} {index_column} {index} repeats {first} with a different "
+            f"sentence (context features read {index_column} as the sentence's place in the document)")
+
+
 def document_positions(
     groups: Sequence[str], indices: Sequence[int | None] | None = None
 ) -> tuple[list[int], list[int]]:

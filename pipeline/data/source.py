@@ -10,7 +10,7 @@ from typing import Sequence
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.files import check_paths, data_files
 from pipeline.common.labels import LABELS, label_named, label_set_problem
-from pipeline.data.corpus import Corpus, check_conflicting_labels, document_positions
+from pipeline.data.corpus import Corpus, check_conflicting_labels, check_repeated_positions, document_positions
 from pipeline.data.table import check_group, check_text, column_values, read_index, read_table
 
 
@@ -95,6 +95,7 @@ class DataSource:
         corpus = Corpus([], [], [], [str(f) for f in files])
         places: list[str] = []
         indices: list[int | None] = []
+        keys: list[tuple | None] = []  # (doc id, index, column names) of rows with both, for check_repeated_positions
         for file in files:
             texts, labels, groups, where = self._read_file(file)
             corpus.texts += texts
@@ -102,6 +103,9 @@ class DataSource:
             corpus.groups += groups
             places += where
             indices += self._index
+            # Without a group column every row is its own document (named by file stem: no key).
+            keys += [None if i is None or not self.group_column else (g, i, self.group_column, self.index_column)
+                     for g, i in zip(groups, self._index)]
         for entry in standoff:
             for record in entry.read():
                 where = f"{entry.labels}: line {record.line}"
@@ -110,10 +114,12 @@ class DataSource:
                 corpus.groups.append(record.doc_id)
                 places.append(where)
                 indices.append(record.sentence_index)
+                keys.append((record.doc_id, record.sentence_index, "doc_id", "sentence_index"))
             corpus.files.append(entry.labels)
         if not corpus.texts:
             raise PipelineError(f"{key}: no sentences in {', '.join(corpus.files)}")
         check_conflicting_labels(corpus, places, fatal=self.conflicting_labels == "error")
+        check_repeated_positions(corpus.texts, keys, places)
         corpus.positions, corpus.doc_lengths = document_positions(corpus.groups, indices)
         corpus.places = places
         return corpus

@@ -236,3 +236,33 @@ def test_out_of_core_cli_trains_on_parquet_and_the_saved_model_scores_a_file(tmp
     records = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     card = json.loads((models / "ooc" / "model.json").read_text())
     assert len(records) == 12 and all(r["label"] in card["labels"] for r in records)
+
+
+
+INDEXED = '{{"text": {t}, "label": "threat", "doc_id": {d}, "sentence_index": {i}}}\n'
+MUST = "line 2: 'sentence_index' must be a whole number >= 0, got "
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("a", "x", 0), ("b", "x", 1), ("c", "y", 0)], None),
+        ([("a", "x", 0), ("b", "x", 1.0)], None),
+        ([("a", "x", 0), ("b", "x", -1)], MUST + "-1"),
+        ([("a", "x", 0), ("b", "x", 1.5)], MUST + "1.5"),
+        ([("a", "x", 0), ("b", "x", "one")], MUST + "'one'"),
+        ([("a", "x", 0), ("b", "x", True)], MUST + "True"),
+        ([("a", "x", 0), ("b", "x", None)], MUST + "None"),
+        ([("a", "x", "0"), ("b", "x", "1")], "line 1: 'sentence_index' must be a whole number >= 0, got '0'"),
+        ([("a", "x", 0), ("b", "x", 1), ("c", "x", 1)], "line 3: doc_id 'x' sentence_index 1 repeats"),
+        ([("a", "x", 0), ("b", "y", 0), (" a", "x", 0)], None),  # the same sentence twice: a repeat
+        ([("a", "x", 0), ("a ", "x", 0), ("b", "x", 0)], "line 3: doc_id 'x' sentence_index 0 repeats"),
+    ],
+)
+def test_lazy_loading_checks_sentence_indices_like_the_in_memory_loader(tmp_path, rows, message):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(INDEXED.format(t=json.dumps(t), d=json.dumps(d), i=json.dumps(i)) for t, d, i in rows),
+                    encoding="utf-8")
+    eager, lazy = load_both(path, index_column="sentence_index")
+    assert lazy == eager
+    assert not isinstance(eager[0], str) if message is None else message in eager[0]

@@ -6,10 +6,11 @@ Labels and document ids are still Python lists (one shared string per distinct v
 8 bytes per sentence), since cross-validation by document needs all of them.
 
 Loading checks the same things, in the same order and with the same messages, as the
-in-memory loader (pipeline.data.source): bad text and labels by file and line, and a sentence
-labeled twice in one document; the text is scanned once in batches, and repeated sentences
-are found by a 128-bit hash of each stripped sentence rather than by keeping every sentence.
-Not read here: the `index_column` (sentence positions), which only context models use.
+in-memory loader (pipeline.data.source): bad text, labels and sentence indices by file and line,
+a sentence labeled twice in one document and two sentences at one place of a document; the text
+is scanned once in batches, and repeated sentences are found by a 128-bit hash of each stripped
+sentence rather than by keeping every sentence. The `index_column` is checked but not kept as
+positions, which only context models read.
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ def load_lazy(source, files: list[Path], key: str):
     from pipeline.data.corpus import Corpus
     from pipeline.data.table import read_table
 
-    chunks, labels, groups, hashes, group_codes = [], [], [], [], []
+    chunks, labels, groups, hashes, group_codes, indices = [], [], [], [], [], []
     places = _Places()
     group_index: dict[str, int] = {}
     for file in files:
         table, lines = read_table(file)
-        text, file_labels, file_groups, digests = _read_file(source, file, table, lines)
+        text, file_labels, file_groups, digests, file_indices = _read_file(source, file, table, lines)
         places.add(file, len(file_labels), lines)
         chunks.append(text)
         labels += file_labels
@@ -105,6 +106,9 @@ def load_lazy(source, files: list[Path], key: str):
         hashes.append(digests)
         group_codes.append(np.fromiter((group_index.setdefault(g, len(group_index)) for g in file_groups),
                                        dtype=np.int64, count=len(file_groups)))
+        # -1: no index, or no group column (every row its own document): no place to share
+        indices.append(file_indices if file_indices is not None and source.group_column
+                       else np.full(len(file_groups), -1, dtype=np.int64))
     if len({c.type for c in chunks}) > 1:  # string and large_string files mixed: one type (copies)
         chunks = [c.cast(pa.large_string()) for c in chunks]
     texts = ArrowTexts(pa.chunked_array([piece for c in chunks for piece in c.chunks], type=chunks[0].type))
@@ -115,12 +119,15 @@ def load_lazy(source, files: list[Path], key: str):
     label_codes = np.fromiter((label_index[label] for label in labels), dtype=np.int64, count=len(labels))
     check_conflicting_labels(np.concatenate(hashes), np.concatenate(group_codes), label_codes, labels, places,
                              fatal=source.conflicting_labels == "error")
+    check_repeated_positions(np.concatenate(hashes), np.concatenate(group_codes), np.concatenate(indices), groups,
+                             places, source.group_column, source.index_column)
     return corpus
 
 
 def _read_file(source, file: Path, table, lines):
-    """The text column (Arrow), labels, groups and sentence hashes of one file, checked as
-    pipeline.data.DataSource._read_file checks them: the first bad row (text before label) is the error."""
+    """The text column (Arrow), labels, groups, sentence hashes and sentence indices (None without
+    an index column) of one file, checked as pipeline.data.DataSource._read_file checks them: the
+    first bad row (text before label) is the error, then groups, then indices."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -195,7 +202,30 @@ def _read_file(source, file: Path, table, lines):
         groups = [names[c] for c in group_codes.tolist()]
     else:  # every sentence its own document
         groups = [f"{file.stem}:{i}" for i in range(n)]
-    return text, labels, groups, np.frombuffer(bytes(digests), dtype=np.uint64).reshape(n, 2)
+    digests = np.frombuffer(bytes(digests), dtype=np.uint64).reshape(n, 2)
+    return text, labels, groups, digests, _read_index(arrow, source.index_column, n, where)
+
+
+def _read_index(arrow, column: str | None, n: int, where):
+    """Each row's sentence index (int64), or None without an index column; checked as
+    pipeline.data.table.read_index checks it, a batch at a time unless plainly whole numbers >= 0."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.data.table import index_value
+
+    if not column or column not in arrow.column_names:
+        return None
+    values, is_json = _json_text(arrow[column])
+    if pa.types.is_integer(values.type) and not values.null_count and (not n or pc.min(values).as_py() >= 0):
+        return values.to_numpy().astype(np.int64)
+    indices = np.empty(n, dtype=np.int64)
+    for start in range(0, n, SCAN_BATCH):
+        batch = _decoded(values.slice(start, SCAN_BATCH).to_pylist(), is_json)
+        for offset, value in enumerate(batch):
+            indices[start + offset] = index_value(value, where(start + offset), column)
+    return indices
 
 
 def _json_text(column):
@@ -237,6 +267,30 @@ class _Places:
         local = row - self.starts[k]
         lines = self.lines[k]
         return f"{self.files[k]}: line {lines[local]}" if lines is not None else f"{self.files[k]}: row {local + 1}"
+
+
+def check_repeated_positions(hashes, group_codes, indices, groups: Sequence[str], places, group_column: str,
+                             index_column: str) -> None:
+    """pipeline.data.corpus.check_repeated_positions on sentence hashes (rows of index -1 have no
+    place), found by sorting: the first row whose sentence differs from the first at its place."""
+    import numpy as np
+
+    from pipeline.data.corpus import repeated_position
+
+    rows = np.flatnonzero(indices >= 0)
+    if not len(rows):
+        return
+    order = rows[np.lexsort((rows, indices[rows], group_codes[rows]))]
+    in_group, index = group_codes[order], indices[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (in_group[1:] != in_group[:-1]) | (index[1:] != index[:-1])
+    first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+    differ = (hashes[order] != hashes[first]).any(axis=1)
+    if differ.any():
+        k = int(np.argmin(np.where(differ, order, len(indices))))
+        i, j = int(order[k]), int(first[k])
+        raise PipelineError(repeated_position(places[i], places[j], groups[i], int(indices[i]), group_column,
+                                              index_column))
 
 
 def check_conflicting_labels(hashes, group_codes, label_codes, labels: Sequence[str], places, fatal: bool = True):

@@ -49,14 +49,16 @@ def read_index(table, column: str | None, places: list[str]) -> list[int | None]
     `places` says where each row is ("FILE: line N")."""
     if not column or column not in table.column_names:
         return [None] * table.num_rows
-    index = []
-    for where, value in zip(places, column_values(table, column)):
-        if isinstance(value, float) and value.is_integer():  # a CSV column with a blank cell reads as floats
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PipelineError(f"{where}: {quote(column)} must be a whole number >= 0, got {quote(value)}")
-        index.append(value)
-    return index
+    return [index_value(value, where, column) for where, value in zip(places, column_values(table, column))]
+
+
+def index_value(value, where: str, column: str) -> int:
+    """One row's sentence index, checked: a whole number >= 0 (1.0 reads as 1)."""
+    if isinstance(value, float) and value.is_integer():  # a CSV column with a blank cell reads as floats
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PipelineError(f"{where}: {quote(column)} must be a whole number >= 0, got {quote(value)}")
+    return value
 
 
 def read_table(file: Path):

@@ -175,6 +175,9 @@ CASES = [
          lambda tmp, m: [*data("d.jsonl")(tmp, m), "experiment=out_of_core"],
          {"d.jsonl": good_with('{"text": 7, "label": "threat", "doc_id": "x"}')},
          "d.jsonl: line 9: text in column 'text' is int 7, not a string"),
+    Case("train-mixed-types-past-a-blank-line", "train", data("d.jsonl"),  # named no line: a blank line stops datasets
+         {"d.jsonl": b"\n" + good_with('{"text": 7, "label": "threat", "doc_id": "x"}')},
+         "d.jsonl: line 10: field 'text' holds a number here (7) and a string on line 2"),
     # ---- train: configuration --------------------------------------------------------------
     Case("train-config-key-typo", "train", lambda tmp, m: ["model.Cx=1"], {}, "Key 'Cx' is not in struct"),
     Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),

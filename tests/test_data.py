@@ -1,3 +1,6 @@
+import json
+import re
+
 import pytest
 from conftest import SEED_DATA, write_jsonl
 
@@ -173,3 +176,24 @@ def test_without_a_group_column_files_of_one_name_in_two_folders_share_no_place(
         write_jsonl(tmp_path / folder / "d.jsonl", [sentence(text, "threat", "x", 0)])
     corpus = DataSource(str(tmp_path), group_column=None, index_column="sentence_index").load_train()
     assert corpus.texts == ["One.", "Two."]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("text", 5, "line 5: field 'text' holds a number here (5) and a string on line 1"),
+        ("label", 3, "line 5: field 'label' holds a number here (3) and a string on line 1"),
+        ("sentence_index", "3", "line 5: field 'sentence_index' holds a string here ('3') and a number on line 1"),
+    ],
+)
+def test_a_field_of_mixed_kinds_in_a_file_with_a_blank_line_names_the_line(tmp_path, lazy, field, value, message):
+    """datasets reads such a field as JSON text, but a blank line stops it: its error named no line."""
+    rows = [sentence(text, "threat", "x", n) for n, text in enumerate(["One.", "Two.", "Three.", "Four."])]
+    rows[3][field] = value
+    lines = [json.dumps(row) for row in rows]
+    lines.insert(1, "")  # the fourth sentence is on line 5
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"d\.jsonl: " + re.escape(message)):
+        DataSource(str(path), index_column="sentence_index").load_train(lazy=lazy)

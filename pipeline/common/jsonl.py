@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pipeline.common.errors import PATH_CHARS, PipelineError, cut, warn
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.textio import check_not_binary, without_surrogates
 
 _BOM = b"\xef\xbb\xbf"
@@ -95,6 +95,38 @@ def check_json_lines(file: Path) -> list[int]:
     if not lines:
         raise PipelineError(f"{cut(file, PATH_CHARS)}: empty file, no JSON objects")
     return lines
+
+
+def mixed_kinds(file: Path) -> str | None:
+    """Where a field holds another kind of value than on most lines (5 among strings), as an error
+    message naming that line and one of the others, or None. `datasets` reads such a field as JSON
+    text, but not from a file with a blank line: it fails on the blank line and names none."""
+    seen: dict[str, dict[str, tuple[int, int, object]]] = {}  # field: kind: (lines, first line, first value)
+    for number, record in read_json_lines(file):
+        for name, value in record.items():
+            if value is not None:
+                kinds = seen.setdefault(name, {})
+                count, first, example = kinds.get(_kind(value), (0, number, value))
+                kinds[_kind(value)] = (count + 1, first, example)
+    odd = []  # (line, field, its kind there, its value, the usual kind, a line of it)
+    for name, kinds in seen.items():
+        if len(kinds) > 1:
+            usual = max(kinds, key=lambda k: (kinds[k][0], -kinds[k][1]))
+            rare = min((k for k in kinds if k != usual), key=lambda k: kinds[k][1])
+            odd.append((kinds[rare][1], name, rare, kinds[rare][2], usual, kinds[usual][1]))
+    if not odd:
+        return None
+    number, name, kind, value, usual, line = min(odd, key=lambda o: o[0])
+    return f"{_where(file, number)}: field {quote(name)} holds {kind} here ({quote(value)}) and {usual} on line {line}"
+
+
+def _kind(value) -> str:
+    """A JSON value's kind as a reader says it (1 and 1.5 are both numbers)."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}[type(value)]
 
 
 def check_text_lines(file: Path) -> None:

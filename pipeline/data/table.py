@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.common.errors import PipelineError, quote
 from pipeline.common.files import FORMATS, is_saved_dataset
-from pipeline.common.jsonl import check_json_lines, check_text_lines
+from pipeline.common.jsonl import check_json_lines, check_text_lines, mixed_kinds
 from pipeline.common.textio import MAX_SENTENCE_CHARS
 
 
@@ -89,6 +89,8 @@ def read_table(file: Path):
     except Exception as exc:  # datasets wraps pyarrow and pandas errors in its own
         cause = exc.__cause__ or exc
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if builder == "json" and (mixed := mixed_kinds(file)):  # datasets names no line (a blank line stops it)
+            raise PipelineError(mixed) from None
         raise PipelineError(f"{file}: cannot read as {builder}: {first}") from None
     if len(table) == 0:
         raise PipelineError(f"{file}: no rows")

@@ -53,11 +53,14 @@ def read_index(table, column: str | None, places: list[str]) -> list[int | None]
 
 
 def index_value(value, where: str, column: str) -> int:
-    """One row's sentence index, checked: a whole number >= 0 (1.0 reads as 1)."""
+    """One row's sentence index, checked: a whole number >= 0 (1.0 reads as 1) that an Arrow int64
+    column holds (out-of-core loading keeps them so)."""
     if isinstance(value, float) and value.is_integer():  # a CSV column with a blank cell reads as floats
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise PipelineError(f"{where}: {quote(column)} must be a whole number >= 0, got {quote(value)}")
+    if value >= 2**63:
+        raise PipelineError(f"{where}: {quote(column)} must be a whole number below 2**63, got {value}")
     return value
 
 

@@ -183,6 +183,8 @@ CASES = [
     Case("train-config-group-typo", "train", lambda tmp, m: ["modle=logreg"], {}, "Could not override 'modle'"),
     Case("train-config-unknown-option", "train", lambda tmp, m: ["model=forest"], {}, "Could not find 'model/forest'"),
     Case("train-C-negative", "train", lambda tmp, m: ["model.C=-1"], {}, "config model.C: The 'C' parameter"),
+    Case("train-C-true", "train", lambda tmp, m: ["model.C=true"], {},  # trained with C=1
+         "config model.C: expected a number, got True"),
     Case("train-sweep-metric-a-number", "train", lambda tmp, m: ["sweep_metric=5"], {},  # was an AttributeError
          "config sweep_metric: 5 is not a figure of metrics.json"),
     Case("train-cache-dir-a-number", "train", lambda tmp, m: ["features=minilm", "features.cache_dir=5"], {},

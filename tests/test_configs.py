@@ -92,6 +92,43 @@ def test_a_context_weight_that_is_no_weight_is_one_error_naming_the_key(override
     assert str(raised.value) == message
 
 
+def numeric_keys(node, prefix: str) -> list[str]:
+    """The keys of a resolved config whose values are numbers (true and false aside)."""
+    if isinstance(node, dict):
+        return [key for name, value in node.items() for key in numeric_keys(value, f"{prefix}.{name}")]
+    return [prefix] if type(node) in (int, float) else []
+
+
+NUMERIC_OPTIONS = sorted(p for group in ("model", "features") for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("option", NUMERIC_OPTIONS, ids=option_name)
+def test_true_or_false_for_a_numeric_setting_is_one_error_naming_the_key(option):
+    # scikit-learn reads a bool as 1 or 0 (a bool is an int): model.C=true trained with C=1 in silence
+    from omegaconf import OmegaConf
+
+    from pipeline.training.setup import build_estimator, check_params
+
+    group, choice = option_name(option).split("/", 1)
+    if "minilm" in choice and not embeddings_installed():
+        pytest.skip("needs the embeddings extra")
+    keys = numeric_keys(OmegaConf.to_container(compose("train", [f"{group}={choice}"])[group], resolve=True), group)
+    for key in keys:
+        for value in ("true", "false"):
+            cfg = compose("train", [f"{group}={choice}", f"{key}={value}"])
+            with pytest.raises(PipelineError) as raised:
+                check_params(build_estimator(cfg.features, cfg.model))
+            assert str(raised.value).startswith(f"config {key}: ") and "number" in str(raised.value), key
+
+
+def test_true_in_an_ngram_range_is_one_error_naming_the_key():
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", ["features=char_tfidf", "features.ngram_range=[true,3]"])  # trained as [1, 3]
+    with pytest.raises(PipelineError, match=r"^config features.ngram_range: must be \[min, max\]"):
+        check_params(build_estimator(cfg.features, cfg.model))
+
+
 @pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
 @pytest.mark.parametrize("override, key", [
     ("model.tfidf_model.C=-1", "model.tfidf_model.C"),

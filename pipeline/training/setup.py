@@ -115,6 +115,10 @@ def check_params(estimator) -> None:
     params = estimator.get_params(deep=True)
     calibrated = "clf__estimator" in params
     check_reads_sentences(estimator)
+    for path, obj in params.items():  # first: scikit-learn's checks take true for 1 or name no number
+        owner, _, name = path.rpartition("__")
+        if isinstance(obj, bool) and takes_numbers_not_bools(params.get(owner, estimator), name):
+            raise PipelineError(f"config {config_key(path, calibrated)}: expected a number, got {quote(obj)}")
     for path, obj in params.items():
         if path.endswith("transformer_weights") and isinstance(obj, dict):  # context_weight (with_context)
             for name, weight in obj.items():
@@ -123,7 +127,7 @@ def check_params(estimator) -> None:
                     raise PipelineError(f"config {key}: must be a finite number of at least 0, got {quote(weight)}")
         elif path.endswith("ngram_range") and isinstance(obj, tuple):
             low, high = (obj + (None, None))[:2]
-            if len(obj) != 2 or not all(isinstance(n, int) for n in obj) or not 1 <= low <= high:
+            if len(obj) != 2 or not all(type(n) is int for n in obj) or not 1 <= low <= high:
                 raise PipelineError(
                     f"config {config_key(path, calibrated)}: must be [min, max] with 1 <= min <= max, got {list(obj)}"
                 )
@@ -139,6 +143,22 @@ def check_params(estimator) -> None:
                 obj.check_available()  # an encoder to install, a cache folder to write
             except (ImportError, OSError) as exc:
                 raise PipelineError(f"config {config_key(path, calibrated)}: {_first_line(exc)}") from None
+
+
+def takes_numbers_not_bools(owner, name: str) -> bool:
+    """Whether parameter `name` of `owner` takes numbers but no true/false: scikit-learn's checks
+    read a bool as the number 1 or 0 there (a bool is an int), so model.C=true trained with C=1."""
+    import numpy as np
+    from sklearn.utils._param_validation import Interval, make_constraint
+
+    rules = getattr(owner, "_parameter_constraints", {}).get(name)
+    if not isinstance(rules, list):  # no rules, or "no_validation"
+        return False
+    rules = [make_constraint(rule) for rule in rules]
+    if any(rule.is_satisfied_by(np.True_) for rule in rules):  # "boolean", verbose: numpy's bool is no int
+        return False
+    return any(isinstance(rule, Interval) or rule.is_satisfied_by(True) or rule.is_satisfied_by(False)
+               for rule in rules)
 
 
 def check_reads_sentences(estimator) -> None:

@@ -198,6 +198,23 @@ CASES = [
          "config features.context.neighbour_min_df: The 'neighbour_min_df' parameter of FastDiscourseFeatures must be an int"),
     Case("train-ngram-range-reversed", "train", lambda tmp, m: ["features=char_tfidf", "features.ngram_range=[3,1]"],
          {}, "config features.ngram_range: must be [min, max] with 1 <= min <= max, got [3, 1]"),
+    Case("train-min-df-above-the-sentences", "train", lambda tmp, m: [*data("d.jsonl")(tmp, m), "features.min_df=100"],
+         {"d.jsonl": jsonl(GOOD_ROWS)},  # was 'training failed: max_df corresponds to < documents than min_df'
+         "config features.min_df=100, features.max_df=1.0: no term is left on 6 training sentences of a "
+         "cross-validation fold (a term must be in at least min_df and at most max_df of them); lower features.min_df "
+         "or raise features.max_df (a whole number counts sentences, a fraction is a share of them)"),
+    Case("train-max-df-below-min-df", "train",
+         lambda tmp, m: [*data("d.jsonl")(tmp, m), "features.min_df=2", "+features.max_df=1"],
+         {"d.jsonl": jsonl(GOOD_ROWS)}, "config features.min_df=2, features.max_df=1: no term is left on"),
+    Case("train-min-df-a-share-no-term-reaches", "train",  # was 'training failed: After pruning, no terms remain'
+         lambda tmp, m: [*data("d.jsonl")(tmp, m), "features.min_df=0.99"],
+         {"d.jsonl": jsonl(GOOD_ROWS)}, "config features.min_df=0.99, features.max_df=1.0: no term is left on"),
+    Case("train-min-df-with-calibration", "train",  # was blamed on calibration
+         lambda tmp, m: [*data("d.jsonl")(tmp, m), "calibration=sigmoid", "features.min_df=100"],
+         {"d.jsonl": jsonl(GOOD_ROWS)}, "config features.min_df=100, features.max_df=1.0: no term is left on"),
+    Case("train-neighbour-min-df-above-the-sentences", "train",
+         lambda tmp, m: ["data=seed", "features.context.neighbour_min_df=1000"], {},
+         "config features.context.neighbour_min_df=1000: no term is left on"),
     Case("train-save-skops-typo", "train", lambda tmp, m: ["save_skops=flase"], {},
          "config save_skops: must be true or false, got 'flase'"),
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),

@@ -29,6 +29,9 @@ from pipeline.features.typography import plain, plain_lowercase
 from pipeline.features.words import WORD_TOKEN, batch_words, numbered
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# How scikit-learn's vectorizers (and this one) begin the ValueError of a fit whose min_df and max_df
+# leave no term: pipeline.training.setup.pruning_error names the config keys instead.
+PRUNING_ERRORS = ("max_df corresponds to < documents than min_df", "After pruning, no terms remain")
 
 
 class FastTfidfVectorizer(TfidfVectorizer):

@@ -47,6 +47,10 @@ def fit_grouped(estimator, texts: list[str], labels: list[str], groups: list[str
         with sklearn.config_context(enable_metadata_routing=True):
             return estimator.fit(texts, labels, groups=groups)
     except ValueError as exc:
+        from pipeline.features.tfidf import PRUNING_ERRORS
+
+        if str(exc).startswith(PRUNING_ERRORS):  # the features' own min_df/max_df, not the calibration
+            raise
         raise PipelineError(
             f"config calibration: cannot calibrate on a training set of {len(set(groups))} documents: {exc}"
         ) from None

@@ -206,7 +206,11 @@ def fit(estimator, corpus, index=None):
     try:
         return fit_grouped(estimator, inputs, labels, groups)
     except ValueError as exc:
-        raise PipelineError(f"training failed: {exc}") from None
+        from pipeline.training.setup import pruning_error
+
+        fold = "" if index is None else " of a cross-validation fold"
+        trained_on = counted(len(labels), "training sentence") + fold
+        raise pruning_error(estimator, exc, trained_on) or PipelineError(f"training failed: {exc}") from None
 
 
 def predict_corpus(model, corpus, labels):

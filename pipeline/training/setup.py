@@ -161,6 +161,48 @@ def takes_numbers_not_bools(owner, name: str) -> bool:
                for rule in rules)
 
 
+def pruning_error(estimator, exc: ValueError, trained_on: str) -> PipelineError | None:
+    """scikit-learn's ValueError of a vectorizer whose min_df and max_df keep no term of the sentences it
+    was fitted on (`trained_on`: "28 training sentences"), as one error naming those keys (its own names
+    none); None for any other error."""
+    from pipeline.features.tfidf import PRUNING_ERRORS
+
+    if not str(exc).startswith(PRUNING_ERRORS):
+        return None
+    params = estimator.get_params(deep=True)
+    fitting, trace = [], exc.__traceback__  # the objects whose methods raised it, outermost first
+    while trace is not None:
+        fitting.append(trace.tb_frame.f_locals.get("self"))
+        trace = trace.tb_next
+    for obj in reversed(fitting):  # a clone of a configured object (a fold's, a union's), or a part of one
+        for path, part in params.items():
+            if type(part) is not type(obj) or not hasattr(part, "get_params") or isinstance(part, type):
+                continue
+            names = [name for name in part.get_params(deep=False) if name.endswith(("min_df", "max_df"))]
+            if names and _same_params(part, obj):
+                names.sort(key=lambda name: name.endswith("max_df"))  # min_df first
+                return _pruning_error(part, {name: config_key(f"{path}__{name}", "clf__estimator" in params)
+                                             for name in names}, trained_on)
+    return None
+
+
+def _pruning_error(part, keys: dict, trained_on: str) -> PipelineError:
+    bounds = " and ".join(f"at {'least' if name.endswith('min_df') else 'most'} {name}" for name in keys)
+    advice = " or ".join(f"{'lower' if name.endswith('min_df') else 'raise'} {key}" for name, key in keys.items())
+    if len(keys) == 2:  # min_df and max_df: each a count or a share
+        advice += " (a whole number counts sentences, a fraction is a share of them)"
+    settings = ", ".join(f"{key}={getattr(part, name)}" for name, key in keys.items())
+    return PipelineError(f"config {settings}: no term is left on {trained_on} (a term must be in {bounds} of them); "
+                         f"{advice}")
+
+
+def _same_params(part, obj) -> bool:
+    try:
+        return bool(part.get_params(deep=False) == obj.get_params(deep=False))
+    except Exception:  # a value that does not compare (an array)
+        return False
+
+
 def check_reads_sentences(estimator) -> None:
     """A classifier that reads the sentences itself (model=minilm_finetune) must get them as they are."""
     steps = dict(getattr(estimator, "steps", []))

@@ -126,6 +126,30 @@ def test_a_config_typo_hydra_itself_meets_is_one_line_too(tmp_path, args, messag
     assert not models.exists()
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("args, message", [
+    (["--foo"], "error: unknown option --foo: settings are given as key=value, without dashes (e.g. {example}); "
+                "python -m pipeline.{command} --help lists them"),
+    (["data=seed", "--foo=1", "-x"], "error: unknown options --foo=1, -x: settings are given as key=value"),
+    (["--cfg", "foo"], "error: argument --cfg/-c: invalid choice: 'foo' (choose from 'job', 'hydra', 'all') "
+                       "(see python -m pipeline.{command} --help)"),
+    (["data=seed", "--cfg", "job", "seed=7"], "error: settings cut off by a flag: seed=7 hydra.run.dir="),
+])
+def test_a_flag_hydra_does_not_know_is_one_line_naming_it(tmp_path, command, args, message):
+    # Hydra printed its usage over 20 lines, naming the flag only at the end
+    example = {"train": "model.C=0.5", "evaluate": "model_dir=models/latest"}[command]
+    result = run_cli(command, *args, f"hydra.run.dir={tmp_path / 'run'}", f"paths.models_dir={tmp_path / 'models'}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(message.format(command=command, example=example))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "models").exists()
+
+
+def test_hydra_flags_still_reach_hydra():
+    result = run_cli("train", "--cfg", "job", "model.C=2", "data=seed")
+    assert result.returncode == 0 and "C: 2" in result.stdout, result.stderr
+    assert run_cli("evaluate", "--version").stdout.startswith("Hydra ")
+
+
 @pytest.mark.parametrize("line, message", [('{"text": "x", "label"', "line 2: not valid JSON"),
                                            ('{"text": "", "label": "threat", "doc_id": "d"}', "line 2: empty text"),
                                            ('{"text": "x", "label": "rumour", "doc_id": "d"}', "unknown label 'rumour'")])

@@ -113,14 +113,40 @@ def preflight(config_name: str, argv: list[str]) -> None:
     """Compose the config with the command line's overrides before Hydra runs the job.
 
     Hydra reports a typo over several lines; this turns it into one line and exit code 2.
-    Multirun and Hydra's own flags are left to Hydra. A `hydra.run.dir` that holds a finished run
+    Multirun and Hydra's own flags are left to Hydra, a flag it does not know is one line here (Hydra
+    printed its usage). A `hydra.run.dir` that holds a finished run
     is refused before Hydra writes its config there.
     """
     if any(arg.startswith("-") for arg in argv):
+        check_flags(config_name, argv)
         return
     check_run_folder(config_name, argv)
     check_dev_path(argv)
     compose_config(config_name, argv)
+
+
+def check_flags(config_name: str, argv: list[str]) -> None:
+    """Hydra's own flags (--help, -m, --cfg job, ...) are left to Hydra; a flag it does not know, or one it
+    cannot read, is one error line, where Hydra printed its whole usage."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()  # the parser Hydra reads the command line with
+    see = f"see python -m pipeline.{config_name} --help"
+
+    def error(message: str):
+        raise PipelineError(f"{message} ({see})")
+
+    parser.error = error
+    _, unknown = parser.parse_known_args(argv)
+    flags = [arg for arg in unknown if arg.startswith("-")]
+    if flags:
+        example = {"train": "model.C=0.5", "evaluate": "model_dir=models/latest"}.get(config_name, "key=value")
+        raise PipelineError(f"unknown option{'s' if len(flags) > 1 else ''} {', '.join(flags)}: settings are given "
+                            f"as key=value, without dashes (e.g. {example}); python -m pipeline.{config_name} --help "
+                            "lists them")
+    if unknown:  # Hydra reads the settings as one run of words: a flag between them cuts the rest off
+        raise PipelineError(f"settings cut off by a flag: {' '.join(unknown)}; give all key=value settings in one run, "
+                            f"before or after the flags ({see})")
 
 
 def check_dev_path(argv: list[str]) -> None:

@@ -56,6 +56,23 @@ def test_explicit_test_file_is_used_instead_of_cross_validation(tmp_path):
     assert "tested on" in metrics["protocol"]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_without_a_group_column_a_test_file_named_as_the_training_file_shares_no_document(tmp_path, lazy):
+    """Each row is its own document, named by its file and row: train/d.jsonl and test/d.jsonl were both
+    'd:0', 'd:1', ..., and the run was refused as '27 documents also in the training data'."""
+    from conftest import SEED_DATA
+
+    lines = SEED_DATA.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "train").mkdir(), (tmp_path / "test").mkdir()
+    train_file, test_file = tmp_path / "train" / "d.jsonl", tmp_path / "test" / "d.jsonl"
+    train_file.write_text("\n".join(l for l in lines if '"000_' in l) + "\n", encoding="utf-8")
+    test_file.write_text("\n".join(l for l in lines if '"001_' in l) + "\n", encoding="utf-8")
+    metrics = train_with(tmp_path, ["data=seed", f"data.path={train_file}", f"data.test_path={test_file}",
+                                    "data.group_column=null", "features=word_tfidf",
+                                    *(["experiment=out_of_core"] if lazy else [])])
+    assert metrics["n_sentences"] == 27 and "tested on" in metrics["protocol"]
+
+
 def test_test_sentences_copied_from_training_sentences_are_warned_about(tmp_path):
     from conftest import SEED_DATA
 

@@ -132,7 +132,7 @@ def _read_file(source, file: Path, table, lines):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.data.table import check_group, check_text
+    from pipeline.data.table import check_group, check_text, row_documents
 
     needed = [source.text_column, source.label_column] + ([source.group_column] if source.group_column else [])
     missing = [c for c in needed if c not in table.column_names]
@@ -201,7 +201,7 @@ def _read_file(source, file: Path, table, lines):
         names = [str(g) for g in distinct]
         groups = [names[c] for c in group_codes.tolist()]
     else:  # every sentence its own document
-        groups = [f"{file.stem}:{i}" for i in range(n)]
+        groups = row_documents(file, n)
     digests = np.frombuffer(bytes(digests), dtype=np.uint64).reshape(n, 2)
     return text, labels, groups, digests, _read_index(arrow, source.index_column, n, where)
 

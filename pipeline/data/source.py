@@ -11,7 +11,7 @@ from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
 from pipeline.common.files import check_paths, data_files
 from pipeline.common.labels import LABELS, label_named, label_set_problem
 from pipeline.data.corpus import Corpus, check_conflicting_labels, check_repeated_positions, document_positions
-from pipeline.data.table import check_group, check_text, column_values, read_index, read_table
+from pipeline.data.table import check_group, check_text, column_values, read_index, read_table, row_documents
 
 
 @dataclass
@@ -103,7 +103,7 @@ class DataSource:
             corpus.groups += groups
             places += where
             indices += self._index
-            # Without a group column every row is its own document (named by file stem: no key).
+            # Without a group column every row is its own document (table.row_documents: no key).
             keys += [None if i is None or not self.group_column else (g, i, self.group_column, self.index_column)
                      for g, i in zip(groups, self._index)]
         for entry in standoff:
@@ -137,7 +137,7 @@ class DataSource:
         places = [f"{file}: line {n}" for n in lines] if lines else [f"{file}: row {r}" for r in range(1, len(texts) + 1)]
         # Without a group column every sentence is its own document.
         raw_groups = column_values(table, self.group_column) if self.group_column else None
-        groups = [str(g) for g in raw_groups] if raw_groups else [f"{file.stem}:{i}" for i in range(len(texts))]
+        groups = [str(g) for g in raw_groups] if raw_groups else row_documents(file, len(texts))
         labels = []
         normalised: list[tuple[str, object, str]] = []
         for where, text, raw in zip(places, texts, raw_labels):

@@ -44,6 +44,12 @@ def column_values(table, name: str) -> list:
     return values if isinstance(values, list) else list(values)  # a dataset saved with a format
 
 
+def row_documents(file: Path, n: int) -> list[str]:
+    """Document ids without a group column: every row its own document, named by its file as given and
+    its row, so that files of one name in two folders (a training and a test file) share none."""
+    return [f"{file}:{i}" for i in range(n)]
+
+
 def read_index(table, column: str | None, places: list[str]) -> list[int | None]:
     """Each row's sentence index, or None where the file has no index column (row order);
     `places` says where each row is ("FILE: line N")."""

@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 from pipeline.artifacts.names import LATEST
 from pipeline.common.config import new_invocation, preflight, remove_refused_run, run_hydra_app
 from pipeline.common.errors import DiskFull, PipelineError, note_kept, quote, reports_errors
-from pipeline.training.run import train
-from pipeline.training.setup import build_run, run_name
+from pipeline.training.run import check_before_loading, train
+from pipeline.training.setup import RunParts, build_run, run_name
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
@@ -25,18 +25,14 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the metric `sweep_metric` names, which sweepers maximise."""
     from hydra.core.hydra_config import HydraConfig
 
-    from pipeline.evaluation.leaderboard import check_sweep_metric, ranking_score
+    from pipeline.evaluation.leaderboard import ranking_score
 
     hydra_cfg = HydraConfig.get()
     job_num = str(hydra_cfg.job.num) if hydra_cfg.mode.name == "MULTIRUN" else ""
     run_dir = hydra_cfg.runtime.output_dir
     metrics = None
     try:
-        if not isinstance(cfg.get("save_skops", True), bool):
-            raise PipelineError(f"config save_skops: must be true or false, got {quote(cfg.save_skops)}")
-        check_sweep_metric(cfg.get("sweep_metric"), cfg.data.get("dev_path"), list(cfg.data.labels))
-        name = run_name(cfg, hydra_cfg.runtime.choices, job_num)
-        run = build_run(cfg, tracking=True)
+        name, run = prepare_job(cfg, hydra_cfg.runtime.choices, job_num)
         metrics = train(
             estimator=run.estimator, data=run.data, splitter=run.splitter, models_dir=cfg.paths.models_dir,
             run_dir=run_dir, run_name=name, config=run.config, seed=run.seed,
@@ -60,6 +56,20 @@ def main(cfg: DictConfig) -> float:
         raise
 
 
+def prepare_job(cfg: DictConfig, choices: dict, job_num: str = "") -> tuple[str, RunParts]:
+    """A job's model name and run objects, with every check made before any data is read: each job runs
+    them, and the preflight runs them on every job of a sweep before the first one trains."""
+    from pipeline.evaluation.leaderboard import check_sweep_metric
+
+    if not isinstance(cfg.get("save_skops", True), bool):
+        raise PipelineError(f"config save_skops: must be true or false, got {quote(cfg.save_skops)}")
+    check_sweep_metric(cfg.get("sweep_metric"), cfg.data.get("dev_path"), list(cfg.data.labels))
+    name = run_name(cfg, choices, job_num)
+    run = build_run(cfg, tracking=True)
+    check_before_loading(run.estimator, cfg.paths.models_dir, name, unique_name=not cfg.run_name)
+    return name, run
+
+
 def _sweep_kept(sweep_dir) -> str:
     return ("the sweep's finished jobs keep their run folders and models, and a stopped job saved its whole "
             f"model or none; no leaderboard was written (python -m pipeline.leaderboard {sweep_dir} makes one)")
@@ -76,5 +86,5 @@ def _outside_a_job() -> str:
 
 if __name__ == "__main__":
     new_invocation()
-    reports_errors(preflight)("train", sys.argv[1:])
+    reports_errors(preflight)("train", sys.argv[1:], check_job=prepare_job)
     reports_errors(run_hydra_app)(main, _outside_a_job)

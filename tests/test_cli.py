@@ -104,26 +104,46 @@ def test_a_refused_run_leaves_no_run_folder_and_keeps_any_folder_it_did_not_make
 
 def test_a_sweep_refused_at_a_job_keeps_the_jobs_that_ran_and_no_empty_folder(tmp_path):
     models = tmp_path / "models"
-    sweep = [run_cli("train", "-m", "data=seed", "features=word_tfidf", f"model.C={values}", "save_skops=false",
+    # min_df=1000 keeps no term: met only when a job fits, so the jobs before it train
+    sweep = [run_cli("train", "-m", "data=seed", "features=word_tfidf", f"features.min_df={values}", "save_skops=false",
                      f"hydra.sweep.dir={tmp_path / name}", f"paths.models_dir={models}")
-             for name, values in [("second", "1,-1"), ("first", "-1,1")]]
+             for name, values in [("second", "1,1000"), ("first", "1000,1")]]
     assert [result.returncode for result in sweep] == [2, 2]
     assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["0", "multirun.yaml"]
     assert (tmp_path / "second" / "0" / "metrics.json").is_file()
     assert not (tmp_path / "first").exists()  # its first job was refused: no run in it
 
 
+@pytest.mark.parametrize("args, message, job", [
+    (["model.C=1,-5"], "config model.C: The 'C' parameter of LogisticRegression must be a float in the range "
+                       "(0.0, inf]. Got -5 instead", "sweep job 1 of 2 (model.C=-5 data=seed"),
+    (["modle.C=1,2"], "config: Could not override 'modle.C'.", "sweep job 0 of 2 (modle.C=1 data=seed"),
+    (["model=logreg,linear_svc", "features.min_df=true", "hydra/launcher=joblib"],  # every job: the first named
+     "config features.min_df: expected a number, got True", "sweep job 0 of 2 (model=logreg features.min_df=True"),
+])
+def test_a_sweep_with_a_job_that_cannot_run_is_refused_before_any_job_trains(tmp_path, args, message, job):
+    # The jobs before it trained, the jobs after it never ran, and the sweep folder was left
+    sweep, models = tmp_path / "sweep", tmp_path / "models"
+    result = run_cli("train", "-m", *args, "data=seed", "features=word_tfidf", "save_skops=false",
+                     f"hydra.sweep.dir={sweep}", f"paths.models_dir={models}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {message}"), result.stderr
+    assert f"; in {job} " in result.stderr and result.stderr.endswith("), so no job was run\n"), result.stderr
+    assert not sweep.exists() and not models.exists()
+
+
 @pytest.mark.parametrize("args, message", [(["-m", "model=logreg,forest"], "Could not find 'model/forest'"),
                                            (["-m", "modle=logreg,sgd"], "Could not override 'modle'"),
                                            (["--cfg", "job", "modle=sgd"], "Could not override 'modle'")])
 def test_a_config_typo_hydra_itself_meets_is_one_line_too(tmp_path, args, message):
-    """A sweep's overrides (and Hydra's own flags) skip the preflight; Hydra's error is then the one line."""
+    """Hydra's own flags skip the preflight, and Hydra's error is then the one line; a sweep's jobs are composed
+    there first (Hydra left the sweep folder with its multirun.yaml)."""
     models = tmp_path / "models"
     result = run_cli("train", *args, "data=seed",
                      f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.models_dir={models}")
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
-    assert not models.exists()
+    assert not models.exists() and not (tmp_path / "sweep").exists()
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])

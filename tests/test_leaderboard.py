@@ -178,12 +178,12 @@ def test_multirun_ends_with_a_leaderboard(two_parallel_sweeps):
 
 
 def test_a_sweep_job_with_a_bad_value_says_the_sweep_stopped_and_what_it_kept(tmp_path):
-    result = run_cli("train", "-m", "data=seed", "features=word_tfidf", "model.C=1,abc,2",
+    result = run_cli("train", "-m", "data=seed", "features=word_tfidf", "features.min_df=1,1000,2",  # met in fitting
                      f"paths.runs_dir={tmp_path / 'runs'}", f"paths.models_dir={tmp_path / 'models'}")
     [sweep] = (tmp_path / "runs" / "train-multirun").iterdir()
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     # It said the job's error alone: the job before it kept, the one after it never run, no leaderboard.
-    assert result.stderr.startswith("error: config model.C: ")
+    assert result.stderr.startswith("error: config features.min_df=1000, features.max_df=1.0: no term is left ")
     assert result.stderr.endswith(f"; sweep job 1 failed, so the sweep stopped: the sweep's finished jobs keep "
                                   "their run folders and models, and a stopped job saved its whole model or none; "
                                   f"no leaderboard was written (python -m pipeline.leaderboard {sweep} makes one)\n")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import warnings
@@ -109,25 +110,108 @@ def _first_line(exc: BaseException) -> str:
 CONFIG_DIR = PROJECT_ROOT / "configs"
 
 
-def preflight(config_name: str, argv: list[str]) -> None:
+def preflight(config_name: str, argv: list[str], check_job: JobCheck | None = None) -> None:
     """Compose the config with the command line's overrides before Hydra runs the job.
 
     Hydra reports a typo over several lines; this turns it into one line and exit code 2.
-    Multirun and Hydra's own flags are left to Hydra, a flag it does not know is one line here (Hydra
+    Hydra's own flags are left to Hydra, a flag it does not know is one line here (Hydra
     printed its usage). A `hydra.run.dir` that holds a finished run
-    is refused before Hydra writes its config there.
+    is refused before Hydra writes its config there. With `check_job`, a sweep (-m) of Hydra's basic
+    sweeper is checked job by job first (check_sweep).
     """
     if any(arg.startswith("-") for arg in argv):
-        check_flags(config_name, argv)
+        args = check_flags(config_name, argv)
+        # -m alone: --cfg, --info, --help and the rest run no job, and -cp/-cn/-cd compose another config
+        others = ("help", "hydra_help", "version", "cfg", "info", "shell_completion", "run", "experimental_rerun",
+                  "config_path", "config_name", "config_dir")
+        if check_job is not None and args.multirun and not any(getattr(args, name, None) for name in others):
+            check_sweep(config_name, args.overrides, check_job)
         return
     check_run_folder(config_name, argv)
     check_dev_path(argv)
     compose_config(config_name, argv)
 
 
-def check_flags(config_name: str, argv: list[str]) -> None:
+# What a job checks before it reads data (train's prepare_job): its config without the hydra node, the
+# config groups' choices, the job number; raises PipelineError.
+JobCheck = Callable[[DictConfig, dict, str], Any]
+
+
+def check_sweep(config_name: str, overrides: list[str], check_job: JobCheck) -> None:
+    """Every job of a basic-sweeper sweep composed and checked as its run would be before reading data, so
+    a bad value in any job (model.C=1,-5) is refused before the first job trains, with nothing written.
+
+    The jobs are those Hydra makes: the config composed for a multirun, its task overrides and
+    hydra.sweeper.params parsed by Hydra's override parser and split by BasicSweeper, each job's config
+    composed by the config loader as the launcher does. Other sweepers (Optuna) choose their jobs as they
+    go: left to Hydra, each job checking itself.
+    """
+    from hydra import initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import filter_overrides
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), job_name=config_name, version_base="1.3"):
+        hydra = GlobalHydra.instance().hydra
+        try:
+            sweep = hydra.compose_config(config_name, overrides, run_mode=RunMode.MULTIRUN)
+            if OmegaConf.select(sweep, "hydra.sweeper._target_") != f"{BasicSweeper.__module__}.BasicSweeper":
+                return
+            params = [f"{key}={value}" for key, value in (sweep.hydra.sweeper.get("params") or {}).items()]
+            task = OmegaConf.to_container(sweep.hydra.overrides.task, resolve=False)
+            parsed = OverridesParser.create(config_loader=hydra.config_loader).parse_overrides(params + task)
+            jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        except Exception as exc:  # a sweep Hydra cannot read: its own message, as Hydra would stop on it
+            raise PipelineError(f"config: {hydra_message(exc)}") from None
+        composed: dict[tuple, DictConfig] = {}  # by the job's config group choices
+        for num, job in enumerate(jobs):
+            try:
+                try:
+                    cfg = _sweep_job_config(hydra.config_loader, sweep, job, composed)
+                except Exception as exc:
+                    raise PipelineError(f"config: {hydra_message(exc)}") from None
+                with open_dict(cfg):  # as the launcher and run_job set them
+                    cfg.hydra.job.num = cfg.hydra.job.id = num
+                    cfg.hydra.runtime.output_dir = str(Path(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir)))
+                HydraConfig.instance().set_config(cfg)
+                choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+                with open_dict(cfg):
+                    del cfg["hydra"]
+                check_job(cfg, choices, str(num))
+            except PipelineError as exc:
+                raise PipelineError(f"{str(exc).rstrip('.')}; in sweep job {num} of {len(jobs)} "
+                                    f"({' '.join(filter_overrides(job))}), so no job was run") from None
+            except Exception:  # not bad input: the job meets it and reports it as it would have
+                return
+
+
+def _sweep_job_config(loader, sweep: DictConfig, job: list[str], composed: dict) -> DictConfig:
+    """A job's config as the launcher's load_sweep_config composes it, its value overrides applied to a copy of
+    the config composed once for its config group choices (a job of their own each took a tenth of a second).
+    Hydra splits the overrides (Overrides) and applies the values after composing, as here."""
+    import copy
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.defaults_list import Overrides
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(job))
+    values = Overrides(loader.repository, parsed).config_overrides
+    groups = [override.input_line for override in parsed if override not in values]
+    if tuple(groups) not in composed:
+        composed[tuple(groups)] = loader.load_sweep_config(sweep, groups)
+    cfg = copy.deepcopy(composed[tuple(groups)])
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    return cfg
+
+
+def check_flags(config_name: str, argv: list[str]) -> argparse.Namespace:
     """Hydra's own flags (--help, -m, --cfg job, ...) are left to Hydra; a flag it does not know, or one it
-    cannot read, is one error line, where Hydra printed its whole usage."""
+    cannot read, is one error line, where Hydra printed its whole usage. Returns the parsed command line."""
     from hydra._internal.utils import get_args_parser
 
     parser = get_args_parser()  # the parser Hydra reads the command line with
@@ -137,7 +221,7 @@ def check_flags(config_name: str, argv: list[str]) -> None:
         raise PipelineError(f"{message} ({see})")
 
     parser.error = error
-    _, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_args(argv)
     flags = [arg for arg in unknown if arg.startswith("-")]
     if flags:
         example = {"train": "model.C=0.5", "evaluate": "model_dir=models/latest"}.get(config_name, "key=value")
@@ -147,6 +231,7 @@ def check_flags(config_name: str, argv: list[str]) -> None:
     if unknown:  # Hydra reads the settings as one run of words: a flag between them cuts the rest off
         raise PipelineError(f"settings cut off by a flag: {' '.join(unknown)}; give all key=value settings in one run, "
                             f"before or after the flags ({see})")
+    return args
 
 
 def check_dev_path(argv: list[str]) -> None:

@@ -48,14 +48,9 @@ def train(
     to models_dir/run_name, which must not exist yet; with `unique_name` a random suffix is
     added instead of failing.
     """
-    from pipeline.artifacts.folder import check_run_name
     from pipeline.artifacts.skops_writer import SkopsWriter
-    from pipeline.training.setup import check_params
 
-    check_run_name(run_name)
-    if not unique_name and (Path(models_dir) / run_name).exists():
-        raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
-    check_params(estimator)
+    check_before_loading(estimator, models_dir, run_name, unique_name)
     lazy = streams(estimator)  # sentences stay on disk, read a batch at a time
     corpus = data.load_train(lazy=lazy)
     present = set(corpus.labels)
@@ -84,6 +79,17 @@ def train(
     except DiskFull as exc:  # a run file, the model or the trust store: say what the run leaves behind
         raise DiskFull(exc.path, reason=exc.reason, advice=f"{_kept(models_dir, run_dir, saved)}; "
                        "free some space and train again") from None
+
+
+def check_before_loading(estimator, models_dir: str | Path, run_name: str, unique_name: bool = False) -> None:
+    """What train() checks before it reads any data: the model folder's name and every parameter."""
+    from pipeline.artifacts.folder import check_run_name
+    from pipeline.training.setup import check_params
+
+    check_run_name(run_name)
+    if not unique_name and (Path(models_dir) / run_name).exists():
+        raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
+    check_params(estimator)
 
 
 def _kept(models_dir, run_dir, saved: list[Path]) -> str:

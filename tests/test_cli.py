@@ -114,6 +114,18 @@ def test_a_sweep_refused_at_a_job_keeps_the_jobs_that_ran_and_no_empty_folder(tm
     assert not (tmp_path / "first").exists()  # its first job was refused: no run in it
 
 
+def test_a_joblib_sweep_refused_at_a_job_leaves_no_folder_of_the_jobs_it_stopped(tmp_path):
+    # Job 0 is refused while fitting; loky kills job 1's worker, often before it wrote anything but Hydra's files
+    sweep, models = tmp_path / "sweep", tmp_path / "models"
+    result = run_cli("train", "-m", "hydra/launcher=joblib", "data=seed", "features=word_tfidf",
+                     "features.min_df=1000,1,1", "save_skops=false", f"hydra.sweep.dir={sweep}",
+                     f"paths.models_dir={models}")
+    assert result.returncode == 2 and "sweep job 0 failed, so the sweep stopped" in result.stderr, result.stderr
+    jobs = [job for job in sweep.iterdir() if job.is_dir()] if sweep.exists() else []
+    assert not [job for job in jobs if {f.name for f in job.iterdir()} <= {".hydra", "train.log"}], jobs
+    assert sweep.exists() == bool(jobs)  # only a job that finished (model_dir.txt) keeps the sweep
+
+
 @pytest.mark.parametrize("args, message, job", [
     (["model.C=1,-5"], "config model.C: The 'C' parameter of LogisticRegression must be a float in the range "
                        "(0.0, inf]. Got -5 instead", "sweep job 1 of 2 (model.C=-5 data=seed"),

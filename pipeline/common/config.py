@@ -297,6 +297,7 @@ class RunFolders(Callback):
     run: Path | None = None
     sweep: Path | None = None
     models: Path | None = None  # paths.models_dir of a sweep, where its jobs save models
+    log: str = ""  # the file name of a job's log (train.log)
 
     def on_run_start(self, config, **kwargs: Any) -> None:
         RunFolders.run = Path(str(config.hydra.run.dir))
@@ -304,6 +305,7 @@ class RunFolders(Callback):
 
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         RunFolders.sweep = RunFolders.run = Path(str(config.hydra.sweep.dir))
+        RunFolders.log = f"{config.hydra.job.name}.log"
         _note_if_new(RunFolders.sweep)
         try:
             models_dir = OmegaConf.select(config, "paths.models_dir", default=None)
@@ -334,8 +336,10 @@ def remove_refused_run(hydra_cfg) -> None:
 
 
 def _remove_refused_sweep() -> None:
-    """Once bad input stopped a sweep this invocation made: its folder, when no job's run folder is
-    left in it (only Hydra's multirun.yaml), so a refused first job leaves no sweep behind."""
+    """Once bad input stopped a sweep this invocation made: the folders of its jobs that hold only what Hydra
+    wrote (hydra/launcher=joblib stops the jobs running beside a refused one, often before they wrote
+    anything), then the sweep's folder when no job's run folder is left in it (only Hydra's multirun.yaml),
+    so a refused first job leaves no sweep behind."""
     import multiprocessing
     import shutil
 
@@ -345,6 +349,9 @@ def _remove_refused_sweep() -> None:
     if any(child.is_alive() for child in multiprocessing.active_children()):
         return  # a launcher worker may still make its job's folder
     try:
+        for job in sweep.iterdir():
+            if job.is_dir() and _holds_only_hydra_files(job, RunFolders.log):
+                shutil.rmtree(job, ignore_errors=True)
         if {entry.name for entry in sweep.iterdir()} <= {MULTIRUN_FILE}:
             shutil.rmtree(sweep, ignore_errors=True)
     except OSError:  # gone, or not readable: left as it is

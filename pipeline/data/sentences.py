@@ -13,6 +13,7 @@ from dataclasses import dataclass
 _TITLE_AT_END = re.compile(
     r"\b(?:Gov|Lt|Gen|Sen|Rep|Col|Maj|Capt|Sgt|Cpl|Adm|Cmdr|Brig|Insp|Supt|Rev|Prof|Dr|Mr|Mrs|Ms|St)\.$"
 )
+_TITLE_CHARS = 6  # the longest title with its dot, and the character before it (\b)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def _spans(line: str, segmenter) -> list[tuple[int, int]]:
             start = end - len(line[start:end].lstrip())  # syntok keeps some Python spaces (\x1f)
             if start == end:
                 continue
-            if spans and _TITLE_AT_END.search(line[spans[-1][0] : spans[-1][1]]):
+            # Only the span's end can hold the title: searching all of it was quadratic in titles per line.
+            if spans and _TITLE_AT_END.search(line[max(spans[-1][0], spans[-1][1] - _TITLE_CHARS) : spans[-1][1]]):
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))

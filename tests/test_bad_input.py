@@ -127,6 +127,9 @@ CASES = [
     Case("train-10mb-line", "train", data("d.jsonl"),
          {"d.jsonl": good_with(json.dumps({"text": "word " * (TEN_MB // 5), "label": "threat", "doc_id": "x"}))},
          "d.jsonl: line 9: text of 10,000,000 characters"),
+    Case("train-json-nested-too-deeply", "train", data("d.jsonl"),  # json's RecursionError was a traceback
+         {"d.jsonl": good_with('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}")},
+         "d.jsonl: line 9: not valid JSON (nested too deeply)"),
     Case("train-json-array", "train", data("d.jsonl"), {"d.jsonl": json.dumps(GOOD_ROWS).encode()},
          "d.jsonl: line 1: expected one JSON object per line, got list"),
     Case("train-two-sentences-at-one-place", "train", data("d.jsonl"),  # trained, both read at one position
@@ -258,6 +261,9 @@ CASES = [
          "s.jsonl: bytes that are not UTF-8 were replaced", code=0),
     Case("score-jsonl-lone-surrogate", "score", score("{tmp}/s.jsonl", "-o", "{tmp}/out.csv"),
          {"s.jsonl": b'{"text": "We will come. \\ud83d"}\n'}, "s.jsonl: lone surrogates", code=0),
+    Case("score-jsonl-number-over-4300-digits", "score", score("{tmp}/s.jsonl", "--jobs", "2"),  # a ValueError
+         {"s.jsonl": b'{"text": "a"}\n{"text": "b", "doc_id": ' + b"9" * 5000 + b"}\n"},
+         "s.jsonl: line 2: not valid JSON (a number of over 4,300 digits)"),
     Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
          "s.jsonl: line 2: expected an object with a 'text' string"),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
@@ -306,6 +312,9 @@ CASES = [
          "d.jsonl: looks like a binary file"),
     Case("validate-json-array", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": json.dumps(RECORDS).encode()},
          "d.jsonl: line 1: expected one JSON object per line, got list; the file holds a JSON array", lines=2),
+    Case("validate-json-nested-too-deeply", "validate", files("{tmp}/d.jsonl"),  # its first line, read twice
+         {"d.jsonl": ("{\"text\": " + "[" * 100_000 + "]" * 100_000 + "}\n").encode()},
+         "d.jsonl: line 1: not valid JSON (nested too deeply)", lines=2),
     Case("validate-label-spaces-case", "validate", files("{tmp}/d.jsonl"),  # read as training reads it
          {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=" Reporting ")])},
          "d.jsonl: line 8: label ' Reporting ' read as 'reporting'", code=0),

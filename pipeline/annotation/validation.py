@@ -154,7 +154,7 @@ def standoff_format(file: Path) -> str | None:
         with open(file, encoding="utf-8-sig") as handle:
             first = next((line for line in handle if line.strip()), "")
         record = json.loads(first)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # read_json_lines names the line
         return None
     if not isinstance(record, dict) or "text" in record or "sha256" not in record:
         return None

@@ -62,6 +62,10 @@ def read_json_lines(
             hint = " (a JSON array? write one JSON object per line)" if number == 1 and line.lstrip().startswith("[") else ""
             bad(f"{_where(file, number)}: not valid JSON ({exc.msg} at column {exc.colno}){hint}")
             continue
+        except (ValueError, RecursionError) as exc:  # json's limits, which raise no JSONDecodeError
+            limit = "nested too deeply" if isinstance(exc, RecursionError) else "a number of over 4,300 digits"
+            bad(f"{_where(file, number)}: not valid JSON ({limit})")
+            continue
         if not isinstance(record, dict):
             hint = "; the file holds a JSON array, not JSON Lines" if isinstance(record, list) and number == 1 else ""
             bad(f"{_where(file, number)}: expected one JSON object per line, got {type(record).__name__}{hint}")

@@ -143,7 +143,7 @@ def _newsdiscourse_texts(rows, corpus: Path) -> list[str | None]:
                 try:
                     record = json.loads(raw)
                     key = (str(record["doc_id"]), int(record["sentence_index"]))
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, RecursionError):
                     continue
                 if key in wanted:
                     found[key] = record.get("text")

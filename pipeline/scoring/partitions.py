@@ -114,7 +114,7 @@ def _doc_id_of(json, line: bytes):
     try:
         record = json.loads(line)
         return str(record["doc_id"]) if isinstance(record, dict) and "doc_id" in record else None
-    except ValueError:
+    except (ValueError, RecursionError):  # json's limits: too deep, or an integer of over 4,300 digits
         return None
 
 

@@ -267,7 +267,7 @@ CASES = [
     Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
          "s.jsonl: line 2: expected an object with a 'text' string"),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
-         "s.csv: row 1: sentence_index is not a number"),
+         "s.csv: row 1: sentence_index is not a whole number: 'one'"),
     Case("score-unreadable-file", "score", score("{tmp}/a.txt"), {"a.txt": b"We will come."},
          "a.txt: cannot read: Permission denied", root_skip=True),
     Case("score-missing-input", "score", score("{tmp}/none.txt"), {}, "none.txt: file not found"),

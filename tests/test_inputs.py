@@ -148,3 +148,37 @@ def test_scoring_a_folder_into_itself_does_not_read_its_own_earlier_output(tmp_p
     first = out.read_text(encoding="utf-8")
     main(["--model", str(trained_model), str(inbox), "-o", str(out), "--force"])
     assert out.read_text(encoding="utf-8") == first and len(first.splitlines()) == 2
+
+
+# ---------------------------------------------------------------- sentence_index of sentence files
+@pytest.mark.parametrize("value, expect", [
+    ('"x"', "line 1: sentence_index is not a whole number: 'x'"), ("null", "not a whole number: None"),
+    ("NaN", "not a whole number: nan"), ("1e400", "not a whole number: inf"), ("1.5", "not a whole number: 1.5"),
+    ("true", "not a whole number: True"), ("[1]", "not a whole number: [1]"), ("9" * 26, "out of range: 999"),
+])
+def test_a_sentence_index_that_is_no_whole_number_is_one_error_naming_its_line(tmp_path, value, expect):
+    """Each was a traceback (ValueError, TypeError, OverflowError) when the batch was scored."""
+    from pipeline.scoring.inputs import read_file
+
+    file = tmp_path / "s.jsonl"
+    file.write_text('{"text": "We will come.", "sentence_index": %s}\n' % value, encoding="utf-8")
+    with pytest.raises(PipelineError, match=expect.replace(".", r"\.").replace("[", r"\[")):
+        list(read_file(file))
+
+
+def test_a_sentence_index_in_csv_or_parquet_is_checked_as_in_json_lines(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.scoring.inputs import read_file
+
+    (tmp_path / "s.csv").write_text("text,sentence_index\nWe will come.,99999999999999999999\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"s\.csv: row 1: sentence_index is out of range"):
+        list(read_file(tmp_path / "s.csv"))
+    for name, index in [("null", pa.array([0, None], pa.int64())), ("float", [0.0, 0.5]),
+                        ("huge", pa.array([0, 2**64 - 1], pa.uint64()))]:
+        pq.write_table(pa.table({"text": ["A.", "B."], "sentence_index": index}), tmp_path / f"{name}.parquet")
+        with pytest.raises(PipelineError, match=rf"{name}\.parquet: row 2: sentence_index is"):
+            list(read_file(tmp_path / f"{name}.parquet"))
+    pq.write_table(pa.table({"text": ["A.", "B."], "sentence_index": [4.0, 2]}), tmp_path / "fine.parquet")
+    assert [item[1] for item in read_file(tmp_path / "fine.parquet")] == [4, 2]

@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.common.errors import PATH_CHARS, PipelineError, cut
+from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 
 Item = tuple[str, int, str]  # doc_id, sentence_index, text
 
 SENTENCE_FILES = {".jsonl", ".csv", ".parquet"}
 TEXT_FILES = {".txt", ".text", ".md", ""}
 STDIN = "-"
+_INDEX_LIMIT = 2**62  # context features hold sentence indices (and an article's length) as int64
 
 
 def resolve_inputs(inputs: Iterable[str]) -> list[str]:
@@ -178,7 +179,22 @@ def jsonl_item(path: Path, number: int, record: dict, doc_id: str | None = None)
     if not isinstance(record.get("text"), str):
         raise PipelineError(f"{cut(path, PATH_CHARS)}: line {number}: expected an object with a 'text' string")
     doc_id = str(record["doc_id"]) if "doc_id" in record else doc_id or file_doc_id(path)
-    return doc_id, record.get("sentence_index", number - 1), record["text"]
+    index = sentence_index(record["sentence_index"], f"{cut(path, PATH_CHARS)}: line {number}") \
+        if "sentence_index" in record else number - 1
+    return doc_id, index, record["text"]
+
+
+def sentence_index(value, where: str) -> int:
+    """A given sentence_index as an int: a whole number (3, 3.0, or "3" as CSV holds it), else an error."""
+    try:
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        index = int(value)
+    except (TypeError, ValueError, OverflowError):  # null, "one", NaN, Infinity, a list
+        raise PipelineError(f"{where}: sentence_index is not a whole number: {quote(value)}") from None
+    if not -_INDEX_LIMIT < index < _INDEX_LIMIT:
+        raise PipelineError(f"{where}: sentence_index is out of range: {quote(value)}")
+    return index
 
 
 def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
@@ -194,10 +210,7 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
         if not rows.fieldnames or "text" not in rows.fieldnames:
             raise PipelineError(f"{path}: no 'text' column")
         for number, row in enumerate(rows):
-            try:
-                index = int(row.get("sentence_index") or number)
-            except ValueError:
-                raise PipelineError(f"{path}: row {number + 1}: sentence_index is not a number") from None
+            index = sentence_index(row.get("sentence_index") or number, f"{path}: row {number + 1}")
             yield row.get("doc_id") or doc_id, index, row["text"] or ""
 
 
@@ -222,10 +235,22 @@ def read_parquet_chunks(path: Path, batch_size: int = 2000, row_groups: list[int
             raise PipelineError(f"{path}: row {row + texts.index(None) + 1}: 'text' is empty (null)")
         doc_ids = ([str(d) if d is not None else stem for d in batch.column("doc_id").to_pylist()]
                    if "doc_id" in columns else [stem] * n)
-        indices = (batch.column("sentence_index").to_pylist()
+        indices = (_parquet_indices(path, batch.column("sentence_index"), row)
                    if "sentence_index" in columns else range(row, row + n))
         yield list(zip(doc_ids, indices, texts))
         row += n
+
+
+def _parquet_indices(path: Path, column, first_row: int) -> list[int]:
+    """A batch's sentence_index column as ints, each value checked only where its type lets it be wrong."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_signed_integer(column.type) and not column.null_count:
+        low, high = pc.min_max(column).values()
+        if len(column) == 0 or -_INDEX_LIMIT < low.as_py() and high.as_py() < _INDEX_LIMIT:
+            return column.to_pylist()
+    return [sentence_index(value, f"{path}: row {first_row + i + 1}") for i, value in enumerate(column.to_pylist())]
 
 
 def open_parquet(path: Path):

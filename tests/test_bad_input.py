@@ -268,6 +268,9 @@ CASES = [
          "s.jsonl: line 2: expected an object with a 'text' string"),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
          "s.csv: row 1: sentence_index is not a whole number: 'one'"),
+    Case("score-csv-200k-field", "score", score("{tmp}/s.csv", "-o", "{tmp}/out.jsonl"),  # was csv's _csv.Error
+         {"s.csv": b"text\n" + b"x" * 200_000 + b"\n"},
+         "s.csv: sentence 0: sentence of 200,000 characters; scored on its first 10,000", code=0),
     Case("score-unreadable-file", "score", score("{tmp}/a.txt"), {"a.txt": b"We will come."},
          "a.txt: cannot read: Permission denied", root_skip=True),
     Case("score-missing-input", "score", score("{tmp}/none.txt"), {}, "none.txt: file not found"),

@@ -205,6 +205,7 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
     doc_id = doc_id or file_doc_id(path)
+    csv.field_size_limit(2**31 - 1)  # csv's own limit (131,072 characters) ended a long sentence in a traceback
     with handle:
         rows = csv.DictReader(handle)
         if not rows.fieldnames or "text" not in rows.fieldnames:

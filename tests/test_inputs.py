@@ -182,3 +182,21 @@ def test_a_sentence_index_in_csv_or_parquet_is_checked_as_in_json_lines(tmp_path
             list(read_file(tmp_path / f"{name}.parquet"))
     pq.write_table(pa.table({"text": ["A.", "B."], "sentence_index": [4.0, 2]}), tmp_path / "fine.parquet")
     assert [item[1] for item in read_file(tmp_path / "fine.parquet")] == [4, 2]
+
+
+def test_a_parquet_text_column_must_hold_text(tmp_path):
+    """A column of numbers was a TypeError traceback; strings stored as a dictionary or view still read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.scoring.inputs import read_file
+
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "n.parquet")
+    with pytest.raises(PipelineError, match=r"n\.parquet: the 'text' column holds int64, not text"):
+        list(read_file(tmp_path / "n.parquet"))
+    for kind in ["dictionary", "large_string", "string_view"]:
+        texts = pa.array(["A.", "B."], pa.large_string() if kind == "large_string" else pa.string())
+        texts = texts.dictionary_encode() if kind == "dictionary" else texts
+        texts = texts.cast(pa.string_view()) if kind == "string_view" else texts
+        pq.write_table(pa.table({"text": texts}), tmp_path / f"{kind}.parquet")
+        assert [item[2] for item in read_file(tmp_path / f"{kind}.parquet")] == ["A.", "B."]

@@ -255,14 +255,21 @@ def _parquet_indices(path: Path, column, first_row: int) -> list[int]:
 
 
 def open_parquet(path: Path):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
         raise PipelineError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
-    if "text" not in parquet.schema_arrow.names:
+    names = parquet.schema_arrow.names
+    if "text" not in names:
         raise PipelineError(f"{path}: no 'text' column")
+    kind = parquet.schema_arrow.field("text").type
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+            or getattr(pa.types, "is_string_view", lambda _: False)(kind)):  # pyarrow 16 and later
+        raise PipelineError(f"{path}: the 'text' column holds {kind}, not text")
     return parquet
 
 

@@ -200,3 +200,17 @@ def test_a_parquet_text_column_must_hold_text(tmp_path):
         texts = texts.cast(pa.string_view()) if kind == "string_view" else texts
         pq.write_table(pa.table({"text": texts}), tmp_path / f"{kind}.parquet")
         assert [item[2] for item in read_file(tmp_path / f"{kind}.parquet")] == ["A.", "B."]
+
+
+def test_a_column_named_twice_is_one_error(tmp_path):
+    """Parquet's was a KeyError traceback; CSV kept the last 'text' column and lost the sentences of the first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.scoring.inputs import read_file
+
+    (tmp_path / "s.csv").write_text("text,doc_id,text\nWe will come.,a,It rained.\n", encoding="utf-8")
+    pq.write_table(pa.table([pa.array(["A."]), pa.array(["B."])], names=["text", "text"]), tmp_path / "s.parquet")
+    for name in ["s.csv", "s.parquet"]:
+        with pytest.raises(PipelineError, match=rf"{name}: 2 columns named 'text'"):
+            list(read_file(tmp_path / name))

@@ -210,6 +210,9 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
         rows = csv.DictReader(handle)
         if not rows.fieldnames or "text" not in rows.fieldnames:
             raise PipelineError(f"{path}: no 'text' column")
+        for name in ("text", "doc_id", "sentence_index"):
+            if rows.fieldnames.count(name) > 1:  # DictReader keeps the last, and the sentences of the others were lost
+                raise PipelineError(f"{path}: {rows.fieldnames.count(name)} columns named {name!r}")
         for number, row in enumerate(rows):
             index = sentence_index(row.get("sentence_index") or number, f"{path}: row {number + 1}")
             yield row.get("doc_id") or doc_id, index, row["text"] or ""
@@ -265,6 +268,9 @@ def open_parquet(path: Path):
     names = parquet.schema_arrow.names
     if "text" not in names:
         raise PipelineError(f"{path}: no 'text' column")
+    for name in ("text", "doc_id", "sentence_index"):
+        if names.count(name) > 1:  # pyarrow's KeyError; which one holds the sentences?
+            raise PipelineError(f"{path}: {names.count(name)} columns named {name!r}")
     kind = parquet.schema_arrow.field("text").type
     kind = kind.value_type if pa.types.is_dictionary(kind) else kind
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)

@@ -130,6 +130,10 @@ CASES = [
     Case("train-json-nested-too-deeply", "train", data("d.jsonl"),  # json's RecursionError was a traceback
          {"d.jsonl": good_with('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}")},
          "d.jsonl: line 9: not valid JSON (nested too deeply)"),
+    Case("train-sentence-index-past-int64", "train",  # the context features' OverflowError was a traceback
+         lambda tmp, m: [f"data.path={tmp / 'd.jsonl'}", "save_skops=false", "data.labels=[threat,reporting]"],
+         {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], sentence_index=10**25)])},
+         "d.jsonl: line 8: 'sentence_index' is out of range, got 1e+25"),
     Case("train-json-array", "train", data("d.jsonl"), {"d.jsonl": json.dumps(GOOD_ROWS).encode()},
          "d.jsonl: line 1: expected one JSON object per line, got list"),
     Case("train-two-sentences-at-one-place", "train", data("d.jsonl"),  # trained, both read at one position
@@ -318,6 +322,9 @@ CASES = [
     Case("validate-json-nested-too-deeply", "validate", files("{tmp}/d.jsonl"),  # its first line, read twice
          {"d.jsonl": ("{\"text\": " + "[" * 100_000 + "]" * 100_000 + "}\n").encode()},
          "d.jsonl: line 1: not valid JSON (nested too deeply)", lines=2),
+    Case("validate-sentence-index-past-int64", "validate", files("{tmp}/d.jsonl"),  # which training refuses
+         {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], sentence_index=2**63)])},
+         "d.jsonl: line 8: 'sentence_index' is out of range, got 9223372036854775808", lines=2),
     Case("validate-label-spaces-case", "validate", files("{tmp}/d.jsonl"),  # read as training reads it
          {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=" Reporting ")])},
          "d.jsonl: line 8: label ' Reporting ' read as 'reporting'", code=0),

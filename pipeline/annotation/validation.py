@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, counted, cut, quote
 from pipeline.common.labels import LABELS, label_named
+from pipeline.data.records import INDEX_LIMIT
 
 REQUIRED = ("text", "label", "doc_id", "sentence_index")
 MIN_WORDS = 5  # shorter repeats are formulaic lines, not duplicates or leakage
@@ -130,6 +131,8 @@ def read_records(
             problems.append(f"'doc_id' must be a non-empty string, got {quote(doc_id)}")
         if "sentence_index" in raw and (type(index) is not int or index < 0):
             problems.append(f"'sentence_index' must be a whole number >= 0, got {quote(index)}")
+        elif "sentence_index" in raw and index >= INDEX_LIMIT:  # training refuses it too
+            problems.append(f"'sentence_index' is out of range, got {quote(index)}")
         for name in DESCRIPTIVE:
             if raw.get(name) is not None and not isinstance(raw[name], str):
                 problems.append(f"{quote(name)} must be a string, got {type(raw[name]).__name__}")

@@ -213,13 +213,16 @@ def _read_index(arrow, column: str | None, n: int, where):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from pipeline.data.records import INDEX_LIMIT
     from pipeline.data.table import index_value
 
     if not column or column not in arrow.column_names:
         return None
     values, is_json = _json_text(arrow[column])
-    if pa.types.is_integer(values.type) and not values.null_count and (not n or pc.min(values).as_py() >= 0):
-        return values.to_numpy().astype(np.int64)
+    if pa.types.is_integer(values.type) and not values.null_count:
+        low, high = pc.min_max(values).values()
+        if not n or low.as_py() >= 0 and high.as_py() < INDEX_LIMIT:
+            return values.to_numpy().astype(np.int64)
     indices = np.empty(n, dtype=np.int64)
     for start in range(0, n, SCAN_BATCH):
         batch = _decoded(values.slice(start, SCAN_BATCH).to_pylist(), is_json)

@@ -17,6 +17,7 @@ TEXT, RECORDS = "text", "records"
 
 INPUT_COLUMNS = ("text", "doc_id", "sentence_index", "n_sentences", "paragraph")
 UNKNOWN = -1  # sentence_index / paragraph of a sentence seen without its article
+INDEX_LIMIT = 2**62  # context features hold a sentence_index (and an article's length) as int64
 # One item to score: (doc_id, sentence_index, text) or the same plus a dict that may
 # hold "n_sentences" and "paragraph" (filled by the splitter for raw articles).
 Item = tuple

@@ -10,6 +10,7 @@ from pipeline.common.errors import PipelineError, quote
 from pipeline.common.files import FORMATS, is_saved_dataset
 from pipeline.common.jsonl import check_json_lines, check_text_lines, mixed_kinds
 from pipeline.common.textio import MAX_SENTENCE_CHARS
+from pipeline.data.records import INDEX_LIMIT
 
 
 def check_text(text, where: str, column: str) -> None:
@@ -58,15 +59,16 @@ def read_index(table, column: str | None, places: list[str]) -> list[int | None]
     return [index_value(value, where, column) for where, value in zip(places, column_values(table, column))]
 
 
-def index_value(value, where: str, column: str) -> int:
-    """One row's sentence index, checked: a whole number >= 0 (1.0 reads as 1) that an Arrow int64
-    column holds (out-of-core loading keeps them so)."""
+def index_value(given, where: str, column: str) -> int:
+    """One row's sentence index, checked: a whole number >= 0 (1.0 reads as 1) below INDEX_LIMIT (the
+    context features hold an index and an article's length as int64)."""
+    value = given
     if isinstance(value, float) and value.is_integer():  # a CSV column with a blank cell reads as floats
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise PipelineError(f"{where}: {quote(column)} must be a whole number >= 0, got {quote(value)}")
-    if value >= 2**63:
-        raise PipelineError(f"{where}: {quote(column)} must be a whole number below 2**63, got {value}")
+    if value >= INDEX_LIMIT:  # an OverflowError traceback in the context features
+        raise PipelineError(f"{where}: {quote(column)} is out of range, got {quote(given)}")
     return value
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
+from pipeline.data.records import INDEX_LIMIT
 
 Item = tuple[str, int, str]  # doc_id, sentence_index, text
 
 SENTENCE_FILES = {".jsonl", ".csv", ".parquet"}
 TEXT_FILES = {".txt", ".text", ".md", ""}
 STDIN = "-"
-_INDEX_LIMIT = 2**62  # context features hold sentence indices (and an article's length) as int64
 
 
 def resolve_inputs(inputs: Iterable[str]) -> list[str]:
@@ -192,7 +192,7 @@ def sentence_index(value, where: str) -> int:
         index = int(value)
     except (TypeError, ValueError, OverflowError):  # null, "one", NaN, Infinity, a list
         raise PipelineError(f"{where}: sentence_index is not a whole number: {quote(value)}") from None
-    if not -_INDEX_LIMIT < index < _INDEX_LIMIT:
+    if not -INDEX_LIMIT < index < INDEX_LIMIT:
         raise PipelineError(f"{where}: sentence_index is out of range: {quote(value)}")
     return index
 
@@ -252,7 +252,7 @@ def _parquet_indices(path: Path, column, first_row: int) -> list[int]:
 
     if pa.types.is_signed_integer(column.type) and not column.null_count:
         low, high = pc.min_max(column).values()
-        if len(column) == 0 or -_INDEX_LIMIT < low.as_py() and high.as_py() < _INDEX_LIMIT:
+        if len(column) == 0 or -INDEX_LIMIT < low.as_py() and high.as_py() < INDEX_LIMIT:
             return column.to_pylist()
     return [sentence_index(value, f"{path}: row {first_row + i + 1}") for i, value in enumerate(column.to_pylist())]
 

@@ -96,6 +96,16 @@ def test_a_missing_article_is_named(tmp_path):
         source(labels, corpus).load_train()
 
 
+@pytest.mark.parametrize("field", ["doc_id", "folder"])
+def test_a_nul_escape_in_an_article_name_is_a_missing_article(tmp_path, field):
+    """json reads \\u0000 as a NUL character, which no file name holds: it was a ValueError traceback."""
+    corpus, labels = ptc_corpus(tmp_path)
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    write_jsonl(labels, [dict(rows[0], **{field: rows[0][field] + "\x00"})] + rows[1:])
+    with pytest.raises(PipelineError, match=r"line 1: .* is missing"):
+        source(labels, corpus).load_train()
+
+
 def test_the_cli_prints_one_line_for_a_missing_corpus(tmp_path):
     from conftest import run_cli
 

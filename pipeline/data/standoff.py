@@ -122,7 +122,7 @@ def _ptc_texts(rows, corpus: Path) -> list[str | None]:
             else:
                 try:
                     articles[key] = path.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
+                except (OSError, UnicodeDecodeError, ValueError):  # ValueError: a NUL (\u0000) in a name
                     articles[key] = None
         article = articles[key]
         ok = article is not None and row["start"] <= row["end"] <= len(article)

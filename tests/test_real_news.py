@@ -106,6 +106,15 @@ def test_a_nul_escape_in_an_article_name_is_a_missing_article(tmp_path, field):
         source(labels, corpus).load_train()
 
 
+def test_an_absolute_folder_is_not_read_outside_the_corpus(tmp_path):
+    """corpus / "/elsewhere" is "/elsewhere": such a label read its sentence from outside paths.ptc_dir."""
+    corpus, labels = ptc_corpus(tmp_path)
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    write_jsonl(labels, [dict(rows[0], folder=str(corpus / "articles"))] + rows[1:])
+    with pytest.raises(PipelineError, match=r"line 1: .* is missing"):
+        source(labels, corpus).load_train()
+
+
 def test_the_cli_prints_one_line_for_a_missing_corpus(tmp_path):
     from conftest import run_cli
 

@@ -117,7 +117,7 @@ def _ptc_texts(rows, corpus: Path) -> list[str | None]:
         key = (str(row["folder"]), str(row["doc_id"]))
         if key not in articles:
             path = corpus / key[0] / f"{key[1]}.txt"
-            if ".." in key[0] or "/" in key[1]:
+            if ".." in key[0] or "/" in key[1] or Path(key[0]).is_absolute():
                 articles[key] = None  # names stay inside the corpus folder
             else:
                 try:

@@ -115,6 +115,15 @@ def test_an_absolute_folder_is_not_read_outside_the_corpus(tmp_path):
         source(labels, corpus).load_train()
 
 
+def test_a_sentence_index_past_int64_is_named(tmp_path):
+    """As in a labeled file: it was read, then the context features stopped in an OverflowError traceback."""
+    corpus, labels = ptc_corpus(tmp_path)
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    write_jsonl(labels, [dict(rows[0], sentence_index=2**63)] + rows[1:])
+    with pytest.raises(PipelineError, match=r"line 1: 'sentence_index' is out of range, got 9223372036854775808"):
+        source(labels, corpus).load_train()
+
+
 def test_the_cli_prints_one_line_for_a_missing_corpus(tmp_path):
     from conftest import run_cli
 

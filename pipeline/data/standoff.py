@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.common.errors import PipelineError, warn
+from pipeline.data.records import INDEX_LIMIT
 
 FORMATS = ("ptc", "newsdiscourse")
 FIELDS = {
@@ -102,6 +103,8 @@ def read_labels(labels_file: Path, fmt: str) -> list[tuple[int, dict]]:
             value = row.get(name, 0)
             if name in FIELDS[fmt] and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise PipelineError(f"{labels_file}: line {line}: {name!r} must be a whole number >= 0, got {value!r}")
+            if name == "sentence_index" and value >= INDEX_LIMIT:  # the context features' OverflowError
+                raise PipelineError(f"{labels_file}: line {line}: 'sentence_index' is out of range, got {value!r}")
         if not isinstance(row["sha256"], str) or not isinstance(row["label"], str):
             raise PipelineError(f"{labels_file}: line {line}: 'sha256' and 'label' must be strings")
         rows.append((line, row))

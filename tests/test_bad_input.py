@@ -329,6 +329,9 @@ CASES = [
          {"d.jsonl": jsonl(RECORDS[:-1] + [dict(RECORDS[-1], label=" Reporting ")])},
          "d.jsonl: line 8: label ' Reporting ' read as 'reporting'", code=0),
     Case("split-binary-article", "split", files("{tmp}/a.txt"), {"a.txt": BINARY}, "a.txt: looks like a binary file"),
+    Case("split-stdin-binary", "split", files("-"), {}, "stdin: looks like a binary file", stdin=BINARY),  # was split
+    Case("split-stdin-invalid-utf8", "split", files("-"), {}, "stdin: bytes that are not UTF-8 were replaced", code=0,
+         stdin=b"Le ministre a menac\xe9 la ville."),  # stdin is read as score reads it
     Case("split-output-exists", "split", files("{tmp}/a.txt", "-o", "{tmp}/t.jsonl"),
          {"a.txt": b"We will come.", "t.jsonl": b"kept\n"}, "t.jsonl already exists (pass --force"),
     Case("split-output-is-its-input", "split", files("{tmp}/a.txt", "-o", "{tmp}/a.txt", "--force"),  # replaced it

@@ -39,7 +39,7 @@ def article_files(inputs: Iterable[str]) -> list[Path]:
 def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
     """(doc_id, text) for each article named, found in a named folder, or read from stdin."""
     from pipeline.common.files import STDIN
-    from pipeline.scoring.inputs import file_doc_id, read_text
+    from pipeline.scoring.inputs import file_doc_id, read_stdin, read_text
 
     articles: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
@@ -52,7 +52,7 @@ def read_articles(inputs: Iterable[str]) -> list[tuple[str, str]]:
             raise PipelineError(f"{cut(where, PATH_CHARS)}: doc_id {quote(doc_id)} is already taken by "
                                 f"{cut(seen[doc_id], PATH_CHARS)}; rename one file")
         seen[doc_id] = where
-        text = sys.stdin.read() if from_stdin else read_text(path)
+        text = read_stdin() if from_stdin else read_text(path)  # read as score reads it
         if not text.strip():
             print(f"warning: {cut(where, PATH_CHARS)}: no text, so no sentences", file=sys.stderr)
         articles.append((doc_id, text))

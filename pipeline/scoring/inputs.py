@@ -93,7 +93,7 @@ def _item_chunks(files: list[str], texts: Iterable[str], batch_size: int,
         yield check_lengths([(doc_id, index, s) for index, s in enumerate(split_sentences(text))], "--text")
     for name in files:
         if name == STDIN:
-            sentences = split_sentences(_read_stdin())
+            sentences = split_sentences(read_stdin())
             yield check_lengths([("stdin", index, s) for index, s in enumerate(sentences)], "stdin")
         elif name.lower().endswith(".parquet"):
             for chunk in read_parquet_chunks(Path(name), batch_size, doc_id=doc_ids.get(name)):
@@ -126,7 +126,7 @@ def _decode_argument(text: str, source: str) -> str:
         return decode_forgiving(text.encode("utf-8", "surrogateescape"), source)
 
 
-def _read_stdin() -> str:
+def read_stdin() -> str:
     from pipeline.common.textio import decode_forgiving
 
     raw = getattr(sys.stdin, "buffer", None)

@@ -270,6 +270,11 @@ CASES = [
          "s.jsonl: line 2: not valid JSON (a number of over 4,300 digits)"),
     Case("score-null-text", "score", score("{tmp}/s.jsonl"), {"s.jsonl": b'{"text": "a"}\n{"text": null}\n'},
          "s.jsonl: line 2: expected an object with a 'text' string"),
+    Case("score-csv-invalid-utf8", "score", score("{tmp}/s.csv", "-o", "{tmp}/o.jsonl"),  # was replaced unsaid
+         {"s.csv": b"text\nLe ministre a menac\xe9 la ville.\n"}, "s.csv: bytes that are not UTF-8 were replaced",
+         code=0),
+    Case("score-csv-nul-bytes", "score", score("{tmp}/s.csv", "-o", "{tmp}/o.jsonl"),  # was scored as NUL, unsaid
+         {"s.csv": b"text\nWe will\x00 come.\n"}, "s.csv: NUL bytes were read as spaces", code=0),
     Case("score-csv-bad-index", "score", score("{tmp}/s.csv"), {"s.csv": b"text,sentence_index\nHello.,one\n"},
          "s.csv: row 1: sentence_index is not a whole number: 'one'"),
     Case("score-csv-200k-field", "score", score("{tmp}/s.csv", "-o", "{tmp}/out.jsonl"),  # was csv's _csv.Error

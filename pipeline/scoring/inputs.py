@@ -201,13 +201,13 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
     if is_blank(str(path)):  # said in a warning, like an empty article or JSONL file
         return
     try:
-        handle = open(path, encoding="utf-8-sig", errors="replace", newline="")
+        handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
     doc_id = doc_id or file_doc_id(path)
     csv.field_size_limit(2**31 - 1)  # csv's own limit (131,072 characters) ended a long sentence in a traceback
     with handle:
-        rows = csv.DictReader(handle)
+        rows = csv.DictReader(_repaired_lines(handle, path))
         if not rows.fieldnames or "text" not in rows.fieldnames:
             raise PipelineError(f"{path}: no 'text' column")
         for name in ("text", "doc_id", "sentence_index"):
@@ -216,6 +216,29 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
         for number, row in enumerate(rows):
             index = sentence_index(row.get("sentence_index") or number, f"{path}: row {number + 1}")
             yield row.get("doc_id") or doc_id, index, row["text"] or ""
+
+
+def _repaired_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
+    """A CSV file's lines repaired as any text to score: undecodable bytes (read as surrogates) as U+FFFD
+    and NUL bytes as spaces, each kind of repair warned about once."""
+    from pipeline.common.errors import warn
+    from pipeline.common.textio import without_surrogates
+
+    repaired: set[str] = set()
+
+    def repair(what: str) -> None:
+        if what not in repaired:
+            repaired.add(what)
+            warn(f"{cut(path, PATH_CHARS)}: {what}")
+
+    for line in lines:
+        if not line.isascii() and (fixed := without_surrogates(line)) != line:
+            repair("bytes that are not UTF-8 were replaced with \ufffd")
+            line = fixed
+        if "\x00" in line:
+            repair("NUL bytes were read as spaces")
+            line = line.replace("\x00", " ")
+        yield line
 
 
 def read_parquet(path: Path, batch_size: int = 2000, row_groups: list[int] | None = None,

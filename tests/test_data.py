@@ -170,7 +170,7 @@ def test_the_same_sentence_twice_at_one_place_is_left_to_the_label_check(tmp_pat
 
 
 def test_without_a_group_column_files_of_one_name_in_two_folders_share_no_place(tmp_path):
-    """Each sentence is then its own document, named by its file's stem and row."""
+    """Each sentence is then its own document, named by its file and row."""
     for folder, text in (("a", "One."), ("b", "Two.")):
         (tmp_path / folder).mkdir()
         write_jsonl(tmp_path / folder / "d.jsonl", [sentence(text, "threat", "x", 0)])
@@ -197,3 +197,9 @@ def test_a_field_of_mixed_kinds_in_a_file_with_a_blank_line_names_the_line(tmp_p
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"d\.jsonl: " + re.escape(message)):
         DataSource(str(path), index_column="sentence_index").load_train(lazy=lazy)
+def test_a_sentence_index_cell_that_is_no_number_in_a_csv_names_its_row(tmp_path):
+    """One such cell makes the CSV column text ('0', '1', ...): row 1 and its '0' were named instead."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,doc_id,sentence_index\nOne.,threat,x,0\nTwo.,reporting,x,abc\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"d.csv: row 2: 'sentence_index' must be a whole number >= 0, got 'abc'"):
+        DataSource(str(path), index_column="sentence_index").load_train()

@@ -56,7 +56,13 @@ def read_index(table, column: str | None, places: list[str]) -> list[int | None]
     `places` says where each row is ("FILE: line N")."""
     if not column or column not in table.column_names:
         return [None] * table.num_rows
-    return [index_value(value, where, column) for where, value in zip(places, column_values(table, column))]
+    values = column_values(table, column)
+    index = []
+    for where, value in zip(places, values):
+        if _digits(value):  # a CSV column read as text for one cell that is no number: name that cell
+            where, value = next(((w, v) for w, v in zip(places, values) if not _digits(v)), (where, value))
+        index.append(index_value(value, where, column))
+    return index
 
 
 def index_value(given, where: str, column: str) -> int:
@@ -70,6 +76,10 @@ def index_value(given, where: str, column: str) -> int:
     if value >= INDEX_LIMIT:  # an OverflowError traceback in the context features
         raise PipelineError(f"{where}: {quote(column)} is out of range, got {quote(given)}")
     return value
+
+
+def _digits(value) -> bool:
+    return isinstance(value, str) and value.strip().isdigit()
 
 
 def read_table(file: Path):

@@ -253,7 +253,7 @@ MUST = "line 2: 'sentence_index' must be a whole number >= 0, got "
         ([("a", "x", 0), ("b", "x", "one")], MUST + "'one'"),
         ([("a", "x", 0), ("b", "x", True)], MUST + "True"),
         ([("a", "x", 0), ("b", "x", None)], MUST + "None"),
-        ([("a", "x", 0), ("b", "x", 10**20)], "line 2: 'sentence_index' is out of range, got 100000000000000000000"),
+        ([("a", "x", 0), ("b", "x", 10**20)], "line 2: 'sentence_index' is out of range, got 1e+20"),
         ([("a", "x", 0), ("b", "x", 2**62)], "line 2: 'sentence_index' is out of range, got 4611686018427387904"),
         ([("a", "x", "0"), ("b", "x", "1")], "line 1: 'sentence_index' must be a whole number >= 0, got '0'"),
         ([("a", "x", 0), ("b", "x", 1), ("c", "x", 1)], "line 3: doc_id 'x' sentence_index 1 repeats"),

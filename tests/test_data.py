@@ -197,9 +197,20 @@ def test_a_field_of_mixed_kinds_in_a_file_with_a_blank_line_names_the_line(tmp_p
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"d\.jsonl: " + re.escape(message)):
         DataSource(str(path), index_column="sentence_index").load_train(lazy=lazy)
+
+
 def test_a_sentence_index_cell_that_is_no_number_in_a_csv_names_its_row(tmp_path):
     """One such cell makes the CSV column text ('0', '1', ...): row 1 and its '0' were named instead."""
     path = tmp_path / "d.csv"
     path.write_text("text,label,doc_id,sentence_index\nOne.,threat,x,0\nTwo.,reporting,x,abc\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"d.csv: row 2: 'sentence_index' must be a whole number >= 0, got 'abc'"):
         DataSource(str(path), index_column="sentence_index").load_train()
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_csv_with_two_columns_of_one_name_is_refused(tmp_path, lazy):
+    """The second 'text' column's sentences were dropped in silence (score refuses such a file too)."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,doc_id,text\nOne.,threat,x,Two.\nThree.,reporting,x,Four.\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"d.csv: 2 columns named 'text' in the header line"):
+        DataSource(str(path)).load_train(lazy=lazy)

@@ -82,6 +82,21 @@ def _digits(value) -> bool:
     return isinstance(value, str) and value.strip().isdigit()
 
 
+def check_csv_header(file: Path) -> None:
+    """A CSV file's header names each column once: the reader kept the first of two 'text' columns and
+    dropped the other's sentences in silence (score refuses such a file too)."""
+    import csv
+
+    try:
+        with open(file, encoding="utf-8-sig", newline="") as handle:
+            names = next((row for row in csv.reader(handle) if any(cell.strip() for cell in row)), [])
+    except csv.Error:  # a header the reader cannot parse: the CSV reader's own error says it
+        return
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise PipelineError(f"{file}: {names.count(repeated)} columns named {quote(repeated)} in the header line")
+
+
 def read_table(file: Path):
     """One file as a `datasets.Dataset`, and the line of each row for JSON Lines (else None).
 
@@ -105,6 +120,7 @@ def read_table(file: Path):
         lines = check_json_lines(file)
     elif builder == "csv":
         check_text_lines(file)
+        check_csv_header(file)
     try:
         table = datasets.load_dataset(builder, data_files=str(file), split="train")
     except Exception as exc:  # datasets wraps pyarrow and pandas errors in its own

@@ -209,6 +209,19 @@ def test_score_refuses_a_broken_model_folder(tmp_path, trained_model, make_folde
     assert str(folder) in result.stderr
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, command):
+    in_the_way = tmp_path / "runs"
+    in_the_way.write_text("a file, not a folder\n")
+    args = ["data=seed", f"paths.models_dir={tmp_path / 'models'}"] if command == "train" else [
+        f"model_dir={tmp_path / 'none'}", f"data.path={SEED_DATA}"]
+    result = run_cli(command, *args, f"hydra.run.dir={in_the_way / 'run'}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {in_the_way / 'run'}: cannot write the run folder: Not a directory"], result.stderr
+    assert in_the_way.read_text() == "a file, not a folder\n" and not (tmp_path / "models").exists()
+
+
 def test_evaluate_refuses_a_missing_model(tmp_path):
     result = run_cli("evaluate", f"model_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'out'}")
     assert result.returncode == 2

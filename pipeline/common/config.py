@@ -416,7 +416,17 @@ def run_hydra_app(main: Callable[[], Any], kept_outside_a_job: Callable[[], str]
     except OSError as exc:
         if is_disk_full(exc):
             raise DiskFull(exc.filename or RunFolders.run or "the run folder", exc) from None
+        if _in_run_folder(exc.filename):  # Hydra making it where it cannot: read-only, no permission, a file
+            raise PipelineError(f"{exc.filename}: cannot write the run folder: {exc.strerror}") from None
         raise
+
+
+def _in_run_folder(path) -> bool:
+    """Whether `path` is this invocation's run or sweep folder, one of its parents, or inside it."""
+    if RunFolders.run is None or not path:
+        return False
+    folder, path = Path(os.path.abspath(RunFolders.run)), Path(os.path.abspath(path))
+    return path == folder or path in folder.parents or folder in path.parents
 
 
 _stopped_workers: list = []  # the launcher workers `_stop_job_processes` stopped

@@ -14,7 +14,7 @@ from conftest import ROOT
 from pipeline.artifacts.predictions_file import read_predictions, write_predictions
 from pipeline.artifacts.trust_store import record, store_path, trusted_models
 from pipeline.common.atomic import publishing_folder
-from pipeline.common.errors import DiskFull
+from pipeline.common.errors import DiskFull, PipelineError
 from pipeline.common.files import atomic_output
 from pipeline.evaluation.leaderboard import build_leaderboard, write_leaderboard
 from pipeline.evaluation.metrics import Predictions, compute_metrics
@@ -132,6 +132,32 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, store, monke
     message = str(failed.value)
     assert message.startswith(f"{folder}/") or message.startswith(str(target))
     assert f"disk full ({os.strerror(code)})" in message
+    assert target.read_bytes() == before
+    assert temporaries(target.parent) == []
+
+
+@pytest.mark.parametrize("site", [s for s in WRITERS if "score" not in s])
+def test_a_read_only_folder_names_the_file_and_keeps_the_old_one(tmp_path, store, monkeypatch, site):
+    from pipeline.common import atomic
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = WRITERS[site](folder)
+    before = target.read_bytes()
+    real_open, real_unlink = open, os.unlink
+
+    def read_only(call):  # the folder takes no new file (a read-only disk): EROFS, naming the temporary
+        def refused(path, *args, **kwargs):
+            if str(path).endswith(".tmp"):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return call(path, *args, **kwargs)
+        return refused
+
+    monkeypatch.setattr(atomic, "open", read_only(real_open), raising=False)
+    monkeypatch.setattr(os, "unlink", read_only(real_unlink))
+    refused = rf"^{re.escape(str(target.parent))}/\S+: cannot write: Read-only file system$"
+    with pytest.raises(PipelineError, match=refused):
+        WRITERS[site](folder)
     assert target.read_bytes() == before
     assert temporaries(target.parent) == []
 

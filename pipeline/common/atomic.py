@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import IO, Iterator
 
-from pipeline.common.errors import DiskFull, is_disk_full
+from pipeline.common.errors import DiskFull, PipelineError, is_disk_full
 
 
 def temporary_name(target: Path) -> Path:
@@ -73,9 +73,11 @@ def replacing_path(target: str | Path, *, durable: bool = True) -> Iterator[Path
     except OSError as exc:
         if is_disk_full(exc):
             raise DiskFull(target, exc) from None
+        if exc.filename is not None and Path(exc.filename) in (tmp, target):  # a read-only or forbidden folder
+            raise PipelineError(f"{target}: cannot write: {exc.strerror}") from None
         raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # absent, or in a folder that took no file (read-only)
             os.unlink(tmp)
     if durable:
         sync_folder(target.parent)

@@ -206,6 +206,27 @@ def test_a_published_folder_replaces_the_old_one_whole_only_when_asked(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["silver"]
 
 
+@pytest.mark.parametrize("where", ["beside it", "in a folder to make"])
+def test_a_folder_published_on_a_read_only_disk_is_one_line_and_keeps_the_old_one(tmp_path, monkeypatch, where):
+    folder = tmp_path / "silver" if where == "beside it" else tmp_path / "new" / "silver"
+    if where == "beside it":
+        publish(folder, "old")
+    real_mkdir = Path.mkdir
+
+    def read_only(path, *args, **kwargs):  # the disk takes no new folder (root ignores a folder's mode)
+        if path == folder.parent and path.exists():
+            return real_mkdir(path, *args, **kwargs)
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(PipelineError, match=f"^{folder}: cannot write: Read-only file system$"):
+        publish(folder, "new")
+    monkeypatch.undo()
+    if where == "beside it":
+        assert {p.name: p.read_text() for p in folder.iterdir()} == {"a.jsonl": "old", "b.json": "old"}
+    assert not folder.parent.exists() or [p.name for p in folder.parent.iterdir()] == ["silver"]
+
+
 def test_a_full_disk_while_publishing_a_folder_names_it_and_keeps_the_old_one(tmp_path, monkeypatch):
     folder = tmp_path / "silver"
     publish(folder, "old")

@@ -136,9 +136,9 @@ def publishing_folder(target: str | Path, *, replace: bool = False) -> Iterator[
     target = Path(target)
     if target.exists() and not replace:
         raise FileExistsError(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
     try:  # made in here: a signal landing just after the mkdir still removes the folder
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         yield tmp
         flush_folder(tmp)
@@ -156,6 +156,9 @@ def publishing_folder(target: str | Path, *, replace: bool = False) -> Iterator[
         sync_folder(target.parent)
     except OSError as exc:
         if not is_disk_full(exc):
+            failed = Path(exc.filename) if exc.filename is not None else None
+            if failed in (target, *target.parents) or failed and failed.parent == target.parent:  # a read-only disk
+                raise PipelineError(f"{target}: cannot write: {exc.strerror}") from None
             raise
         kept = f"{target} is unchanged" if target.exists() else "nothing was written"
         raise DiskFull(target, exc, f"{kept}; free some space and run the command again") from None

@@ -225,6 +225,8 @@ CASES = [
     Case("train-save-skops-typo", "train", lambda tmp, m: ["save_skops=flase"], {},
          "config save_skops: must be true or false, got 'flase'"),
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),
+    Case("train-run-name-too-long", "train", lambda tmp, m: ["run_name=" + "x" * 300], {},
+         "bytes long; a model folder name takes at most 180"),  # was OSError 'File name too long'
     Case("train-run-name-taken", "train", lambda tmp, m: ["run_name=taken", *TRAIN_ARGS],
          {"models/taken/model.json": b"{}"}, "model folder already exists:"),
     # ---- evaluate ------------------------------------------------------------------------------

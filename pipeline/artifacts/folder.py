@@ -131,10 +131,17 @@ def _unpublish(final: Path, hidden: Path) -> None:
     shutil.rmtree(hidden, ignore_errors=True)
 
 
+# A file name takes 255 bytes; the save's hidden folder (.tmp-PID@HOST-RANDOM-NAME) adds up to 61.
+MAX_NAME_BYTES = 180
+
+
 def check_run_name(name: str) -> None:
-    """A run name is one plain folder name: not `latest`, not hidden, no path separators."""
+    """A run name is one plain folder name: not `latest`, not hidden, no path separators, not too long."""
     if not name or name == LATEST or name.startswith(".") or "/" in name or os.sep in name:
         raise PipelineError(f"config run_name: {quote(name)} cannot name a model folder")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise PipelineError(f"config run_name: {quote(name)} is {len(name.encode('utf-8', 'surrogateescape'))} "
+                            f"bytes long; a model folder name takes at most {MAX_NAME_BYTES}")
 
 
 def _rename_into_place(tmp: Path, models: Path, name: str, card: dict, unique: bool) -> Path:

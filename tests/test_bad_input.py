@@ -224,6 +224,7 @@ CASES = [
          "config features.context.neighbour_min_df=1000: no term is left on"),
     Case("train-save-skops-typo", "train", lambda tmp, m: ["save_skops=flase"], {},
          "config save_skops: must be true or false, got 'flase'"),
+    Case("train-data-name-too-long", "train", data("d" * 300 + ".jsonl"), {}, "data.path: File name too long: "),
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),
     Case("train-run-name-too-long", "train", lambda tmp, m: ["run_name=" + "x" * 300], {},
          "bytes long; a model folder name takes at most 180"),  # was OSError 'File name too long'
@@ -314,6 +315,18 @@ CASES = [
          "--text: bytes that are not UTF-8 were replaced", code=0),  # \udce9: the byte 0xe9 in argv
     Case("score-file-name-invalid-utf8", "score", score("{tmp}/caf\udce9.txt", "-o", "{tmp}/o.csv"),
          {"caf\udce9.txt": b"We will come."}, code=0),  # its doc_id (the stem) is written as caf\ufffd
+    # a name longer than a file name can be (255 bytes): each was an OSError 'File name too long' traceback
+    Case("score-model-name-too-long", "score", lambda tmp, m: ["--model", str(tmp / ("m" * 300)), "--text", "Hi."],
+         {}, "File name too long"),
+    Case("score-input-name-too-long", "score", score("{tmp}/" + "a" * 300 + ".txt"), {}, "File name too long"),
+    Case("score-output-name-too-long", "score", score("--text", "Hi.", "-o", "{tmp}/" + "o" * 300 + ".jsonl"), {},
+         "File name too long"),
+    Case("evaluate-model-name-too-long", "evaluate", lambda tmp, m: [f"model_dir={tmp / ('m' * 300)}"], {},
+         "model folder "),
+    Case("compare-name-too-long", "compare", lambda tmp, m: [str(tmp / ("r" * 300)), str(tmp / "model")], {},
+         "File name too long"),
+    Case("leaderboard-name-too-long", "leaderboard", lambda tmp, m: [str(tmp / ("r" * 300))], {},
+         "File name too long"),
     # ---- data commands: validate, split, agreement, suggest, audit ------------------------------
     Case("validate-empty-file", "validate", files("{tmp}/d.jsonl"), {"d.jsonl": b""},
          "d.jsonl: empty file, no sentences", lines=2),

@@ -215,6 +215,10 @@ def _process_alive(pid: int) -> bool:
 
 def check_model_folder(folder: Path) -> None:
     """A model folder given by the user exists and is a folder (loading and trust both ask)."""
+    try:
+        folder.exists()
+    except OSError as exc:  # a name longer than the file system takes
+        raise PipelineError(f"model folder {folder}: {exc.strerror}") from None
     if folder.is_file():
         raise PipelineError(f"{folder} is a file, not a model folder")
     if not folder.is_dir():

@@ -276,6 +276,8 @@ def reports_errors(func):
                 raise
             stopped(exc)
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG and exc.filename is not None:  # a path any command was given
+                fail(f"{exc.filename}: {exc.strerror}")
             if not is_disk_full(exc):
                 raise
             # A write no stage wrapped: name the file when the error does.

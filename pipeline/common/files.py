@@ -42,6 +42,11 @@ def find_files(
     files: list[Path] = []
     for item in items:
         path = Path(item)
+        try:
+            path.exists()
+        except OSError as exc:  # a name longer than the file system takes
+            shown = cut(path, PATH_CHARS)
+            raise PipelineError(f"{key}: {exc.strerror}: {shown}" if key else f"{shown}: {exc.strerror}") from None
         if stdin and str(item) == STDIN:
             files.append(path)
         elif path.is_dir() and not (whole_folder and whole_folder(path)):

@@ -222,6 +222,14 @@ def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, command):
     assert in_the_way.read_text() == "a file, not a folder\n" and not (tmp_path / "models").exists()
 
 
+def test_a_models_folder_name_too_long_is_one_line_and_leaves_no_run_folder(tmp_path):
+    models = tmp_path / ("m" * 300)
+    result = run_cli("train", "data=seed", f"paths.models_dir={models}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0].startswith("error: config paths.models_dir: File name too long: ")
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "run").exists(), result.stderr
+
+
 def test_evaluate_refuses_a_missing_model(tmp_path):
     result = run_cli("evaluate", f"model_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'out'}")
     assert result.returncode == 2

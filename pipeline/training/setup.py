@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -41,6 +42,10 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
     for name, folder in (cfg.get("paths") or {}).items():
         if not isinstance(folder, str) and not (name == "cache_dir" and folder is None):  # null: no cache
             raise PipelineError(f"config paths.{name}: expected a folder path, got {quote(folder)}")
+        try:
+            Path(folder or ".").expanduser().exists()
+        except OSError as exc:  # a name longer than the file system takes
+            raise PipelineError(f"config paths.{name}: {exc.strerror}: {folder}") from None
     check_folds_config(cfg.split, "split")
     return RunParts(
         estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),

@@ -115,6 +115,15 @@ def test_a_run_folder_given_as_the_model_names_the_model_it_saved(tmp_path, trai
     assert result.stderr == f"error: {run} is a run folder; the model it saved is {trained_model}\n"
 
 
+def test_a_latest_here_whose_model_moved_is_named_not_passed_over_for_the_projects(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "latest").symlink_to("seed-model")  # the model moved elsewhere since
+    result = run_cli("score", "--text", "We will come.", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: model folder not found: models/latest names seed-model, which is not there"], result.stderr
+
+
 def test_articles_with_the_same_name_in_two_folders_stay_two_articles(tmp_path, trained_model, capsys):
     """Their doc_ids were both the stem, so a context model read them as one article."""
     articles = sorted((ROOT / "seeds").iterdir())

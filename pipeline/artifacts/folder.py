@@ -221,6 +221,8 @@ def check_model_folder(folder: Path) -> None:
         raise PipelineError(f"model folder {folder}: {exc.strerror}") from None
     if folder.is_file():
         raise PipelineError(f"{folder} is a file, not a model folder")
+    if not folder.is_dir() and folder.is_symlink():  # models/latest after its model was moved or deleted
+        raise PipelineError(f"model folder not found: {folder} names {os.readlink(folder)}, which is not there")
     if not folder.is_dir():
         raise PipelineError(f"model folder not found: {folder}")
 

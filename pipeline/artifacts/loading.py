@@ -17,8 +17,9 @@ DEFAULT_MODEL = Path(MODELS_FOLDER) / LATEST
 
 
 def default_model_dir() -> Path:
-    """The model a command loads without --model: models/latest here, else the project's."""
-    if DEFAULT_MODEL.exists():
+    """The model a command loads without --model: models/latest here (even one naming a folder since
+    moved: it is the one meant), else the project's."""
+    if DEFAULT_MODEL.exists() or DEFAULT_MODEL.is_symlink():
         return DEFAULT_MODEL
     return PROJECT_ROOT / DEFAULT_MODEL
 

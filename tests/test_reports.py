@@ -5,7 +5,7 @@ import warnings
 from collections import Counter
 
 import pytest
-from conftest import ROOT, SEED_DATA, compose, train_with
+from conftest import ROOT, SEED_DATA, compose, train_with, write_jsonl
 
 from pipeline.artifacts.predictions_file import read_predictions
 
@@ -146,6 +146,23 @@ def test_evaluating_a_model_on_its_own_training_data_says_so(tmp_path, trained_m
         warnings.simplefilter("error", PipelineWarning)
         metrics = evaluate(model_dir=trained_model, data=DataSource(str(STARTER)), out_dir=tmp_path / "new")
     assert metrics["protocol"].endswith(f"on {STARTER}")
+
+
+def test_a_model_trained_on_relative_paths_knows_its_files_when_evaluated_from_elsewhere(tmp_path, monkeypatch):
+    from pipeline.common.errors import PipelineWarning
+    from pipeline.data.source import DataSource
+    from pipeline.evaluation.saved_model import evaluate
+
+    rows = [json.loads(line) for line in SEED_DATA.read_text().splitlines()]
+    (tmp_path / "data").mkdir()
+    for name, doc in zip(("a.jsonl", "b.jsonl"), sorted({row["doc_id"] for row in rows})):
+        write_jsonl(tmp_path / "data" / name, [row for row in rows if row["doc_id"] == doc])
+    monkeypatch.chdir(tmp_path / "data")
+    train_with(tmp_path, ["data=seed", "data.path=[a.jsonl,b.jsonl]", "features=word_tfidf"], run_name="rel")
+    monkeypatch.chdir(tmp_path)  # evaluated elsewhere: a.jsonl here is no file of its training data
+    with pytest.warns(PipelineWarning, match="data.path: the model was trained on these sentences"):
+        evaluate(model_dir=tmp_path / "models" / "rel", data=DataSource(str(tmp_path / "data" / "a.jsonl")),
+                 out_dir=tmp_path / "eval")
 
 
 def test_a_mistake_row_keeps_its_five_cells_whatever_its_document_and_sentence_hold():

@@ -149,7 +149,7 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
         "metrics": metrics,
         "training_data": {
             "fingerprint": corpus.fingerprint(),
-            "files": corpus.files,
+            "files": [str(Path(file).resolve()) for file in corpus.files],  # evaluate, run elsewhere, knows them
             "n_sentences": len(corpus),
             "n_documents": corpus.n_documents,
             "label_counts": {label: corpus.labels.count(label) for label in labels},

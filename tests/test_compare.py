@@ -101,6 +101,23 @@ def test_runs_on_different_data_are_still_compared_on_the_dev_set(two_runs, tmp_
     assert result["real_news_dev"]["n_documents"] == 3 and "macro_f1" not in result
 
 
+def test_a_dev_set_given_as_a_relative_path_is_the_one_compared_on_from_elsewhere(two_runs, tmp_path, capsys,
+                                                                                  monkeypatch):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "dev.jsonl").write_bytes((two_runs / "dev.jsonl").read_bytes())
+    monkeypatch.chdir(tmp_path / "train")
+    for name, seed in (("a", 1), ("b", 2)):
+        train_with(tmp_path, ["data=seed", "features=word_tfidf", "data.dev_path=dev.jsonl", f"seed={seed}"],
+                   run_name=name, run_dir=tmp_path / f"run_{name}")
+    (tmp_path / "elsewhere").mkdir()  # another dev.jsonl where compare runs: not the one they were scored on
+    write_jsonl(tmp_path / "elsewhere" / "dev.jsonl", [json.loads(line) for line in SEED_DATA.open()])
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()  # the trainings' tables
+    main([str(tmp_path / "models" / "a"), str(tmp_path / "models" / "b"), "--json", "--resamples", "100"])
+    real = json.loads(capsys.readouterr().out)["real_news_dev"]
+    assert real["data"] == str(tmp_path / "train" / "dev.jsonl") and real["n_documents"] == 3
+
+
 def test_a_run_not_scored_on_the_dev_set_is_said_to_be_compared_without_it(two_runs, tmp_path, capsys):
     train_with(tmp_path, ["data=seed", "features=word_tfidf", "data.dev_path=null"], run_name="nodev",
                run_dir=tmp_path / "run_nodev")

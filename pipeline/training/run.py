@@ -133,6 +133,7 @@ def _evaluate_and_save(estimator, corpus, test, labels, splitter, *, models_dir,
             # The held-out model was fitted on exactly the training files: it is the final model.
             metrics, predictions, fitted, fit_seconds = holdout(estimator, corpus, test, labels, seed, fitted_hook)
             evaluated = time.perf_counter()
+        dev_path = dev_path and Path(dev_path).absolute()  # compare, run elsewhere, finds the same file
         if dev is not None:  # first in metrics.json and the card, as in the reports: the yardstick
             metrics = {REAL_NEWS_DEV: real_news_dev(fitted, dev, labels, seed, dev_path), **metrics}
         elif dev_path:

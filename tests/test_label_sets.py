@@ -50,6 +50,22 @@ def test_evaluating_a_three_label_model_on_threats_is_refused(tmp_path, three_la
         evaluate(model_dir=three_label_model[0], data=data, out_dir=tmp_path)
 
 
+def test_a_model_of_other_labels_evaluates_on_a_file_of_them_without_data_labels(tmp_path):
+    """A file labeled 'news', as the model was, was refused: unknown label 'news' (expected one of the four)."""
+    from pipeline.common.config import instantiate
+    from pipeline.evaluation.saved_model import evaluate
+
+    news = {label: "news" for label in ("reporting", "editorial_framing", "background_fact")}
+    train_with(tmp_path, ["data=seed", "features=word_tfidf", "data.labels=[threat,news]",
+                          f"data.label_map={{{', '.join(f'{k}: {v}' for k, v in news.items())}}}"], run_name="news")
+    rows = [json.loads(line) for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    rows = [dict(row, label=news.get(row["label"], row["label"])) for row in rows]
+    other = write_jsonl(tmp_path / "news.jsonl", rows)
+    data = instantiate(compose("evaluate", [f"data.path={other}"]).data, "data")  # the default four labels
+    metrics = evaluate(model_dir=tmp_path / "models" / "news", data=data, out_dir=tmp_path / "eval")
+    assert list(metrics["per_label"]) == ["threat", "news"] and metrics["n_sentences"] == len(rows)
+
+
 def test_a_label_outside_the_set_names_the_row(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"text": "We will strike.", "label": "threat", "doc_id": "a"}])
     with pytest.raises(PipelineError, match=r"line 1: unknown label 'threat' \(expected one of: reporting, "):

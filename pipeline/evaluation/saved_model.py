@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -38,13 +39,19 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
     if test_path and _resolved(test_path) != _resolved(data.path):  # data=newsdiscourse names its test split there
         warn(f"data.test_path: evaluate scores data.path ({data.path}); give data.path={data.test_path} "
              "to evaluate on the test file")
-    corpus = data.load_train()
+    # The model's own labels are known labels of the file too, so a model trained with other
+    # data.labels evaluates on a file of its labels without data.labels repeated.
+    own_labels = [label for label in model.labels if label not in data.labels]
+    readable_as = copy.copy(data)
+    readable_as.labels = [*data.labels, *own_labels]
+    corpus = readable_as.load_train()
     unknown = sorted(set(corpus.labels) - set(model.labels))
     if unknown:
         raise PipelineError(
             f"data.path: labels {unknown} are not among the model's labels {model.labels}"
         )
     labels = [label for label in data.labels if label in model.labels]
+    labels += [label for label in own_labels if label in set(corpus.labels)]
     trained_on = model.card.get("training_data", {})
     known = {Path(file).resolve() for file in trained_on.get("files", [])}
     seen = [file for file in corpus.files if Path(file).resolve() in known]

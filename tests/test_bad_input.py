@@ -228,6 +228,9 @@ CASES = [
     Case("train-run-name-latest", "train", lambda tmp, m: ["run_name=latest"], {}, "config run_name: 'latest'"),
     Case("train-run-name-too-long", "train", lambda tmp, m: ["run_name=" + "x" * 300], {},
          "bytes long; a model folder name takes at most 180"),  # was OSError 'File name too long'
+    Case("train-latest-is-a-folder", "train", data("d.jsonl"),  # was refused after training, the model discarded
+         {"d.jsonl": jsonl(GOOD_ROWS), "models/latest/model.json": b"{}"},
+         "models/latest is not a link to the last model but a folder (a copy or zip that followed links makes one)"),
     Case("train-run-name-taken", "train", lambda tmp, m: ["run_name=taken", *TRAIN_ARGS],
          {"models/taken/model.json": b"{}"}, "model folder already exists:"),
     # ---- evaluate ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pipeline.common.config  # noqa: F401  (registers the resolvers)
-from pipeline.artifacts.names import MODEL_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV, SKOPS_FILE
+from pipeline.artifacts.names import LATEST, MODEL_FILE, MODEL_POINTER_FILE, REAL_NEWS_DEV, SKOPS_FILE
 from pipeline.common.errors import DiskFull, PipelineError, note_kept, quote, warn
 from pipeline.training.crossval import (
     check_dev_apart,
@@ -89,12 +89,14 @@ def check_before_loading(estimator, models_dir: str | Path, run_name: str, uniqu
     check_run_name(run_name)
     if not unique_name and (Path(models_dir) / run_name).exists():
         raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
+    latest = Path(models_dir) / LATEST
+    if latest.exists() and not latest.is_symlink():  # switched only once the model is saved: say so before
+        raise PipelineError(f"{latest} is not a link to the last model but a {'folder' if latest.is_dir() else 'file'} "
+                            "(a copy or zip that followed links makes one); rename or remove it, then train")
     check_params(estimator)
 
 
 def _kept(models_dir, run_dir, saved: list[Path]) -> str:
-    from pipeline.artifacts.names import LATEST
-
     if saved:
         return f"the model was saved to {saved[0]} and {Path(models_dir) / LATEST} names it"
     return (f"no model was saved ({Path(models_dir) / LATEST} is unchanged); "

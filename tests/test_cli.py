@@ -230,6 +230,16 @@ def test_a_models_folder_name_too_long_is_one_line_and_leaves_no_run_folder(tmp_
     assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "run").exists(), result.stderr
 
 
+def test_a_models_folder_under_a_file_is_refused_before_training(tmp_path):
+    (tmp_path / "models").write_text("a file\n")
+    result = run_cli("train", "data=seed", "features=word_tfidf", f"paths.models_dir={tmp_path / 'models' / 'sub'}",
+                     f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"error: config paths.models_dir: {tmp_path / 'models' / 'sub'} cannot be "
+                                          f"a folder: {tmp_path / 'models'} is a file"], result.stderr
+    assert not (tmp_path / "run").exists()  # it trained, wrote the reports, then failed to save
+
+
 def test_evaluate_refuses_a_missing_model(tmp_path):
     result = run_cli("evaluate", f"model_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'out'}")
     assert result.returncode == 2

@@ -82,13 +82,17 @@ def train(
 
 
 def check_before_loading(estimator, models_dir: str | Path, run_name: str, unique_name: bool = False) -> None:
-    """What train() checks before it reads any data: the model folder's name and every parameter."""
+    """What train() checks before it reads any data: the model folder's name and place, models/latest,
+    every parameter."""
     from pipeline.artifacts.folder import check_run_name
     from pipeline.training.setup import check_params
 
     check_run_name(run_name)
     if not unique_name and (Path(models_dir) / run_name).exists():
         raise PipelineError(f"model folder already exists: {Path(models_dir) / run_name} (choose another run_name)")
+    in_the_way = next(folder for folder in (Path(models_dir), *Path(models_dir).absolute().parents) if folder.exists())
+    if not in_the_way.is_dir():  # found only when the model is saved: say so before training
+        raise PipelineError(f"config paths.models_dir: {models_dir} cannot be a folder: {in_the_way} is a file")
     latest = Path(models_dir) / LATEST
     if latest.exists() and not latest.is_symlink():  # switched only once the model is saved: say so before
         raise PipelineError(f"{latest} is not a link to the last model but a {'folder' if latest.is_dir() else 'file'} "

@@ -94,12 +94,13 @@ def test_a_refused_run_leaves_no_run_folder_and_keeps_any_folder_it_did_not_make
     (mine / "notes.txt").write_text("my notes\n")
     again = run_cli("train", "data=seed", "model.C=-1", f"hydra.run.dir={mine}", f"paths.models_dir={models}")
     assert again.returncode == 2 and (mine / "notes.txt").read_text() == "my notes\n"
-    # Refused after its evaluation files were written (the model cannot be saved): they stay
+    # A models folder that cannot be made is refused before training (it was found at the save, after
+    # the evaluation): the run folder goes too
     (tmp_path / "afile").write_text("")
     late = run_cli("train", "data=seed", "features=word_tfidf", f"hydra.run.dir={tmp_path / 'ran'}",
                    f"paths.models_dir={tmp_path / 'afile'}")
-    assert late.returncode == 2 and "cannot save the model" in late.stderr
-    assert (tmp_path / "ran" / "metrics.json").is_file() and (tmp_path / "ran" / "predictions.jsonl").is_file()
+    assert late.returncode == 2 and "config paths.models_dir:" in late.stderr and "is a file" in late.stderr
+    assert not (tmp_path / "ran").exists()
 
 
 def test_a_sweep_refused_at_a_job_keeps_the_jobs_that_ran_and_no_empty_folder(tmp_path):

@@ -214,3 +214,12 @@ def test_a_csv_with_two_columns_of_one_name_is_refused(tmp_path, lazy):
     path.write_text("text,label,doc_id,text\nOne.,threat,x,Two.\nThree.,reporting,x,Four.\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"d.csv: 2 columns named 'text' in the header line"):
         DataSource(str(path)).load_train(lazy=lazy)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_csv_may_repeat_the_name_of_a_column_it_does_not_read(tmp_path, lazy):
+    """A spreadsheet's empty columns export as blank names (text,label,doc_id,,): training refused such a file."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,doc_id,note,note,,\nOne.,threat,x,a,b,,\nTwo.,reporting,y,,,,\n", encoding="utf-8")
+    corpus = DataSource(str(path)).load_train(lazy=lazy)
+    assert list(corpus.labels) == ["threat", "reporting"]

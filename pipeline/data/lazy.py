@@ -97,7 +97,7 @@ def load_lazy(source, files: list[Path], key: str):
     places = _Places()
     group_index: dict[str, int] = {}
     for file in files:
-        table, lines = read_table(file)
+        table, lines = read_table(file, source.columns)
         text, file_labels, file_groups, digests, file_indices = _read_file(source, file, table, lines)
         places.add(file, len(file_labels), lines)
         chunks.append(text)

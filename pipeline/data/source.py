@@ -124,9 +124,14 @@ class DataSource:
         corpus.places = places
         return corpus
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns read from each data file (text, label, and the group and index columns if set)."""
+        return [c for c in (self.text_column, self.label_column, self.group_column, self.index_column) if c]
+
     def _read_file(self, file: Path) -> tuple[list[str], list[str], list[str], list[str]]:
         """Texts, labels, groups and where each row is ("FILE: line N" or "FILE: row N")."""
-        table, lines = read_table(file)
+        table, lines = read_table(file, self.columns)
         needed = [self.text_column, self.label_column] + ([self.group_column] if self.group_column else [])
         missing = [c for c in needed if c not in table.column_names]
         if missing:

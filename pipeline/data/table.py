@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 from pipeline.common.errors import PipelineError, quote
 from pipeline.common.files import FORMATS, is_saved_dataset
@@ -82,9 +83,10 @@ def _digits(value) -> bool:
     return isinstance(value, str) and value.strip().isdigit()
 
 
-def check_csv_header(file: Path) -> None:
-    """A CSV file's header names each column once: the reader kept the first of two 'text' columns and
-    dropped the other's sentences in silence (score refuses such a file too)."""
+def check_csv_header(file: Path, columns: Sequence[str]) -> None:
+    """A CSV file's header names each column read (`columns`) once: the reader kept the first of two 'text'
+    columns and dropped the other's sentences in silence (score refuses such a file too). Other names may
+    repeat, as the blank names of a spreadsheet's empty columns do: the reader numbers them."""
     import csv
 
     try:
@@ -92,13 +94,14 @@ def check_csv_header(file: Path) -> None:
             names = next((row for row in csv.reader(handle) if any(cell.strip() for cell in row)), [])
     except csv.Error:  # a header the reader cannot parse: the CSV reader's own error says it
         return
-    repeated = next((name for name in names if names.count(name) > 1), None)
+    repeated = next((name for name in names if name in columns and names.count(name) > 1), None)
     if repeated is not None:
         raise PipelineError(f"{file}: {names.count(repeated)} columns named {quote(repeated)} in the header line")
 
 
-def read_table(file: Path):
-    """One file as a `datasets.Dataset`, and the line of each row for JSON Lines (else None).
+def read_table(file: Path, columns: Sequence[str] = ()):
+    """One file as a `datasets.Dataset`, and the line of each row for JSON Lines (else None);
+    `columns` are those the caller reads, which a CSV header must name once each.
 
     The file is checked line by line first, so a problem names its line; a UTF-8 byte order
     mark and Windows line ends are read as usual.
@@ -120,7 +123,7 @@ def read_table(file: Path):
         lines = check_json_lines(file)
     elif builder == "csv":
         check_text_lines(file)
-        check_csv_header(file)
+        check_csv_header(file, columns)
     try:
         table = datasets.load_dataset(builder, data_files=str(file), split="train")
     except Exception as exc:  # datasets wraps pyarrow and pandas errors in its own

@@ -268,3 +268,12 @@ def test_lazy_loading_checks_sentence_indices_like_the_in_memory_loader(tmp_path
     eager, lazy = load_both(path, index_column="sentence_index")
     assert lazy == eager
     assert not isinstance(eager[0], str) if message is None else message in eager[0]
+
+
+def test_lazy_loading_names_the_csv_cell_that_makes_sentence_index_text(tmp_path):
+    """One cell such as 'abc' makes the column text: out of core named row 1 and its '0', as training once did."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,doc_id,sentence_index\nOne.,threat,x,0\nTwo.,reporting,x,abc\n", encoding="utf-8")
+    eager, lazy = load_both(path, index_column="sentence_index")
+    assert lazy == eager
+    assert "d.csv: row 2: 'sentence_index' must be a whole number >= 0, got 'abc'" in eager[0]

@@ -214,7 +214,7 @@ def _read_index(arrow, column: str | None, n: int, where):
     import pyarrow.compute as pc
 
     from pipeline.data.records import INDEX_LIMIT
-    from pipeline.data.table import index_value
+    from pipeline.data.table import index_value, is_digits
 
     if not column or column not in arrow.column_names:
         return None
@@ -227,7 +227,12 @@ def _read_index(arrow, column: str | None, n: int, where):
     for start in range(0, n, SCAN_BATCH):
         batch = _decoded(values.slice(start, SCAN_BATCH).to_pylist(), is_json)
         for offset, value in enumerate(batch):
-            indices[start + offset] = index_value(value, where(start + offset), column)
+            row = start + offset
+            if is_digits(value):  # as read_index: name the cell that made a CSV column text, not this '0'
+                cells = _decoded(values.to_pylist(), is_json)
+                row = next((r for r, cell in enumerate(cells) if not is_digits(cell)), row)
+                value = cells[row]
+            indices[row] = index_value(value, where(row), column)
     return indices
 
 

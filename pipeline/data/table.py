@@ -60,8 +60,8 @@ def read_index(table, column: str | None, places: list[str]) -> list[int | None]
     values = column_values(table, column)
     index = []
     for where, value in zip(places, values):
-        if _digits(value):  # a CSV column read as text for one cell that is no number: name that cell
-            where, value = next(((w, v) for w, v in zip(places, values) if not _digits(v)), (where, value))
+        if is_digits(value):  # a CSV column read as text for one cell that is no number: name that cell
+            where, value = next(((w, v) for w, v in zip(places, values) if not is_digits(v)), (where, value))
         index.append(index_value(value, where, column))
     return index
 
@@ -79,7 +79,8 @@ def index_value(given, where: str, column: str) -> int:
     return value
 
 
-def _digits(value) -> bool:
+def is_digits(value) -> bool:
+    """A whole number written as text ("3"): a CSV column is read as text for one cell that is no number."""
     return isinstance(value, str) and value.strip().isdigit()
 
 

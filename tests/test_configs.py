@@ -255,3 +255,21 @@ def test_seed_data_is_the_default_data_with_another_path_and_no_dev_set():
     assert seed.pop("dev_path") is None and default.pop("dev_path").endswith("dev.jsonl")
     default.pop("path")
     assert seed == default
+
+
+def test_a_sweep_its_config_sets_is_checked_before_any_job_trains(tmp_path, monkeypatch):
+    # hydra.mode: MULTIRUN in an experiment sweeps without -m: its jobs trained until the bad one stopped it
+    import shutil
+
+    import pipeline.common.config as config
+    from pipeline.train import prepare_job
+
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    (configs / "experiment" / "sweep.yaml").write_text(
+        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      model.C: 1,-5\n", encoding="utf-8")
+    monkeypatch.setattr(config, "CONFIG_DIR", configs)
+    argv = ["data=seed", "features=word_tfidf", "experiment=sweep", f"paths.models_dir={tmp_path / 'models'}"]
+    with pytest.raises(PipelineError, match=r"Got -5 instead; in sweep job 1 of 2 \(model.C=-5 data=seed "):
+        config.preflight("train", argv, check_job=prepare_job)
+    config.preflight("train", argv[:2], check_job=prepare_job)  # one run: nothing to sweep

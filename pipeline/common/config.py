@@ -130,6 +130,8 @@ def preflight(config_name: str, argv: list[str], check_job: JobCheck | None = No
     check_run_folder(config_name, argv)
     check_dev_path(argv)
     compose_config(config_name, argv)
+    if check_job is not None:  # a config's hydra.mode: MULTIRUN (an experiment's sweep) sweeps without -m
+        check_sweep(config_name, argv, check_job, multirun=False)
 
 
 # What a job checks before it reads data (train's prepare_job): its config without the hydra node, the
@@ -137,14 +139,15 @@ def preflight(config_name: str, argv: list[str], check_job: JobCheck | None = No
 JobCheck = Callable[[DictConfig, dict, str], Any]
 
 
-def check_sweep(config_name: str, overrides: list[str], check_job: JobCheck) -> None:
+def check_sweep(config_name: str, overrides: list[str], check_job: JobCheck, multirun: bool = True) -> None:
     """Every job of a basic-sweeper sweep composed and checked as its run would be before reading data, so
     a bad value in any job (model.C=1,-5) is refused before the first job trains, with nothing written.
 
     The jobs are those Hydra makes: the config composed for a multirun, its task overrides and
     hydra.sweeper.params parsed by Hydra's override parser and split by BasicSweeper, each job's config
     composed by the config loader as the launcher does. Other sweepers (Optuna) choose their jobs as they
-    go: left to Hydra, each job checking itself.
+    go: left to Hydra, each job checking itself. Without `multirun` (-m) it is a sweep only if the
+    config sets hydra.mode: MULTIRUN, as Hydra decides.
     """
     from hydra import initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -157,6 +160,8 @@ def check_sweep(config_name: str, overrides: list[str], check_job: JobCheck) -> 
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), job_name=config_name, version_base="1.3"):
         hydra = GlobalHydra.instance().hydra
+        if not multirun and hydra.get_mode(config_name, overrides) != RunMode.MULTIRUN:
+            return  # one run, as Hydra decides it
         try:
             sweep = hydra.compose_config(config_name, overrides, run_mode=RunMode.MULTIRUN)
             if OmegaConf.select(sweep, "hydra.sweeper._target_") != f"{BasicSweeper.__module__}.BasicSweeper":

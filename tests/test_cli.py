@@ -167,6 +167,8 @@ def test_a_config_typo_hydra_itself_meets_is_one_line_too(tmp_path, args, messag
     (["--cfg", "foo"], "error: argument --cfg/-c: invalid choice: 'foo' (choose from 'job', 'hydra', 'all') "
                        "(see python -m pipeline.{command} --help)"),
     (["data=seed", "--cfg", "job", "seed=7"], "error: settings cut off by a flag: seed=7 hydra.run.dir="),
+    (["-m", "--cfg", "job"], "error: only one of --run, --multirun, --cfg, --info and --shell-completion can be "
+                             "given, got --multirun and --cfg (see python -m pipeline.{command} --help)"),
 ])
 def test_a_flag_hydra_does_not_know_is_one_line_naming_it(tmp_path, command, args, message):
     # Hydra printed its usage over 20 lines, naming the flag only at the end

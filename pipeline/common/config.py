@@ -236,6 +236,12 @@ def check_flags(config_name: str, argv: list[str]) -> argparse.Namespace:
     if unknown:  # Hydra reads the settings as one run of words: a flag between them cuts the rest off
         raise PipelineError(f"settings cut off by a flag: {' '.join(unknown)}; give all key=value settings in one run, "
                             f"before or after the flags ({see})")
+    given = {"--run": args.run, "--multirun": args.multirun, "--cfg": args.cfg, "--info": args.info is not None,
+             "--shell-completion": args.shell_completion}
+    commands = [flag for flag, on in given.items() if on]
+    if len(commands) > 1 and not (args.help or args.hydra_help):  # Hydra's ValueError, a traceback
+        error(f"only one of --run, --multirun, --cfg, --info and --shell-completion can be given, got "
+              f"{' and '.join(commands)}")
     return args
 
 

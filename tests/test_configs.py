@@ -267,7 +267,8 @@ def test_a_sweep_its_config_sets_is_checked_before_any_job_trains(tmp_path, monk
     configs = tmp_path / "configs"
     shutil.copytree(CONFIG_DIR, configs)
     (configs / "experiment" / "sweep.yaml").write_text(
-        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      model.C: 1,-5\n", encoding="utf-8")
+        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      model.C: 1,-5\n",
+        encoding="utf-8")
     monkeypatch.setattr(config, "CONFIG_DIR", configs)
     argv = ["data=seed", "features=word_tfidf", "experiment=sweep", f"paths.models_dir={tmp_path / 'models'}"]
     with pytest.raises(PipelineError, match=r"Got -5 instead; in sweep job 1 of 2 \(model.C=-5 data=seed "):

@@ -184,6 +184,20 @@ def test_a_sentence_index_in_csv_or_parquet_is_checked_as_in_json_lines(tmp_path
     assert [item[1] for item in read_file(tmp_path / "fine.parquet")] == [4, 2]
 
 
+def test_a_null_doc_id_is_the_file_stem_in_json_lines_as_in_csv_and_parquet(tmp_path):
+    """JSON Lines made it the article "None": null doc_ids of two files were read as one article."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.scoring.inputs import read_file
+
+    write_jsonl(tmp_path / "j.jsonl", [{"text": "A.", "doc_id": None}, {"text": "B.", "doc_id": "x"}])
+    (tmp_path / "c.csv").write_text("text,doc_id\nA.,\nB.,x\n", encoding="utf-8")
+    pq.write_table(pa.table({"text": ["A.", "B."], "doc_id": pa.array([None, "x"])}), tmp_path / "p.parquet")
+    for name in ("j.jsonl", "c.csv", "p.parquet"):
+        assert [item[0] for item in read_file(tmp_path / name)] == [name.split(".")[0], "x"]
+
+
 def test_a_parquet_text_column_must_hold_text(tmp_path):
     """A column of numbers was a TypeError traceback; strings stored as a dictionary or view still read."""
     import pyarrow as pa

@@ -178,7 +178,8 @@ def jsonl_item(path: Path, number: int, record: dict, doc_id: str | None = None)
     the file's stem and the line's place)."""
     if not isinstance(record.get("text"), str):
         raise PipelineError(f"{cut(path, PATH_CHARS)}: line {number}: expected an object with a 'text' string")
-    doc_id = str(record["doc_id"]) if "doc_id" in record else doc_id or file_doc_id(path)
+    # a null doc_id is none given, as an empty CSV cell or a null Parquet value is (it was the article "None")
+    doc_id = str(record["doc_id"]) if record.get("doc_id") is not None else doc_id or file_doc_id(path)
     index = sentence_index(record["sentence_index"], f"{cut(path, PATH_CHARS)}: line {number}") \
         if "sentence_index" in record else number - 1
     return doc_id, index, record["text"]

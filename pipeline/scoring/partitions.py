@@ -113,7 +113,7 @@ def _doc_id_of(json, line: bytes):
     """A JSONL line's doc_id for planning; a line that does not parse is reported when it is read."""
     try:
         record = json.loads(line)
-        return str(record["doc_id"]) if isinstance(record, dict) and "doc_id" in record else None
+        return str(record["doc_id"]) if isinstance(record, dict) and record.get("doc_id") is not None else None
     except (ValueError, RecursionError):  # json's limits: too deep, or an integer of over 4,300 digits
         return None
 

@@ -458,7 +458,7 @@ def test_a_run_resumes_only_in_the_precision_it_started_with(cv_run, tmp_path, m
             main(["--model", str(folder), str(records), "-o", str(out), "--precision", "bf16"])
     resumed = run_cli("score", "--model", folder, records, "-o", out, "--resume")  # in the model's fp32
     assert resumed.returncode == 2 and not out.exists()
-    assert resumed.stderr.startswith("error: --resume: the scoring_precision differ from the interrupted run")
+    assert resumed.stderr.startswith("error: --resume: the scoring_precision differs from the interrupted run")
     finished = run_cli("score", "--model", folder, records, "-o", out, "--resume", "--precision", "bf16")
     assert finished.returncode == 0, finished.stderr
     assert len(out.read_text().splitlines()) == len(SENTENCES)

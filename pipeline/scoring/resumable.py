@@ -381,8 +381,10 @@ class FileOutput:
         if state.get("signature") != signature:
             before = state.get("signature") or {}
             changed = sorted(k for k in {*signature, *before} if before.get(k) != signature.get(k))
+            # "the model differs", "the inputs differ"
+            verb = "differs" if len(changed) == 1 and not changed[0].endswith("s") else "differ"
             raise PipelineError(
-                f"--resume: the {', '.join(changed)} differ from the interrupted run in {self.partial}; "
+                f"--resume: the {', '.join(changed)} {verb} from the interrupted run in {self.partial}; "
                 "delete that folder to start over"
             )
         return state

@@ -149,6 +149,21 @@ def test_a_stopped_scoring_run_says_what_it_kept_and_resumes(tmp_path, text_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+def test_workers_end_when_their_main_process_is_killed_and_the_run_resumes(tmp_path, text_model, big_input,
+                                                                          full_scores):
+    out = tmp_path / "scores.jsonl"
+    progress = tmp_path / f".{out.name}.partial" / "progress.json"
+    run = start("score", "--model", text_model, big_input, "-o", out, "--batch-size", 1000, "--jobs", "2")
+    wait_until(lambda: progress.exists() and json.loads(progress.read_text() or "{}").get("items"), run,
+               what="the first commit")
+    run.kill()  # SIGKILL: no handler runs, the workers are left without their main process
+    finish(run, timeout=20)  # the workers hold its stderr until they end
+    assert_no_process_left(run.pid, timeout=10)  # idle workers waited on their queue, holding the lock
+
+    resumed = score_main(["--model", str(text_model), str(big_input), "-o", str(out), "--resume"])
+    assert resumed is None and out.read_bytes() == full_scores
+
+
 # ---------------------------------------------------------------- training
 FAST = ["data=seed", "features=word_tfidf"]
 

@@ -8,6 +8,7 @@ and the html report go through `score_in_processes`, which sends batches of sent
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +60,7 @@ def worker_pool(jobs: int, model, model_dir: Path, how: LoadOptions):
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     source = model if method == "fork" else str(model_dir)
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                               initializer=_init_worker, initargs=(source, how))
+                               initializer=_init_worker, initargs=(source, how, os.getpid()))
     try:
         yield pool
     except BaseException:  # GeneratorExit too: the reader of the results went away
@@ -80,14 +81,29 @@ def stop_workers(pool) -> None:
             process.terminate()
 
 
-def _init_worker(model_or_dir, how: LoadOptions) -> None:
+def _init_worker(model_or_dir, how: LoadOptions, parent: int) -> None:
     from pipeline.common.errors import quiet_worker_signals
 
     global _worker_model
     quiet_worker_signals()
+    _exit_with(parent)
     if isinstance(model_or_dir, str):
         model_or_dir = how.load(model_or_dir)
     _worker_model = model_or_dir
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when the main process is gone (SIGKILL, the OOM killer): idle workers wait on
+    their queue forever, holding the model and the partial folder's lock, so --resume was refused."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _score_items(items: list[Item]):

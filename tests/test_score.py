@@ -142,6 +142,13 @@ def test_articles_with_the_same_name_in_two_folders_stay_two_articles(tmp_path, 
         assert [r["scores"] for r in together] == [r["scores"] for r in alone]
 
 
+def test_the_terminal_table_shows_brackets_and_colons_as_written(trained_model, capsys):
+    texts = ["Closing tag [/] alone.", "He said [bold]we will[/bold] strike :fire:."]
+    main(["--model", str(trained_model), "--format", "table", *(f"--text={text}" for text in texts)])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "[/] alone." in shown and "[bold]we will[/bold]" in shown and ":fire:." in shown  # markup: a traceback
+
+
 def test_dash_as_output_means_stdout(tmp_path, trained_model, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(["--model", str(trained_model), "--text", "We will burn your city.", "-o", "-", "--format", "jsonl"])

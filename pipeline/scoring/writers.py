@@ -63,13 +63,14 @@ class TableWriter:
     def close(self) -> None:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table()
         for column in ("doc", "#", "label", "score", "text"):
             table.add_column(column, overflow="fold")
-        for r in self.rows:
-            table.add_row(str(r["doc_id"]), str(r["sentence_index"]), r["label"],
-                          f"{r['scores'][r['label']]:.2f}", r["text"])
+        for r in self.rows:  # Text: a sentence's "[bold]" or ":fire:" is shown as written, not read as markup
+            table.add_row(Text(str(r["doc_id"])), str(r["sentence_index"]), Text(r["label"]),
+                          f"{r['scores'][r['label']]:.2f}", Text(r["text"]))
         Console(file=self.stream).print(table)
 
 

@@ -137,7 +137,7 @@ def test_a_partition_reads_its_own_lines(tmp_path):
     assert part == [(3, {"i": 2}), (4, {"i": 3})]
 
 
-def test_scoring_a_folder_into_itself_does_not_read_its_own_earlier_output(tmp_path, trained_model):
+def test_scoring_a_folder_into_itself_does_not_read_its_own_earlier_output(tmp_path, trained_model, capsys):
     from pipeline.score import main
 
     inbox = tmp_path / "inbox"
@@ -146,7 +146,9 @@ def test_scoring_a_folder_into_itself_does_not_read_its_own_earlier_output(tmp_p
     out = inbox / "scores.jsonl"
     main(["--model", str(trained_model), str(inbox), "-o", str(out)])
     first = out.read_text(encoding="utf-8")
+    capsys.readouterr()
     main(["--model", str(trained_model), str(inbox), "-o", str(out), "--force"])
+    assert "scores.jsonl is in a folder being scored: left out of the inputs" in capsys.readouterr().err  # an input?
     assert out.read_text(encoding="utf-8") == first and len(first.splitlines()) == 2
 
 

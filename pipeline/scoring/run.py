@@ -227,7 +227,11 @@ def score(args, lean: bool = False) -> None:
     out = _check_output(args.output, args.resume, args.force, inputs)
     fmt = args.format or _format_for(args.output)  # after the -o checks: a refusal is one line
     if out is not None:  # -o inside a folder being scored: its earlier output is not an input
-        files = [name for name in files if name in inputs or Path(name).resolve() != out.resolve()]
+        kept = [name for name in files if name in inputs or Path(name).resolve() != out.resolve()]
+        if len(kept) < len(files):  # there only with --force: it may be a real input, replaced
+            warn(f"--output: {out} is in a folder being scored: left out of the inputs as earlier output, "
+                 "and replaced (--force)")
+        files = kept
     if args.resume and "-" in files:
         raise PipelineError("--resume cannot replay stdin; give the input as a file")
     if args.engine == "dask":

@@ -135,3 +135,11 @@ def data_files(paths: str | list[str], key: str) -> list[Path]:
     """Labeled data files for config `key`: JSON Lines, CSV, Parquet, or a saved `datasets` folder."""
     check_paths(paths, key)
     return find_files(paths, FORMATS, what=".jsonl, .csv or .parquet files", key=key, whole_folder=is_saved_dataset)
+
+
+def check_columns_once(file, names: list[str], columns: Iterable[str], where: str = "") -> None:
+    """Each of `columns` (those a reader uses) named at most once among a file's column `names`: readers
+    keep one of two columns of one name and lose the other's values (or fail on them)."""
+    repeated = next((name for name in names if name in columns and names.count(name) > 1), None)
+    if repeated is not None:
+        raise PipelineError(f"{file}: {names.count(repeated)} columns named {quote(repeated)}{where}")

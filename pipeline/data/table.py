@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.common.errors import PipelineError, quote
-from pipeline.common.files import FORMATS, is_saved_dataset
+from pipeline.common.files import FORMATS, check_columns_once, is_saved_dataset
 from pipeline.common.jsonl import check_json_lines, check_text_lines, mixed_kinds
 from pipeline.common.textio import MAX_SENTENCE_CHARS
 from pipeline.data.records import INDEX_LIMIT
@@ -95,9 +95,7 @@ def check_csv_header(file: Path, columns: Sequence[str]) -> None:
             names = next((row for row in csv.reader(handle) if any(cell.strip() for cell in row)), [])
     except csv.Error:  # a header the reader cannot parse: the CSV reader's own error says it
         return
-    repeated = next((name for name in names if name in columns and names.count(name) > 1), None)
-    if repeated is not None:
-        raise PipelineError(f"{file}: {names.count(repeated)} columns named {quote(repeated)} in the header line")
+    check_columns_once(file, names, columns, " in the header line")
 
 
 def read_table(file: Path, columns: Sequence[str] = ()):

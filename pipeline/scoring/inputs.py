@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
+from pipeline.common.files import check_columns_once
 from pipeline.data.records import INDEX_LIMIT
 
 Item = tuple[str, int, str]  # doc_id, sentence_index, text
+INPUT_FIELDS = ("text", "doc_id", "sentence_index")  # the columns of a sentence file that scoring reads
 
 SENTENCE_FILES = {".jsonl", ".csv", ".parquet"}
 TEXT_FILES = {".txt", ".text", ".md", ""}
@@ -211,9 +213,7 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
         rows = csv.DictReader(_repaired_lines(handle, path))
         if not rows.fieldnames or "text" not in rows.fieldnames:
             raise PipelineError(f"{path}: no 'text' column")
-        for name in ("text", "doc_id", "sentence_index"):
-            if rows.fieldnames.count(name) > 1:  # DictReader keeps the last, and the sentences of the others were lost
-                raise PipelineError(f"{path}: {rows.fieldnames.count(name)} columns named {name!r}")
+        check_columns_once(path, rows.fieldnames, INPUT_FIELDS)  # DictReader keeps the last, losing the others
         for number, row in enumerate(rows):
             index = sentence_index(row.get("sentence_index") or number, f"{path}: row {number + 1}")
             yield row.get("doc_id") or doc_id, index, row["text"] or ""
@@ -292,9 +292,7 @@ def open_parquet(path: Path):
     names = parquet.schema_arrow.names
     if "text" not in names:
         raise PipelineError(f"{path}: no 'text' column")
-    for name in ("text", "doc_id", "sentence_index"):
-        if names.count(name) > 1:  # pyarrow's KeyError; which one holds the sentences?
-            raise PipelineError(f"{path}: {names.count(name)} columns named {name!r}")
+    check_columns_once(path, names, INPUT_FIELDS)  # pyarrow's KeyError; which one holds the sentences?
     kind = parquet.schema_arrow.field("text").type
     kind = kind.value_type if pa.types.is_dictionary(kind) else kind
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)

@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline.artifacts.names import CARD_FILE, LATEST, MODEL_FILE, SKOPS_FILE
 from pipeline.artifacts.weights import CARD_KEY, save_weights, sha256_file, weights_bytes
 from pipeline.common.errors import PipelineError, is_disk_full, quote
+from pipeline.common.files import name_problem
 
 
 
@@ -215,10 +216,8 @@ def _process_alive(pid: int) -> bool:
 
 def check_model_folder(folder: Path) -> None:
     """A model folder given by the user exists and is a folder (loading and trust both ask)."""
-    try:
-        folder.exists()
-    except OSError as exc:  # a name longer than the file system takes
-        raise PipelineError(f"model folder {folder}: {exc.strerror}") from None
+    if problem := name_problem(folder):
+        raise PipelineError(f"model folder {folder}: {problem}")
     if folder.is_file():
         raise PipelineError(f"{folder} is a file, not a model folder")
     if not folder.is_dir() and folder.is_symlink():  # models/latest after its model was moved or deleted

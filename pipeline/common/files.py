@@ -42,11 +42,9 @@ def find_files(
     files: list[Path] = []
     for item in items:
         path = Path(item)
-        try:
-            path.exists()
-        except OSError as exc:  # a name longer than the file system takes
+        if problem := name_problem(path):
             shown = cut(path, PATH_CHARS)
-            raise PipelineError(f"{key}: {exc.strerror}: {shown}" if key else f"{shown}: {exc.strerror}") from None
+            raise PipelineError(f"{key}: {problem}: {shown}" if key else f"{shown}: {problem}")
         if stdin and str(item) == STDIN:
             files.append(path)
         elif path.is_dir() and not (whole_folder and whole_folder(path)):
@@ -143,3 +141,13 @@ def check_columns_once(file, names: list[str], columns: Iterable[str], where: st
     repeated = next((name for name in names if name in columns and names.count(name) > 1), None)
     if repeated is not None:
         raise PipelineError(f"{file}: {names.count(repeated)} columns named {quote(repeated)}{where}")
+
+
+def name_problem(path) -> str | None:
+    """Why the file system cannot look `path` up at all (a name longer than it takes: 'File name too
+    long'), or None; such a name is one error line, where checking it raised OSError."""
+    try:
+        Path(path).exists()
+    except OSError as exc:
+        return exc.strerror
+    return None

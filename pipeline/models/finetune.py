@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from pipeline.features.embeddings import ENCODERS, check_installed
+from pipeline.features.encoder_weights import ENCODER_FILES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def minilm_finetune(**params) -> "MiniLMFineTuneClassifier":
 
 
 class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
-    """all-MiniLM-L6-v2 fine-tuned with a linear head on the mean-pooled tokens.
+    """A sentence encoder (all-MiniLM-L6-v2, or all-mpnet-base-v2: twice the layers, twice as wide,
+    about six times slower) fine-tuned with a linear head on the mean-pooled tokens.
 
     Takes sentences: a list of str, or a frame of sentence records (its `text` column).
     epochs, learning_rate, batch_size, max_length (tokens per sentence), warmup (share of the
@@ -78,7 +80,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "warmup": [Interval(Real, 0, 1, closed="both")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "freeze_embeddings": ["boolean"],
-        "frozen_layers": [Interval(Integral, 0, 6, closed="both")],  # all-MiniLM-L6-v2 has 6 layers
+        "frozen_layers": [Interval(Integral, 0, 12, closed="both")],  # at most the encoder's layers (6 or 12)
         "precision": [StrOptions({"fp32", "bf16", "auto"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -332,6 +334,13 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         super()._validate_params()
         from sklearn.utils._param_validation import InvalidParameterError
 
+        layers = ENCODER_FILES[self.encoder].layers
+        if self.frozen_layers > layers:
+            raise InvalidParameterError(f"The 'frozen_layers' parameter of {type(self).__name__}: {self.encoder} has "
+                                        f"{layers} transformer layers, got {self.frozen_layers}")
+        if self.base_weights is not None and self.encoder != "all-MiniLM-L6-v2":
+            raise InvalidParameterError(f"The 'base_weights' parameter of {type(self).__name__}: python -m "
+                                        f"pipeline.pretrain adapts all-MiniLM-L6-v2, not {self.encoder}")
         if self.onnx_int8 and not self.onnx:
             raise InvalidParameterError(f"The 'onnx_int8' parameter of {type(self).__name__}: int8 quantization "
                                         "works on the exported ONNX graph, and onnx=false exports none; "

@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(
             "no unlabeled sentences in the input (labeled records, repeats and --exclude sentences are skipped)"
         )
+    blank = f", {counts['n_skipped_blank']} blank" if counts["n_skipped_blank"] else ""
     print(
         f"scored {counts['n_scored']} of {counts['n_sentences']} unlabeled sentences "
-        f"({counts['n_skipped_known']} already labeled in --exclude, {counts['n_skipped_repeats']} repeats skipped); "
-        f"{len(records)} with the smallest margin listed",
+        f"({counts['n_skipped_known']} already labeled in --exclude, {counts['n_skipped_repeats']} repeats{blank} "
+        f"skipped); {len(records)} with the smallest margin listed",
         file=sys.stderr,
     )
     with output.open() as stream:

@@ -42,12 +42,14 @@ def test_labeled_repeated_and_excluded_sentences_are_skipped(tmp_path, trained_m
         {"text": SENTENCES[1], "label": ""},
         {"text": SENTENCES[1].upper()},  # a repeat
         {"text": SENTENCES[2]},
+        {"text": "  "},  # blank: counted as skipped, so the summary's numbers add up
     ])
     items = list(iter_unlabeled([str(path)]))
-    assert [text for _, _, text in items] == [SENTENCES[1], SENTENCES[1].upper(), SENTENCES[2]]
+    assert [text for _, _, text in items] == [SENTENCES[1], SENTENCES[1].upper(), SENTENCES[2], "  "]
     records, counts = suggest(model, items, n=10, exclude={sentence_key(SENTENCES[2])})
     assert [r["text"] for r in records] == [SENTENCES[1]]
-    assert (counts["n_skipped_repeats"], counts["n_skipped_known"]) == (1, 1)
+    assert (counts["n_skipped_repeats"], counts["n_skipped_known"], counts["n_skipped_blank"]) == (1, 1, 1)
+    assert counts["n_sentences"] == 4 and counts["n_scored"] == 1
 
 
 def test_a_templates_other_fields_are_kept_in_the_suggestions(tmp_path, trained_model):

@@ -90,7 +90,7 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
 
     seen = set(exclude)
     best: list[tuple[float, int, tuple, list[float]]] = []  # max-heap of the n smallest, by -margin
-    counts = {"n_sentences": 0, "n_scored": 0, "n_skipped_known": 0, "n_skipped_repeats": 0}
+    counts = {"n_sentences": 0, "n_scored": 0, "n_skipped_known": 0, "n_skipped_repeats": 0, "n_skipped_blank": 0}
     order = 0
 
     def fresh(items):
@@ -98,6 +98,7 @@ def suggest(model, items: Iterable[tuple[str, int, str]], n: int, exclude: set[s
             text = item[2]
             counts["n_sentences"] += 1
             if not text.strip():
+                counts["n_skipped_blank"] += 1
                 continue
             key = sentence_key(text)
             if key in seen:

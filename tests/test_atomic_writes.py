@@ -302,6 +302,8 @@ ALLOWED = {
     "pipeline/models/pretrain.py": "the adapted encoder, into the hidden folder pipeline.pretrain renames into place",
     "pipeline/pretrain.py": "pretrain.json, into the hidden folder atomic.publishing_folder renames into place",
     "pipeline/silver.py": "the silver labels files, into the hidden folder atomic.publishing_folder renames into place",
+    "pipeline/features/encoder_weights.py": "the encoder's files, into a hidden per-process folder renamed into the "
+                                            "cache once every file is checked",
 }
 ALLOWED_LINES = {
     ("pipeline/reports/training_page.py", "savefig(buffer"): "an image drawn into memory for report.html",

@@ -163,3 +163,21 @@ def test_a_fine_tuned_mpnet_saves_as_data_loads_and_scores_alike_in_onnx_runtime
     assert np.abs(first - second).max() < 1e-4 and len(first) == 4
     alone = np.vstack([torch.predict_proba([s]) for s in SENTENCES])  # padding changes nothing
     assert np.abs(alone - second).max() < 1e-5
+
+
+def test_two_processes_unpacking_at_once_both_get_the_checked_folder(fake_encoder, tmp_path, monkeypatch):
+    import errno
+    import os
+    import shutil
+
+    real_replace = os.replace
+
+    def other_process_first(source, target):  # the other process renames its copy in just before this one
+        shutil.copytree(source, target)
+        raise OSError(errno.ENOTEMPTY, "Directory not empty")
+
+    monkeypatch.setattr(weights.os, "replace", other_process_first)
+    folder = weights.encoder_folder("fake")
+    assert {name: (folder / name).read_bytes() for name in FILES} == FILES
+    assert [p.name for p in folder.parent.iterdir()] == ["enc"]
+    monkeypatch.setattr(weights.os, "replace", real_replace)

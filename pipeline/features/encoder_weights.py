@@ -107,9 +107,13 @@ def encoder_folder(name: str) -> Path:
     if isinstance(source, Packaged):
         return Path(importlib.import_module(source.module).get_model_path())
     folder = cache_root() / "encoders" / source.folder
-    if not all(_size(folder / file) == size for file, (size, _) in source.files.items()):
+    if not _complete(folder, source):
         _unpack(name, source, folder)
     return folder
+
+
+def _complete(folder: Path, source: SplitZip) -> bool:
+    return all(_size(folder / file) == size for file, (size, _) in source.files.items())
 
 
 def cache_root() -> Path:
@@ -171,8 +175,12 @@ def _unpack(name: str, source: SplitZip, folder: Path) -> None:
                     raise ValueError(f"encoder {name}: {file} in its packages differs from the publisher's file "
                                      f"(sha256 {digest.hexdigest()[:16]}..., expected {sha256[:16]}...); refusing it")
         joined.unlink()
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(work, folder)
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete copy: a run stopped mid-unpack before
+        try:
+            os.replace(work, folder)
+        except OSError:  # another process put its checked copy there first
+            if not _complete(folder, source):
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -116,8 +116,9 @@ def test_the_installed_mpnet_packages_give_the_publishers_files():
 def test_a_saved_config_of_an_encoder_family_not_listed_is_refused():
     from pipeline.models.encoder_runtime import network_from_files
 
-    with pytest.raises(ValueError, match="not the config of a BERT or MPNet encoder"):
-        network_from_files(json.dumps({"model_type": "roberta", "auto_map": {"AutoModel": "evil.Model"}}), b"", 4)
+    for model_type in ("roberta", ["bert"], None):  # a list once ended in "unhashable type"
+        with pytest.raises(ValueError, match="not the config of a BERT or MPNet encoder"):
+            network_from_files(json.dumps({"model_type": model_type, "auto_map": {"AutoModel": "evil.M"}}), b"", 4)
 
 
 @needs_embeddings

@@ -1,9 +1,9 @@
 """Running an encoder with a linear head: tokens, length-sorted batches, torch or ONNX Runtime.
 
-The network is a BERT-style encoder (all-MiniLM-L6-v2, or all-mpnet-base-v2), mean pooling over the real tokens and
-one linear layer giving a logit per label. It runs in torch while it is trained, and from a
-saved model folder through ONNX Runtime when `onnxruntime` is installed (the graph exported
-by torch.onnx at save time), else in torch from the safetensors weights. Every file read
+The network is a BERT-style encoder (all-MiniLM-L6-v2, or all-mpnet-base-v2), mean pooling over
+the real tokens and one linear layer giving a logit per label. It runs in torch while it is
+trained, and from a saved model folder through ONNX Runtime when `onnxruntime` is installed (the
+graph exported by torch.onnx at save time), else in torch from the safetensors weights. Every file read
 here is data: JSON, safetensors and ONNX graphs; nothing is unpickled.
 
 Tokens come from the `tokenizers` library reading tokenizer.json, so scoring through ONNX
@@ -164,7 +164,7 @@ def network_from_files(config_json: str, weights: bytes, n_labels: int):
 
 
 def _architecture(model_type, where) -> tuple[str, str]:
-    if model_type not in ARCHITECTURES:
+    if not isinstance(model_type, str) or model_type not in ARCHITECTURES:
         raise ValueError(f"{where}: not the config of a BERT or MPNet encoder")
     return ARCHITECTURES[model_type]
 

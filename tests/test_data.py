@@ -80,6 +80,18 @@ def test_a_sentence_without_its_document_names_the_line(tmp_path, lazy, doc_id):
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("doc_id, kind", [('["a"]', "list"), ('{"a": 1}', "dict"), ("true", "bool")])
+def test_a_document_id_that_is_no_name_is_refused_as_validate_refuses_it(tmp_path, lazy, doc_id, kind):
+    """A list became the article "['a']" in silence."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text(f'{{"text": "a", "label": "threat", "doc_id": {doc_id}}}\n'
+                    f'{{"text": "b", "label": "reporting", "doc_id": {doc_id}}}\n', encoding="utf-8")
+    with pytest.raises(PipelineError, match=rf"bad.jsonl: line 1: document id in column 'doc_id' is {kind} .*, "
+                                            "not a string or number$"):
+        DataSource(str(path)).load_train(lazy=lazy)
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(PipelineError, match="data.path: file not found: .*nope.jsonl"):
         DataSource(str(tmp_path / "nope.jsonl")).load_train()

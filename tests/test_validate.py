@@ -77,6 +77,19 @@ def test_each_problem_is_named_with_file_and_line(tmp_path, capsys, line, messag
     assert "Traceback" not in err
 
 
+def test_a_whole_number_written_as_a_float_is_an_index_as_training_reads_it(tmp_path, capsys):
+    """sentence_index 1.0 trains as 1; validate refused the file training took. 1.5 stays refused."""
+    from pipeline.data.source import DataSource
+
+    path = write_jsonl(tmp_path / "a.jsonl", [{**GOOD[0], "sentence_index": 0.0}, *GOOD[1:]])
+    code, out, err = run_main(capsys, path)
+    assert code == 0, err
+    DataSource(str(path), index_column="sentence_index").load_train()
+    write_jsonl(path, [{**GOOD[0], "sentence_index": 0.5}, *GOOD[1:]])
+    code, out, err = run_main(capsys, path)
+    assert code == 2 and f"{path}: line 1: 'sentence_index' must be a whole number >= 0, got 0.5" in err
+
+
 def test_sentences_and_documents_shared_between_files_are_leakage(tmp_path, capsys):
     a = write_jsonl(tmp_path / "a.jsonl", GOOD)
     b = write_jsonl(tmp_path / "b.jsonl", [

@@ -129,6 +129,8 @@ def read_records(
                     label = named
         if "doc_id" in raw and (not isinstance(doc_id, str) or not doc_id.strip()):
             problems.append(f"'doc_id' must be a non-empty string, got {quote(doc_id)}")
+        if isinstance(index, float) and index.is_integer():  # 1.0 trains as 1 (pipeline.data.table.index_value)
+            index = int(index)
         if "sentence_index" in raw and (type(index) is not int or index < 0):
             problems.append(f"'sentence_index' must be a whole number >= 0, got {quote(index)}")
         elif "sentence_index" in raw and index >= INDEX_LIMIT:  # training refuses it too

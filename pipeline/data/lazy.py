@@ -192,6 +192,9 @@ def _read_file(source, file: Path, table, lines):
 
     if source.group_column:
         raw_groups, group_json = _json_text(arrow[source.group_column])
+        if pa.types.is_nested(raw_groups.type):  # lists or objects: Arrow finds no distinct values of them
+            first = next((i for i, value in enumerate(raw_groups.to_pylist()) if value is not None), 0)
+            check_group(raw_groups[first].as_py(), where(first), source.group_column)
         distinct = raw_groups.unique()
         group_codes = pc.index_in(raw_groups, value_set=distinct, skip_nulls=False).to_numpy().astype(np.int64)
         _, first_group_rows = np.unique(group_codes, return_index=True)

@@ -34,6 +34,9 @@ def check_group(group, where: str, column: str) -> None:
     """A sentence's document: without one, every such sentence would land in one document "None"."""
     if group is None or not str(group).strip():
         raise PipelineError(f"{where}: missing document id in column {quote(column)}")
+    if isinstance(group, (list, dict, bool)):  # validate refuses them too; str() made "['a']" an article
+        raise PipelineError(f"{where}: document id in column {quote(column)} is {type(group).__name__} "
+                            f"{quote(group)}, not a string or number")
 
 
 def column_values(table, name: str) -> list:

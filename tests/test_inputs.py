@@ -230,3 +230,22 @@ def test_a_column_named_twice_is_one_error(tmp_path):
     for name in ["s.csv", "s.parquet"]:
         with pytest.raises(PipelineError, match=rf"{name}: 2 columns named 'text'"):
             list(read_file(tmp_path / name))
+
+
+def test_a_utf16_data_file_is_one_error_saying_to_save_it_as_utf8(tmp_path):
+    """Each line was read as stray bytes: JSON Lines said 'not valid JSON' of every line, CSV found no
+    'text' column or scored mojibake. Articles (.txt) in UTF-16 are still decoded."""
+    from pipeline.data.source import DataSource
+    from pipeline.scoring.inputs import read_file
+
+    files = {"s.jsonl": '{"text": "We will come.", "label": "threat", "doc_id": "a"}\n',
+             "s.csv": "text,label,doc_id\nWe will come.,threat,a\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_bytes(text.encode("utf-16"))
+        expected = rf"^{tmp_path / name}: UTF-16 text, where data files are read as UTF-8: save the file as UTF-8$"
+        with pytest.raises(PipelineError, match=expected):
+            list(read_file(tmp_path / name))
+        with pytest.raises(PipelineError, match=expected):
+            DataSource(str(tmp_path / name)).load_train()
+    (tmp_path / "a.txt").write_bytes("We will come. It rained.".encode("utf-16"))
+    assert [item[2] for item in read_file(tmp_path / "a.txt")] == ["We will come.", "It rained."]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote, warn
-from pipeline.common.textio import check_not_binary, without_surrogates
+from pipeline.common.textio import check_not_binary, check_not_utf16, without_surrogates
 
 _BOM = b"\xef\xbb\xbf"
 _REPLACEMENT = b"\xef\xbf\xbd"  # U+FFFD already in the file: not a repair of ours
@@ -175,7 +175,9 @@ def _text_lines(file: Path, bad: Callable[[str], None], forgiving: bool = False,
     try:
         with open(file, "rb") as handle:
             if start_byte == 0:
-                check_not_binary(file, handle.read(8192), "a data file")
+                sample = handle.read(8192)
+                check_not_utf16(cut(file, PATH_CHARS), sample)
+                check_not_binary(file, sample, "a data file")
             handle.seek(start_byte)
             for number, raw in enumerate(handle, start=first_line):
                 if number == 1 and start_byte == 0 and raw.startswith(_BOM):

@@ -37,6 +37,13 @@ def check_not_binary(path: Path, sample: bytes, what: str = "text") -> None:
         raise PipelineError(f"{path}: looks like a binary file, not {what}")
 
 
+def check_not_utf16(path, sample: bytes) -> None:
+    """Data files are read as UTF-8 line by line: a UTF-16 one (a spreadsheet's "Unicode text")
+    would be read as stray bytes on every line, so it is refused with what to do."""
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise PipelineError(f"{path}: UTF-16 text, where data files are read as UTF-8: save the file as UTF-8")
+
+
 def read_forgiving(path: Path) -> str:
     """A text file as str: BOMs honoured, undecodable bytes replaced, NUL bytes read as spaces.
 

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 from pipeline.common.files import check_columns_once
+from pipeline.common.textio import check_not_utf16
 from pipeline.data.records import INDEX_LIMIT
 
 Item = tuple[str, int, str]  # doc_id, sentence_index, text
@@ -204,6 +205,8 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
     if is_blank(str(path)):  # said in a warning, like an empty article or JSONL file
         return
     try:
+        with open(path, "rb") as raw:
+            check_not_utf16(path, raw.read(2))
         handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None

@@ -25,12 +25,17 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from pipeline.common.errors import quote
-from pipeline.features.encoder_weights import ENCODER_FILES, encoder_folder, install_hint, missing_package
+from pipeline.features.encoder_weights import (
+    DEFAULT_CACHE_DIR,
+    ENCODER_FILES,
+    encoder_folder,
+    install_hint,
+    missing_package,
+)
 
 # The encoders this project can load, each from installed packages (encoder_weights.py).
 ENCODERS = tuple(ENCODER_FILES)
 CACHE_FILE = "embeddings.sqlite3"
-DEFAULT_CACHE_DIR = "~/.cache/rhetoric-pipeline"
 
 
 def sentence_embeddings(**params) -> "SentenceEmbeddings":

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_ENV = "RHETORIC_CACHE_DIR"
+DEFAULT_CACHE_DIR = "~/.cache/rhetoric-pipeline"  # also the embedding cache's folder (embeddings.py)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _complete(folder: Path, source: SplitZip) -> bool:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or "~/.cache/rhetoric-pipeline").expanduser()
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR).expanduser()
 
 
 def _size(path: Path) -> int | None:
@@ -132,10 +133,11 @@ def _pieces(source: SplitZip) -> list[Path]:
 
     pieces = []
     for part in source.distributions:
-        found = [f for f in distribution(part).files or () if ".zip." in f.name]
+        package = distribution(part)
+        found = [f for f in package.files or () if ".zip." in f.name]
         if len(found) != 1:
             raise ValueError(f"package {part} holds no piece of the {source.folder} zip; reinstall: {source.install}")
-        pieces.append(Path(distribution(part).locate_file(found[0])))
+        pieces.append(Path(package.locate_file(found[0])))
     return pieces
 
 

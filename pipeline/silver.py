@@ -1,6 +1,6 @@
 """Silver labels: a saved model labels the real articles nobody labeled, in standoff form.
 
-    python -m pipeline.silver [--model DIR] [--member NAME] [-o FOLDER] [--min-confidence P] [--force]
+    python -m pipeline.silver [--model DIR] [--member NAME] [-o FOLDER] [--min-confidence P] [--precision bf16] [--force]
 
 Takes every PTC article (articles/, openwebtext/) and NewsDiscourse article under
 ../shared/corpora that no labels file of data/ptc or data/newsdiscourse covers, leaving out the
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.common.cli import at_least_one, model_options
+from pipeline.common.cli import at_least_one, model_options, precision_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors, warn
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m pipeline.silver",
         description="Label the unlabeled PTC and NewsDiscourse articles with a saved model, as standoff "
         "labels that data=real_silver trains on.",
-        parents=[model_options()],
+        parents=[model_options(), precision_options()],
     )
     parser.add_argument("-o", "--output", default=str(DATA_DIR / "silver"), metavar="FOLDER",
                         help="the folder to write (default: %(default)s)")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.data.unlabeled import labeled_documents, unlabeled_sentences
 
     model_dir = Path(args.model or default_model_dir())
-    model = load_model(model_dir, trust=args.trust)
+    model = load_model(model_dir, trust=args.trust, scoring_precision=args.precision)
     if args.member:
         only_member(model, args.member, model_dir)
     documents, texts = labeled_documents(labeled_files)

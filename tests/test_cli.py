@@ -67,6 +67,17 @@ def test_evaluating_a_file_without_one_label_says_macro_f1_counts_it_as_zero(tmp
     assert with_all.returncode == 0 and "no sentence is labeled" not in with_all.stderr
 
 
+def test_evaluate_without_model_dir_loads_models_latest_where_you_run_as_score_does(tmp_path, trained_model):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "latest").symlink_to(trained_model, target_is_directory=True)
+    result = run_cli("evaluate", f"data.path={SEED_DATA}", f"hydra.run.dir={tmp_path / 'eval'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["model"]["name"] == "seed-model"  # not the project's own models/latest
+    scored = run_cli("score", "--text", "We will find you.", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+
+
 def test_score_text_and_stdin(trained_model):
     result = run_cli("score", "--model", trained_model, "--text", "We will find you. The vote was held on Sunday.")
     assert result.returncode == 0, result.stderr

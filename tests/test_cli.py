@@ -78,6 +78,18 @@ def test_evaluate_without_model_dir_loads_models_latest_where_you_run_as_score_d
     assert scored.returncode == 0, scored.stderr
 
 
+def test_blank_sentences_in_a_sentence_file_keep_their_rows_with_one_warning(tmp_path, trained_model):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["We will find you.", "", "  ", "Polls closed."]))
+    result = run_cli("score", "--model", trained_model, rows)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == ["We will find you.", "", "  ",
+                                                                                 "Polls closed."]
+    assert result.stderr.count("is blank") == 1 and f"{rows}: sentence 1 of 'rows' is blank" in result.stderr
+    clean = run_cli("score", "--model", trained_model, "--text", "We will find you. Polls closed.")
+    assert clean.returncode == 0 and "blank" not in clean.stderr
+
+
 def test_score_text_and_stdin(trained_model):
     result = run_cli("score", "--model", trained_model, "--text", "We will find you. The vote was held on Sunday.")
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,7 @@
 """The commands as a user runs them: subprocesses, real exit codes, real files."""
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, SEED_DATA, run_cli
@@ -29,6 +30,31 @@ def test_train_with_overrides_writes_evaluation_files_and_model(tmp_path):
     assert again.returncode == 2 and again.stderr.strip().splitlines() == [
         f"error: hydra.run.dir: {run_dir} holds a finished run (model_dir.txt); give a new folder, or remove that run first"]
     assert {f: f.read_bytes() for f in run_dir.rglob("*") if f.is_file()} == before
+
+
+def unwritable_folder(tmp_path):
+    """A folder no model can be saved in: read-only, or for root (whom permissions do not stop) a
+    folder of /proc, where no folder can be made."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    if not Path("/proc/self").is_dir():
+        pytest.skip("running as root without /proc: no folder here refuses writes")
+    return Path("/proc/self")
+
+
+def test_a_models_folder_that_cannot_be_written_is_refused_before_training(tmp_path):
+    folder = unwritable_folder(tmp_path)
+    result = run_cli("train", "data=seed", f"hydra.run.dir={tmp_path / 'run'}", f"paths.models_dir={folder / 'models'}")
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: config paths.models_dir: {folder / 'models'}: cannot write in {folder} (")
+    assert line.endswith("); the model could not be saved, so nothing was trained")
+    assert "macro F1" not in result.stdout and not (tmp_path / "run").exists()
 
 
 def test_evaluate_writes_its_files_into_its_run_dir(tmp_path, trained_model):

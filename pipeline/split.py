@@ -9,12 +9,12 @@ Each record is {"doc_id", "sentence_index", "text", "label": ""}; doc_id is the 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from pipeline.annotation.templates import article_files, read_articles, template_records
 from pipeline.common.cli import output_options
 from pipeline.common.errors import ArgumentParser, PipelineError, counted, reports_errors
+from pipeline.common.jsonl import json_line
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     if not records:
         raise PipelineError("no sentences in the input; nothing written")
     with output.open() as stream:
-        stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        stream.write("".join(map(json_line, records)))
     if args.output:
         print(f"wrote {counted(len(records), 'sentence')} from {counted(len(articles), 'article')} to {args.output}",
               file=sys.stderr)

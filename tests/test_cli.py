@@ -116,6 +116,16 @@ def test_blank_sentences_in_a_sentence_file_keep_their_rows_with_one_warning(tmp
     assert clean.returncode == 0 and "blank" not in clean.stderr
 
 
+def test_a_sentence_holding_a_unicode_line_separator_stays_one_jsonl_line(tmp_path, trained_model):
+    texts = ["Troops massed\u2028at the border.", "Talks\x85ended.", "We will\u2029find you."]
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    result = run_cli("score", "--model", trained_model, rows, "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()  # str.splitlines() splits at U+2028, U+2029 and U+0085 too
+    assert [json.loads(line)["text"] for line in lines] == texts
+
+
 def test_score_text_and_stdin(trained_model):
     result = run_cli("score", "--model", trained_model, "--text", "We will find you. The vote was held on Sunday.")
     assert result.returncode == 0, result.stderr

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from pipeline.common.jsonl import json_line
 
 FORMATS = ("table", "jsonl")
 
@@ -82,7 +83,7 @@ def _short(path: str) -> str:
 def _write(rows: list[dict], fmt: str, stream) -> None:
     if fmt == "jsonl":
         for rank, r in enumerate(rows, start=1):
-            stream.write(json.dumps({"rank": rank, **r}, ensure_ascii=False) + "\n")
+            stream.write(json_line({"rank": rank, **r}))
     else:
         render_table(rows, stream)
 

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import heapq
-import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.jsonl import json_line
 
 FORMATS = ("jsonl", "table")
 # The keys suggest writes itself; a record's other fields (origin, genre, topic, ...) are kept.
@@ -158,4 +158,4 @@ def _write(records: list[dict], fmt: str, stream) -> None:
         render_table(records, stream)
     else:
         for r in records:
-            stream.write(json.dumps(r, ensure_ascii=False) + "\n")
+            stream.write(json_line(r))

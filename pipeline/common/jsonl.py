@@ -1,4 +1,5 @@
-"""The one JSON Lines reader: strict for labeled data, forgiving for text to score.
+"""The one JSON Lines reader, strict for labeled data and forgiving for text to score, and the
+one way records are written as JSON lines (json_line).
 
 Both modes read one JSON object per non-blank line, drop a UTF-8 byte order mark, read Windows
 line ends as usual, refuse a binary file, and name the file and line of a line that is not a
@@ -22,6 +23,17 @@ from pipeline.common.textio import check_not_binary, check_not_utf16, without_su
 
 _BOM = b"\xef\xbb\xbf"
 _REPLACEMENT = b"\xef\xbf\xbd"  # U+FFFD already in the file: not a repair of ours
+
+
+# Characters str.splitlines() (and JavaScript before ES2019) read as line ends that json.dumps leaves
+# raw: a sentence holding one broke its record in two for such readers.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_line(record, **options) -> str:
+    """`record` as one line of JSON Lines, newline included: UTF-8 text kept as written, except the
+    characters other readers take for line ends, which are escaped."""
+    return json.dumps(record, ensure_ascii=False, **options).translate(_LINE_BREAKS) + "\n"
 
 
 def read_json_lines(

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import csv
-import json
 from typing import Sequence
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.jsonl import json_line
 
 FORMATS = ("jsonl", "csv", "parquet", "table", "html")
 
@@ -20,7 +20,7 @@ class JsonlWriter:
         from pipeline.artifacts.model import build_records
 
         records = build_records(items, probabilities, self.labels)
-        self.stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self.stream.write("".join(map(json_line, records)))
 
     def close(self) -> None:
         pass

@@ -126,6 +126,24 @@ def test_a_sentence_holding_a_unicode_line_separator_stays_one_jsonl_line(tmp_pa
     assert [json.loads(line)["text"] for line in lines] == texts
 
 
+def test_a_context_model_scores_interleaved_articles_alike_whatever_the_batches_and_jobs(tmp_path, trained_model):
+    import random
+
+    rng = random.Random(1)
+    texts = ["We will burn your village unless you pay.", "The minister spoke on Monday.", "It is a disgrace.",
+             "The dam was built in 1962.", "Rebels vowed to attack the city.", "Prices rose last year."]
+    rows = tmp_path / "rows.jsonl"  # 12 articles whose sentences come in many runs, as in rows sorted by time
+    rows.write_text("".join(json.dumps({"doc_id": f"d{rng.randrange(12)}", "text": rng.choice(texts)}) + "\n"
+                            for _ in range(600)))
+    outputs = []
+    for options in (["--batch-size", "2000"], ["--batch-size", "70"], ["--batch-size", "70", "--jobs", "2"]):
+        result = run_cli("score", "--model", trained_model, rows, "--format", "jsonl", *options)
+        assert result.returncode == 0, result.stderr
+        outputs.append([json.loads(line) for line in result.stdout.splitlines()])
+    assert len(outputs[0]) == 600 and outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    assert "are not all together in the input: a context model reads each run of them as its own article" in result.stderr
+
+
 def test_score_text_and_stdin(trained_model):
     result = run_cli("score", "--model", trained_model, "--text", "We will find you. The vote was held on Sunday.")
     assert result.returncode == 0, result.stderr

@@ -62,7 +62,12 @@ def sentence_frame(
 
 
 def frame_from_items(items: Sequence[Item]):
-    """Records input for scored items; an article's length defaults to its largest index + 1."""
+    """Records input for scored items; an article's length defaults to its largest index + 1.
+
+    An article is a run of consecutive items with one doc_id: a doc_id that comes back after
+    another is read as a new article, so a sentence's context never depends on where a batch or
+    a --jobs partition cut the input (they cut only between runs)."""
+    items = separate_runs(items)
     doc_length: dict[str, int] = {}
     for doc_id, index, *_ in items:
         doc_length[doc_id] = max(doc_length.get(doc_id, 0), int(index) + 1)
@@ -74,6 +79,38 @@ def frame_from_items(items: Sequence[Item]):
         n_sentences=[x.get("n_sentences", doc_length[item[0]]) for item, x in zip(items, extras)],
         paragraphs=[x.get("paragraph", UNKNOWN) for x in extras],
     )
+
+
+def separate_runs(items: Sequence[Item]) -> Sequence[Item]:
+    """`items` with each later run of a doc_id given its own key (the doc_id, a NUL, the run's
+    number); unchanged, and not copied, when each doc_id comes in one run, as in any article file."""
+    runs: dict = {}
+    previous = None
+    renamed = None
+    for position, (doc_id, *rest) in enumerate(items):
+        if doc_id != previous:
+            runs[doc_id] = runs.get(doc_id, -1) + 1
+            previous = doc_id
+        if runs[doc_id] and renamed is None:
+            renamed = list(items[:position])
+            _warn_interleaved(doc_id)
+        if renamed is not None:
+            renamed.append((f"{doc_id}\x00{runs[doc_id]}" if runs[doc_id] else doc_id, *rest))
+    return items if renamed is None else renamed
+
+
+def _warn_interleaved(doc_id) -> None:
+    """Once per process: a doc_id's sentences came in more than one run."""
+    global _INTERLEAVED_WARNED
+    if not _INTERLEAVED_WARNED:
+        from pipeline.common.errors import quote, warn
+
+        _INTERLEAVED_WARNED = True
+        warn(f"the sentences of doc_id {quote(doc_id)} are not all together in the input: a context model reads "
+             "each run of them as its own article (sort the rows by doc_id to read each article whole)")
+
+
+_INTERLEAVED_WARNED = False
 
 
 def checked_sentences(sentences) -> list[str]:

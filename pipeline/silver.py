@@ -1,6 +1,7 @@
 """Silver labels: a saved model labels the real articles nobody labeled, in standoff form.
 
-    python -m pipeline.silver [--model DIR] [--member NAME] [-o FOLDER] [--min-confidence P] [--precision bf16] [--force]
+    python -m pipeline.silver [--model DIR] [--member NAME] [-o FOLDER] [--min-confidence P]
+                              [--precision bf16] [--force]
 
 Takes every PTC article (articles/, openwebtext/) and NewsDiscourse article under
 ../shared/corpora that no labels file of data/ptc or data/newsdiscourse covers, leaving out the

@@ -141,7 +141,7 @@ def test_a_context_model_scores_interleaved_articles_alike_whatever_the_batches_
         assert result.returncode == 0, result.stderr
         outputs.append([json.loads(line) for line in result.stdout.splitlines()])
     assert len(outputs[0]) == 600 and outputs[1] == outputs[0] and outputs[2] == outputs[0]
-    assert "are not all together in the input: a context model reads each run of them as its own article" in result.stderr
+    assert "not all together in the input: a context model reads each run of them as its own article" in result.stderr
 
 
 def test_score_text_and_stdin(trained_model):

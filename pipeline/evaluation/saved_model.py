@@ -50,9 +50,10 @@ def evaluate(*, model_dir: str | Path, data, out_dir: str | Path, trust_model: b
         raise PipelineError(
             f"data.path: labels {unknown} are not among the model's labels {model.labels}"
         )
+    present = set(corpus.labels)
     labels = [label for label in data.labels if label in model.labels]
-    labels += [label for label in own_labels if label in set(corpus.labels)]
-    absent = [label for label in labels if label not in set(corpus.labels)]
+    labels += [label for label in own_labels if label in present]
+    absent = [label for label in labels if label not in present]
     if absent:  # their F1 is 0 (no true sentence to find), which pulls macro-F1 down by 1/len(labels) each
         warn(f"data.path: no sentence is labeled {', '.join(absent)}; macro-F1 averages {len(labels)} labels "
              f"and counts {'each' if len(absent) > 1 else 'it'} as F1 0, so read the per-label figures")

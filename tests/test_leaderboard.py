@@ -79,6 +79,12 @@ def test_rows_are_ranked_best_first_with_shared_overrides_set_apart(tmp_path):
     assert rows[2]["fit_seconds"] == "" and float(rows[0]["f1_reporting"]) == pytest.approx(0.71)
 
 
+def test_an_override_that_starts_like_a_formula_is_text_in_the_csv(tmp_path):
+    fake_run(tmp_path / "0", ["+data.extra=x", "model=sgd"], 0.6)  # a spreadsheet ran "+data..." as a formula
+    rows = list(csv.DictReader(io.StringIO(render_csv(build_leaderboard([tmp_path])))))
+    assert rows[0]["overrides"] == "'+data.extra=x model=sgd"
+
+
 def test_runs_that_differ_only_in_seed_get_their_spread(tmp_path):
     for job, (seed, score) in enumerate([(1, 0.6), (2, 0.7), (3, 0.8)]):
         fake_run(tmp_path / str(job), ["model=logreg", f"seed={seed}"], score)

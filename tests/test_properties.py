@@ -56,3 +56,13 @@ def test_scorer_scores_any_list_of_sentences(model, sentences):
     assert [(r["sentence_index"], r["text"]) for r in records] == list(enumerate(sentences))
     for record in records:
         assert abs(sum(record["scores"].values()) - 1) < 1e-5
+
+
+@given(st.one_of(st.text(max_size=40), st.lists(st.sampled_from(["'", "=", "+", "-", "@", "\t", "a"]),
+                                                  max_size=6).map("".join)))
+@settings(max_examples=400, deadline=None)
+def test_a_csv_cell_never_starts_a_formula_and_reads_back_as_it_was(text):
+    from pipeline.common.spreadsheet import FORMULA_STARTS, from_cell, to_cell
+
+    assert not to_cell(text).startswith(FORMULA_STARTS)
+    assert from_cell(to_cell(text)) == text

@@ -44,6 +44,22 @@ def test_folder_of_articles_gives_one_record_per_sentence(trained_model, capsys)
                             "score_editorial_framing", "score_reporting", "score_threat"}
 
 
+def test_a_csv_cell_that_starts_like_a_formula_is_text_to_a_spreadsheet_and_reads_back(tmp_path, trained_model):
+    texts = ["=HYPERLINK(\"http://x\") They will pay.", "- The rebels vowed to fight on.", "@news said so.",
+             "'=quoted' stays as written.", "The summit opened."]
+    path = write_jsonl(tmp_path / "s.jsonl", [{"doc_id": "-7", "text": t} for t in texts])
+    out = tmp_path / "scores.csv"
+    main(["--model", str(trained_model), str(path), "-o", str(out)])
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [r["text"] for r in rows] == ["'" + t for t in texts[:4]] + [texts[4]]
+    assert {r["doc_id"] for r in rows} == {"'-7"}
+    again = tmp_path / "again.jsonl"
+    main(["--model", str(trained_model), str(out), "-o", str(again)])  # the project reads it back as it was
+    records = [json.loads(line) for line in again.read_text().splitlines()]
+    assert [(r["doc_id"], r["text"]) for r in records] == [("-7", t) for t in texts]
+    assert [r["label"] for r in records] == [r["label"] for r in rows]
+
+
 def test_output_file_matches_python_api(tmp_path, trained_model):
     out = tmp_path / "scores.jsonl"
     text = "Our patience has limits. The summit opened on Monday."

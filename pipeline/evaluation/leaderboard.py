@@ -24,6 +24,7 @@ from pipeline.artifacts.names import (
     REAL_NEWS_DEV,
 )
 from pipeline.common.errors import PipelineError, quote
+from pipeline.common.spreadsheet import to_cell
 from pipeline.evaluation.metrics import real_news_figures
 
 log = logging.getLogger(__name__)
@@ -310,16 +311,20 @@ def render_csv(board: dict) -> str:
     labels = board["labels"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["rank", "run_dir", "overrides", "dev_macro_f1", "dev_macro_f1_low", "dev_macro_f1_high",
-                     *[f"dev_f1_{label}" for label in labels], "macro_f1_fold_mean", "macro_f1_fold_std", "macro_f1",
-                     "macro_f1_low", "macro_f1_high", *[f"f1_{label}" for label in labels], "brier", "ece",
-                     "fit_seconds", "model_dir"])
+
+    def write(cells) -> None:  # overrides such as "+data.extra=..." start like a formula
+        writer.writerow([to_cell(cell) for cell in cells])
+
+    write(["rank", "run_dir", "overrides", "dev_macro_f1", "dev_macro_f1_low", "dev_macro_f1_high",
+           *[f"dev_f1_{label}" for label in labels], "macro_f1_fold_mean", "macro_f1_fold_std", "macro_f1",
+           "macro_f1_low", "macro_f1_high", *[f"f1_{label}" for label in labels], "brier", "ece", "fit_seconds",
+           "model_dir"])
     for row in board["rows"]:
         m = row["metrics"]
         low, high = m.get("bootstrap", {}).get("macro_f1", [None, None])
         dev = real_news_figures(m) or {}
         dev_low, dev_high = dev.get("bootstrap", {}).get("macro_f1", [None, None])
-        writer.writerow([
+        write([
             row["rank"], row["run_dir"], " ".join(row["overrides"]), dev.get("macro_f1"), dev_low, dev_high,
             *[dev.get("per_label", {}).get(label, {}).get("f1") for label in labels], m.get("macro_f1_fold_mean"),
             m.get("macro_f1_fold_std"), m["macro_f1"], low, high,
@@ -330,7 +335,7 @@ def render_csv(board: dict) -> str:
     for base in board["baselines"]:
         s = base["summary"]
         low, high = s.get("macro_f1_interval", [None, None])
-        writer.writerow([
+        write([
             "baseline", base["run_dir"], f"baseline: {base['name']}", None, None, None, *[None] * len(labels),
             s.get("macro_f1_fold_mean"),
             s.get("macro_f1_fold_std"), s["macro_f1"], low, high,

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut, quote
 from pipeline.common.files import check_columns_once
+from pipeline.common.spreadsheet import from_cell
 from pipeline.common.textio import check_not_utf16
 from pipeline.data.records import INDEX_LIMIT
 
@@ -230,7 +231,7 @@ def read_csv(path: Path, doc_id: str | None = None) -> Iterator[Item]:
         check_columns_once(path, rows.fieldnames, INPUT_FIELDS)  # DictReader keeps the last, losing the others
         for number, row in enumerate(rows):
             index = sentence_index(row.get("sentence_index") or number, f"{path}: row {number + 1}")
-            yield row.get("doc_id") or doc_id, index, row["text"] or ""
+            yield from_cell(row.get("doc_id")) or doc_id, index, from_cell(row["text"] or "")
 
 
 def _repaired_lines(lines: Iterable[str], path: Path) -> Iterator[str]:

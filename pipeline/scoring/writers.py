@@ -8,6 +8,7 @@ from typing import Sequence
 
 from pipeline.common.errors import PipelineError
 from pipeline.common.jsonl import json_line
+from pipeline.common.spreadsheet import to_cell
 
 FORMATS = ("jsonl", "csv", "parquet", "table", "html")
 
@@ -40,7 +41,7 @@ class CsvWriter:
         best = probabilities.argmax(axis=1).tolist()
         rounded = probabilities.round(6).tolist()
         self.csv.writerows(
-            [doc_id, index, text, self.labels[top], *row]
+            [to_cell(doc_id), index, to_cell(text), self.labels[top], *row]
             for (doc_id, index, text), top, row in zip(items, best, rounded)
         )
 

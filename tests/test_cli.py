@@ -112,6 +112,12 @@ def test_blank_sentences_in_a_sentence_file_keep_their_rows_with_one_warning(tmp
     assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == ["We will find you.", "", "  ",
                                                                                  "Polls closed."]
     assert result.stderr.count("is blank") == 1 and f"{rows}: sentence 1 of 'rows' is blank" in result.stderr
+    rows.write_text("".join(json.dumps({"doc_id": f"d{i // 2}", "text": t}) + "\n"
+                            for i, t in enumerate(["We will find you.", ""] * 20)))
+    out = tmp_path / "scored.jsonl"  # workers read their parts of the file themselves, two articles or more each
+    on_workers = run_cli("score", "--model", trained_model, rows, "--jobs", "2", "--batch-size", "2", "-o", out)
+    assert on_workers.returncode == 0 and len(out.read_text().splitlines()) == 40, on_workers.stderr
+    assert on_workers.stderr.count("is blank") == 1, on_workers.stderr  # once, not once a worker
     clean = run_cli("score", "--model", trained_model, "--text", "We will find you. Polls closed.")
     assert clean.returncode == 0 and "blank" not in clean.stderr
 
@@ -141,7 +147,8 @@ def test_a_context_model_scores_interleaved_articles_alike_whatever_the_batches_
         assert result.returncode == 0, result.stderr
         outputs.append([json.loads(line) for line in result.stdout.splitlines()])
     assert len(outputs[0]) == 600 and outputs[1] == outputs[0] and outputs[2] == outputs[0]
-    assert "not all together in the input: a context model reads each run of them as its own article" in result.stderr
+    said = "not all together in the input: a context model reads each run of them as its own article"
+    assert result.stderr.count(said) == 1  # the main process says it once, not each worker
 
 
 def test_score_text_and_stdin(trained_model):

@@ -94,10 +94,23 @@ class DiskFull(PipelineError):
 class PipelineWarning(UserWarning):
     """Something was read or loaded in a way the user should know about; work goes on."""
 
+    def __init__(self, message: str, once: str | None = None):
+        super().__init__(message)
+        self.once = once  # see warn
 
-def warn(message: str) -> None:
-    """Warn once per distinct message; commands print it as one `warning: ...` line."""
-    warnings.warn(message, PipelineWarning, stacklevel=2)
+
+def warn(message: str, once: str | None = None) -> None:
+    """Warn once per distinct message, or with `once` once per process for that key whatever the message
+    (a condition met again and again, named by its first case); commands print one `warning: ...` line.
+    Scoring workers send theirs to the main process, which says each once (pipeline.scoring.processes)."""
+    if once is not None:
+        if once in _SAID:
+            return
+        _SAID.add(once)
+    warnings.warn(PipelineWarning(message, once), stacklevel=2)
+
+
+_SAID: set[str] = set()  # the `once` keys warned about in this process
 
 
 class ArgumentParser(argparse.ArgumentParser):

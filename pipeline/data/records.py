@@ -100,17 +100,12 @@ def separate_runs(items: Sequence[Item]) -> Sequence[Item]:
 
 
 def _warn_interleaved(doc_id) -> None:
-    """Once per process: a doc_id's sentences came in more than one run."""
-    global _INTERLEAVED_WARNED
-    if not _INTERLEAVED_WARNED:
-        from pipeline.common.errors import quote, warn
+    """Once per run: a doc_id's sentences came in more than one run."""
+    from pipeline.common.errors import quote, warn
 
-        _INTERLEAVED_WARNED = True
-        warn(f"the sentences of doc_id {quote(doc_id)} are not all together in the input: a context model reads "
-             "each run of them as its own article (sort the rows by doc_id to read each article whole)")
-
-
-_INTERLEAVED_WARNED = False
+    warn(f"the sentences of doc_id {quote(doc_id)} are not all together in the input: a context model reads "
+         "each run of them as its own article (sort the rows by doc_id to read each article whole)",
+         once="interleaved doc_ids")
 
 
 def checked_sentences(sentences) -> list[str]:

@@ -116,17 +116,14 @@ def check_lengths(chunk: list[Item], source: str) -> list[Item]:
     if chunk and max(len(item[2]) for item in chunk) > MAX_SENTENCE_CHARS:
         for item in chunk:
             check_sentence_length(item[2], f"{source}: sentence {item[1]}")
-    if source not in _BLANK_WARNED and chunk and not all(item[2].strip() for item in chunk):
+    if chunk and not all(item[2].strip() for item in chunk):
         from pipeline.common.errors import warn
 
-        _BLANK_WARNED.add(source)
         blank = next(item for item in chunk if not item[2].strip())
         warn(f"{cut(source, PATH_CHARS)}: sentence {blank[1]} of {quote(blank[0])} is blank; it and any other "
-             "blank sentence keep their row but their labels mean nothing (there is no text to read)")
+             "blank sentence keep their row but their labels mean nothing (there is no text to read)",
+             once=f"blank sentences in {source}")  # one line per file, not per chunk
     return chunk
-
-
-_BLANK_WARNED: set[str] = set()  # sources already warned about: one line per file, not per chunk
 
 
 def _decode_argument(text: str, source: str) -> str:

@@ -33,7 +33,10 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
     from `model_dir` in its initializer, as `how` says.
     """
     with worker_pool(jobs, model, model_dir, how) as pool:
-        yield from in_order(((batch, pool.submit(_score_items, batch)) for batch in batches), 2 * jobs)
+        for batch, (probabilities, said) in in_order(((batch, pool.submit(_score_items, batch)) for batch in batches),
+                                                     2 * jobs):
+            say_again(said)
+            yield batch, probabilities
 
 
 def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
@@ -107,7 +110,34 @@ def _exit_with(parent: int) -> None:
 
 
 def _score_items(items: list[Item]):
-    return _worker_model.predict_items(items)
+    return with_warnings(_worker_model.predict_items, items)
+
+
+def with_warnings(work, *args) -> tuple:
+    """In a worker: what `work(*args)` returns and the (message, once key) of each pipeline warning it raised,
+    for the main process to say with say_again: a warning said once per run (`once`) printed a line a worker."""
+    import warnings
+
+    from pipeline.common.errors import PipelineWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PipelineWarning)
+        result = work(*args)
+    said = []
+    for w in caught:
+        if issubclass(w.category, PipelineWarning):
+            said.append((str(w.message), getattr(w.message, "once", None)))
+        else:  # not ours: shown by the worker as before
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, said
+
+
+def say_again(said: list[tuple]) -> None:
+    """Warnings sent back by with_warnings, said here as if raised here: each message once, each `once` key once."""
+    from pipeline.common.errors import warn
+
+    for message, once in said:
+        warn(message, once=once)
 
 
 # ---------------------------------------------------------------- partitions written by workers
@@ -135,7 +165,9 @@ def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, how: 
         submitted = ((target.path(number), pool.submit(_score_part_in_process, part, skip, str(target.path(number)),
                                                        target))
                      for number, (part, skip) in enumerate(todo))
-        yield from in_order(submitted, 2 * jobs)
+        for path, (count, said) in in_order(submitted, 2 * jobs):
+            say_again(said)
+            yield path, count
 
 
 class WorkTarget:
@@ -149,8 +181,8 @@ class WorkTarget:
         return self.folder / f"work-{number:06d}.{self.fmt}"
 
 
-def _score_part_in_process(part: tuple, skip: int, path: str, target: WorkTarget) -> int:
-    return score_part_to_file(_worker_model, part, skip, Path(path), target)
+def _score_part_in_process(part: tuple, skip: int, path: str, target: WorkTarget) -> tuple:
+    return with_warnings(score_part_to_file, _worker_model, part, skip, Path(path), target)
 
 
 def score_part_to_file(model, part: tuple, skip: int, path: Path, target: WorkTarget) -> int:

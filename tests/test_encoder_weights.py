@@ -130,8 +130,7 @@ def test_a_saved_config_of_an_encoder_family_not_listed_is_refused():
 
 @needs_embeddings
 def test_frozen_layers_beyond_the_encoders_own_are_refused():
-    from sklearn.utils._param_validation import InvalidParameterError
-
+    from pipeline.common.sklearn_rules import InvalidParameterError
     from pipeline.models.finetune import MiniLMFineTuneClassifier
 
     with pytest.raises(InvalidParameterError, match="all-MiniLM-L6-v2 has 6 transformer layers, got 7"):

@@ -11,9 +11,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from pipeline.common.sklearn_rules import InvalidParameterError
 from pipeline.data.records import INPUT_COLUMNS, sentence_frame
 from pipeline.features.context import ContextFeatures
 from pipeline.features.discourse import DiscourseFeatures

@@ -128,3 +128,20 @@ def test_every_import_of_a_package_name_resolves():
                         except ImportError:
                             missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{alias.name}")
     assert missing == []
+
+
+def test_private_library_modules_are_imported_in_one_module_each():
+    allowed = {"sklearn.utils._param_validation": "pipeline.common.sklearn_rules",
+               "hydra._internal": "pipeline.common.config"}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [(private, module_name(path)) for name in names for private in allowed
+                      if name == private or name.startswith(private + ".")]
+    assert found and all(allowed[private] == module for private, module in found), found

@@ -1,4 +1,8 @@
 """Hydra plumbing: the config folder, resolvers, composing and instantiating configs, one-line errors.
+
+The one module that uses Hydra's private parts (`hydra._internal`: the basic sweeper's job split, the
+config loader's override step, the command-line parser), to check a sweep's jobs and flags as Hydra
+will read them; hydra-core is pinned to 1.3.x for them.
 """
 
 from __future__ import annotations

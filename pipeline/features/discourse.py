@@ -10,8 +10,8 @@ from typing import Iterable
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
 
+from pipeline.common.sklearn_rules import Interval
 from pipeline.data.records import INPUT_COLUMNS, RECORDS, as_records
 
 # Cues, each a regex over the sentence; names become feature names. The word-list cues are

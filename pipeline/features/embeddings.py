@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from pipeline.common.errors import quote
+from pipeline.common.sklearn_rules import Interval, StrOptions
 from pipeline.features.encoder_weights import (
     DEFAULT_CACHE_DIR,
     ENCODER_FILES,

@@ -24,8 +24,8 @@ from numbers import Integral, Real
 from pathlib import Path
 
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from pipeline.common.sklearn_rules import Interval, StrOptions
 from pipeline.features.embeddings import ENCODERS, check_installed
 from pipeline.features.encoder_weights import ENCODER_FILES
 
@@ -332,7 +332,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_params(self):
         super()._validate_params()
-        from sklearn.utils._param_validation import InvalidParameterError
+        from pipeline.common.sklearn_rules import InvalidParameterError
 
         layers = ENCODER_FILES[self.encoder].layers
         if self.frozen_layers > layers:

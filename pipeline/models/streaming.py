@@ -25,8 +25,9 @@ from numbers import Integral
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
+
+from pipeline.common.sklearn_rules import Interval
 
 
 def _has_probabilities(estimator) -> bool:

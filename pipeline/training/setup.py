@@ -114,7 +114,7 @@ def check_params(estimator) -> None:
     import math
     import re
 
-    from sklearn.utils._param_validation import InvalidParameterError
+    from pipeline.common.sklearn_rules import InvalidParameterError
 
     params = estimator.get_params(deep=True)
     calibrated = "clf__estimator" in params
@@ -153,7 +153,7 @@ def takes_numbers_not_bools(owner, name: str) -> bool:
     """Whether parameter `name` of `owner` takes numbers but no true/false: scikit-learn's checks
     read a bool as the number 1 or 0 there (a bool is an int), so model.C=true trained with C=1."""
     import numpy as np
-    from sklearn.utils._param_validation import Interval, make_constraint
+    from pipeline.common.sklearn_rules import Interval, make_constraint
 
     rules = getattr(owner, "_parameter_constraints", {}).get(name)
     if not isinstance(rules, list):  # no rules, or "no_validation"

@@ -90,6 +90,7 @@ def _init_worker(model_or_dir, how: LoadOptions, parent: int) -> None:
     global _worker_model
     quiet_worker_signals()
     _exit_with(parent)
+    _send_warnings_back()
     if isinstance(model_or_dir, str):
         model_or_dir = how.load(model_or_dir)
     _worker_model = model_or_dir
@@ -114,22 +115,33 @@ def _score_items(items: list[Item]):
 
 
 def with_warnings(work, *args) -> tuple:
-    """In a worker: what `work(*args)` returns and the (message, once key) of each pipeline warning it raised,
-    for the main process to say with say_again: a warning said once per run (`once`) printed a line a worker."""
+    """In a worker: what `work(*args)` returns and the (message, once key) of each pipeline warning shown
+    meanwhile, for the main process to say with say_again (said here, a warning meant once a run was
+    printed once a worker). Other warnings are shown by the worker as before."""
+    result = work(*args)
+    said = _said_here[:]
+    _said_here.clear()
+    return result, said
+
+
+def _send_warnings_back() -> None:
+    """Keep this worker's pipeline warnings for with_warnings instead of printing them."""
     import warnings
 
     from pipeline.common.errors import PipelineWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PipelineWarning)
-        result = work(*args)
-    said = []
-    for w in caught:
-        if issubclass(w.category, PipelineWarning):
-            said.append((str(w.message), getattr(w.message, "once", None)))
-        else:  # not ours: shown by the worker as before
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return result, said
+    show = warnings.showwarning
+
+    def keep(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PipelineWarning):
+            _said_here.append((str(message), getattr(message, "once", None)))
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = keep
+
+
+_said_here: list[tuple] = []  # a worker's pipeline warnings not yet sent back
 
 
 def say_again(said: list[tuple]) -> None:

@@ -33,10 +33,18 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
     from `model_dir` in its initializer, as `how` says.
     """
     with worker_pool(jobs, model, model_dir, how) as pool:
-        for batch, (probabilities, said) in in_order(((batch, pool.submit(_score_items, batch)) for batch in batches),
-                                                     2 * jobs):
-            say_again(said)
-            yield batch, probabilities
+        yield from said_in_order(((batch, pool.submit(_score_items, batch)) for batch in batches), 2 * jobs)
+
+
+def said_in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
+    """in_order for work that returns with_warnings(result): the warnings a worker sent back are said
+    here as their result comes, each message once and each `once` key once."""
+    from pipeline.common.errors import warn
+
+    for key, (result, said) in in_order(submitted, limit):
+        for message, once in said:
+            warn(message, once=once)
+        yield key, result
 
 
 def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
@@ -111,14 +119,13 @@ def _exit_with(parent: int) -> None:
 
 
 def _score_items(items: list[Item]):
-    return with_warnings(_worker_model.predict_items, items)
+    return with_warnings(_worker_model.predict_items(items))
 
 
-def with_warnings(work, *args) -> tuple:
-    """In a worker: what `work(*args)` returns and the (message, once key) of each pipeline warning shown
-    meanwhile, for the main process to say with say_again (said here, a warning meant once a run was
-    printed once a worker). Other warnings are shown by the worker as before."""
-    result = work(*args)
+def with_warnings(result) -> tuple:
+    """In a worker: `result` and the (message, once key) of each pipeline warning kept since the last
+    result, for the main process to say (said_in_order; said by each worker, a warning meant once a
+    run was printed once a worker). Other warnings are shown by the worker as before."""
     said = _said_here[:]
     _said_here.clear()
     return result, said
@@ -142,14 +149,6 @@ def _send_warnings_back() -> None:
 
 
 _said_here: list[tuple] = []  # a worker's pipeline warnings not yet sent back
-
-
-def say_again(said: list[tuple]) -> None:
-    """Warnings sent back by with_warnings, said here as if raised here: each message once, each `once` key once."""
-    from pipeline.common.errors import warn
-
-    for message, once in said:
-        warn(message, once=once)
 
 
 # ---------------------------------------------------------------- partitions written by workers
@@ -177,9 +176,7 @@ def score_partitions_in_processes(todo, model, model_dir: Path, jobs: int, how: 
         submitted = ((target.path(number), pool.submit(_score_part_in_process, part, skip, str(target.path(number)),
                                                        target))
                      for number, (part, skip) in enumerate(todo))
-        for path, (count, said) in in_order(submitted, 2 * jobs):
-            say_again(said)
-            yield path, count
+        yield from said_in_order(submitted, 2 * jobs)
 
 
 class WorkTarget:
@@ -194,7 +191,7 @@ class WorkTarget:
 
 
 def _score_part_in_process(part: tuple, skip: int, path: str, target: WorkTarget) -> tuple:
-    return with_warnings(score_part_to_file, _worker_model, part, skip, Path(path), target)
+    return with_warnings(score_part_to_file(_worker_model, part, skip, Path(path), target))
 
 
 def score_part_to_file(model, part: tuple, skip: int, path: Path, target: WorkTarget) -> int:

@@ -212,6 +212,21 @@ def test_dask_gives_the_same_output_as_local(tmp_path, trained_model, sentences)
 
 
 @pytest.mark.slow
+def test_dask_workers_send_their_warnings_back_to_be_said_once(tmp_path, trained_model):
+    """Each worker reading a partition with a blank sentence used to print the warning meant once a run."""
+    pytest.importorskip("distributed", reason="dask is an optional extra: pip install '.[dask]'")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"doc_id": f"d{i // 2}", "text": t}) + "\n"
+                            for i, t in enumerate(["We will find you.", ""] * 20)))
+    out = tmp_path / "scored.jsonl"
+    for output in (["--format", "jsonl"], ["-o", out]):  # scores sent back; work files written by the workers
+        result = run_cli("score", "--model", trained_model, rows, "--engine", "dask", "--batch-size", "2", *output)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.count("is blank") == 1, result.stderr
+    assert len(out.read_text().splitlines()) == 40
+
+
+@pytest.mark.slow
 def test_local_cluster_workers_start_with_the_model_in_memory(tmp_path, trained_model, sentences):
     """Forked LocalCluster workers score with the model loaded here: none loads the folder again
     (on two cores that took longer than scoring 100k sentences), so a folder gone by then is no matter."""

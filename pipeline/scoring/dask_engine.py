@@ -11,11 +11,12 @@ from pipeline.artifacts.loading import LoadOptions
 from pipeline.common.errors import PATH_CHARS, PipelineError, cut
 from pipeline.scoring.inputs import STDIN, Item
 from pipeline.scoring.partitions import partition_items, plan_partitions
-from pipeline.scoring.processes import WorkTarget, in_order, score_part_to_file
+from pipeline.scoring.processes import WorkTarget, in_order, say, score_part_to_file, send_warnings_back, taken_warnings
 from pipeline.scoring.writers import empty_scores
 
 DASK_INSTALL = "--engine dask needs dask and distributed: pip install 'rhetoric-pipeline[dask]'"
 LOCAL_CLUSTER_WORKERS = 2
+SAID = "pipeline_warnings"  # the attrs key of a frame a worker returns: its warnings (_with_said)
 _models_by_path: dict[tuple, object] = {}  # models loaded in this Dask worker, by folder and LoadOptions
 
 
@@ -68,6 +69,7 @@ def _score_with_dask(files, model_dir, labels, rows_per_partition, scheduler, wo
         client.run(_load_on_worker, str(model_dir), how)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         for _, frame in in_order(((None, client.compute(task)) for task in tasks), in_flight):
+            say(frame.attrs.get(SAID, ()))
             yield _from_frame(frame, columns)
 
 
@@ -95,12 +97,13 @@ def score_partitions_with_dask(todo, model_dir: Path, scheduler: str | None, wor
         client.run(_load_on_worker, str(model_dir), how)  # every worker loads it now, in parallel
         in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
         for path, counts in in_order(((path, client.compute(task)) for path, task in zip(paths, tasks)), in_flight):
+            say(counts.attrs.get(SAID, ()))
             yield path, int(counts["sentences"].iloc[0])
 
 
 def _score_part_on_worker(part: tuple, skip: int, path: str, model_dir: str, how: LoadOptions, target: WorkTarget):
     count = score_part_to_file(_load_on_worker(model_dir, how), part, skip, Path(path), target)
-    return _counts_frame(count)
+    return _with_said(_counts_frame(count))
 
 
 def _counts_frame(count: int):
@@ -185,7 +188,7 @@ def _after_fork_in_child() -> None:
 
 def read_partition(part: tuple, skip: int = 0):
     """The sentences of one partition as a DataFrame (run on a worker)."""
-    return _frame(partition_items(part, skip))
+    return _with_said(_frame(partition_items(part, skip)))
 
 
 def score_partition(frame, model_dir: str, how: LoadOptions | None = None):
@@ -195,11 +198,20 @@ def score_partition(frame, model_dir: str, how: LoadOptions | None = None):
         probabilities = model.predict_items(list(zip(frame["doc_id"], frame["sentence_index"], frame["text"])))
         for j, label in enumerate(model.labels):
             frame[f"score_{label}"] = probabilities[:, j]
+    return _with_said(frame)
+
+
+def _with_said(frame):
+    """`frame` carrying the pipeline warnings this worker kept (its attrs travel back with it), for the
+    main process to say each once; printed by each worker, a warning meant once a run came once a worker."""
+    frame.attrs[SAID] = [*frame.attrs.get(SAID, ()), *taken_warnings()]
     return frame
 
 
 def _load_on_worker(model_dir: str, how: LoadOptions):
-    """Each worker checks trust in its own machine's store (pipeline.trust), or is told to trust."""
+    """Each worker checks trust in its own machine's store (pipeline.trust), or is told to trust;
+    it keeps its pipeline warnings for the main process from now on."""
+    send_warnings_back()
     key = (model_dir, how)
     if key not in _models_by_path:
         _models_by_path[key] = how.load(model_dir)

@@ -39,12 +39,17 @@ def score_in_processes(batches: Iterable[list[Item]], model, model_dir: Path, jo
 def said_in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
     """in_order for work that returns with_warnings(result): the warnings a worker sent back are said
     here as their result comes, each message once and each `once` key once."""
+    for key, (result, said) in in_order(submitted, limit):
+        say(said)
+        yield key, result
+
+
+def say(said: Iterable[tuple]) -> None:
+    """In the main process: say the (message, once key) warnings a worker sent back, each once."""
     from pipeline.common.errors import warn
 
-    for key, (result, said) in in_order(submitted, limit):
-        for message, once in said:
-            warn(message, once=once)
-        yield key, result
+    for message, once in said:
+        warn(message, once=once)
 
 
 def in_order(submitted: Iterable[tuple], limit: int) -> Iterator[tuple]:
@@ -98,7 +103,7 @@ def _init_worker(model_or_dir, how: LoadOptions, parent: int) -> None:
     global _worker_model
     quiet_worker_signals()
     _exit_with(parent)
-    _send_warnings_back()
+    send_warnings_back()
     if isinstance(model_or_dir, str):
         model_or_dir = how.load(model_or_dir)
     _worker_model = model_or_dir
@@ -123,20 +128,29 @@ def _score_items(items: list[Item]):
 
 
 def with_warnings(result) -> tuple:
-    """In a worker: `result` and the (message, once key) of each pipeline warning kept since the last
-    result, for the main process to say (said_in_order; said by each worker, a warning meant once a
-    run was printed once a worker). Other warnings are shown by the worker as before."""
+    """In a worker: `result` and the warnings kept since the last result (taken_warnings), for the
+    main process to say (said_in_order; said by each worker, a warning meant once a run was printed
+    once a worker)."""
+    return result, taken_warnings()
+
+
+def taken_warnings() -> list[tuple]:
+    """In a worker that keeps its warnings (send_warnings_back): the (message, once key) of each pipeline
+    warning kept since the last call; other warnings are shown by the worker as before. [] elsewhere."""
     said = _said_here[:]
     _said_here.clear()
-    return result, said
+    return said
 
 
-def _send_warnings_back() -> None:
-    """Keep this worker's pipeline warnings for with_warnings instead of printing them."""
+def send_warnings_back() -> None:
+    """Keep this worker's pipeline warnings for taken_warnings instead of printing them (once per process)."""
     import warnings
 
     from pipeline.common.errors import PipelineWarning
 
+    global _keeping
+    if _keeping:
+        return
     show = warnings.showwarning
 
     def keep(message, category, filename, lineno, file=None, line=None):
@@ -146,9 +160,11 @@ def _send_warnings_back() -> None:
             show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = keep
+    _keeping = True
 
 
 _said_here: list[tuple] = []  # a worker's pipeline warnings not yet sent back
+_keeping = False  # send_warnings_back has run in this process
 
 
 # ---------------------------------------------------------------- partitions written by workers

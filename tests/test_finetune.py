@@ -940,3 +940,54 @@ def test_pretraining_sentences_leave_out_the_dev_articles(tmp_path):
     assert sorted(sentences) == ["A training article says the port reopened after the storm.",
                                  "Markets fell sharply on Friday after the report."] and available == 2
     assert len(unlabeled_sentences(files, set(), limit=2, seed=0)[0]) == 2
+
+
+def test_init_from_goes_on_training_a_saved_encoder_with_the_next_epochs_batches(tmp_path, monkeypatch):
+    """A run too long for one sitting, done in two: the second starts from the first's network (body and
+    head) and sees its batches in the order a longer run's next epoch would."""
+    import numpy as np
+
+    from pipeline.artifacts.folder import save_model
+    from pipeline.models import finetune
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    documents = written_documents()
+    rows = [r for doc in ("wf07", "wf08") for r in documents[doc][:12]]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    settings = dict(max_length=24, batch_size=8, threads=2, random_state=5, onnx=False)
+    first = MiniLMFineTuneClassifier(epochs=1, **settings).fit(texts, labels)
+    folder = save_model(first, {"input": "text"}, tmp_path / "models", "first")
+    seen = []
+    batches = finetune.training_batches
+    monkeypatch.setattr(finetune, "training_batches", lambda *a: seen.append(batches(*a)) or seen[-1])
+    still = MiniLMFineTuneClassifier(epochs=1, **settings, learning_rate=1e-12, init_from=str(folder)).fit(texts,
+                                                                                                          labels)
+    np.testing.assert_allclose(still.predict_proba(SENTENCES), first.predict_proba(SENTENCES), atol=1e-5)
+    went_on = seen[-1]
+    seen.clear()
+    MiniLMFineTuneClassifier(epochs=2, **settings).fit(texts, labels)
+    assert len(seen) == 2 and went_on == seen[1] != seen[0]
+    wrong = [label if label != "threat" else "reporting" for label in labels]
+    with pytest.raises(ValueError, match=r"^init_from .*first: its labels are background_fact, editorial_framing, "
+                                         r"reporting, threat; the training data's background_fact, "):
+        MiniLMFineTuneClassifier(epochs=1, **settings, init_from=str(folder)).fit(texts, wrong)
+
+
+def test_init_from_names_what_it_cannot_go_on_from_and_refuses_cross_validation(tmp_path, tiny_data):
+    from pipeline.training.setup import build_estimator, check_params
+
+    cfg = compose("train", ["model=minilm_finetune", f"model.init_from={tmp_path / 'gone'}"])
+    with pytest.raises(PipelineError, match=r"^config model.init_from: .*gone not found$"):
+        check_params(build_estimator(cfg.features, cfg.model))
+    (tmp_path / "model.json").write_text(json.dumps({"weights": {}}))
+    cfg = compose("train", ["model=minilm_finetune", f"model.init_from={tmp_path}"])
+    with pytest.raises(PipelineError, match=r"^config model.init_from: .* holds 0 fine-tuned encoders, not one$"):
+        check_params(build_estimator(cfg.features, cfg.model))
+    (tmp_path / "model.json").write_text(json.dumps({"weights": {"encoder": {}}}))
+    train, _ = tiny_data
+    result = run_cli("train", *TINY, f"data.path={train}", f"model.init_from={tmp_path}", f"paths.models_dir={tmp_path}",
+                     cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: config model.init_from: cross-validation would start every fold from a model that was trained "
+        "on all of the data; give data.test_path to test on a file instead")

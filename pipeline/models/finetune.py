@@ -63,6 +63,10 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     exact).
     base_weights: a folder written by `python -m pipeline.pretrain` (the encoder adapted to news
     by masked-language-model pretraining) to fine-tune from instead of the packaged weights.
+    init_from: a model folder (python -m pipeline.train) whose fine-tuned encoder of the same kind
+    and labels this one goes on training, body and head: `epochs` more, its batches in the order the
+    next epochs of one longer run would see them (a run too long for one sitting, done in two).
+    A fresh learning-rate schedule: give the rate the longer run would have reached there.
     context "previous": the network reads each sentence followed by the one before it in its
     article ([CLS] sentence [SEP] previous [SEP], cut to max_length tokens, the longer part
     first); the model then takes sentence records, and a bare sentence is read alone.
@@ -91,6 +95,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "scoring_precision": [StrOptions({"fp32", "bf16"})],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "base_weights": [str, None],
+        "init_from": [str, None],
         "context": [StrOptions({"none", "previous"})],
         "typography": [StrOptions({"keep", "plain"})],
     }
@@ -103,7 +108,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                  class_weight=None, validation_fraction: float = 0.0, patience: int = 1,
                  threads: int | None = None, onnx: bool = True, onnx_int8: bool = False,
                  scoring_precision: str = "fp32", random_state: int | None = 0, base_weights: str | None = None,
-                 context: str = "none", typography: str = "keep"):
+                 context: str = "none", typography: str = "keep", init_from: str | None = None):
         self.encoder = encoder
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -125,6 +130,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.base_weights = base_weights
         self.context = context
         self.typography = typography
+        self.init_from = init_from
 
     @property
     def input_kind(self) -> str:
@@ -170,9 +176,12 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         rt.offline()
         import torch
 
+        start, epochs_done = self._start_from(classes)
+        for _ in range(epochs_done):  # the batches of the epochs the started-from model trained
+            training_batches(train_rows, ids, self.batch_size, rng)
         with rt.torch_threads(self.threads), _deterministic(torch):
             torch.manual_seed(seed)
-            network = rt.base_network(path, len(classes))
+            network = rt.base_network(path, len(classes)) if start is None else start
             self._freeze(network)
             history, best_epoch = self._train(network, ids, y_index, train_rows, valid_rows,
                                               self._loss_weights(y_index, classes), rng)
@@ -356,6 +365,14 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                     raise InvalidParameterError(
                         f"The '{key}' parameter of {type(self).__name__}: {what} needs {module}, which is not "
                         f"installed (pip install -e '.[embeddings]'); or set {key}=false")
+        if self.init_from is not None:
+            problem = _no_encoder_in(Path(self.init_from))
+            if problem:
+                raise InvalidParameterError(f"The 'init_from' parameter of {type(self).__name__}: {self.init_from} "
+                                            f"{problem}")
+            if self.base_weights is not None:
+                raise InvalidParameterError(f"The 'init_from' parameter of {type(self).__name__}: a model to go on "
+                                            "training starts from its own weights; set base_weights=null")
         if self.base_weights is not None:
             from pipeline.models.pretrain import BASE_FILES, CARD, changed_files
 
@@ -369,6 +386,24 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
                 raise InvalidParameterError(
                     f"The 'base_weights' parameter of {type(self).__name__}: {self.base_weights} {problem} "
                     "(python -m pipeline.pretrain writes such a folder)")
+
+    def _start_from(self, classes):
+        """The network of init_from's fine-tuned encoder (a float32 torch copy) and the epochs it trained;
+        (None, 0) without init_from."""
+        if self.init_from is None:
+            return None, 0
+        from pipeline.artifacts.loading import load_model
+        from pipeline.artifacts.weights import holders
+
+        where = f"init_from {self.init_from}"
+        (source,) = holders(load_model(self.init_from).estimator)  # _no_encoder_in checked there is one
+        if source.encoder != self.encoder:
+            raise ValueError(f"{where}: its encoder is {source.encoder}, this model's {self.encoder}")
+        if [str(c) for c in source.classes_] != [str(c) for c in classes]:
+            raise ValueError(f"{where}: its labels are {', '.join(map(str, source.classes_))}; the training data's "
+                             f"{', '.join(map(str, classes))}")
+        network = getattr(source, "_network", None) or source._network_from(source._read, self.threads)
+        return network.float(), int(getattr(source, "n_epochs_", source.epochs))
 
     def _base_files(self):
         """The encoder's folder (the package's, or base_weights) and the text of its tokenizer.json."""
@@ -656,6 +691,22 @@ def sentences_with_previous(X) -> list:
     at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
     return [(text, at[(doc, index - 1)]) if index > 0 and (doc, index - 1) in at else text
             for text, (doc, index) in zip(texts, places)]
+
+
+def _no_encoder_in(folder: Path) -> str:
+    """Why `folder` is not a saved model with one fine-tuned encoder to go on training ("" if it is)."""
+    import json
+
+    card = folder / "model.json"
+    if not folder.is_dir():
+        return "is not a folder" if folder.exists() else "not found"
+    try:
+        weights = json.loads(card.read_text(encoding="utf-8")).get("weights") or {}
+    except (OSError, ValueError, AttributeError):
+        return "has no readable model.json (python -m pipeline.train writes one)"
+    if len(weights) != 1:
+        return f"holds {len(weights)} fine-tuned encoders, not one"
+    return ""
 
 
 def training_batches(rows, ids, batch_size: int, rng) -> list:

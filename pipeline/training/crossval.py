@@ -23,6 +23,7 @@ def cross_validate(estimator, corpus, splitter, labels, seed: int = 0, final_fit
     from pipeline.models.baselines import baseline_estimators
     from pipeline.models.scores import score_method
 
+    refuse_going_on(estimator)
     n_documents = corpus.n_documents
     if n_documents < 2:
         raise PipelineError(
@@ -45,6 +46,17 @@ def cross_validate(estimator, corpus, splitter, labels, seed: int = 0, final_fit
                                    score_method=score_method(estimator))
     protocol = f"{len(folds)}-fold cross-validation grouped by document ({type(splitter).__name__})"
     return {"protocol": protocol, **metrics}, predictions
+
+
+def refuse_going_on(estimator) -> None:
+    """Grouped CV of a model that goes on training a saved one (init_from) would start every fold from
+    weights fitted on all the data, test folds included: its figures would be worthless."""
+    from pipeline.training.setup import config_key
+
+    for path, value in estimator.get_params(deep=True).items():
+        if path.rpartition("__")[2] == "init_from" and value is not None:
+            raise PipelineError(f"config {config_key(path)}: cross-validation would start every fold from a model "
+                                "that was trained on all of the data; give data.test_path to test on a file instead")
 
 
 def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:

@@ -765,6 +765,15 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
     np.testing.assert_allclose(trusted.estimator[-1].predict_proba(in_article), (tfidf_only + 2 * encoder_only) / 3,
                                atol=1e-6)
     assert np.abs(encoder_only[1:] - trusted.estimator[-1].estimators_[1].predict_proba(SENTENCES[1:])).max() > 1e-4
+    # The vote's encoder, which learned label positions, goes on training alone under the label names.
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    records = sentence_frame([r["text"] for r in rows], doc_ids=[r["doc_id"] for r in rows])
+    alone = MiniLMFineTuneClassifier(epochs=1, max_length=32, batch_size=8, context="previous", learning_rate=1e-12,
+                                     init_from=str(folder)).fit(records, [r["label"] for r in rows])
+    assert list(alone.classes_) == trusted.labels
+    np.testing.assert_allclose(alone.predict_proba(in_article), encoder_only, atol=1e-5)
 
 
 def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_after_its_predecessor(

@@ -396,12 +396,16 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         from pipeline.artifacts.weights import holders
 
         where = f"init_from {self.init_from}"
-        (source,) = holders(load_model(self.init_from).estimator)  # _no_encoder_in checked there is one
+        loaded = load_model(self.init_from)
+        (source,) = holders(loaded.estimator)  # _no_encoder_in checked there is one
         if source.encoder != self.encoder:
             raise ValueError(f"{where}: its encoder is {source.encoder}, this model's {self.encoder}")
-        if [str(c) for c in source.classes_] != [str(c) for c in classes]:
-            raise ValueError(f"{where}: its labels are {', '.join(map(str, source.classes_))}; the training data's "
-                             f"{', '.join(map(str, classes))}")
+        # A vote's encoder learns label positions (0, 1, ...) in the vote's labels: compare names where known.
+        outputs, wanted = [str(c) for c in source.classes_], [str(c) for c in classes]
+        if _positions(outputs):
+            outputs = list(loaded.labels)
+        if len(outputs) != len(wanted) or not _positions(wanted) and outputs != wanted:
+            raise ValueError(f"{where}: its labels are {', '.join(outputs)}; the training data's {', '.join(wanted)}")
         network = getattr(source, "_network", None) or source._network_from(source._read, self.threads)
         return network.float(), int(getattr(source, "n_epochs_", source.epochs))
 
@@ -691,6 +695,10 @@ def sentences_with_previous(X) -> list:
     at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
     return [(text, at[(doc, index - 1)]) if index > 0 and (doc, index - 1) in at else text
             for text, (doc, index) in zip(texts, places)]
+
+
+def _positions(labels: list[str]) -> bool:
+    return labels == [str(i) for i in range(len(labels))]
 
 
 def _no_encoder_in(folder: Path) -> str:

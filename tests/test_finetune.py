@@ -973,9 +973,12 @@ def test_init_from_goes_on_training_a_saved_encoder_with_the_next_epochs_batches
                                                                                                           labels)
     np.testing.assert_allclose(still.predict_proba(SENTENCES), first.predict_proba(SENTENCES), atol=1e-5)
     went_on = seen[-1]
+    second = save_model(still, {"input": "text"}, tmp_path / "models", "second")
+    MiniLMFineTuneClassifier(epochs=1, **settings, init_from=str(second)).fit(texts, labels)  # a third sitting
+    third = seen[-1]
     seen.clear()
-    MiniLMFineTuneClassifier(epochs=2, **settings).fit(texts, labels)
-    assert len(seen) == 2 and went_on == seen[1] != seen[0]
+    MiniLMFineTuneClassifier(epochs=3, **settings).fit(texts, labels)
+    assert len(seen) == 3 and went_on == seen[1] != seen[0] and third == seen[2] != seen[1]
     wrong = [label if label != "threat" else "reporting" for label in labels]
     with pytest.raises(ValueError, match=r"^init_from .*first: its labels are background_fact, editorial_framing, "
                                          r"reporting, threat; the training data's background_fact, "):

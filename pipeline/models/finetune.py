@@ -189,6 +189,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.history_ = history
         self.n_epochs_ = len(history)
+        self.epochs_in_all_ = epochs_done + len(history)  # with those of the model it went on from
         self.best_epoch_ = best_epoch
         self._network, self._onnx_model, self._tokenizer_json = network, None, tokenizer_json
         self._forget_runtime(fitted_here=True)
@@ -407,7 +408,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         if len(outputs) != len(wanted) or not _positions(wanted) and outputs != wanted:
             raise ValueError(f"{where}: its labels are {', '.join(outputs)}; the training data's {', '.join(wanted)}")
         network = getattr(source, "_network", None) or source._network_from(source._read, self.threads)
-        return network.float(), int(getattr(source, "n_epochs_", source.epochs))
+        return network.float(), int(getattr(source, "epochs_in_all_", getattr(source, "n_epochs_", source.epochs)))
 
     def _base_files(self):
         """The encoder's folder (the package's, or base_weights) and the text of its tokenizer.json."""

@@ -998,8 +998,8 @@ def test_init_from_names_what_it_cannot_go_on_from_and_refuses_cross_validation(
     (tmp_path / "model.json").write_text(json.dumps({"weights": {"encoder": {}}}))
     train, _ = tiny_data
     result = run_cli("train", *TINY, f"data.path={train}", f"model.init_from={tmp_path}",
-                     f"paths.models_dir={tmp_path}", cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
+                     f"hydra.run.dir={tmp_path / 'run'}", f"paths.models_dir={tmp_path / 'models'}")
+    assert result.returncode == 2 and not (tmp_path / "models").exists(), result.stderr
     assert result.stderr.splitlines()[-1] == (
         "error: config model.init_from: cross-validation would start every fold from a model that was trained "
         "on all of the data; give data.test_path to test on a file instead")

@@ -991,8 +991,10 @@ def test_init_from_names_what_it_cannot_go_on_from_and_refuses_cross_validation(
     cfg = compose("train", ["model=minilm_finetune", f"model.init_from={tmp_path / 'gone'}"])
     with pytest.raises(PipelineError, match=r"^config model.init_from: .*gone not found$"):
         check_params(build_estimator(cfg.features, cfg.model))
-    (tmp_path / "model.json").write_text(json.dumps({"weights": {}}))
     cfg = compose("train", ["model=minilm_finetune", f"model.init_from={tmp_path}"])
+    with pytest.raises(PipelineError, match=r"^config model.init_from: .* is no model folder \(.*: no model.json in"):
+        check_params(build_estimator(cfg.features, cfg.model))
+    (tmp_path / "model.json").write_text(json.dumps({"weights": {}}))
     with pytest.raises(PipelineError, match=r"^config model.init_from: .* holds 0 fine-tuned encoders, not one$"):
         check_params(build_estimator(cfg.features, cfg.model))
     (tmp_path / "model.json").write_text(json.dumps({"weights": {"encoder": {}}}))

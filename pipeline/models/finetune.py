@@ -704,15 +704,15 @@ def _positions(labels: list[str]) -> bool:
 
 def _no_encoder_in(folder: Path) -> str:
     """Why `folder` is not a saved model with one fine-tuned encoder to go on training ("" if it is)."""
-    import json
+    from pipeline.artifacts.folder import unchecked_card
+    from pipeline.common.errors import PipelineError
 
-    card = folder / "model.json"
     if not folder.is_dir():
         return "is not a folder" if folder.exists() else "not found"
     try:
-        weights = json.loads(card.read_text(encoding="utf-8")).get("weights") or {}
-    except (OSError, ValueError, AttributeError):
-        return "has no readable model.json (python -m pipeline.train writes one)"
+        weights = unchecked_card(folder).get("weights") or {}
+    except PipelineError as exc:
+        return f"is no model folder ({exc})"
     if len(weights) != 1:
         return f"holds {len(weights)} fine-tuned encoders, not one"
     return ""

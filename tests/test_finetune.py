@@ -804,6 +804,61 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
                                atol=1e-5)
 
 
+def test_with_the_sentences_around_it_a_sentence_is_read_with_the_one_after_it_too(tmp_path, tiny_data, monkeypatch):
+    import numpy as np
+
+    from pipeline import load_model
+    from pipeline.data.records import sentence_frame
+
+    train, test = tiny_data
+    train_with(tmp_path, [*TINY, "model.context=around", f"data.path={train}", f"data.test_path={test}",
+                          "data.dev_path=null"], run_name="around")
+    folder = tmp_path / "models" / "around"
+    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    trusted = load_model(folder)
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
+    foreign = load_model(folder)
+    assert foreign.loaded_with == "skops" and foreign.estimator[-1].context == "around"
+
+    def article(texts):
+        return sentence_frame(texts, doc_ids=["a"] * len(texts), indices=list(range(len(texts))),
+                              n_sentences=[len(texts)] * len(texts))
+
+    read = trusted.estimator.predict_proba(article(SENTENCES))
+    alone = trusted.estimator.predict_proba(sentence_frame(SENTENCES))
+    assert np.abs(read - alone).max(axis=1).min() > 1e-5  # the first sentence too: it has one after it
+    # Only what follows the first two sentences changes: the second is read again, the first is not.
+    other_end = trusted.estimator.predict_proba(article([*SENTENCES[:2], "The ceasefire held overnight."]))
+    np.testing.assert_allclose(other_end[0], read[0], atol=1e-6)
+    assert np.abs(other_end[1] - read[1]).max() > 1e-5
+    np.testing.assert_allclose(foreign.estimator.predict_proba(article(SENTENCES)), read, atol=1e-5)
+    scored = trusted.score_text(" ".join(SENTENCES))
+    np.testing.assert_allclose([[r["scores"][k] for k in trusted.estimator.classes_] for r in scored], read,
+                               atol=1e-5)
+
+
+def test_the_sentences_around_are_parted_by_the_encoders_own_separator_token():
+    import pandas as pd
+
+    from pipeline.models import encoder_runtime as rt
+    from pipeline.models.finetune import sentences_with_neighbours
+
+    records = pd.DataFrame({"doc_id": ["a", "a", "a", "b"], "sentence_index": [0, 1, 2, 0],
+                            "text": ["One.", "Two.", "Three.", "Alone."]})
+    assert sentences_with_neighbours(records, "[SEP]") == [("One.", "[SEP] Two."), ("Two.", "One. [SEP] Three."),
+                                                          ("Three.", "Two. [SEP]"), "Alone."]
+    for encoder, token in [("all-MiniLM-L6-v2", "[SEP]"), ("all-mpnet-base-v2", "</s>")]:
+        try:
+            tokenizer_json = rt.packaged_files(encoder)[1]
+        except Exception:  # the mpnet extra is not installed
+            continue
+        assert rt.separator(tokenizer_json) == token
+        tokenizer = rt.make_tokenizer(tokenizer_json, 64)
+        ids = rt.token_ids(tokenizer, [("Two.", f"One. {token} Three.")])[0].tolist()
+        sep = tokenizer.token_to_id(token)
+        assert ids.count(sep) == (4 if token == "</s>" else 3)  # one token each, not its letters
+
+
 CURLY = ["He said “we will burn your city” – it’s over… for them.",
          "“Leave by Friday,” the militia’s leader said."]
 STRAIGHT = ['He said "we will burn your city" - it\'s over... for them.',

@@ -44,6 +44,20 @@ def make_tokenizer(json_text: str, max_length: int):
     return tokenizer
 
 
+def separator(json_text: str) -> str:
+    """The separator token of a tokenizer.json ("[SEP]" for BERT, "</s>" for MPNet): the token its
+    post-processor puts after a single sentence."""
+    import json
+
+    processor = json.loads(json_text).get("post_processor") or {}
+    if "sep" in processor:
+        return processor["sep"][0]
+    specials = [part["SpecialToken"]["id"] for part in processor.get("single", []) if "SpecialToken" in part]
+    if not specials:
+        raise ValueError("tokenizer.json: no separator token after a single sentence")
+    return specials[-1]
+
+
 def token_ids(tokenizer, texts: Sequence[str]) -> list:
     """One int64 array of token ids per text ([CLS] ... [SEP], cut at the tokenizer's length); a
     (text, second text) pair gives [CLS] text [SEP] second [SEP], cut from the longer part."""

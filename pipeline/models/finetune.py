@@ -69,7 +69,9 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     A fresh learning-rate schedule: give the rate the longer run would have reached there.
     context "previous": the network reads each sentence followed by the one before it in its
     article ([CLS] sentence [SEP] previous [SEP], cut to max_length tokens, the longer part
-    first); the model then takes sentence records, and a bare sentence is read alone.
+    first); the model then takes sentence records, and a bare sentence is read alone. "around":
+    the sentences before and after it too ([CLS] sentence [SEP] previous [SEP] next [SEP], either
+    side empty at the article's ends; the next sentence is cut first).
     typography "plain": the network reads curly quotes, apostrophes, dashes and the ellipsis as
     their typewriter forms (pipeline.features.typography), in training and in every scoring path;
     "keep" reads the text as written.
@@ -96,7 +98,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "base_weights": [str, None],
         "init_from": [str, None],
-        "context": [StrOptions({"none", "previous"})],
+        "context": [StrOptions({"none", "previous", "around"})],
         "typography": [StrOptions({"keep", "plain"})],
     }
     explanation = "occlusion"  # no per-feature weights: pipeline.reports.explain removes words instead
@@ -134,16 +136,19 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def input_kind(self) -> str:
-        """"records" with context="previous" (each sentence is read after its predecessor), else "text"."""
+        """"records" with a context (each sentence is read with its neighbours), else "text"."""
         from pipeline.data.records import RECORDS, TEXT
 
-        return RECORDS if self.context == "previous" else TEXT
+        return TEXT if self.context == "none" else RECORDS
 
     def _inputs(self, X) -> list:
-        """What the network reads: each sentence, or (sentence, previous sentence) pairs with context."""
-        from pipeline.data.records import RECORDS
-
-        inputs = sentences_with_previous(X) if self.input_kind == RECORDS else sentences_of(X)
+        """What the network reads: each sentence, or (sentence, its context) pairs with a context."""
+        if self.context == "previous":
+            inputs = sentences_with_previous(X)
+        elif self.context == "around":
+            inputs = sentences_with_neighbours(X, self._separator())
+        else:
+            inputs = sentences_of(X)
         if self.typography == "plain":
             from pipeline.features.typography import plain
 
@@ -510,6 +515,13 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             tokenizer = self._tokenizer_object = make_tokenizer(self._tokenizer_json, self.max_length)
         return tokenizer
 
+    def _separator(self) -> str:
+        """The text of the encoder's separator token ([SEP] or </s>), which its tokenizer reads as that token."""
+        from pipeline.models import encoder_runtime as rt
+
+        tokenizer_json = getattr(self, "_tokenizer_json", None)
+        return rt.separator(tokenizer_json if tokenizer_json is not None else self._base_files()[1])
+
     def _runner(self):
         """The network's run function for this process (ONNX sessions never cross a fork)."""
         from pipeline.models import encoder_runtime as rt
@@ -696,6 +708,23 @@ def sentences_with_previous(X) -> list:
     at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
     return [(text, at[(doc, index - 1)]) if index > 0 and (doc, index - 1) in at else text
             for text, (doc, index) in zip(texts, places)]
+
+
+def sentences_with_neighbours(X, separator: str) -> list:
+    """Each sentence of a records frame as (sentence, "previous <separator> next"), a side left
+    empty where the article begins or ends or that sentence is not in X; a sentence alone when it
+    has neither or X holds bare sentences."""
+    texts = sentences_of(X)
+    if not hasattr(X, "columns") or "doc_id" not in X.columns or "sentence_index" not in X.columns:
+        return texts
+    places = list(zip(X["doc_id"].tolist(), [int(i) for i in X["sentence_index"].tolist()]))
+    at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
+    out = []
+    for text, (doc, index) in zip(texts, places):
+        before = at.get((doc, index - 1), "") if index > 0 else ""
+        after = at.get((doc, index + 1), "") if index >= 0 else ""
+        out.append((text, f"{before} {separator} {after}".strip()) if before or after else text)
+    return out
 
 
 def _positions(labels: list[str]) -> bool:

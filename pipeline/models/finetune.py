@@ -71,7 +71,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     article ([CLS] sentence [SEP] previous [SEP], cut to max_length tokens, the longer part
     first); the model then takes sentence records, and a bare sentence is read alone. "around":
     the sentences before and after it too ([CLS] sentence [SEP] previous [SEP] next [SEP], either
-    side empty at the article's ends; the next sentence is cut first).
+    side empty at the article's ends; cut from the longer part's end, so the next sentence goes first).
     typography "plain": the network reads curly quotes, apostrophes, dashes and the ellipsis as
     their typewriter forms (pipeline.features.typography), in training and in every scoring path;
     "keep" reads the text as written.
@@ -701,11 +701,9 @@ def sentences_with_previous(X) -> list:
     """Each sentence of a records frame as (sentence, the sentence before it in its article), or
     the sentence alone when it opens its article, its predecessor is not in X, or X holds bare
     sentences (a list of str: no article)."""
-    texts = sentences_of(X)
-    if not hasattr(X, "columns") or "doc_id" not in X.columns or "sentence_index" not in X.columns:
+    texts, places, at = _in_articles(X)
+    if places is None:
         return texts
-    places = list(zip(X["doc_id"].tolist(), [int(i) for i in X["sentence_index"].tolist()]))
-    at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
     return [(text, at[(doc, index - 1)]) if index > 0 and (doc, index - 1) in at else text
             for text, (doc, index) in zip(texts, places)]
 
@@ -714,17 +712,25 @@ def sentences_with_neighbours(X, separator: str) -> list:
     """Each sentence of a records frame as (sentence, "previous <separator> next"), a side left
     empty where the article begins or ends or that sentence is not in X; a sentence alone when it
     has neither or X holds bare sentences."""
-    texts = sentences_of(X)
-    if not hasattr(X, "columns") or "doc_id" not in X.columns or "sentence_index" not in X.columns:
+    texts, places, at = _in_articles(X)
+    if places is None:
         return texts
-    places = list(zip(X["doc_id"].tolist(), [int(i) for i in X["sentence_index"].tolist()]))
-    at = {place: text for place, text in zip(places, texts) if place[1] >= 0}
     out = []
     for text, (doc, index) in zip(texts, places):
         before = at.get((doc, index - 1), "") if index > 0 else ""
         after = at.get((doc, index + 1), "") if index >= 0 else ""
         out.append((text, f"{before} {separator} {after}".strip()) if before or after else text)
     return out
+
+
+def _in_articles(X):
+    """The sentences of X, their (doc_id, sentence_index) places and each place's sentence; places
+    None when X holds bare sentences."""
+    texts = sentences_of(X)
+    if not hasattr(X, "columns") or "doc_id" not in X.columns or "sentence_index" not in X.columns:
+        return texts, None, None
+    places = list(zip(X["doc_id"].tolist(), [int(i) for i in X["sentence_index"].tolist()]))
+    return texts, places, {place: text for place, text in zip(places, texts) if place[1] >= 0}
 
 
 def _positions(labels: list[str]) -> bool:

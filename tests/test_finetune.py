@@ -776,6 +776,24 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
     np.testing.assert_allclose(alone.predict_proba(in_article), encoder_only, atol=1e-5)
 
 
+def loaded_both_ways(folder, tmp_path, monkeypatch):
+    """The saved model loaded trusted, then as a foreign folder (skops, an empty trust store)."""
+    from pipeline import load_model
+
+    trusted = load_model(folder)
+    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
+    foreign = load_model(folder)
+    assert foreign.loaded_with == "skops"
+    return trusted, foreign
+
+
+def one_article(texts):
+    from pipeline.data.records import sentence_frame
+
+    return sentence_frame(texts, doc_ids=["a"] * len(texts), indices=list(range(len(texts))),
+                          n_sentences=[len(texts)] * len(texts))
+
+
 def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_after_its_predecessor(
         tmp_path, tiny_data, monkeypatch):
     import numpy as np
@@ -807,7 +825,6 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
 def test_with_the_sentences_around_it_a_sentence_is_read_with_the_one_after_it_too(tmp_path, tiny_data, monkeypatch):
     import numpy as np
 
-    from pipeline import load_model
     from pipeline.data.records import sentence_frame
 
     train, test = tiny_data
@@ -815,23 +832,16 @@ def test_with_the_sentences_around_it_a_sentence_is_read_with_the_one_after_it_t
                           "data.dev_path=null"], run_name="around")
     folder = tmp_path / "models" / "around"
     assert json.loads((folder / "model.json").read_text())["input"] == "records"
-    trusted = load_model(folder)
-    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
-    foreign = load_model(folder)
-    assert foreign.loaded_with == "skops" and foreign.estimator[-1].context == "around"
-
-    def article(texts):
-        return sentence_frame(texts, doc_ids=["a"] * len(texts), indices=list(range(len(texts))),
-                              n_sentences=[len(texts)] * len(texts))
-
-    read = trusted.estimator.predict_proba(article(SENTENCES))
+    trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
+    assert foreign.estimator[-1].context == "around"
+    read = trusted.estimator.predict_proba(one_article(SENTENCES))
     alone = trusted.estimator.predict_proba(sentence_frame(SENTENCES))
     assert np.abs(read - alone).max(axis=1).min() > 1e-5  # the first sentence too: it has one after it
     # Only what follows the first two sentences changes: the second is read again, the first is not.
-    other_end = trusted.estimator.predict_proba(article([*SENTENCES[:2], "The ceasefire held overnight."]))
+    other_end = trusted.estimator.predict_proba(one_article([*SENTENCES[:2], "The ceasefire held overnight."]))
     np.testing.assert_allclose(other_end[0], read[0], atol=1e-6)
     assert np.abs(other_end[1] - read[1]).max() > 1e-5
-    np.testing.assert_allclose(foreign.estimator.predict_proba(article(SENTENCES)), read, atol=1e-5)
+    np.testing.assert_allclose(foreign.estimator.predict_proba(one_article(SENTENCES)), read, atol=1e-5)
     scored = trusted.score_text(" ".join(SENTENCES))
     np.testing.assert_allclose([[r["scores"][k] for k in trusted.estimator.classes_] for r in scored], read,
                                atol=1e-5)
@@ -870,25 +880,16 @@ def test_with_plain_typography_curly_and_straight_quotes_score_alike_in_every_pa
     import numpy as np
 
     from pipeline import load_model
-    from pipeline.data.records import sentence_frame
 
     train, _ = tiny_data
     train_with(tmp_path, [*TINY, "model.typography=plain", "model.context=previous", f"data.path={train}",
                           "split.n_splits=2"], run_name="plain")
-    folder = tmp_path / "models" / "plain"
-    trusted = load_model(folder)
-    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
-    foreign = load_model(folder)
-    assert foreign.loaded_with == "skops" and foreign.estimator[-1].typography == "plain"
-
-    def article(texts):
-        return sentence_frame(texts, doc_ids=["a"] * len(texts), indices=list(range(len(texts))),
-                              n_sentences=[len(texts)] * len(texts))
-
+    trusted, foreign = loaded_both_ways(tmp_path / "models" / "plain", tmp_path, monkeypatch)
+    assert foreign.estimator[-1].typography == "plain"
     for model in (trusted, foreign):  # the ONNX graph, loaded with and without trust
         assert model.estimator[-1].runtime == "onnxruntime"
-        np.testing.assert_array_equal(model.estimator.predict_proba(article(CURLY)),
-                                      model.estimator.predict_proba(article(STRAIGHT)))
+        np.testing.assert_array_equal(model.estimator.predict_proba(one_article(CURLY)),
+                                      model.estimator.predict_proba(one_article(STRAIGHT)))
         np.testing.assert_array_equal(model.predict_proba(CURLY), model.predict_proba(STRAIGHT))
     scored = [[r["scores"] for r in trusted.score_text(" ".join(texts))] for texts in (CURLY, STRAIGHT)]
     assert scored[0] == scored[1]

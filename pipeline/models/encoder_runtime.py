@@ -44,9 +44,10 @@ def make_tokenizer(json_text: str, max_length: int):
     return tokenizer
 
 
+@lru_cache(maxsize=8)
 def separator(json_text: str) -> str:
     """The separator token of a tokenizer.json ("[SEP]" for BERT, "</s>" for MPNet): the token its
-    post-processor puts after a single sentence."""
+    post-processor puts after a single sentence. Cached: a context model asks on every batch."""
     import json
 
     processor = json.loads(json_text).get("post_processor") or {}

@@ -760,7 +760,7 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
         assert [r["sentence_index"] for r in records] == [0, 1, 2, 3]
     np.testing.assert_allclose([list(r["scores"].values()) for r in trusted.score_text(article)],
                                [list(r["scores"].values()) for r in foreign.score_text(article)], atol=1e-6)
-    in_article = sentence_frame(SENTENCES, doc_ids=["a"] * 4, indices=[0, 1, 2, 3], n_sentences=[4] * 4)
+    in_article = one_article(SENTENCES)
     tfidf_only, encoder_only = (member.predict_proba(in_article) for member in trusted.estimator[-1].estimators_)
     np.testing.assert_allclose(trusted.estimator[-1].predict_proba(in_article), (tfidf_only + 2 * encoder_only) / 3,
                                atol=1e-6)
@@ -798,7 +798,6 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
         tmp_path, tiny_data, monkeypatch):
     import numpy as np
 
-    from pipeline import load_model
     from pipeline.data.records import sentence_frame
 
     train, test = tiny_data
@@ -807,11 +806,9 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
     assert metrics["n_sentences"] == 16
     folder = tmp_path / "models" / "ctx"
     assert json.loads((folder / "model.json").read_text())["input"] == "records"
-    trusted = load_model(folder)
-    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
-    foreign = load_model(folder)  # model.skops: the setting comes back with the estimator
-    assert foreign.loaded_with == "skops" and foreign.estimator[-1].context == "previous"
-    in_article = sentence_frame(SENTENCES, doc_ids=["a"] * 4, indices=[0, 1, 2, 3], n_sentences=[4] * 4)
+    trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
+    assert foreign.estimator[-1].context == "previous"  # model.skops: the setting comes back with the estimator
+    in_article = one_article(SENTENCES)
     alone = trusted.estimator.predict_proba(sentence_frame(SENTENCES))
     read = trusted.estimator.predict_proba(in_article)
     np.testing.assert_allclose(read[0], alone[0], atol=1e-6)  # an article's first sentence has no predecessor

@@ -55,11 +55,12 @@ def test_the_vote_takes_other_features_for_its_tfidf_side_from_an_override():
 
 
 @pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
+@pytest.mark.parametrize("model", ["minilm_tfidf_vote", "encoder_pair_vote"])
 @pytest.mark.parametrize("weights", ["[1.0]", "[-1.0,1.0]", "[0,0]", "[1,abc]", "3"])
-def test_vote_weights_that_cannot_average_are_one_error_naming_the_key(weights):
+def test_vote_weights_that_cannot_average_are_one_error_naming_the_key(model, weights):
     from pipeline.training.setup import build_estimator
 
-    cfg = compose("train", ["model=minilm_tfidf_vote", f"model.weights={weights}"])
+    cfg = compose("train", [f"model={model}", f"model.weights={weights}"])
     with pytest.raises(PipelineError, match=r"^config model.weights: two numbers of at least 0, not both 0"):
         build_estimator(cfg.features, cfg.model)
 

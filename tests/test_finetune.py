@@ -776,6 +776,54 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
     np.testing.assert_allclose(alone.predict_proba(in_article), encoder_only, atol=1e-5)
 
 
+PAIR = ["model=encoder_pair_vote", *(f"model.{member}.{key}" for member in ("first", "second") for key in (
+    "encoder=all-MiniLM-L6-v2", "epochs=1", "max_length=32", "batch_size=8"))]
+
+
+def test_a_pair_of_encoders_fits_each_as_alone_saves_both_and_scores_their_average(tmp_path, tiny_data,
+                                                                                     monkeypatch):
+    import numpy as np
+
+    from pipeline import load_model
+
+    train, test = tiny_data
+    metrics = train_with(tmp_path, [*PAIR, "model.weights=[1.0,3.0]", f"data.path={train}", f"data.test_path={test}",
+                                    "data.dev_path=null"], run_name="pair")
+    assert metrics["n_sentences"] == 16
+    folder = tmp_path / "models" / "pair"
+    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    assert (folder / "encoder.safetensors").is_file() and (folder / "encoder-1.safetensors").is_file()
+    trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
+    in_article = one_article(SENTENCES)
+    vote = trusted.estimator[-1]
+    previous, around = (member.predict_proba(in_article) for member in vote.estimators_)
+    np.testing.assert_allclose(vote.predict_proba(in_article), (previous + 3 * around) / 4, atol=1e-6)
+    np.testing.assert_allclose(foreign.estimator[-1].predict_proba(in_article), vote.predict_proba(in_article),
+                               atol=1e-6)
+    assert np.abs(previous - around).max() > 1e-4  # two networks, not one saved twice
+    # Each member is the network its settings give alone: a vote's figures can be read off solo fits.
+    for context, member in (("previous", previous), ("around", around)):
+        train_with(tmp_path, [*TINY, f"model.context={context}", f"data.path={train}", "data.test_path=null",
+                              "data.dev_path=null"], run_name=context)
+        alone = load_model(tmp_path / "models" / context).estimator[-1]
+        np.testing.assert_allclose(alone.predict_proba(in_article), member, atol=1e-5)
+
+
+def test_a_pair_of_encoders_announces_the_cost_of_each(monkeypatch, capsys):
+    from pipeline.models.finetune import MiniLMFineTuneClassifier
+    from pipeline.training.crossval import announce_cost
+    from pipeline.training.setup import build_run
+
+    monkeypatch.setattr(MiniLMFineTuneClassifier, "estimate_epoch_seconds",
+                        lambda self, X: {"previous": 20.0, "around": 30.0}[self.context])
+    run = build_run(compose("train", [*PAIR, "data=seed", "model.second.epochs=2"]))
+    corpus = run.data.load_train()
+    announce_cost(run.estimator, corpus, [list(range(10))], 5)
+    said = capsys.readouterr().err
+    assert "fine-tuning cost: 1 folds x 2 encoders (1 epochs x ~20 s an epoch + 2 epochs x ~30 s an epoch) = ~80 s" \
+        in said and "fits on all 5 sentences, ~40 s more" in said  # (20 + 2 x 30) s for 10 sentences, then for 5
+
+
 def loaded_both_ways(folder, tmp_path, monkeypatch):
     """The saved model loaded trusted, then as a foreign folder (skops, an empty trust store)."""
     from pipeline import load_model

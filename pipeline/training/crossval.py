@@ -62,32 +62,33 @@ def refuse_going_on(estimator) -> None:
 def announce_cost(estimator, corpus, fold_rows: list, final_rows: int) -> None:
     """Print what fitting will cost before it starts, for classifiers slow enough to say so.
 
-    A classifier with `estimate_epoch_seconds` (model=minilm_finetune, the vote's encoder) times a few training
-    steps on the first fold's sentences: folds x epochs x seconds an epoch, and the final fit.
+    A classifier with `estimate_epoch_seconds` (model=minilm_finetune, a vote's encoders) times a few training
+    steps on the first fold's sentences: folds x epochs x seconds an epoch (for each encoder), and the final fit.
     """
     import sys
 
     from pipeline.data.records import input_kind
 
     clf = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    clf = next((part for _, part in getattr(clf, "estimators", ()) if hasattr(part, "estimate_epoch_seconds")),
-               clf)  # the encoder of a vote (model=minilm_tfidf_vote)
-    estimate = getattr(clf, "estimate_epoch_seconds", None)
-    if estimate is None or not fold_rows:
+    members = [part for _, part in getattr(clf, "estimators", ()) if hasattr(part, "estimate_epoch_seconds")]
+    encoders = members or ([clf] if hasattr(clf, "estimate_epoch_seconds") else [])  # a vote's encoders, or one
+    if not encoders or not fold_rows:
         return
     first = fold_rows[0]
+    inputs = corpus.inputs(input_kind(estimator), first)  # records when a member reads the neighbours
     try:
-        seconds = estimate(corpus.inputs(input_kind(estimator), first))  # sentence pairs with model.context
+        costs = [(int(getattr(part, "epochs", 1)), part.estimate_epoch_seconds(inputs)) for part in encoders]
     except ValueError as exc:
         raise PipelineError(f"training failed: {exc}") from None
-    per_sentence = seconds / max(1, len(first))
-    epochs = int(getattr(clf, "epochs", 1))
-    folds_total = sum(per_sentence * len(rows) * epochs for rows in fold_rows)
-    final = per_sentence * final_rows * epochs
+    per_sentence = sum(epochs * seconds for epochs, seconds in costs) / max(1, len(first))  # all epochs, all members
+    folds_total = sum(per_sentence * len(rows) for rows in fold_rows)
+    final = per_sentence * final_rows
     then = f"; training then fits on all {final_rows} sentences, ~{_duration(final)} more" if final_rows else ""
-    print(f"fine-tuning cost: {len(fold_rows)} folds x {epochs} epochs x ~{_duration(seconds)} an epoch "
-          f"= ~{_duration(folds_total)}{then} (timed on a few batches; a busy machine takes longer)",
-          file=sys.stderr, flush=True)
+    each = " + ".join(f"{epochs} epochs x ~{_duration(seconds)} an epoch" for epochs, seconds in costs)
+    if len(costs) > 1:
+        each = f"{len(costs)} encoders ({each})"
+    print(f"fine-tuning cost: {len(fold_rows)} folds x {each} = ~{_duration(folds_total)}{then} "
+          f"(timed on a few batches; a busy machine takes longer)", file=sys.stderr, flush=True)
 
 
 def _duration(seconds: float) -> str:

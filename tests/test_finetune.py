@@ -738,22 +738,14 @@ def test_the_soft_vote_of_encoder_and_tfidf_context_saves_loads_and_scores_artic
                                                                                       monkeypatch):
     import numpy as np
 
-    from pipeline import load_model
     from pipeline.data.records import sentence_frame
 
-    train, test = tiny_data
+    train, _ = tiny_data
     vote = ["model=minilm_tfidf_vote", "model.encoder.epochs=1", "model.encoder.max_length=32",
             "model.encoder.batch_size=8", "model.weights=[1.0,2.0]", "model.encoder.context=previous"]
-    metrics = train_with(tmp_path, [*vote, f"data.path={train}", f"data.test_path={test}", "data.dev_path=null"],
-                         run_name="vote")
-    assert metrics["n_sentences"] == 16
-    folder = tmp_path / "models" / "vote"
-    card = json.loads((folder / "model.json").read_text())
-    assert card["input"] == "records" and (folder / "encoder.safetensors").is_file()
-    trusted = load_model(folder)
-    monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
-    foreign = load_model(folder)  # through model.skops; the encoder's weights attach as data
-    assert (trusted.loaded_with, foreign.loaded_with) == ("joblib", "skops")
+    folder = context_model(tmp_path, tiny_data, vote, "vote")
+    assert (folder / "encoder.safetensors").is_file()
+    trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)  # skops: the encoder's weights attach as data
     article = " ".join(SENTENCES)
     for model in (trusted, foreign):
         records = model.score_text(article)
@@ -786,12 +778,7 @@ def test_a_pair_of_encoders_fits_each_as_alone_saves_both_and_scores_their_avera
 
     from pipeline import load_model
 
-    train, test = tiny_data
-    metrics = train_with(tmp_path, [*PAIR, "model.weights=[1.0,3.0]", f"data.path={train}", f"data.test_path={test}",
-                                    "data.dev_path=null"], run_name="pair")
-    assert metrics["n_sentences"] == 16
-    folder = tmp_path / "models" / "pair"
-    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    folder = context_model(tmp_path, tiny_data, [*PAIR, "model.weights=[1.0,3.0]"], "pair")
     assert (folder / "encoder.safetensors").is_file() and (folder / "encoder-1.safetensors").is_file()
     trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
     in_article = one_article(SENTENCES)
@@ -803,10 +790,8 @@ def test_a_pair_of_encoders_fits_each_as_alone_saves_both_and_scores_their_avera
     assert np.abs(previous - around).max() > 1e-4  # two networks, not one saved twice
     # Each member is the network its settings give alone: a vote's figures can be read off solo fits.
     for context, member in (("previous", previous), ("around", around)):
-        train_with(tmp_path, [*TINY, f"model.context={context}", f"data.path={train}", "data.test_path=null",
-                              "data.dev_path=null"], run_name=context)
-        alone = load_model(tmp_path / "models" / context).estimator[-1]
-        np.testing.assert_allclose(alone.predict_proba(in_article), member, atol=1e-5)
+        alone = load_model(context_model(tmp_path, tiny_data, [*TINY, f"model.context={context}"], context))
+        np.testing.assert_allclose(alone.estimator[-1].predict_proba(in_article), member, atol=1e-5)
 
 
 def test_a_pair_of_encoders_announces_the_cost_of_each(monkeypatch, capsys):
@@ -824,6 +809,17 @@ def test_a_pair_of_encoders_announces_the_cost_of_each(monkeypatch, capsys):
         in said and "fits on all 5 sentences, ~40 s more" in said  # (20 + 2 x 30) s for 10 sentences, then for 5
 
 
+def context_model(tmp_path, tiny_data, overrides, name):
+    """A model that reads the neighbours, fitted on the tiny articles and scored on the test ones; its folder."""
+    train, test = tiny_data
+    metrics = train_with(tmp_path, [*overrides, f"data.path={train}", f"data.test_path={test}", "data.dev_path=null"],
+                         run_name=name)
+    assert metrics["n_sentences"] == 16
+    folder = tmp_path / "models" / name
+    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    return folder
+
+
 def loaded_both_ways(folder, tmp_path, monkeypatch):
     """The saved model loaded trusted, then as a foreign folder (skops, an empty trust store)."""
     from pipeline import load_model
@@ -831,7 +827,7 @@ def loaded_both_ways(folder, tmp_path, monkeypatch):
     trusted = load_model(folder)
     monkeypatch.setenv("RHETORIC_TRUST_STORE", str(tmp_path / "empty.json"))
     foreign = load_model(folder)
-    assert foreign.loaded_with == "skops"
+    assert (trusted.loaded_with, foreign.loaded_with) == ("joblib", "skops")
     return trusted, foreign
 
 
@@ -848,12 +844,7 @@ def test_with_the_previous_sentence_it_takes_records_and_reads_each_sentence_aft
 
     from pipeline.data.records import sentence_frame
 
-    train, test = tiny_data
-    metrics = train_with(tmp_path, [*TINY, "model.context=previous", f"data.path={train}", f"data.test_path={test}",
-                                    "data.dev_path=null"], run_name="ctx")
-    assert metrics["n_sentences"] == 16
-    folder = tmp_path / "models" / "ctx"
-    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    folder = context_model(tmp_path, tiny_data, [*TINY, "model.context=previous"], "ctx")
     trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
     assert foreign.estimator[-1].context == "previous"  # model.skops: the setting comes back with the estimator
     in_article = one_article(SENTENCES)
@@ -872,11 +863,7 @@ def test_with_the_sentences_around_it_a_sentence_is_read_with_the_one_after_it_t
 
     from pipeline.data.records import sentence_frame
 
-    train, test = tiny_data
-    train_with(tmp_path, [*TINY, "model.context=around", f"data.path={train}", f"data.test_path={test}",
-                          "data.dev_path=null"], run_name="around")
-    folder = tmp_path / "models" / "around"
-    assert json.loads((folder / "model.json").read_text())["input"] == "records"
+    folder = context_model(tmp_path, tiny_data, [*TINY, "model.context=around"], "around")
     trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
     assert foreign.estimator[-1].context == "around"
     read = trusted.estimator.predict_proba(one_article(SENTENCES))

@@ -776,7 +776,8 @@ def test_a_pair_of_encoders_fits_each_as_alone_saves_both_and_scores_their_avera
                                                                                      monkeypatch):
     import numpy as np
 
-    from pipeline import load_model
+    from pipeline.training.crossval import fit
+    from pipeline.training.setup import build_run
 
     folder = context_model(tmp_path, tiny_data, [*PAIR, "model.weights=[1.0,3.0]"], "pair")
     assert (folder / "encoder.safetensors").is_file() and (folder / "encoder-1.safetensors").is_file()
@@ -790,8 +791,9 @@ def test_a_pair_of_encoders_fits_each_as_alone_saves_both_and_scores_their_avera
     assert np.abs(previous - around).max() > 1e-4  # two networks, not one saved twice
     # Each member is the network its settings give alone: a vote's figures can be read off solo fits.
     for context, member in (("previous", previous), ("around", around)):
-        alone = load_model(context_model(tmp_path, tiny_data, [*TINY, f"model.context={context}"], context))
-        np.testing.assert_allclose(alone.estimator[-1].predict_proba(in_article), member, atol=1e-5)
+        run = build_run(compose("train", [*TINY, f"model.context={context}", f"data.path={tiny_data[0]}"]))
+        alone = fit(run.estimator, run.data.load_train())  # as a training run fits it
+        np.testing.assert_allclose(alone.predict_proba(in_article), member, atol=1e-5)
 
 
 def test_a_pair_of_encoders_announces_the_cost_of_each(monkeypatch, capsys):

@@ -131,17 +131,21 @@ def test_true_in_an_ngram_range_is_one_error_naming_the_key():
 
 
 @pytest.mark.skipif(not embeddings_installed(), reason="needs the embeddings extra")
-@pytest.mark.parametrize("override, key", [
-    ("model.tfidf_model.C=-1", "model.tfidf_model.C"),
-    ("model.tfidf_features.context.neighbour_weight=-1", "model.tfidf_features.context.neighbour_weight"),
-    ("model.tfidf_features.text.word.ngram_range=[2,1]", "model.tfidf_features.text.word.ngram_range"),
-    ("model.tfidf_features.context_weight=-1", "model.tfidf_features.context_weight"),
-    ("model.encoder.epochs=0", "model.encoder.epochs"),
+@pytest.mark.parametrize("model, override, key", [
+    ("minilm_tfidf_vote", "model.tfidf_model.C=-1", "model.tfidf_model.C"),
+    ("minilm_tfidf_vote", "model.tfidf_features.context.neighbour_weight=-1",
+     "model.tfidf_features.context.neighbour_weight"),
+    ("minilm_tfidf_vote", "model.tfidf_features.text.word.ngram_range=[2,1]",
+     "model.tfidf_features.text.word.ngram_range"),
+    ("minilm_tfidf_vote", "model.tfidf_features.context_weight=-1", "model.tfidf_features.context_weight"),
+    ("minilm_tfidf_vote", "model.encoder.epochs=0", "model.encoder.epochs"),
+    ("encoder_pair_vote", "model.second.batch_size=0", "model.second.batch_size"),
+    ("encoder_pair_vote", "model.first.context=next", "model.first.context"),
 ])
-def test_a_bad_value_in_the_vote_names_its_config_key(override, key):
+def test_a_bad_value_in_the_vote_names_its_config_key(model, override, key):
     from pipeline.training.setup import build_estimator, check_params
 
-    cfg = compose("train", ["model=minilm_tfidf_vote", override])
+    cfg = compose("train", [f"model={model}", override])
     with pytest.raises(PipelineError, match=rf"^config {key}: "):
         check_params(build_estimator(cfg.features, cfg.model))
 

@@ -903,6 +903,42 @@ def test_the_sentences_around_are_parted_by_the_encoders_own_separator_token():
         assert ids.count(sep) == (4 if token == "</s>" else 3)  # one token each, not its letters
 
 
+def test_with_the_headline_a_sentence_is_read_with_its_articles_first_sentence_and_the_one_before_it(
+        tmp_path, tiny_data, monkeypatch):
+    import numpy as np
+
+    folder = context_model(tmp_path, tiny_data, [*TINY, "model.context=headline"], "headline")
+    trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
+    assert foreign.estimator[-1].context == "headline"
+    read = trusted.estimator.predict_proba(one_article(SENTENCES))
+    # Another headline changes how the last sentence is read, two sentences after it: the headline
+    # reaches past the sentence before.
+    other_headline = trusted.estimator.predict_proba(one_article(["Rebels issue ultimatum to the capital.",
+                                                                  *SENTENCES[1:]]))
+    assert np.abs(other_headline[3] - read[3]).max() > 1e-5
+    np.testing.assert_allclose(foreign.estimator.predict_proba(one_article(SENTENCES)), read, atol=1e-5)
+    scored = trusted.score_text(" ".join(SENTENCES))
+    np.testing.assert_allclose([[r["scores"][k] for k in trusted.estimator.classes_] for r in scored], read,
+                               atol=1e-5)
+    trusted.estimator[-1].context = "previous"  # the same network reading the sentence before alone
+    previous = trusted.estimator.predict_proba(one_article(SENTENCES))
+    np.testing.assert_allclose(previous[0], read[0], atol=1e-6)  # the headline itself is read alone
+    assert np.abs(previous[1:] - read[1:]).max(axis=1).min() > 1e-5
+
+
+def test_the_headline_and_the_sentence_before_are_parted_by_the_separator_in_that_order():
+    import pandas as pd
+
+    from pipeline.models.finetune import sentences_with_headline
+
+    records = pd.DataFrame({"doc_id": ["a"] * 4 + ["b", "c", "c"], "sentence_index": [0, 1, 2, 3, 0, 2, 3],
+                            "text": ["Head.", "Two.", "Three.", "Four.", "Alone.", "Five.", "Six."]})
+    assert sentences_with_headline(records, "[SEP]") == [
+        "Head.", ("Two.", "[SEP] Head."), ("Three.", "Head. [SEP] Two."), ("Four.", "Head. [SEP] Three."),
+        "Alone.", "Five.", ("Six.", "[SEP] Five.")]  # c's first sentence and Five's predecessor are not there
+    assert sentences_with_headline(["Head.", "Two."], "[SEP]") == ["Head.", "Two."]
+
+
 CURLY = ["He said “we will burn your city” – it’s over… for them.",
          "“Leave by Friday,” the militia’s leader said."]
 STRAIGHT = ['He said "we will burn your city" - it\'s over... for them.',

@@ -72,6 +72,10 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
     first); the model then takes sentence records, and a bare sentence is read alone. "around":
     the sentences before and after it too ([CLS] sentence [SEP] previous [SEP] next [SEP], either
     side empty at the article's ends; cut from the longer part's end, so the next sentence goes first).
+    "headline": the sentence before it and its article's first sentence, the headline of a real
+    article ([CLS] sentence [SEP] headline [SEP] previous [SEP]; the headline slot empty for the
+    first two sentences, whose previous one it is or which it is; cut from the longer part's end, so
+    the previous sentence goes first).
     typography "plain": the network reads curly quotes, apostrophes, dashes and the ellipsis as
     their typewriter forms (pipeline.features.typography), in training and in every scoring path;
     "keep" reads the text as written.
@@ -98,7 +102,7 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "base_weights": [str, None],
         "init_from": [str, None],
-        "context": [StrOptions({"none", "previous", "around"})],
+        "context": [StrOptions({"none", "previous", "around", "headline"})],
         "typography": [StrOptions({"keep", "plain"})],
     }
     explanation = "occlusion"  # no per-feature weights: pipeline.reports.explain removes words instead
@@ -147,6 +151,8 @@ class MiniLMFineTuneClassifier(ClassifierMixin, BaseEstimator):
             inputs = sentences_with_previous(X)
         elif self.context == "around":
             inputs = sentences_with_neighbours(X, self._separator())
+        elif self.context == "headline":
+            inputs = sentences_with_headline(X, self._separator())
         else:
             inputs = sentences_of(X)
         if self.typography == "plain":
@@ -720,6 +726,22 @@ def sentences_with_neighbours(X, separator: str) -> list:
         before = at.get((doc, index - 1), "") if index > 0 else ""
         after = at.get((doc, index + 1), "") if index >= 0 else ""
         out.append((text, f"{before} {separator} {after}".strip()) if before or after else text)
+    return out
+
+
+def sentences_with_headline(X, separator: str) -> list:
+    """Each sentence of a records frame as (sentence, "headline <separator> previous"): its article's
+    first sentence (the headline of a real article) and the sentence before it, a slot left empty
+    where that is the sentence itself or its predecessor, or is not in X; a sentence alone when both
+    are empty or X holds bare sentences."""
+    texts, places, at = _in_articles(X)
+    if places is None:
+        return texts
+    out = []
+    for text, (doc, index) in zip(texts, places):
+        before = at.get((doc, index - 1), "") if index > 0 else ""
+        headline = at.get((doc, 0), "") if index > 1 else ""
+        out.append((text, f"{headline} {separator} {before}".strip()) if before or headline else text)
     return out
 
 

@@ -718,15 +718,8 @@ def sentences_with_neighbours(X, separator: str) -> list:
     """Each sentence of a records frame as (sentence, "previous <separator> next"), a side left
     empty where the article begins or ends or that sentence is not in X; a sentence alone when it
     has neither or X holds bare sentences."""
-    texts, places, at = _in_articles(X)
-    if places is None:
-        return texts
-    out = []
-    for text, (doc, index) in zip(texts, places):
-        before = at.get((doc, index - 1), "") if index > 0 else ""
-        after = at.get((doc, index + 1), "") if index >= 0 else ""
-        out.append((text, f"{before} {separator} {after}".strip()) if before or after else text)
-    return out
+    return _with_two_slots(X, separator, lambda at, doc, index: (
+        at.get((doc, index - 1), "") if index > 0 else "", at.get((doc, index + 1), "") if index >= 0 else ""))
 
 
 def sentences_with_headline(X, separator: str) -> list:
@@ -734,14 +727,21 @@ def sentences_with_headline(X, separator: str) -> list:
     first sentence (the headline of a real article) and the sentence before it, a slot left empty
     where that is the sentence itself or its predecessor, or is not in X; a sentence alone when both
     are empty or X holds bare sentences."""
+    return _with_two_slots(X, separator, lambda at, doc, index: (
+        at.get((doc, 0), "") if index > 1 else "", at.get((doc, index - 1), "") if index > 0 else ""))
+
+
+def _with_two_slots(X, separator: str, slots) -> list:
+    """Each sentence of X as (sentence, "first <separator> second"), the two slots being the texts
+    `slots(at, doc_id, sentence_index)` picks from `at` (each place's sentence); a sentence alone
+    when both are empty or X holds bare sentences."""
     texts, places, at = _in_articles(X)
     if places is None:
         return texts
     out = []
     for text, (doc, index) in zip(texts, places):
-        before = at.get((doc, index - 1), "") if index > 0 else ""
-        headline = at.get((doc, 0), "") if index > 1 else ""
-        out.append((text, f"{headline} {separator} {before}".strip()) if before or headline else text)
+        first, second = slots(at, doc, index)
+        out.append((text, f"{first} {separator} {second}".strip()) if first or second else text)
     return out
 
 

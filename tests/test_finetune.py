@@ -911,8 +911,8 @@ def test_with_the_headline_a_sentence_is_read_with_its_articles_first_sentence_a
     trusted, foreign = loaded_both_ways(folder, tmp_path, monkeypatch)
     assert foreign.estimator[-1].context == "headline"
     read = trusted.estimator.predict_proba(one_article(SENTENCES))
-    # Another headline changes how the last sentence is read, two sentences after it: the headline
-    # reaches past the sentence before.
+    # Another headline changes how the fourth sentence is read, three sentences after it: the
+    # headline reaches past the sentence before.
     other_headline = trusted.estimator.predict_proba(one_article(["Rebels issue ultimatum to the capital.",
                                                                   *SENTENCES[1:]]))
     assert np.abs(other_headline[3] - read[3]).max() > 1e-5
